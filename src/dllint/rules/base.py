@@ -1,0 +1,114 @@
+"""What a rule is: a code, a name, its documentation (the class docstring) and a ``check``.
+
+A rule never walks raw syntax on its own: it asks the file's semantics
+(:class:`dllint.semantics.FileSemantics`) what the code means and yields :class:`Report`s
+for the nodes it flags. The engine turns reports into positioned findings, applies
+``# noqa`` and selection, and resolves reports that depend on other files of the run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Optional
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from dllint.semantics import FileSemantics
+    from dllint.semantics.project import ProjectIndex
+
+
+@dataclass(frozen=True)
+class Option:
+    default: Any
+    help: str
+
+    def validate(self, code: str, name: str, value: Any) -> Any:
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ValueError(
+                f"option `{name}` of {code} must be {expected.__name__}, got {value!r}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class TextEdit:
+    """Replace ``node``'s source text with ``replacement`` (a fix)."""
+
+    node: cst.CSTNode
+    replacement: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """A rule's verdict on one node, before the engine positions it.
+
+    ``unless`` makes the report depend on facts about other files of the run: it is a
+    predicate over the project index, evaluated once every file has been read; the report
+    is dropped when it returns True. It must be a picklable, module-level callable (a
+    :class:`functools.partial` of one is fine) because results cross process boundaries.
+    """
+
+    node: cst.CSTNode
+    message: str
+    fix_message: Optional[str] = None
+    edits: tuple[TextEdit, ...] = ()
+    unless: Optional[Callable[["ProjectIndex"], bool]] = None
+
+
+class Rule:
+    """Base class. Subclasses set the class attributes and implement :meth:`check`.
+
+    The subclass docstring is the rule's documentation, in ruff's format: ``## What it
+    does``, ``## Why is this bad?``, ``## Example``, ``## Use instead``, ``## References``
+    (and ``## Options`` where it has any). The code blocks under Example and Use instead are
+    run as tests: the first must be flagged, the second must be clean.
+    """
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    default_enabled: ClassVar[bool] = True
+    fixable: ClassVar[bool] = False
+    options: ClassVar[Mapping[str, Option]] = {}
+    # Rules whose verdict on a file depends only on that file's text run even on files
+    # that never mention torch (DL001, DL002); the rest are skipped there.
+    needs_torch: ClassVar[bool] = True
+
+    def __init__(self, settings: Optional[Mapping[str, Any]] = None) -> None:
+        merged = {name: option.default for name, option in self.options.items()}
+        for name, value in (settings or {}).items():
+            if name not in self.options:
+                known = ", ".join(sorted(self.options)) or "none"
+                raise ValueError(f"{self.code} has no option `{name}` (its options: {known})")
+            merged[name] = self.options[name].validate(self.code, name, value)
+        self.settings = merged
+
+    def check(self, sem: "FileSemantics") -> Iterable[Report]:
+        raise NotImplementedError
+
+    @classmethod
+    def documentation(cls) -> str:
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def doc_examples(cls) -> tuple[str, str]:
+        """The code under ``## Example`` and under ``## Use instead``."""
+        doc = cls.documentation()
+        return _code_block_after(doc, "Example"), _code_block_after(doc, "Use instead")
+
+
+_CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def _code_block_after(doc: str, heading: str) -> str:
+    marker = re.search(rf"^## {re.escape(heading)}:?\s*$", doc, re.M)
+    if not marker:
+        return ""
+    block = _CODE_BLOCK.search(doc, marker.end())
+    return block.group(1) if block else ""
