@@ -1,0 +1,378 @@
+"""The semantics layer: what every rule asks instead of reading raw syntax.
+
+:class:`FileSemantics` is built once per file from its one LibCST parse. The cheap facts
+(scopes, imports, classes, functions, every call with its resolved name) come from a single
+walk; the deeper ones (what each model class holds and how its ``forward`` wires it, what
+each training or inference function does) are computed on first use by the
+:class:`~dllint.semantics.evaluator.Evaluator` and shared by every rule that asks.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import PurePath
+from typing import Iterable, Iterator, Mapping, Optional
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from dllint.semantics import catalog
+from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
+from dllint.semantics.evaluator import Evaluator, Event, Trace
+from dllint.semantics.scopes import CallSite, ClassInfo, Collector, FunctionInfo, ModuleInfo, Scope
+from dllint.semantics.values import (
+    Container,
+    Instance,
+    Layer,
+    Merge,
+    Param,
+    Tensor,
+    Value,
+    options_of,
+    producer,
+)
+from dllint.sources import Source
+
+__all__ = [
+    "UNKNOWN", "CallSite", "ClassInfo", "Container", "Event", "FileSemantics", "FunctionInfo", "Instance",
+    "Layer", "Merge", "Param", "Scope", "Tensor", "Trace", "Value", "as_int_tuple", "fold", "module_name_for",
+    "options_of", "producer",
+]
+
+
+class FileSemantics:
+    def __init__(self, module: cst.Module, source: Source, module_name: Optional[str] = None) -> None:
+        self.module = module
+        self.source = source
+        self.text = source.text or ""
+        self.module_name = module_name or module_name_for(source.filename)
+        self.info: ModuleInfo = Collector(ModuleInfo(self.module_name, module)).run()
+
+    # cheap facts ----------------------------------------------------------------------------
+
+    @cached_property
+    def mentions_torch(self) -> bool:
+        """Whether the file could hold anything the torch rules look at."""
+        return "torch" in self.text or "nn." in self.text or any(
+            cls.bases and self.is_module_class(cls) for cls in self.info.classes
+        )
+
+    def calls_to(self, *qualified: str) -> Iterator[CallSite]:
+        """Every call whose callee resolves to one of the names (canonical, e.g. ``torch.nn.Conv2d``)."""
+        wanted = set(qualified)
+        for site in self.info.calls:
+            if site.qualified in wanted:
+                yield site
+
+    def calls_with_prefix(self, prefix: str) -> Iterator[CallSite]:
+        for site in self.info.calls:
+            name = site.qualified
+            if name and name.startswith(prefix):
+                yield site
+
+    def method_calls(self, *names: str) -> Iterator[CallSite]:
+        """Every ``<expr>.name(...)`` call whose callee is not a resolvable module path."""
+        wanted = set(names)
+        for site in self.info.calls:
+            if site.method in wanted and site.qualified is None:
+                yield site
+
+    def site_of(self, node: cst.Call) -> Optional[CallSite]:
+        return self._sites.get(id(node))
+
+    @cached_property
+    def _sites(self) -> dict[int, CallSite]:
+        return {id(site.node): site for site in self.info.calls}
+
+    def function_of(self, node: cst.CSTNode) -> Optional[FunctionInfo]:
+        return self._functions.get(id(node))
+
+    @cached_property
+    def _functions(self) -> dict[int, FunctionInfo]:
+        return {id(f.node): f for f in self.info.functions}
+
+    def class_of(self, node: cst.CSTNode) -> Optional[ClassInfo]:
+        return self._classes.get(id(node))
+
+    @cached_property
+    def _classes(self) -> dict[int, ClassInfo]:
+        return {id(c.node): c for c in self.info.classes}
+
+    def local_class(self, qualified: Optional[str]) -> Optional[ClassInfo]:
+        if qualified is None:
+            return None
+        return self._classes_by_name.get(qualified)
+
+    @cached_property
+    def _classes_by_name(self) -> dict[str, ClassInfo]:
+        return {c.qualified: c for c in self.info.classes}
+
+    def local_bases(self, cls: ClassInfo) -> list[ClassInfo]:
+        return [base for base in (self.local_class(q) for q in cls.bases) if base is not None]
+
+    def find_method(self, cls: ClassInfo, name: str, *, skip_self: bool = False) -> Optional[FunctionInfo]:
+        """``name`` looked up along the class's local bases (depth first, like a simple MRO)."""
+        seen: set[int] = set()
+        stack = [cls]
+        first = True
+        while stack:
+            current = stack.pop(0)
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            if not (first and skip_self) and name in current.methods:
+                return current.methods[name]
+            first = False
+            stack.extend(self.local_bases(current))
+        return None
+
+    def is_module_class(self, cls: ClassInfo) -> bool:
+        return self._module_classes.get(id(cls), False)
+
+    @cached_property
+    def _module_classes(self) -> dict[int, bool]:
+        result: dict[int, bool] = {}
+
+        def decide(cls: ClassInfo, depth: int = 0) -> bool:
+            if id(cls) in result:
+                return result[id(cls)]
+            result[id(cls)] = False  # cycle guard
+            verdict = False
+            for base in cls.bases:
+                if base in catalog.MODULE_BASES:
+                    verdict = True
+                local = self.local_class(base)
+                if local is not None and depth < 20 and decide(local, depth + 1):
+                    verdict = True
+                if base is not None and local is None and base not in catalog.MODULE_BASES and not base.startswith("builtins."):
+                    # A base class from elsewhere (another file of the project, a library):
+                    # an nn.Module if it behaves like one.
+                    if "forward" in cls.methods or self._assigns_layers(cls):
+                        verdict = True
+            result[id(cls)] = verdict
+            return verdict
+
+        for cls in self.info.classes:
+            decide(cls)
+        return result
+
+    def _assigns_layers(self, cls: ClassInfo) -> bool:
+        for assignment in cls.attribute_assignments:
+            if isinstance(assignment.value, cst.Call):
+                qualified = assignment.method.scope.resolve(assignment.value.func)
+                if qualified and qualified in catalog.LAYERS:
+                    return True
+        return False
+
+    def module_classes(self) -> list[ClassInfo]:
+        return [cls for cls in self.info.classes if self.is_module_class(cls)]
+
+    # deep facts (evaluated on first use) ----------------------------------------------------
+
+    @cached_property
+    def evaluator(self) -> Evaluator:
+        return Evaluator(self)
+
+    @cached_property
+    def traces(self) -> list[Trace]:
+        """One trace per root: the module body, then every function and method."""
+        evaluator = self.evaluator
+        traces = [evaluator.run_module()]
+        for function in self.info.functions:
+            self_value = None
+            if function.cls is not None and function.self_name:
+                self_value = self.generic_instance(function.cls)
+                init_trace = evaluator.init_traces.get(id(function.cls))
+                if function.name == "__init__" and init_trace is not None and init_trace.root is function:
+                    traces.append(init_trace)
+                    continue
+            traces.append(evaluator.run_function(function, self_value))
+        return traces
+
+    def generic_instance(self, cls: ClassInfo) -> Instance:
+        """The instance a class's own methods see: ``__init__`` run with unknown arguments."""
+        return self.evaluator.instance_of(cls)
+
+    @cached_property
+    def forward_graphs(self) -> list["ForwardGraph"]:
+        """The dataflow of each model class's ``forward``, submodules expanded."""
+        graphs = []
+        for cls in self.module_classes():
+            forward = cls.methods.get("forward")
+            if forward is None:
+                continue
+            evaluator = self.evaluator
+            start = len(evaluator.tensors)
+            trace = evaluator.run_function(forward, self.generic_instance(cls))
+            graphs.append(ForwardGraph(cls, evaluator.tensors[start:], trace.returns))
+        return graphs
+
+    @cached_property
+    def sequential_chains(self) -> list["ForwardGraph"]:
+        """Every ``nn.Sequential`` built anywhere in the file, applied to an input on its own."""
+        self.traces  # noqa: B018 - evaluating every root constructs every container
+        self.forward_graphs  # noqa: B018
+        chains = []
+        seen: set[int] = set()
+        evaluator = self.evaluator
+        for container in list(evaluator.containers):
+            if container.kind != "sequential" or id(container.node) in seen:
+                continue
+            seen.add(id(container.node))
+            start = len(evaluator.tensors)
+            output = evaluator.apply(container, (), container.node)
+            chains.append(ForwardGraph(None, evaluator.tensors[start:], [output], container))
+        return chains
+
+    def all_graphs(self) -> Iterator["ForwardGraph"]:
+        yield from self.forward_graphs
+        yield from self.sequential_chains
+
+    @cached_property
+    def layers(self) -> list[Layer]:
+        """Every torch layer constructed in any evaluation (one per construction and argument set)."""
+        self.traces  # noqa: B018
+        self.forward_graphs  # noqa: B018
+        return list(self.evaluator.layers)
+
+    def class_output(self, cls: ClassInfo) -> Optional[str]:
+        """The activation family a model class's forward ends in on every path (``softmax``,
+        ``sigmoid``, ``log_softmax``), or None."""
+        return self._class_outputs.get(id(cls))
+
+    @cached_property
+    def _class_outputs(self) -> dict[int, Optional[str]]:
+        outputs: dict[int, Optional[str]] = {}
+        for graph in self.forward_graphs:
+            outputs[id(graph.cls)] = output_family(graph.returns)
+        return outputs
+
+    def class_contains(self, cls: ClassInfo) -> set[str]:
+        """Op families among a model class's submodules (``lstm``, ``dropout``, ``batch`` …),
+        plus ``external:<qualified>`` for submodule classes defined in other files."""
+        return self._contains.get(id(cls), set())
+
+    @cached_property
+    def _contains(self) -> dict[int, set[str]]:
+        result: dict[int, set[str]] = {}
+        for cls in self.module_classes():
+            result[id(cls)] = _families(self.generic_instance(cls), set())
+            for layer in self._layers_in_forward(cls):
+                result[id(cls)].add(layer)
+        return result
+
+    def _layers_in_forward(self, cls: ClassInfo) -> set[str]:
+        """Families of functional dropout/batch-norm used directly in the class's forward."""
+        found: set[str] = set()
+        forward = self.find_method(cls, "forward")
+        if forward is None:
+            return found
+        for site in forward.calls:
+            op = catalog.function_op(site.qualified)
+            if op is not None and op.kind in ("dropout", "norm"):
+                found.add(op.family if op.kind == "norm" else "dropout")
+        return found
+
+    @cached_property
+    def summary(self) -> "ModuleSummary":
+        from dllint.semantics.project import summarize
+
+        return summarize(self)
+
+    # positions ------------------------------------------------------------------------------
+
+    def positions(self, nodes: Iterable[cst.CSTNode]) -> Mapping[cst.CSTNode, CodeRange]:
+        """Source ranges of the given nodes (computed only for files that have findings)."""
+        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+        return wrapper.resolve(PositionProvider)
+
+
+class ForwardGraph:
+    """The tensors one forward pass (or one Sequential on its own) computes."""
+
+    def __init__(self, cls: Optional[ClassInfo], tensors: list[Tensor], returns: list[Value],
+                 container: Optional[Container] = None) -> None:
+        self.cls = cls
+        self.tensors = tensors
+        self.returns = returns
+        self.container = container
+
+    def module_applications(self) -> Iterator[tuple[Tensor, Layer]]:
+        for tensor in self.tensors:
+            if tensor.kind == "module" and isinstance(tensor.target, Layer):
+                yield tensor, tensor.target
+
+    def consumers(self) -> dict[int, list[Tensor]]:
+        """For each tensor (by id), the tensors computed from it."""
+        result: dict[int, list[Tensor]] = {}
+        for tensor in self.tensors:
+            for source in tensor.inputs:
+                for option in options_of(source):
+                    result.setdefault(id(option), []).append(tensor)
+        return result
+
+
+def output_family(returns: list[Value]) -> Optional[str]:
+    families = set()
+    for value in returns:
+        for option in options_of(value):
+            end = producer(option, through=("identity", "reshape", "dropout")) if isinstance(option, Tensor) else None
+            op = end.module_op if end is not None else None
+            if op is not None and op.kind == "activation" and op.family in ("softmax", "sigmoid", "log_softmax"):
+                families.add(op.family)
+            else:
+                families.add(None)
+    if len(families) == 1:
+        return families.pop()
+    return None
+
+
+def _families(value: Value, seen: set[int], depth: int = 0) -> set[str]:
+    found: set[str] = set()
+    if id(value) in seen or depth > 12:
+        return found
+    seen.add(id(value))
+    if isinstance(value, Layer):
+        op = value.op
+        if op.kind == "recurrent":
+            found.update({"recurrent", op.family})
+        elif op.kind == "dropout":
+            found.add("dropout")
+        elif op.kind == "norm":
+            found.add(op.family)
+        elif op.kind == "attention" and op.family == "transformer":
+            found.update({"dropout"})
+    elif isinstance(value, Container):
+        for item in value.items:
+            found |= _families(item, seen, depth + 1)
+        if not value.complete:
+            found.add("unknown")
+    elif isinstance(value, Instance):
+        if value.attrs:
+            for item in value.attrs.values():
+                found |= _families(item, seen, depth + 1)
+        if value.cls is None and value.qualified:
+            found.add(f"external:{value.qualified}")
+    elif isinstance(value, Merge):
+        for option in value.options:
+            found |= _families(option, seen, depth + 1)
+    return found
+
+
+def module_name_for(filename: str) -> str:
+    """Dotted module name of a file: walk up while the directory is a package."""
+    import os
+
+    path = PurePath(filename)
+    parts = [path.stem] if path.stem != "__init__" else []
+    directory = os.path.dirname(os.path.abspath(filename)) if filename not in ("-", "<stdin>") else ""
+    while directory and os.path.isfile(os.path.join(directory, "__init__.py")):
+        parts.insert(0, os.path.basename(directory))
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return ".".join(parts) or path.stem
+
+
+from dllint.semantics.project import ModuleSummary  # noqa: E402  (cycle: project imports this module's types)

@@ -1,0 +1,124 @@
+"""Literal folding: the value of an expression when the file alone determines it.
+
+``3``, ``(3, 3)``, ``k // 2`` with ``k = 4`` bound once at module level, ``-1``,
+``"same"``. Anything else is :data:`UNKNOWN`. Parameters fold only when the caller
+supplies their values in ``env`` (how call-site values reach a layer built from a
+parameter).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Mapping, Optional
+
+import libcst as cst
+
+from dllint.semantics.scopes import Scope
+
+
+class _Unknown:
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __bool__(self) -> bool:
+        raise TypeError("UNKNOWN has no truth value: compare with `is UNKNOWN`")
+
+
+UNKNOWN: Any = _Unknown()
+
+_BINARY = {
+    cst.Add: operator.add,
+    cst.Subtract: operator.sub,
+    cst.Multiply: operator.mul,
+    cst.Divide: operator.truediv,
+    cst.FloorDivide: operator.floordiv,
+    cst.Modulo: operator.mod,
+    cst.Power: operator.pow,
+}
+_NAMED = {"True": True, "False": False, "None": None}
+_MAX_DEPTH = 20
+
+
+def fold(expr: Optional[cst.BaseExpression], scope: Scope, env: Optional[Mapping[str, Any]] = None) -> Any:
+    if expr is None:
+        return UNKNOWN
+    return _fold(expr, scope, env or {}, 0)
+
+
+def _fold(expr: cst.BaseExpression, scope: Scope, env: Mapping[str, Any], depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        return UNKNOWN
+    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+        try:
+            return expr.evaluated_value
+        except Exception:  # noqa: BLE001 - e.g. an f-string piece: just not a constant
+            return UNKNOWN
+    if isinstance(expr, cst.Name):
+        if expr.value in _NAMED:
+            return _NAMED[expr.value]
+        if expr.value in env:
+            return env[expr.value]
+        bindings = scope.lookup(expr.value)
+        if not bindings or len(bindings) != 1 or bindings[0].kind != "assign":
+            return UNKNOWN
+        defining = _scope_of(scope, expr.value)
+        return _fold(bindings[0].value, defining, {}, depth + 1)
+    if isinstance(expr, cst.UnaryOperation):
+        value = _fold(expr.expression, scope, env, depth + 1)
+        if value is UNKNOWN or not isinstance(value, (int, float, bool)):
+            return UNKNOWN
+        if isinstance(expr.operator, cst.Minus):
+            return -value
+        if isinstance(expr.operator, cst.Plus):
+            return +value
+        if isinstance(expr.operator, cst.Not):
+            return not value
+        return UNKNOWN
+    if isinstance(expr, cst.BinaryOperation):
+        function = _BINARY.get(type(expr.operator))
+        if function is None:
+            return UNKNOWN
+        left = _fold(expr.left, scope, env, depth + 1)
+        right = _fold(expr.right, scope, env, depth + 1)
+        if left is UNKNOWN or right is UNKNOWN:
+            return UNKNOWN
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
+            return UNKNOWN
+        try:
+            return function(left, right)
+        except (ArithmeticError, ValueError, OverflowError):
+            return UNKNOWN
+    if isinstance(expr, (cst.Tuple, cst.List)):
+        values = []
+        for element in expr.elements:
+            if isinstance(element, cst.StarredElement):
+                return UNKNOWN
+            value = _fold(element.value, scope, env, depth + 1)
+            if value is UNKNOWN:
+                return UNKNOWN
+            values.append(value)
+        return tuple(values)
+    return UNKNOWN
+
+
+def _scope_of(scope: Scope, name: str) -> Scope:
+    """The scope whose bindings hold ``name`` as seen from ``scope`` (for folding its value there)."""
+    current: Optional[Scope] = scope
+    first = True
+    while current is not None:
+        if (first or current.kind != "class") and name in current.bindings:
+            return current
+        first = False
+        current = current.parent
+    return scope
+
+
+def as_int_tuple(value: Any) -> Optional[tuple[int, ...]]:
+    """``3`` → ``(3,)``; ``(3, 3)`` → ``(3, 3)``; anything else → None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return (value,)
+    if isinstance(value, tuple) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return value
+    return None

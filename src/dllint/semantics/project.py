@@ -1,0 +1,108 @@
+"""The project index: what each file of a run defines, so that a model class defined in
+``models.py`` is known when ``train.py`` trains it.
+
+Each file contributes a small picklable :class:`ModuleSummary` (built from the semantics the
+rules already computed — no second parse); the engine merges them once every file is read
+and evaluates the reports that depend on other files against the merged index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Optional
+
+if TYPE_CHECKING:
+    from dllint.semantics import FileSemantics
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    qualified: str
+    bases: tuple[str, ...]
+    is_module: bool
+    # op families among its submodules (``recurrent``, ``dropout``, ``batch`` …) and
+    # ``external:<qualified>`` for submodule classes defined elsewhere
+    contains: frozenset[str]
+    output: Optional[str]  # softmax | sigmoid | log_softmax | None
+
+
+@dataclass
+class ModuleSummary:
+    module: str
+    filename: str
+    classes: dict[str, ClassSummary] = field(default_factory=dict)
+
+
+def summarize(sem: "FileSemantics") -> ModuleSummary:
+    summary = ModuleSummary(sem.module_name, sem.source.filename)
+    if not sem.mentions_torch:
+        return summary
+    for cls in sem.info.classes:
+        is_module = sem.is_module_class(cls)
+        summary.classes[cls.qualified] = ClassSummary(
+            qualified=cls.qualified,
+            bases=tuple(base for base in cls.bases if base),
+            is_module=is_module,
+            contains=frozenset(sem.class_contains(cls)) if is_module else frozenset(),
+            output=sem.class_output(cls) if is_module else None,
+        )
+    return summary
+
+
+class ProjectIndex:
+    def __init__(self) -> None:
+        self.classes: dict[str, ClassSummary] = {}
+        self._by_suffix: dict[str, list[ClassSummary]] = {}
+
+    @classmethod
+    def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> "ProjectIndex":
+        index = cls()
+        for summary in summaries:
+            for qualified, item in summary.classes.items():
+                index.classes[qualified] = item
+                parts = qualified.split(".")
+                for start in range(1, len(parts)):
+                    index._by_suffix.setdefault(".".join(parts[start:]), []).append(item)
+        return index
+
+    def lookup(self, qualified: str) -> Optional[ClassSummary]:
+        """The class an import refers to. Imports may be written relative to a different root
+        than the one the index uses (``models.Net`` vs ``src.models.Net``): an unambiguous
+        suffix match counts."""
+        found = self.classes.get(qualified)
+        if found is not None:
+            return found
+        matches = self._by_suffix.get(qualified, [])
+        return matches[0] if len(matches) == 1 else None
+
+    def contains(self, qualified: str, family: str, _seen: Optional[set[str]] = None) -> Optional[bool]:
+        """Whether the class (with its bases and submodule classes, across files) holds a layer
+        of ``family``; None when the class is not in the index or only partly known."""
+        seen = _seen if _seen is not None else set()
+        if qualified in seen:
+            return False
+        seen.add(qualified)
+        item = self.lookup(qualified)
+        if item is None:
+            return None
+        if family in item.contains:
+            return True
+        unknown = "unknown" in item.contains
+        for other in [base for base in item.bases] + [c[len("external:"):] for c in item.contains if c.startswith("external:")]:
+            verdict = self.contains(other, family, seen)
+            if verdict:
+                return True
+            if verdict is None and self._may_be_project_class(other):
+                unknown = True
+        return None if unknown else False
+
+    def output(self, qualified: str) -> Optional[str]:
+        item = self.lookup(qualified)
+        return item.output if item is not None else None
+
+    def is_known(self, qualified: str) -> bool:
+        return self.lookup(qualified) is not None
+
+    @staticmethod
+    def _may_be_project_class(qualified: str) -> bool:
+        return not qualified.startswith(("torch.", "builtins.", "typing."))

@@ -1,0 +1,465 @@
+"""The one pass over a file: scopes and their bindings, classes, functions and every call.
+
+Names are resolved to qualified names on demand (after the pass, when every binding of a
+scope is known), following Python's rules closely enough for linting: a name bound
+anywhere in a function is local to it, class bodies are not visible from their methods,
+``global`` redirects to the module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Optional, Union
+
+import libcst as cst
+
+from dllint.semantics import catalog
+from dllint.semantics.syntax import dotted_name, iter_children
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How a name got its value in one scope.
+
+    kind: import | assign | def | class | param | other
+    """
+
+    kind: str
+    node: cst.CSTNode
+    qualified: Optional[str] = None  # import / def / class
+    value: Optional[cst.BaseExpression] = None  # assign (a single-name target)
+
+
+@dataclass(eq=False)
+class Scope:
+    kind: str  # module | class | function
+    node: cst.CSTNode
+    parent: Optional["Scope"]
+    module: "ModuleInfo"
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)
+    globals: set[str] = field(default_factory=set)
+    star_imports: list[str] = field(default_factory=list)
+    info: Optional[Union["FunctionInfo", "ClassInfo"]] = None
+
+    def bind(self, name: str, binding: Binding) -> None:
+        target = self.module.scope if name in self.globals else self
+        target.bindings.setdefault(name, []).append(binding)
+
+    def lookup(self, name: str) -> Optional[list[Binding]]:
+        """The bindings the name refers to from this scope, per Python's scoping rules."""
+        scope: Optional[Scope] = self
+        first = True
+        while scope is not None:
+            if name in scope.globals:
+                scope = self.module.scope
+            if (first or scope.kind != "class") and name in scope.bindings:
+                return scope.bindings[name]
+            first = False
+            scope = scope.parent
+        return None
+
+    def resolve(self, expr: cst.BaseExpression) -> Optional[str]:
+        """The canonical qualified name of a dotted expression, or None if unknown."""
+        return self.module.resolve(expr, self)
+
+    @property
+    def function(self) -> Optional["FunctionInfo"]:
+        scope: Optional[Scope] = self
+        while scope is not None:
+            if scope.kind == "function":
+                return scope.info  # type: ignore[return-value]
+            scope = scope.parent
+        return None
+
+
+@dataclass(eq=False)
+class CallSite:
+    node: cst.Call
+    scope: Scope
+    order: int
+    no_grad: bool
+    loops: tuple[cst.CSTNode, ...]
+    _qualified: object = field(default=..., repr=False)
+
+    @property
+    def qualified(self) -> Optional[str]:
+        """Canonical qualified name of the callee when the callee is a resolvable dotted name."""
+        if self._qualified is ...:
+            self._qualified = self.scope.resolve(self.node.func)
+        return self._qualified  # type: ignore[return-value]
+
+    @property
+    def method(self) -> Optional[str]:
+        """``step`` for ``optimizer.step()``: the attribute called, whatever its receiver."""
+        func = self.node.func
+        return func.attr.value if isinstance(func, cst.Attribute) else None
+
+    @property
+    def receiver(self) -> Optional[cst.BaseExpression]:
+        func = self.node.func
+        return func.value if isinstance(func, cst.Attribute) else None
+
+    @property
+    def function(self) -> Optional["FunctionInfo"]:
+        return self.scope.function
+
+
+@dataclass(eq=False)
+class FunctionInfo:
+    node: cst.FunctionDef
+    name: str
+    qualname: str
+    scope: Scope  # the function's own scope
+    cls: Optional["ClassInfo"]
+    decorators: list[Optional[str]]
+    no_grad: bool = False
+    calls: list[CallSite] = field(default_factory=list)
+
+    @property
+    def params(self) -> list[cst.Param]:
+        p = self.node.params
+        return [*p.posonly_params, *p.params, *p.kwonly_params]
+
+    @property
+    def self_name(self) -> Optional[str]:
+        """The name of the instance parameter of a method (normally ``self``)."""
+        if self.cls is None or "builtins.staticmethod" in self.decorators or "builtins.classmethod" in self.decorators:
+            return None
+        params = self.params
+        return params[0].name.value if params else None
+
+
+@dataclass(eq=False)
+class AttributeAssignment:
+    """``self.<name> = value`` inside a method."""
+
+    name: str
+    value: Optional[cst.BaseExpression]
+    method: FunctionInfo
+    node: cst.CSTNode
+    order: int
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    node: cst.ClassDef
+    name: str
+    qualified: str
+    scope: Scope  # the class body's scope
+    outer: Scope
+    methods: dict[str, FunctionInfo] = field(default_factory=dict)
+    attribute_assignments: list[AttributeAssignment] = field(default_factory=list)
+
+    @property
+    def bases(self) -> list[Optional[str]]:
+        return [self.outer.resolve(base.value) for base in self.node.bases]
+
+
+@dataclass(eq=False)
+class ModuleInfo:
+    name: str  # dotted module name (``pkg.models``)
+    node: cst.Module
+    scope: Scope = field(init=False)
+    calls: list[CallSite] = field(default_factory=list)
+    functions: list[FunctionInfo] = field(default_factory=list)
+    classes: list[ClassInfo] = field(default_factory=list)
+    _resolving: set = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.scope = Scope("module", self.node, None, self)
+
+    def resolve(self, expr: cst.BaseExpression, scope: Scope) -> Optional[str]:
+        if isinstance(expr, cst.Name):
+            qualified = self._resolve_name(expr.value, scope)
+        elif isinstance(expr, cst.Attribute):
+            base = self.resolve(expr.value, scope)
+            qualified = f"{base}.{expr.attr.value}" if base else None
+        else:
+            return None
+        return catalog.canonical(qualified) if qualified else None
+
+    def _resolve_name(self, name: str, scope: Scope) -> Optional[str]:
+        bindings = scope.lookup(name)
+        if bindings is None:
+            for module in self.scope.star_imports:
+                candidate = catalog.canonical(f"{module}.{name}")
+                if candidate in catalog.LAYERS or candidate in catalog.FUNCTIONS:
+                    return candidate
+            return f"builtins.{name}" if name in _BUILTINS else None
+        resolved = {self._resolve_binding(binding, scope) for binding in bindings}
+        if len(resolved) != 1:
+            return None
+        return resolved.pop()
+
+    def _resolve_binding(self, binding: Binding, scope: Scope) -> Optional[str]:
+        if binding.kind in ("import", "def", "class"):
+            return binding.qualified
+        if binding.kind == "assign" and binding.value is not None:
+            key = id(binding)
+            if key in self._resolving:
+                return None
+            self._resolving.add(key)
+            try:
+                return self.resolve(binding.value, scope)
+            finally:
+                self._resolving.discard(key)
+        return None
+
+
+_BUILTINS = frozenset(
+    {
+        "super", "range", "len", "list", "tuple", "dict", "enumerate", "zip", "isinstance", "getattr", "setattr",
+        "print", "staticmethod", "classmethod", "property", "reversed", "sum", "map", "min", "max", "int", "float",
+        "iter", "next", "open", "sorted", "type", "hasattr",
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Context:
+    scope: Scope
+    no_grad: bool = False
+    loops: tuple[cst.CSTNode, ...] = ()
+
+
+class Collector:
+    """Walks a module once and fills a :class:`ModuleInfo`."""
+
+    def __init__(self, module: ModuleInfo) -> None:
+        self.info = module
+        self.order = 0
+
+    def run(self) -> ModuleInfo:
+        self._body(self.info.node.body, _Context(self.info.scope))
+        return self.info
+
+    # statements -----------------------------------------------------------------------------
+
+    def _body(self, statements, ctx: _Context) -> None:
+        for statement in statements:
+            self._statement(statement, ctx)
+
+    def _statement(self, node: cst.CSTNode, ctx: _Context) -> None:
+        if isinstance(node, cst.SimpleStatementLine):
+            for small in node.body:
+                self._small(small, ctx)
+        elif isinstance(node, cst.FunctionDef):
+            self._function(node, ctx)
+        elif isinstance(node, cst.ClassDef):
+            self._class(node, ctx)
+        elif isinstance(node, cst.If):
+            self._expr(node.test, ctx)
+            self._block(node.body, ctx)
+            if node.orelse is not None:
+                self._statement(node.orelse, ctx)
+        elif isinstance(node, cst.Else):
+            self._block(node.body, ctx)
+        elif isinstance(node, cst.For):
+            self._expr(node.iter, ctx)
+            self._bind_target(node.target, None, node, ctx)
+            self._block(node.body, _Context(ctx.scope, ctx.no_grad, ctx.loops + (node,)))
+            if node.orelse is not None:
+                self._statement(node.orelse, ctx)
+        elif isinstance(node, cst.While):
+            self._expr(node.test, ctx)
+            self._block(node.body, _Context(ctx.scope, ctx.no_grad, ctx.loops + (node,)))
+            if node.orelse is not None:
+                self._statement(node.orelse, ctx)
+        elif isinstance(node, cst.With):
+            no_grad = ctx.no_grad
+            for item in node.items:
+                self._expr(item.item, ctx)
+                if _is_no_grad(item.item, ctx.scope):
+                    no_grad = True
+                if item.asname is not None:
+                    self._bind_target(item.asname.name, None, node, ctx)
+            self._block(node.body, _Context(ctx.scope, no_grad, ctx.loops))
+        elif isinstance(node, (cst.Try, cst.TryStar)):
+            self._block(node.body, ctx)
+            for handler in node.handlers:
+                if handler.type is not None:
+                    self._expr(handler.type, ctx)
+                if handler.name is not None:
+                    self._bind_target(handler.name.name, None, handler, ctx)
+                self._block(handler.body, ctx)
+            if node.orelse is not None:
+                self._statement(node.orelse, ctx)
+            if node.finalbody is not None:
+                self._block(node.finalbody.body, ctx)
+        elif isinstance(node, cst.Match):
+            self._expr(node.subject, ctx)
+            for case in node.cases:
+                self._block(case.body, ctx)
+        elif isinstance(node, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+            self._block(node, ctx)
+
+    def _block(self, block: cst.BaseSuite, ctx: _Context) -> None:
+        if isinstance(block, cst.SimpleStatementSuite):
+            for small in block.body:
+                self._small(small, ctx)
+        else:
+            self._body(block.body, ctx)
+
+    def _small(self, node: cst.BaseSmallStatement, ctx: _Context) -> None:
+        scope = ctx.scope
+        if isinstance(node, cst.Assign):
+            self._expr(node.value, ctx)
+            for target in node.targets:
+                self._bind_target(target.target, node.value, node, ctx)
+        elif isinstance(node, cst.AnnAssign):
+            if node.value is not None:
+                self._expr(node.value, ctx)
+            self._bind_target(node.target, node.value, node, ctx)
+        elif isinstance(node, cst.AugAssign):
+            self._expr(node.value, ctx)
+            self._expr(node.target, ctx)
+            if isinstance(node.target, cst.Name):
+                scope.bind(node.target.value, Binding("other", node))
+        elif isinstance(node, cst.Import):
+            for alias in node.names:
+                full = dotted_name(alias.name)
+                if full is None:
+                    continue
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    scope.bind(alias.asname.name.value, Binding("import", node, full))
+                else:
+                    top = full.split(".", 1)[0]
+                    scope.bind(top, Binding("import", node, top))
+        elif isinstance(node, cst.ImportFrom):
+            base = self._import_base(node)
+            if base is None:
+                return
+            if isinstance(node.names, cst.ImportStar):
+                scope.star_imports.append(base)
+                return
+            for alias in node.names:
+                name = dotted_name(alias.name)
+                if name is None:
+                    continue
+                local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+                scope.bind(local, Binding("import", node, f"{base}.{name}" if base else name))
+        elif isinstance(node, (cst.Global, cst.Nonlocal)):
+            if isinstance(node, cst.Global):
+                scope.globals.update(item.name.value for item in node.names)
+        else:
+            for child in iter_children(node):
+                self._expr(child, ctx)
+
+    def _import_base(self, node: cst.ImportFrom) -> Optional[str]:
+        module = dotted_name(node.module) if node.module is not None else ""
+        if module is None:
+            return None
+        dots = len(node.relative)
+        if not dots:
+            return module
+        package = self.info.name.split(".")
+        # ``from . import x`` inside pkg/mod.py refers to pkg; each further dot goes one level up.
+        anchor = package[: max(len(package) - dots, 0)]
+        return ".".join([*anchor, module] if module else anchor)
+
+    def _bind_target(self, target: cst.CSTNode, value, node: cst.CSTNode, ctx: _Context) -> None:
+        scope = ctx.scope
+        if isinstance(target, cst.Name):
+            scope.bind(target.value, Binding("assign" if value is not None else "other", node, value=value))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._bind_target(element.value, None, node, ctx)
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value, None, node, ctx)
+        else:
+            self._expr(target, ctx)
+            function = scope.function if scope.kind == "function" else None
+            if function is not None and function.cls is not None and isinstance(target, cst.Attribute):
+                self_name = function.self_name
+                if self_name and isinstance(target.value, cst.Name) and target.value.value == self_name:
+                    function.cls.attribute_assignments.append(
+                        AttributeAssignment(target.attr.value, value, function, node, self.order)
+                    )
+
+    def _function(self, node: cst.FunctionDef, ctx: _Context) -> None:
+        outer = ctx.scope
+        decorators = []
+        for decorator in node.decorators:
+            self._expr(decorator.decorator, ctx)
+            expr = decorator.decorator
+            decorators.append(outer.resolve(expr.func if isinstance(expr, cst.Call) else expr))
+        for param in _all_params(node.params):
+            if param.default is not None:
+                self._expr(param.default, ctx)
+        cls = outer.info if outer.kind == "class" else None
+        qualname = f"{outer.info.qualname if outer.kind == 'function' else cls.name if cls else ''}.{node.name.value}".lstrip(".")
+        scope = Scope("function", node, outer, self.info)
+        function = FunctionInfo(
+            node=node,
+            name=node.name.value,
+            qualname=qualname,
+            scope=scope,
+            cls=cls,  # type: ignore[arg-type]
+            decorators=decorators,
+            no_grad=any(d in catalog.NO_GRAD_CONTEXTS for d in decorators),
+        )
+        scope.info = function
+        outer.bind(node.name.value, Binding("def", node, qualified=f"{self.info.name}.{qualname}"))
+        if cls is not None:
+            cls.methods.setdefault(node.name.value, function)
+        self.info.functions.append(function)
+        for param in _all_params(node.params):
+            scope.bind(param.name.value, Binding("param", param))
+        self._block(node.body, _Context(scope, function.no_grad))
+
+    def _class(self, node: cst.ClassDef, ctx: _Context) -> None:
+        outer = ctx.scope
+        for base in node.bases:
+            self._expr(base.value, ctx)
+        for decorator in node.decorators:
+            self._expr(decorator.decorator, ctx)
+        name = node.name.value
+        prefix = f"{outer.info.qualname}." if outer.kind == "function" else f"{outer.info.name}." if outer.kind == "class" else ""
+        qualified = f"{self.info.name}.{prefix}{name}"
+        scope = Scope("class", node, outer, self.info)
+        cls = ClassInfo(node=node, name=name, qualified=qualified, scope=scope, outer=outer)
+        scope.info = cls
+        outer.bind(name, Binding("class", node, qualified=qualified))
+        self.info.classes.append(cls)
+        self._block(node.body, _Context(scope))
+
+    # expressions ----------------------------------------------------------------------------
+
+    def _expr(self, node: cst.CSTNode, ctx: _Context) -> None:
+        stack = [node]
+        calls = []
+        while stack:
+            current = stack.pop()
+            if isinstance(current, cst.Call):
+                calls.append(current)
+            elif isinstance(current, cst.NamedExpr) and isinstance(current.target, cst.Name):
+                ctx.scope.bind(current.target.value, Binding("assign", current, value=current.value))
+            children = list(iter_children(current))
+            children.reverse()
+            stack.extend(children)
+        function = ctx.scope.function
+        for call in calls:
+            self.order += 1
+            site = CallSite(call, ctx.scope, self.order, ctx.no_grad, ctx.loops)
+            self.info.calls.append(site)
+            if function is not None:
+                function.calls.append(site)
+
+
+def _all_params(params: cst.Parameters) -> Iterator[cst.Param]:
+    yield from params.posonly_params
+    yield from params.params
+    if isinstance(params.star_arg, cst.Param):
+        yield params.star_arg
+    yield from params.kwonly_params
+    if params.star_kwarg is not None:
+        yield params.star_kwarg
+
+
+def _is_no_grad(expr: cst.BaseExpression, scope: Scope) -> bool:
+    if isinstance(expr, cst.Call):
+        qualified = scope.resolve(expr.func)
+        if qualified == "torch.set_grad_enabled":
+            return bool(expr.args) and isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value == "False"
+        return qualified in catalog.NO_GRAD_CONTEXTS
+    return False

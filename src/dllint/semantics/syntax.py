@@ -1,0 +1,114 @@
+"""Small, fast helpers over LibCST nodes.
+
+LibCST's own traversal (``node.visit`` / ``node.children``) rebuilds every node it passes,
+which costs more than the parse itself; :func:`iter_children` reads the dataclass fields
+directly and skips whitespace, punctuation and comments, which no rule asks about.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator, Optional, Sequence
+
+import libcst as cst
+
+_SKIPPED_FIELD_PREFIXES = (
+    "whitespace", "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after", "header", "footer",
+    "newline", "colon", "equal", "lbracket", "rbracket", "lbrace", "rbrace", "dot", "asynchronous",
+    "indent", "trailing_whitespace", "first_line", "empty_lines", "arrow", "star_tok", "operator",
+)
+_child_fields: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_of(node_type: type) -> tuple[str, ...]:
+    fields = _child_fields.get(node_type)
+    if fields is None:
+        fields = tuple(
+            f.name for f in dataclasses.fields(node_type) if not f.name.startswith(_SKIPPED_FIELD_PREFIXES)
+        )
+        _child_fields[node_type] = fields
+    return fields
+
+
+def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    for name in _fields_of(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def iter_tree(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every node below (and including) ``node``, parents before children, in source order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        children = list(iter_children(current))
+        children.reverse()
+        stack.extend(children)
+
+
+def dotted_name(expr: cst.BaseExpression) -> Optional[str]:
+    """``torch.nn.Conv2d`` for a Name/Attribute chain, else None."""
+    parts = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if not isinstance(expr, cst.Name):
+        return None
+    parts.append(expr.value)
+    return ".".join(reversed(parts))
+
+
+def self_attribute(expr: cst.BaseExpression, self_name: str = "self") -> Optional[str]:
+    """``conv1`` for ``self.conv1``."""
+    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == self_name:
+        return expr.attr.value
+    return None
+
+
+def bind_arguments(call: cst.Call, params: Sequence[str]) -> dict[str, cst.BaseExpression]:
+    """Map a call's arguments onto parameter names (positional by ``params``, then keywords).
+
+    Star-arguments stop positional binding: after ``*args`` we no longer know which
+    parameter a later positional argument lands on.
+    """
+    bound: dict[str, cst.BaseExpression] = {}
+    position = 0
+    positional_known = True
+    for arg in call.args:
+        if arg.star:
+            positional_known = False
+            continue
+        if arg.keyword is not None:
+            bound[arg.keyword.value] = arg.value
+        elif positional_known:
+            if position < len(params):
+                bound[params[position]] = arg.value
+            position += 1
+    return bound
+
+
+def has_star_args(call: cst.Call) -> bool:
+    return any(arg.star for arg in call.args)
+
+
+def keyword(call: cst.Call, name: str) -> Optional[cst.BaseExpression]:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg.value
+    return None
+
+
+def positional(call: cst.Call) -> list[cst.BaseExpression]:
+    """The positional arguments before any star-argument."""
+    values = []
+    for arg in call.args:
+        if arg.star or arg.keyword is not None:
+            break
+        values.append(arg.value)
+    return values

@@ -1,0 +1,182 @@
+"""The abstract values the evaluator computes: what a name holds at a point in the code.
+
+A value is either a *module object* (a torch layer, a Sequential/ModuleList, an instance of
+a model class, the ``self`` of a method), a *tensor* (the output of an operation, with the
+values it was computed from — this is the dataflow graph the architecture rules read), or
+something else the rules care about (an optimizer, a constant, a function).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import libcst as cst
+
+from dllint.semantics.catalog import Op
+from dllint.semantics.constants import UNKNOWN, fold
+from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
+
+
+class Value:
+    """Base class of every abstract value."""
+
+
+@dataclass(eq=False)
+class Unknown(Value):
+    pass
+
+
+@dataclass(eq=False)
+class Constant(Value):
+    value: Any
+
+
+@dataclass(eq=False)
+class Reference(Value):
+    """A resolved name that is not defined in this file: ``torch.nn.Conv2d``, ``torch.optim.Adam``."""
+
+    qualified: str
+
+
+@dataclass(eq=False)
+class ClassRef(Value):
+    cls: ClassInfo
+
+
+@dataclass(eq=False)
+class FunctionRef(Value):
+    function: FunctionInfo
+    bound_self: Optional[Value] = None
+
+
+@dataclass(eq=False)
+class Param(Value):
+    """A function parameter whose value comes from the caller."""
+
+    name: str
+    function: FunctionInfo
+    annotation: Optional[str] = None
+
+
+@dataclass(eq=False)
+class Layer(Value):
+    """An instance of a ``torch.nn`` layer class, with the arguments it was built with."""
+
+    op: Op
+    qualified: str
+    node: cst.Call
+    scope: Scope
+    args: dict[str, cst.BaseExpression]
+    env: dict[str, Any] = field(default_factory=dict)  # constants the arguments may refer to
+    from_default: bool = False  # built as ``act_layer()`` from a parameter's default
+
+    def arg(self, name: str, default: Any = UNKNOWN) -> Any:
+        """The folded value of a constructor argument; ``default`` when it was not passed."""
+        if name not in self.args:
+            return default
+        return fold(self.args[name], self.scope, self.env)
+
+    def passed(self, name: str) -> bool:
+        return name in self.args
+
+
+@dataclass(eq=False)
+class Container(Value):
+    """``nn.Sequential``, ``nn.ModuleList``, ``nn.ModuleDict`` or a plain list/tuple/dict.
+
+    ``complete`` is False when something of unknown content went in (``extend(unknown)``).
+    """
+
+    kind: str  # sequential | module_list | module_dict | list | dict
+    items: list[Value]
+    node: Optional[cst.CSTNode]
+    keys: Optional[list[Any]] = None
+    complete: bool = True
+    qualified: Optional[str] = None
+
+
+@dataclass(eq=False)
+class Instance(Value):
+    """An object of a class: a model class of this file (``cls``), or one known only by name.
+
+    origin: constructed | pretrained (``from_pretrained``, already in eval mode) | loaded
+    """
+
+    qualified: Optional[str]
+    node: Optional[cst.CSTNode]
+    cls: Optional[ClassInfo] = None
+    origin: str = "constructed"
+    attrs: Optional[dict[str, Value]] = None  # filled by evaluating ``__init__``
+    init_args: dict[str, Value] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Tensor(Value):
+    """The output of an operation.
+
+    kind: input | module (a module object applied) | function | method | binop | unary |
+          subscript | merge | call (an unknown callable applied)
+    target: the module object (kind module), the qualified name (function/call), the method
+            name (method) or the operator's class name (binop/unary)
+    """
+
+    kind: str
+    target: Any
+    inputs: tuple[Value, ...]
+    node: Optional[cst.CSTNode]
+    op: Optional[Op] = None
+
+    @property
+    def module_op(self) -> Optional[Op]:
+        """The catalog op of what produced this tensor (a layer or a functional op)."""
+        if self.kind == "module" and isinstance(self.target, Layer):
+            return self.target.op
+        return self.op
+
+
+@dataclass(eq=False)
+class Obj(Value):
+    """The result of calling something outside this file that is not a layer or a tensor op:
+    an optimizer, a GradScaler, ``model.parameters()``, a Trainer."""
+
+    qualified: str
+    node: Optional[cst.CSTNode]
+    args: tuple[Value, ...] = ()
+    kwargs: dict[str, Value] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Merge(Value):
+    """One of several values, depending on a branch taken at run time."""
+
+    options: tuple[Value, ...]
+
+
+def merge(a: Value, b: Value) -> Value:
+    if a is b:
+        return a
+    options: list[Value] = []
+    for value in (a, b):
+        for option in value.options if isinstance(value, Merge) else (value,):
+            if not any(option is seen for seen in options):
+                options.append(option)
+    return Merge(tuple(options)) if len(options) > 1 else options[0]
+
+
+def options_of(value: Value) -> tuple[Value, ...]:
+    return value.options if isinstance(value, Merge) else (value,)
+
+
+def producer(tensor: Value, *, through: tuple[str, ...] = ()) -> Optional[Tensor]:
+    """The tensor's producing operation, looking through ops whose kind is in ``through``
+    (e.g. ``("identity", "reshape")``) to the first one that is not."""
+    current = tensor
+    seen = 0
+    while isinstance(current, Tensor) and seen < 50:
+        op = current.module_op
+        if op is None or op.kind not in through or not current.inputs:
+            return current
+        current = current.inputs[0]
+        seen += 1
+    return current if isinstance(current, Tensor) else None

@@ -1,0 +1,135 @@
+"""``# noqa`` on a flagged line and file-level ``# dllint: disable=CODES``.
+
+Both follow flake8/ruff habits: a bare ``# noqa`` silences every finding on its line, a
+``# noqa: DL101, DL203`` only those codes; codes of other tools (``F401``) are left alone.
+Only comments count, never text inside strings, so the scan tokenizes the file — but only
+when the text contains one of the markers at all, which keeps clean files cheap.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from dllint.findings import Finding, Location
+from dllint.sources import Source
+
+UNUSED_NOQA = "DL002"
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?(?![:\w])", re.I)
+_DISABLE = re.compile(r"#\s*dllint:\s*disable\s*=\s*(?P<codes>[A-Za-z0-9, ]+)")
+_CODE = re.compile(r"[A-Z]+[0-9]+", re.I)
+
+
+@dataclass(frozen=True)
+class NoqaDirective:
+    row: int  # row in the file's text (for notebooks, the joined cells)
+    codes: Optional[frozenset[str]]  # None: a blanket noqa
+    location: Location  # where to report it (cell-relative for notebooks)
+    end_location: Location
+    cell: Optional[int]
+    line: str
+
+
+@dataclass
+class FileSuppressions:
+    directives: dict[int, NoqaDirective] = field(default_factory=dict)
+    disabled_codes: frozenset[str] = frozenset()
+    filename: str = ""
+
+    def apply(self, findings: Iterable[tuple[int, Finding]], enabled: frozenset[str]) -> list[Finding]:
+        """Drop findings silenced on their row; add DL002 for codes that silenced nothing."""
+        kept: list[Finding] = []
+        used: dict[int, set[str]] = {}
+        for row, finding in findings:
+            directive = self.directives.get(row)
+            if directive is not None and finding.code != "DL001" and (
+                directive.codes is None or finding.code in directive.codes
+            ):
+                used.setdefault(row, set()).add(finding.code)
+                continue
+            kept.append(finding)
+        if UNUSED_NOQA in enabled:
+            kept.extend(self._unused(used, enabled))
+        return kept
+
+    def _unused(self, used: dict[int, set[str]], enabled: frozenset[str]) -> Iterable[Finding]:
+        from dllint.rules import all_rules
+
+        known = all_rules()
+        for row, directive in sorted(self.directives.items()):
+            if directive.codes is None:
+                continue
+            unused = sorted(
+                code
+                for code in directive.codes
+                if code.startswith("DL") and code not in used.get(row, ()) and (code in enabled or code not in known)
+            )
+            unused = [code for code in unused if code != UNUSED_NOQA]
+            if not unused:
+                continue
+            unknown = [code for code in unused if code not in known]
+            detail = ", ".join(f"`{code}`" + (" (unknown code)" if code in unknown else "") for code in unused)
+            yield Finding(
+                code=UNUSED_NOQA,
+                message=f"Unused `noqa` directive: {detail} suppresses nothing on this line",
+                filename=self.filename,
+                location=directive.location,
+                end_location=directive.end_location,
+                cell=directive.cell,
+                source_line=directive.line,
+            )
+
+
+def scan(text: str, source: Source) -> FileSuppressions:
+    result = FileSuppressions(filename=source.filename)
+    lowered = text.lower()
+    if "noqa" not in lowered and "dllint:" not in lowered:
+        return result
+    disabled: set[str] = set()
+    lines = text.splitlines()
+    for row, column, comment in _comments(text):
+        match = _DISABLE.search(comment)
+        if match:
+            disabled.update(code.upper() for code in _CODE.findall(match.group("codes")))
+        match = _NOQA.search(comment)
+        if match:
+            codes = match.group("codes")
+            start = column + match.start()
+            cell, cell_row = source.to_cell(row)
+            result.directives[row] = NoqaDirective(
+                row=row,
+                codes=frozenset(code.upper() for code in _CODE.findall(codes)) if codes else None,
+                location=Location(cell_row, start + 1),
+                end_location=Location(cell_row, column + match.end() + 1),
+                cell=cell,
+                line=lines[row - 1] if row <= len(lines) else "",
+            )
+    result.disabled_codes = frozenset(_expand(disabled))
+    return result
+
+
+def _expand(selectors: set[str]) -> set[str]:
+    """``DL2`` disables every DL2xx rule, like a prefix in --ignore."""
+    from dllint.rules import all_rules
+
+    codes = set(all_rules())
+    return {code for code in codes if any(code.startswith(selector) for selector in selectors)}
+
+
+def _comments(text: str) -> Iterable[tuple[int, int, str]]:
+    """(row, 0-based column, text) of every comment; falls back to a line scan if tokenizing fails."""
+    found = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.COMMENT:
+                found.append((token.start[0], token.start[1], token.string))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        found = [
+            (row, line.index("#"), line[line.index("#"):])
+            for row, line in enumerate(text.splitlines(), start=1)
+            if "#" in line
+        ]
+    return found
