@@ -65,13 +65,11 @@ class FileSuppressions:
             unused = sorted(
                 code
                 for code in directive.codes
-                if code.startswith("DL") and code not in used.get(row, ()) and (code in enabled or code not in known)
+                if code.startswith("DL") and code != UNUSED_NOQA and code not in used.get(row, ())
             )
-            unused = [code for code in unused if code != UNUSED_NOQA]
             if not unused:
                 continue
-            unknown = [code for code in unused if code not in known]
-            detail = ", ".join(f"`{code}`" + (" (unknown code)" if code in unknown else "") for code in unused)
+            detail = ", ".join(f"`{code}`" + _why_unused(code, known, enabled) for code in unused)
             yield Finding(
                 code=UNUSED_NOQA,
                 message=f"Unused `noqa` directive: {detail} suppresses nothing on this line",
@@ -81,6 +79,14 @@ class FileSuppressions:
                 cell=directive.cell,
                 source_line=directive.line,
             )
+
+
+def _why_unused(code: str, known, enabled: frozenset[str]) -> str:
+    if code not in known:
+        return " (unknown code)"
+    if code not in enabled:
+        return " (not enabled)"
+    return ""
 
 
 def scan(text: str, source: Source) -> FileSuppressions:

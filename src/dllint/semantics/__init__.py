@@ -228,6 +228,30 @@ class FileSemantics:
         yield from self.forward_graphs
         yield from self.sequential_chains
 
+    def observed(self, node: cst.Call) -> list[tuple[Value, tuple[Value, ...], dict[str, Value]]]:
+        """What reached a call in the evaluations that ran it: (callee or receiver, args, kwargs)."""
+        self.traces  # noqa: B018
+        self.forward_graphs  # noqa: B018
+        return self.evaluator.observed.get(id(node), [])
+
+    def feeds_trainable(self, value: Value) -> Optional[bool]:
+        """Whether the output of a layer (or of a matmul with a parameter) flows, through
+        activations, norms, dropout and reshapes, into another layer with weights — i.e. it
+        is a hidden layer. False when every use ends at a return or a merge (a residual add,
+        a gate): an output or projection layer. None when no forward pass applies it."""
+        verdicts = set()
+        for graph in self.all_graphs():
+            consumers = None
+            for tensor in graph.tensors:
+                if not _applies(tensor, value):
+                    continue
+                if consumers is None:
+                    consumers = graph.consumers()
+                verdicts.add(_reaches_trainable(tensor, consumers))
+        if True in verdicts:
+            return True
+        return False if verdicts else None
+
     @cached_property
     def layers(self) -> list[Layer]:
         """Every torch layer constructed in any evaluation (one per construction and argument set)."""
@@ -310,6 +334,57 @@ class ForwardGraph:
                 for option in options_of(source):
                     result.setdefault(id(option), []).append(tensor)
         return result
+
+
+_PASS_THROUGH_KINDS = ("activation", "dropout", "identity", "reshape", "norm", "pad", "pool")
+
+
+def _applies(tensor: Tensor, value: Value) -> bool:
+    if tensor.kind == "module":
+        return tensor.target is value
+    if tensor.kind in ("binop", "function"):
+        is_matmul = tensor.target == "MatrixMultiply" or (
+            tensor.kind == "function" and tensor.target in ("torch.matmul", "torch.mm", "torch.bmm", "torch.nn.functional.linear")
+        )
+        return is_matmul and any(source is value for source in tensor.inputs)
+    return False
+
+
+def _is_trainable_application(tensor: Tensor) -> bool:
+    op = tensor.module_op
+    if op is not None and op.trainable:
+        return True
+    if tensor.kind == "binop" and tensor.target == "MatrixMultiply":
+        return True
+    return tensor.kind == "function" and tensor.target in ("torch.matmul", "torch.mm", "torch.bmm")
+
+
+def _reaches_trainable(start: Tensor, consumers: dict[int, list[Tensor]]) -> bool:
+    stack = list(consumers.get(id(start), ()))
+    seen: set[int] = set()
+    while stack:
+        tensor = stack.pop()
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        if _is_trainable_application(tensor):
+            return True
+        op = tensor.module_op
+        passes = (op is not None and op.kind in _PASS_THROUGH_KINDS and op.family != "gate") or tensor.kind in (
+            "unary", "subscript", "merge", "call"
+        ) or (tensor.kind == "method" and op is None) or _is_affine_offset(tensor)
+        if passes:
+            stack.extend(consumers.get(id(tensor), ()))
+    return False
+
+
+def _is_affine_offset(tensor: Tensor) -> bool:
+    """``h + self.b`` or ``h * 0.5``: arithmetic with a non-tensor operand (a bias, a scale)
+    continues the same path; with two tensors it is a merge (a residual add, a gate)."""
+    if tensor.kind != "binop":
+        return False
+    flowing = [s for s in tensor.inputs if isinstance(s, Param) or (isinstance(s, Tensor) and s.kind not in ("fresh", "parameter"))]
+    return len(flowing) <= 1
 
 
 def output_family(returns: list[Value]) -> Optional[str]:

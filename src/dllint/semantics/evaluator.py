@@ -28,6 +28,7 @@ from dllint.semantics.constants import UNKNOWN, fold
 from dllint.semantics.scopes import CallSite, ClassInfo, FunctionInfo, Scope
 from dllint.semantics.syntax import bind_arguments, dotted_name
 from dllint.semantics.values import (
+    AttributeOf,
     ClassRef,
     Constant,
     Container,
@@ -66,6 +67,14 @@ _MODE_METHODS_RETURNING_SELF = frozenset(
 _CLIP_FUNCTIONS = frozenset(
     {"torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_", "torch.nn.utils.clip_grad_norm",
      "torch.nn.utils.clip_grad_value", "torch.nn.utils.get_total_norm", "torch.nn.utils.clip_grads_with_norm_"}
+)
+_TENSOR_CONSTRUCTORS = frozenset(
+    f"torch.{name}"
+    for name in (
+        "zeros", "ones", "full", "empty", "randn", "rand", "randint", "arange", "linspace", "eye", "tensor",
+        "as_tensor", "from_numpy", "zeros_like", "ones_like", "full_like", "empty_like", "randn_like", "rand_like",
+        "Tensor", "FloatTensor", "LongTensor",
+    )
 )
 _CLIP_METHODS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_gradients", "clip_grad_norm", "clip_grad_value"})
 
@@ -135,6 +144,9 @@ class Evaluator:
         self._budget = STATEMENT_BUDGET
         self._trace: Optional[Trace] = None
         self.init_traces: dict[int, Trace] = {}
+        # What reached each call: (callee or receiver, positional args, keyword args), per evaluation.
+        self.observed: dict[int, list[tuple[Value, tuple[Value, ...], dict[str, Value]]]] = {}
+        self._instance_sites: list[cst.CSTNode] = []
         self._stack: list[FunctionInfo] = []
         self._frames: list[_Frame] = []
 
@@ -186,11 +198,15 @@ class Evaluator:
                 self.init_traces[id(cls)] = self._trace
             self._budget = STATEMENT_BUDGET
             self._stack = [init]
+            if args and node is not None:
+                self._instance_sites.append(node)
             try:
                 self._inline(init, args, instance, _Frame(init, init.scope, instance, [], False))
             except _BudgetExceeded:
                 pass
             finally:
+                if args and node is not None:
+                    self._instance_sites.pop()
                 self._trace, self._budget, self._stack, self._frames = saved
         return instance
 
@@ -565,7 +581,10 @@ class Evaluator:
                     if "builtins.property" in method.decorators:
                         return self._call_function(method, (), {}, owner, None, None)
                     return FunctionRef(method, owner)
-            return Unknown()
+                return Unknown()
+            return AttributeOf(owner, name)
+        if isinstance(owner, (Layer, Param, AttributeOf)):
+            return AttributeOf(owner, name)
         if isinstance(owner, ClassRef):
             method = self.sem.find_method(owner.cls, name)
             return FunctionRef(method) if method is not None else Unknown()
@@ -648,12 +667,19 @@ class Evaluator:
             held = isinstance(receiver, Instance) and receiver.attrs is not None and name in receiver.attrs
             if not isinstance(receiver, (Reference, ClassRef)) and not held:
                 args, kwargs = self._arguments(node, state)
+                self._observe(node, receiver, args, kwargs)
                 return self._method(receiver, name, args, kwargs, node, state)
             callee = self._get_attribute(receiver, name)
         else:
             callee = self._value(func, state)
         args, kwargs = self._arguments(node, state)
+        self._observe(node, callee, args, kwargs)
         return self._invoke(callee, args, kwargs, node, state)
+
+    def _observe(self, node: cst.Call, callee: Value, args: tuple[Value, ...], kwargs: dict[str, Value]) -> None:
+        seen = self.observed.setdefault(id(node), [])
+        if len(seen) < 8:
+            seen.append((callee, args, kwargs))
 
     def _arguments(self, node: cst.Call, state: State) -> tuple[tuple[Value, ...], dict[str, Value]]:
         args: list[Value] = []
@@ -711,15 +737,18 @@ class Evaluator:
         return output
 
     def _mode(self, model: Value, state: State) -> str:
-        owner = self._frames[-1].self_value
-        if owner is not None and (model is owner or _held_by(owner, model)):
-            return "self" if isinstance(owner, Instance) and owner.cls is not None and self.sem.is_module_class(owner.cls) else "attr"
-        if isinstance(model, Merge):
-            modes = {self._mode(option, state) for option in model.options}
-            return modes.pop() if len(modes) == 1 else "unknown"
+        """train | eval (known here) · caller (a parameter) · self (the model's own submodule) ·
+        attr (an attribute of a non-module object) · unknown (differs by branch)."""
         mode = state.modes.get(id(model))
         if mode is not None:
             return mode
+        if isinstance(model, Merge):
+            modes = {self._mode(option, state) for option in model.options}
+            return modes.pop() if len(modes) == 1 else "unknown"
+        owner = self._frames[-1].self_value
+        if owner is not None and (model is owner or _held_by(owner, model)):
+            is_module = isinstance(owner, Instance) and owner.cls is not None and self.sem.is_module_class(owner.cls)
+            return "self" if is_module else "attr"
         if isinstance(model, Param):
             return "caller"
         if isinstance(model, Instance):
@@ -736,13 +765,13 @@ class Evaluator:
                 return self._container(layer.family, qualified, args, node)
             bound = bind_arguments(node, layer.params)
             env = {name: value.value for name, value in state.env.items() if isinstance(value, Constant)}
-            value = Layer(layer, qualified, node, scope, bound, env)
+            site = self._instance_sites[-1] if self._instance_sites else None
+            value = Layer(layer, qualified, node, scope, bound, env, instance_site=site)
             self.layers.append(value)
             return value
         op = catalog.function_op(qualified)
         if op is not None:
-            inputs = tuple(a for a in args if isinstance(a, (Tensor, Param, Unknown, Merge, _Star)) and not isinstance(a, _Star))
-            return self._tensor("function", qualified, inputs or tuple(args), node, op)
+            return self._tensor("function", qualified, tuple(a for a in args if not isinstance(a, _Star)), node, op)
         if qualified in _CLIP_FUNCTIONS:
             self._event("clip", node, args[0] if args else Unknown())
             return self._tensor("call", qualified, (), node)
@@ -777,6 +806,10 @@ class Evaluator:
             if qualified != "torch.load" and qualified != "torch.jit.load" and args:
                 return args[0]  # wrappers return (a view of) the same model
             return Instance(None, node, origin="loaded")
+        if qualified in _TENSOR_CONSTRUCTORS:
+            return self._tensor("fresh", qualified, (), node)
+        if qualified == "torch.nn.Parameter":
+            return self._tensor("parameter", qualified, tuple(a for a in args[:1] if isinstance(a, Tensor)), node)
         if qualified.startswith("torch.") and not qualified.startswith(("torch.optim", "torch.utils", "torch.cuda.amp", "torch.amp")) and any(
             isinstance(a, (Tensor, Param)) for a in args
         ):

@@ -79,6 +79,9 @@ class CallSite:
     order: int
     no_grad: bool
     loops: tuple[cst.CSTNode, ...]
+    # Enclosing ``if`` tests, outermost first, each with whether the call is in its body
+    # (True) or its else branch (False).
+    guards: tuple[tuple[cst.BaseExpression, bool], ...] = ()
     _qualified: object = field(default=..., repr=False)
 
     @property
@@ -220,6 +223,10 @@ class _Context:
     scope: Scope
     no_grad: bool = False
     loops: tuple[cst.CSTNode, ...] = ()
+    guards: tuple[tuple[cst.BaseExpression, bool], ...] = ()
+
+    def replace(self, **changes) -> "_Context":
+        return _Context(**{**self.__dict__, **changes})
 
 
 class Collector:
@@ -249,20 +256,20 @@ class Collector:
             self._class(node, ctx)
         elif isinstance(node, cst.If):
             self._expr(node.test, ctx)
-            self._block(node.body, ctx)
+            self._block(node.body, ctx.replace(guards=ctx.guards + ((node.test, True),)))
             if node.orelse is not None:
-                self._statement(node.orelse, ctx)
+                self._statement(node.orelse, ctx.replace(guards=ctx.guards + ((node.test, False),)))
         elif isinstance(node, cst.Else):
             self._block(node.body, ctx)
         elif isinstance(node, cst.For):
             self._expr(node.iter, ctx)
             self._bind_target(node.target, None, node, ctx)
-            self._block(node.body, _Context(ctx.scope, ctx.no_grad, ctx.loops + (node,)))
+            self._block(node.body, ctx.replace(loops=ctx.loops + (node,)))
             if node.orelse is not None:
                 self._statement(node.orelse, ctx)
         elif isinstance(node, cst.While):
             self._expr(node.test, ctx)
-            self._block(node.body, _Context(ctx.scope, ctx.no_grad, ctx.loops + (node,)))
+            self._block(node.body, ctx.replace(loops=ctx.loops + (node,)))
             if node.orelse is not None:
                 self._statement(node.orelse, ctx)
         elif isinstance(node, cst.With):
@@ -273,7 +280,7 @@ class Collector:
                     no_grad = True
                 if item.asname is not None:
                     self._bind_target(item.asname.name, None, node, ctx)
-            self._block(node.body, _Context(ctx.scope, no_grad, ctx.loops))
+            self._block(node.body, ctx.replace(no_grad=no_grad))
         elif isinstance(node, (cst.Try, cst.TryStar)):
             self._block(node.body, ctx)
             for handler in node.handlers:
@@ -440,7 +447,7 @@ class Collector:
         function = ctx.scope.function
         for call in calls:
             self.order += 1
-            site = CallSite(call, ctx.scope, self.order, ctx.no_grad, ctx.loops)
+            site = CallSite(call, ctx.scope, self.order, ctx.no_grad, ctx.loops, ctx.guards)
             self.info.calls.append(site)
             if function is not None:
                 function.calls.append(site)

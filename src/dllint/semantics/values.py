@@ -70,6 +70,9 @@ class Layer(Value):
     args: dict[str, cst.BaseExpression]
     env: dict[str, Any] = field(default_factory=dict)  # constants the arguments may refer to
     from_default: bool = False  # built as ``act_layer()`` from a parameter's default
+    # The call that built the model-class instance this layer belongs to, when that instance
+    # was built with arguments (``Block(3, 16, k=4)``): where argument-dependent findings go.
+    instance_site: Optional[cst.CSTNode] = None
 
     def arg(self, name: str, default: Any = UNKNOWN) -> Any:
         """The folded value of a constructor argument; ``default`` when it was not passed."""
@@ -116,7 +119,8 @@ class Tensor(Value):
     """The output of an operation.
 
     kind: input | module (a module object applied) | function | method | binop | unary |
-          subscript | merge | call (an unknown callable applied)
+          subscript | merge | call (an unknown callable applied) | fresh (``torch.zeros(...)``,
+          a new tensor that depends on no other) | parameter (``nn.Parameter(t)``)
     target: the module object (kind module), the qualified name (function/call), the method
             name (method) or the operator's class name (binop/unary)
     """
@@ -133,6 +137,32 @@ class Tensor(Value):
         if self.kind == "module" and isinstance(self.target, Layer):
             return self.target.op
         return self.op
+
+
+@dataclass(eq=False)
+class AttributeOf(Value):
+    """``owner.name`` where the owner is a layer or a model known only by name: ``fc.weight``."""
+
+    owner: Value
+    name: str
+
+    @property
+    def base(self) -> Value:
+        """``fc`` for ``fc.weight.data``: the owner, looking through ``.data``."""
+        owner = self.owner
+        while isinstance(owner, AttributeOf) and owner.name == "data":
+            owner = owner.owner
+        return owner
+
+    @property
+    def path(self) -> tuple[Value, str]:
+        """(layer, "weight") for ``layer.weight.data`` / ``layer.weight``."""
+        current: Value = self
+        while isinstance(current, AttributeOf) and current.name == "data":
+            current = current.owner
+        if isinstance(current, AttributeOf):
+            return current.owner, current.name
+        return current, ""
 
 
 @dataclass(eq=False)

@@ -1,0 +1,454 @@
+"""DLP001–DLP009 over the host-side records of sampled checks.
+
+Each sampled step becomes one :class:`Check` (plain floats, already on the host). The detectors
+keep small bounded windows (``Thresholds.window`` checks) and turn what they see into findings,
+aggregated per (code, module) with the steps at which they were observed.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .thresholds import Thresholds
+
+NAMES = {
+    "DLP001": "vanishing-gradient",
+    "DLP002": "exploding-gradient",
+    "DLP003": "dead-relu",
+    "DLP004": "saturated-activation",
+    "DLP005": "non-finite",
+    "DLP006": "train-mode-inference",
+    "DLP007": "activation-scale-drift",
+    "DLP008": "symmetric-units",
+    "DLP009": "update-ratio",
+}
+
+MODEL = "(model)"
+LOSS = "(loss)"
+_MAX_STEPS = 50
+
+
+def _g(x: float) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return f"{x:.3g}"
+
+
+@dataclass
+class FwdStat:
+    name: str
+    call: int
+    cls: str
+    kind: str
+    n: int
+    mean: float
+    std: float
+    nonfinite_out: int
+    nonfinite_in: int
+    saturated: Optional[float] = None
+    dead_step: Optional[float] = None
+    dead_window: Optional[float] = None
+    window: int = 0
+    units: Optional[int] = None
+
+    @property
+    def label(self) -> str:
+        return self.name if self.call == 1 else f"{self.name} (call {self.call})"
+
+
+@dataclass
+class LayerGrad:
+    name: str
+    cls: str
+    kind: str
+    g2: float = 0.0
+    g1: float = 0.0
+    ginf: float = 0.0
+    numel: int = 0
+    has_grad: bool = False
+    w2: float = 0.0
+    winf: float = 0.0
+    before2: float = 0.0
+    upd2: float = 0.0
+    upd_known: bool = False
+    dup_w: int = 0
+    dup_g: int = 0
+    units: int = 0
+
+    def add(self, *, g2, g1, ginf, numel, has_grad, w2, winf, before, upd, dup_w, dup_g, units, ndim):
+        if has_grad:
+            self.has_grad = True
+            self.g2 += g2
+            self.g1 += g1
+            self.ginf = ginf if (math.isnan(ginf) or ginf > self.ginf) else self.ginf
+            self.numel += numel
+        self.w2 += w2
+        self.winf = winf if (math.isnan(winf) or winf > self.winf) else self.winf
+        if not math.isnan(before):
+            self.upd_known = True
+            self.before2 += before * before
+            self.upd2 += upd * upd if not math.isnan(upd) else math.inf
+        if ndim >= 2:
+            self.dup_w = max(self.dup_w, dup_w)
+            self.dup_g = max(self.dup_g, dup_g)
+            self.units = max(self.units, units)
+
+    @property
+    def grad_rms(self) -> Optional[float]:
+        return math.sqrt(self.g2 / self.numel) if self.has_grad and self.numel else None
+
+    @property
+    def grad_mean_abs(self) -> Optional[float]:
+        return self.g1 / self.numel if self.has_grad and self.numel else None
+
+    @property
+    def grad_nonfinite(self) -> bool:
+        return self.has_grad and not (math.isfinite(self.ginf) and math.isfinite(self.g2))
+
+    @property
+    def weight_nonfinite(self) -> bool:
+        return not math.isfinite(self.winf)
+
+    @property
+    def log_update_ratio(self) -> Optional[float]:
+        """log10(||dw|| / ||w||); +inf for a non-finite update; None when unknown or zero."""
+        if not self.upd_known or self.before2 <= 0 or self.upd2 == 0:
+            return None
+        if not math.isfinite(self.upd2):
+            return math.inf
+        return math.log10(math.sqrt(self.upd2) / math.sqrt(self.before2))
+
+
+@dataclass
+class Check:
+    step: int
+    fwd: list
+    layers: dict
+    weight_order: list
+    optimizer_stepped: bool
+    partial: bool = False
+    loss_nonfinite: int = 0
+    loss_first_nonfinite: Optional[int] = None
+    loss: Optional[float] = None
+
+
+@dataclass
+class _Agg:
+    code: str
+    module: str
+    cls: str
+    steps: list
+    values: dict
+    threshold: dict
+    message: str
+    modules: tuple = ()
+    count: int = 1
+    pending: bool = False
+
+
+class Detectors:
+    def __init__(self, thresholds: Thresholds, enabled):
+        self.th = thresholds
+        self.enabled = frozenset(enabled)
+        w = thresholds.window
+        self.flow_hist: deque = deque(maxlen=w)
+        self.flow_ids: Optional[tuple] = None
+        self.norms: deque = deque(maxlen=thresholds.exploding_growth_checks)
+        self.upd_hist: dict = {}
+        self.sym_hist: dict = {}
+        self.seen_updates = False
+        self.found: dict = {}
+        self.nonfinite_seen_at: Optional[int] = None
+        self.nonfinite_module: Optional[str] = None
+
+    # -- emission --------------------------------------------------------------------------
+
+    def _emit(self, code, module, cls, step, values, threshold, message, modules=(), key=None,
+              pending=False):
+        if code not in self.enabled:
+            return
+        k = key or (code, module, pending)
+        agg = self.found.get(k)
+        if agg is None:
+            self.found[k] = _Agg(code, module, cls, [step], values, threshold, message,
+                                 tuple(modules) or (module,), 1, pending)
+            return
+        agg.count += 1
+        if step not in agg.steps and len(agg.steps) < _MAX_STEPS:
+            agg.steps.append(step)
+
+    # -- per check ---------------------------------------------------------------------------
+
+    def observe(self, check: Check) -> None:
+        if any(lg.upd_known and lg.upd2 > 0 for lg in check.layers.values()):
+            self.seen_updates = True
+        self._grad_flow(check)
+        self._nonfinite_grads(check)
+        self._dead(check)
+        self._saturation(check)
+        self._nonfinite(check)
+        self._drift(check)
+        self._symmetry(check)
+        self._update_ratio(check)
+
+    def _grad_flow(self, c: Check) -> None:
+        th = self.th
+        order = [n for n in c.weight_order if c.layers[n].grad_rms is not None]
+        # global norm growth (TheDeepChecker): >= 2x per check over 5 checks
+        total = sum(lg.g2 for lg in c.layers.values() if lg.has_grad)
+        gnorm = math.sqrt(total) if math.isfinite(total) else math.inf
+        if math.isfinite(gnorm) and gnorm > 0:
+            self.norms.append((c.step, gnorm))
+            if len(self.norms) == self.norms.maxlen:
+                vals = [v for _, v in self.norms]
+                rates = [b / a for a, b in zip(vals, vals[1:])]
+                if all(r >= th.exploding_growth for r in rates):
+                    self._emit("DLP002", MODEL, "", c.step,
+                               {"global_grad_norm": [[s, v] for s, v in self.norms],
+                                "growth_per_check": [round(r, 3) for r in rates]},
+                               {"growth_per_check_at_least": th.exploding_growth,
+                                "checks": th.exploding_growth_checks},
+                               f"the global gradient norm grew >= {_g(th.exploding_growth)}x at each of "
+                               f"{len(rates)} consecutive checks ({_g(vals[0])} -> {_g(vals[-1])}): gradients are "
+                               "exploding; clip them (clip_grad_norm_), lower the learning rate, check the "
+                               "init (see DL501, DL102)",
+                               key=("DLP002", MODEL, "growth"))
+        else:
+            self.norms.clear()
+        # a layer's mean |g| over an absolute bound (TheDeepChecker)
+        for n in order:
+            lg = c.layers[n]
+            mabs = lg.grad_mean_abs
+            if mabs is not None and math.isfinite(mabs) and mabs > th.exploding_mean_abs:
+                self._emit("DLP002", n, lg.cls, c.step, {"grad_mean_abs": mabs},
+                           {"grad_mean_abs_above": th.exploding_mean_abs},
+                           f"mean |gradient| of {n} is {_g(mabs)} (> {_g(th.exploding_mean_abs)}): gradients "
+                           "are exploding; clip them, lower the learning rate (see DL501)",
+                           key=("DLP002", n, "bound"))
+        if len(order) < 2:
+            return
+        first, last = c.layers[order[0]], c.layers[order[-1]]
+        f_rms, l_rms = first.grad_rms, last.grad_rms
+        if not (math.isfinite(f_rms) and math.isfinite(l_rms)):
+            return
+        ids = (order[0], order[-1])
+        if ids != self.flow_ids:
+            self.flow_hist.clear()
+            self.flow_ids = ids
+        self.flow_hist.append((f_rms, l_rms))
+        f = statistics.fmean(v for v, _ in self.flow_hist)
+        l = statistics.fmean(v for _, v in self.flow_hist)
+        if l <= 0:
+            return
+        ratio = f / l
+        values = {"first_layer": order[0], "last_layer": order[-1], "first_grad_rms": f,
+                  "last_grad_rms": l, "ratio": ratio, "window_checks": len(self.flow_hist)}
+        if ratio < th.vanishing_ratio and f < th.vanishing_first_rms:
+            self._emit("DLP001", order[0], first.cls, c.step, values,
+                       {"ratio_below": th.vanishing_ratio, "first_grad_rms_below": th.vanishing_first_rms},
+                       f"gradient RMS of the first layer {order[0]} is {_g(f)}, {_g(ratio)} of the last layer's "
+                       f"{order[-1]} ({_g(l)}): the early layers barely learn; use ReLU-family activations, "
+                       "normalisation or residual connections and an init that matches the activation "
+                       "(see DL201, DL103)",
+                       modules=tuple(order))
+        elif ratio > th.exploding_ratio:
+            self._emit("DLP002", order[0], first.cls, c.step, values, {"ratio_above": th.exploding_ratio},
+                       f"gradient RMS of the first layer {order[0]} is {_g(ratio)}x the last layer's "
+                       f"({_g(f)} vs {_g(l)}): gradients grow on the way back; clip them, normalise, "
+                       "lower the learning rate (see DL501, DL102)",
+                       modules=tuple(order), key=("DLP002", order[0], "ratio"))
+
+    def _nonfinite_grads(self, c: Check) -> None:
+        bad = [n for n, lg in c.layers.items() if lg.grad_nonfinite]
+        if not bad:
+            return
+        order = [n for n in c.weight_order if n in bad] + [n for n in bad if n not in c.weight_order]
+        # A step that no torch.optim optimizer took may be one the AMP GradScaler skipped on
+        # overflow; held back until the run shows whether optimizers define its steps.
+        pending = not c.optimizer_stepped
+        lg = c.layers[order[0]]
+        self._emit("DLP002", order[0], lg.cls, c.step,
+                   {"layers_with_nonfinite_grad": order[:20], "count": len(order)},
+                   {"nonfinite": True},
+                   f"non-finite gradients in {len(order)} layer(s), first {order[0]}: the update writes "
+                   "NaN/Inf into the weights; clip gradients, lower the learning rate, look for the "
+                   "first non-finite activation (DLP005) (see DL501)",
+                   modules=tuple(order), key=("DLP002", "nonfinite", pending), pending=pending)
+
+    def _dead(self, c: Check) -> None:
+        th = self.th
+        for f in c.fwd:
+            if f.kind != "relu" or f.dead_window is None:
+                continue
+            if f.dead_window >= th.dead_fraction:
+                self._emit("DLP003", f.label, f.cls, c.step,
+                           {"dead_fraction": f.dead_window, "dead_fraction_this_batch": f.dead_step,
+                            "units": f.units, "checks_in_window": f.window},
+                           {"dead_fraction_at_least": th.dead_fraction},
+                           f"{_g(100 * f.dead_window)}% of the {f.units} units of {f.label} were <= 0 for every "
+                           f"sample of the last {f.window} checked batch(es): they no longer learn; lower "
+                           "the learning rate, use He init with a zero/small bias, or LeakyReLU "
+                           "(seed 1.5; see DL103)",
+                           modules=(f.name,))
+
+    def _saturation(self, c: Check) -> None:
+        th = self.th
+        for f in c.fwd:
+            if f.kind == "saturating" and f.saturated is not None and f.saturated > th.saturation_fraction:
+                self._emit("DLP004", f.label, f.cls, c.step,
+                           {"saturated_fraction": f.saturated, "pre_activation_std": None},
+                           {"saturated_fraction_above": th.saturation_fraction,
+                            "abs_pre_activation_above": th.saturation_bound},
+                           f"{_g(100 * f.saturated)}% of the pre-activations of {f.label} ({f.cls}) have "
+                           f"|x| > {_g(th.saturation_bound)}: the unit sits in the flat tail, its gradient is ~0; "
+                           "normalise inputs, scale the init (Xavier), or use ReLU-family activations "
+                           "(see DL201, DL102)",
+                           modules=(f.name,))
+
+    def _nonfinite(self, c: Check) -> None:
+        first = next((f for f in c.fwd if f.nonfinite_out > 0), None)
+        if first is not None:
+            if self.nonfinite_module is not None and first.label != self.nonfinite_module:
+                return  # a consequence of the first origin (weights went NaN after it)
+            lg = c.layers.get(first.name)
+            params_bad = bool(lg and lg.weight_nonfinite)
+            input_bad = first.nonfinite_in > 0
+            if input_bad and first is c.fwd[0]:
+                why = "its input (the batch) already held NaN/Inf: check the data"
+            elif input_bad:
+                why = "its input was already non-finite (produced outside any module: a functional op in a parent's forward)"
+            elif params_bad:
+                why = "its input was finite but its parameters are non-finite: an earlier update wrote NaN/Inf into them"
+            else:
+                why = "its input and parameters were finite: this module's own computation produced it (log/sqrt/div of a bad value, overflow)"
+            if c.loss_first_nonfinite is not None:
+                why += f"; the loss was first non-finite at step {c.loss_first_nonfinite}"
+            self.nonfinite_module = first.label
+            self._emit("DLP005", first.label, first.cls, c.step,
+                       {"nonfinite_elements": first.nonfinite_out, "input_nonfinite": input_bad,
+                        "parameters_nonfinite": params_bad,
+                        "loss_first_nonfinite_step": c.loss_first_nonfinite},
+                       {"nonfinite": True},
+                       f"{first.label} ({first.cls}) is the first module, in execution order, whose output holds "
+                       f"NaN/Inf; {why}",
+                       modules=(first.name,), key=("DLP005",))
+        elif c.loss_nonfinite and self.nonfinite_module is None:
+            self.loss_nonfinite(c.loss_nonfinite, c.loss_first_nonfinite, c.step)
+
+    def loss_nonfinite(self, count: int, first_step: Optional[int], step: int) -> None:
+        if self.nonfinite_module is not None:
+            return
+        self._emit("DLP005", LOSS, "loss", first_step if first_step is not None else step,
+                   {"nonfinite_losses": count, "loss_first_nonfinite_step": first_step},
+                   {"nonfinite": True},
+                   f"the loss was non-finite (first at step {first_step}) but no module output was at the "
+                   "checked steps: the loss function, the targets, or a transient batch produced it; rerun "
+                   "with every=1 to localise it",
+                   key=("DLP005", LOSS))
+
+    def _drift(self, c: Check) -> None:
+        th = self.th
+        seq = [f for f in c.fwd if f.kind == "weight" and math.isfinite(f.std) and f.std > 0]
+        if len(seq) < th.drift_min_layers:
+            return
+        s0, s1 = seq[0].std, seq[-1].std
+        ratio = s1 / s0
+        if max(ratio, 1 / ratio) < th.drift_factor:
+            return
+        up = ratio > 1
+        for a, b in zip(seq, seq[1:]):
+            r = b.std / a.std
+            if (up and r < 1 / th.drift_tolerance) or (not up and r > th.drift_tolerance):
+                return
+        self._emit("DLP007", MODEL, "", c.step,
+                   {"first_layer": seq[0].label, "last_layer": seq[-1].label, "std_first": s0, "std_last": s1,
+                    "factor": ratio, "stds": [[f.label, f.std] for f in seq[:32]]},
+                   {"factor_at_least": th.drift_factor, "monotone": True},
+                   f"activation std {'grows' if up else 'shrinks'} monotonically from {_g(s0)} ({seq[0].label}) to "
+                   f"{_g(s1)} ({seq[-1].label}), {_g(max(ratio, 1 / ratio))}x across {len(seq)} layers: the init does "
+                   "not preserve scale; use He init for ReLU, Xavier for tanh/sigmoid, or normalisation "
+                   "(see DL102, DL103)",
+                   modules=tuple(f.name for f in seq))
+
+    def _symmetry(self, c: Check) -> None:
+        th = self.th
+        hidden = c.weight_order[:-1]  # output units are told apart by their targets
+        updated = self.seen_updates or c.optimizer_stepped
+        for n in hidden:
+            lg = c.layers[n]
+            if lg.units < 2:
+                continue
+            same = (updated and lg.dup_w >= th.symmetric_rows) or lg.dup_g >= th.symmetric_rows
+            hist = self.sym_hist.get(n)
+            if hist is None:
+                hist = self.sym_hist[n] = deque(maxlen=th.window)
+            hist.append(bool(same))
+            if same and all(hist):
+                self._emit("DLP008", n, lg.cls, c.step,
+                           {"identical_weight_rows": lg.dup_w if updated else None,
+                            "identical_grad_rows": lg.dup_g, "units": lg.units, "checks": len(hist)},
+                           {"identical_rows_at_least": th.symmetric_rows},
+                           f"{max(lg.dup_w if updated else 0, lg.dup_g)} of the {lg.units} units of {n} have "
+                           "identical weights (or gradients) after an update: they compute the same thing "
+                           "and never break symmetry; initialise weights randomly, not to a constant "
+                           "(seed 1.7.1; see DL101)")
+
+    def _update_ratio(self, c: Check) -> None:
+        th = self.th
+        meds = {}
+        for n in c.weight_order:
+            r = c.layers[n].log_update_ratio
+            if r is None:
+                continue
+            hist = self.upd_hist.get(n)
+            if hist is None:
+                hist = self.upd_hist[n] = deque(maxlen=th.window)
+            hist.append(r)
+            meds[n] = statistics.median(hist)
+        if not meds:
+            return
+        high = [n for n, v in meds.items() if v > th.update_ratio_high]
+        low = [n for n, v in meds.items() if v < th.update_ratio_low]
+        frac = (len(high) + len(low)) / len(meds)
+        if frac <= th.update_ratio_layers:
+            return
+        too_high = len(high) >= len(low)
+        direction = "high" if too_high else "low"
+        shown = {n: (v if math.isfinite(v) else "inf") for n, v in list(meds.items())[:16]}
+        self._emit("DLP009", MODEL, "", c.step,
+                   {"fraction_outside": frac, "direction": direction, "layers_outside": len(high) + len(low),
+                    "layers": len(meds), "log10_update_ratio": shown},
+                   {"log10_update_ratio_range": [th.update_ratio_low, th.update_ratio_high],
+                    "fraction_above": th.update_ratio_layers},
+                   f"log10(|dw|/|w|) per step is outside [{_g(th.update_ratio_low)}, {_g(th.update_ratio_high)}] for "
+                   f"{len(high) + len(low)} of {len(meds)} layers ({direction}): the learning rate is far too "
+                   f"{direction} for these weights (~1e-3 is typical)",
+                   modules=tuple(high or low), key=("DLP009", MODEL))
+
+    def train_mode_inference(self, name: str, cls: str, step: int, inference_mode: bool) -> None:
+        self._emit("DLP006", name, cls, step,
+                   {"grad_mode": "inference_mode" if inference_mode else "no_grad"},
+                   {"training_modules_under_no_grad": True},
+                   f"forward pass with gradients disabled while {name} ({cls}) is in training mode: "
+                   "dropout stays on / BatchNorm uses and updates batch statistics; call model.eval() "
+                   "before inference (see DL502)",
+                   key=("DLP006",))
+
+    # -- end ---------------------------------------------------------------------------------
+
+    def aggregated(self, seen_optimizer: bool) -> list:
+        out = []
+        for agg in self.found.values():
+            if agg.pending and seen_optimizer:
+                continue  # steps the optimizer never took (AMP overflow skips): not explosions
+            out.append(agg)
+        return out
+
+    def dropped_pending(self, seen_optimizer: bool) -> int:
+        return sum(a.count for a in self.found.values() if a.pending and seen_optimizer)

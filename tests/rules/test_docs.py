@@ -1,0 +1,44 @@
+"""Every rule's documentation is complete, and its examples are true: the code under
+``## Example`` is flagged by that rule, the code under ``## Use instead`` is not."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dllint.rules import all_rules
+from tests.helpers import lint_text
+
+SECTIONS = ("## What it does", "## Why is this bad?", "## Example", "## Use instead", "## References")
+RULES = sorted(all_rules().items())
+
+
+@pytest.mark.parametrize("code, rule", RULES, ids=[code for code, _ in RULES])
+def test_documentation_is_complete(code, rule) -> None:
+    doc = rule.documentation()
+    for section in SECTIONS:
+        assert section in doc, f"{code} documentation lacks {section!r}"
+    assert re.fullmatch(r"DL\d{3}", code)
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name)
+    assert rule.summary and not rule.summary.endswith(".")
+    if rule.options:
+        assert "## Options" in doc, f"{code} has options but no Options section"
+        for option in rule.options:
+            assert f"`{option}`" in doc, f"{code} does not document option {option}"
+    if code not in ("DL001", "DL002"):
+        assert re.search(r"[Ss]eed notes §\d", doc), f"{code} must cite the seed notes section it comes from"
+
+
+@pytest.mark.parametrize("code, rule", [(c, r) for c, r in RULES if c != "DL001"], ids=[c for c, _ in RULES if c != "DL001"])
+def test_examples(code, rule) -> None:
+    bad, good = rule.doc_examples()
+    assert bad.strip() and good.strip()
+    assert any(f.code == code for f in lint_text(bad, [code])), f"{code}: the Example is not flagged"
+    assert not [f for f in lint_text(good, [code]) if f.code == code], f"{code}: the Use instead code is flagged"
+
+
+def test_parse_error_example_is_a_parse_error() -> None:
+    bad, good = all_rules()["DL001"].doc_examples()
+    assert [f.code for f in lint_text(bad, ["DL001"])] == ["DL001"]
+    assert lint_text(good, ["DL001"]) == []
