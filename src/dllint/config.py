@@ -1,21 +1,459 @@
-"""Configuration: ``[tool.dllint]`` in pyproject.toml (or dllint.toml), overridden by the CLI."""
+"""Configuration: ``[tool.dllint]`` in pyproject.toml (or a ``dllint.toml``), overridden by the CLI.
+
+Rule selection works like ruff's. Selectors are full codes (``DL101``), prefixes (``DL``,
+``DL1``, ``DL50``) or ``ALL``. The set starts from the rules that are on by default; each
+layer of configuration (the config file, then the command line) either replaces it (when it
+gives ``select``) or edits it (``extend-select`` adds, ``ignore`` removes). Within a layer
+the more specific selector wins (``select = ["DL"]``, ``ignore = ["DL2"]``,
+``extend-select = ["DL201"]`` enables DL201 and no other DL2xx rule); at equal specificity
+``ignore`` wins. A rule that is off by default is turned on only by its exact code or by
+``ALL`` — a prefix such as ``DL5`` does not enable the default-off DL505.
+
+Every selector and every key is checked when the configuration is loaded; anything unknown
+is a :class:`ConfigError` (exit 2), never silently ignored.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+import difflib
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    ".bzr", ".direnv", ".dllint_cache", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints",
+    ".mypy_cache", ".nox", ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn",
+    ".tox", ".venv", ".vscode", "__pycache__", "__pypackages__", "_build", "buck-out", "build", "dist",
+    "node_modules", "site-packages", "venv",
+)
+OUTPUT_FORMATS = ("full", "concise", "json", "sarif", "github", "junit")
+CONFIG_FILENAME = "dllint.toml"
+ALL = "ALL"
+
+# key -> (what it must be, help for the error message)
+KNOWN_KEYS: dict[str, str] = {
+    "select": "list of rule selectors",
+    "ignore": "list of rule selectors",
+    "extend-select": "list of rule selectors",
+    "per-file-ignores": "table of pattern = [selectors]",
+    "extend-per-file-ignores": "table of pattern = [selectors]",
+    "exclude": "list of gitignore-style patterns",
+    "extend-exclude": "list of gitignore-style patterns",
+    "force-exclude": "boolean",
+    "respect-gitignore": "boolean",
+    "output-format": "one of " + ", ".join(OUTPUT_FORMATS),
+    "show-fixes": "boolean",
+    "cache-dir": "path",
+    "rules": "table of [rules.CODE] option tables",
+}
+
+
+class ConfigError(Exception):
+    """A configuration or selection problem the user must fix (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class RuleSelection:
+    """One layer of selection: a config file's or the command line's."""
+
+    select: Optional[tuple[str, ...]] = None
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
 
 
 @dataclass
 class Settings:
-    """The rules enabled for each file and their options."""
+    """Everything a run is configured with. ``Settings()`` is the defaults (no config file)."""
 
-    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    selections: tuple[RuleSelection, ...] = ()
+    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    force_exclude: bool = False
+    respect_gitignore: bool = True
+    output_format: str = "full"
+    show_fixes: bool = False
+    rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Where per-file-ignores and exclude patterns are anchored: the config file's directory.
+    project_root: Path = field(default_factory=Path.cwd)
+    config_file: Optional[Path] = None
+    # Read by the engine's result cache: (content hash, version, config hash) -> findings.
+    cache_dir: Optional[Path] = None
+    use_cache: bool = True
+
+    def __post_init__(self) -> None:
+        self._selected: Optional[frozenset[str]] = None
+        self._per_file: dict[str, frozenset[str]] = {}
+        self._ignore_specs: Optional[list[tuple[Any, bool, frozenset[str]]]] = None
+
+    # --- what the engine asks --------------------------------------------------------------
 
     def enabled_codes(self, filename: str) -> frozenset[str]:
-        from dllint.rules import all_rules
-
-        return frozenset(code for code, rule in all_rules().items() if rule.default_enabled)
+        cached = self._per_file.get(filename)
+        if cached is not None:
+            return cached
+        enabled = self.selected_codes()
+        if self.per_file_ignores:
+            enabled = enabled - self.ignored_for(filename)
+        self._per_file[filename] = enabled
+        return enabled
 
     def rule_settings(self, code: str) -> Mapping[str, Any]:
         return self.rules.get(code, {})
+
+    # --- selection -------------------------------------------------------------------------
+
+    @property
+    def all_exclude(self) -> tuple[str, ...]:
+        return tuple(self.exclude) + tuple(self.extend_exclude)
+
+    def selected_codes(self) -> frozenset[str]:
+        if self._selected is None:
+            self._selected = resolve_selection(self.selections, _registry())
+        return self._selected
+
+    def ignored_for(self, filename: str) -> frozenset[str]:
+        if self._ignore_specs is None:
+            import pathspec
+
+            registry = _registry()
+            specs = []
+            for pattern, selectors in self.per_file_ignores.items():
+                negated = pattern.startswith("!")
+                spec = pathspec.GitIgnoreSpec.from_lines([pattern[1:] if negated else pattern])
+                codes = frozenset(code for selector in selectors for code in _matching(selector, registry))
+                specs.append((spec, negated, codes))
+            self._ignore_specs = specs
+        absolute = os.path.abspath(filename)
+        try:
+            relative = os.path.relpath(absolute, self.project_root)
+        except ValueError:
+            relative = absolute
+        if relative.startswith(os.pardir):
+            relative = absolute.lstrip("/\\")
+        relative = relative.replace(os.sep, "/")
+        ignored: set[str] = set()
+        for spec, negated, codes in self._ignore_specs:
+            if spec.match_file(relative) != negated:
+                ignored |= codes
+        return frozenset(ignored)
+
+    def with_overrides(self, **changes: Any) -> "Settings":
+        return replace(self, **changes)
+
+    def check_rule_options(self) -> None:
+        """Instantiate each configured rule with its options: its own validation, run now."""
+        registry = _registry()
+        where = str(self.config_file) if self.config_file else "configuration"
+        for code, options in self.rules.items():
+            rule = registry.get(code)
+            if rule is None:
+                raise ConfigError(f"{where}: [rules.{code}]: {_unknown_code_message(code, registry)}")
+            try:
+                rule(options)
+            except ValueError as error:
+                raise ConfigError(f"{where}: [rules.{code}]: {error}") from None
+
+
+def _registry() -> dict[str, Any]:
+    from dllint import rules
+
+    return rules.all_rules()
+
+
+def _specificity(selector: str) -> int:
+    if selector == ALL:
+        return 0
+    return len(selector)
+
+
+def _matching(selector: str, registry: Mapping[str, Any], *, for_select: bool = False) -> list[str]:
+    """Codes a selector names. For ``select``, a prefix skips rules that are off by default."""
+    if selector == ALL:
+        return list(registry)
+    if selector in registry:
+        return [selector]
+    return [
+        code for code, rule in registry.items()
+        if code.startswith(selector) and (not for_select or getattr(rule, "default_enabled", True))
+    ]
+
+
+def resolve_selection(layers: Iterable[RuleSelection], registry: Mapping[str, Any]) -> frozenset[str]:
+    """ruff's algorithm: per layer, most specific selector last; ``select`` restarts the set."""
+    selected = {code for code, rule in registry.items() if getattr(rule, "default_enabled", True)}
+    for layer in layers:
+        updates: dict[str, bool] = {}
+        selects = list(layer.select or ()) + list(layer.extend_select)
+        levels = sorted({_specificity(s) for s in selects} | {_specificity(s) for s in layer.ignore})
+        for level in levels:
+            for selector in selects:
+                if _specificity(selector) == level:
+                    for code in _matching(selector, registry, for_select=True):
+                        updates[code] = True
+            for selector in layer.ignore:
+                if _specificity(selector) == level:
+                    for code in _matching(selector, registry):
+                        updates[code] = False
+        if layer.select is not None:
+            selected = {code for code, on in updates.items() if on}
+        else:
+            for code, on in updates.items():
+                (selected.add if on else selected.discard)(code)
+    return frozenset(selected)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+def _unknown_code_message(selector: str, registry: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(selector, list(registry), n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    return (
+        f"unknown rule selector `{selector}`: no dllint rule code is or starts with it.{hint} "
+        "Run `dllint rules` to list the codes."
+    )
+
+
+def check_selectors(values: Iterable[str], origin: str) -> tuple[str, ...]:
+    """Normalise selectors (upper case) and reject any that names no rule."""
+    registry = _registry()
+    out = []
+    for raw in values:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{origin}: rule selectors must be strings, got {raw!r}")
+        selector = raw.strip().upper()
+        if not selector:
+            continue
+        if selector != ALL and not any(code.startswith(selector) for code in registry):
+            raise ConfigError(f"{origin}: {_unknown_code_message(selector, registry)}")
+        out.append(selector)
+    return tuple(out)
+
+
+def split_selectors(values: Iterable[str]) -> list[str]:
+    """``--select DL1,DL2 --select DL3`` → ``["DL1", "DL2", "DL3"]``."""
+    return [part for value in values for part in value.split(",") if part.strip()]
+
+
+def parse_per_file_ignores(entries: Iterable[str], origin: str) -> dict[str, tuple[str, ...]]:
+    """CLI form ``PATTERN:CODES`` (``tests/*:DL5,DL101``) → mapping."""
+    result: dict[str, tuple[str, ...]] = {}
+    for entry in entries:
+        pattern, sep, codes = entry.rpartition(":")
+        if not sep or not pattern:
+            raise ConfigError(f"{origin}: expected PATTERN:CODES (e.g. 'tests/*:DL5'), got {entry!r}")
+        result[pattern] = result.get(pattern, ()) + check_selectors(split_selectors([codes]), origin)
+    return result
+
+
+def _expect_list(table: Mapping[str, Any], key: str, origin: str) -> Optional[tuple[str, ...]]:
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{origin}: `{key}` must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _expect_bool(table: Mapping[str, Any], key: str, origin: str) -> Optional[bool]:
+    if key not in table:
+        return None
+    if not isinstance(table[key], bool):
+        raise ConfigError(f"{origin}: `{key}` must be true or false, got {table[key]!r}")
+    return table[key]
+
+
+def _per_file_table(table: Mapping[str, Any], key: str, origin: str) -> Optional[dict[str, tuple[str, ...]]]:
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, dict):
+        raise ConfigError(f"{origin}: `{key}` must be a table of pattern = [codes]")
+    result = {}
+    for pattern, selectors in value.items():
+        if not isinstance(selectors, list):
+            raise ConfigError(f"{origin}: `{key}.{pattern}` must be a list of rule selectors")
+        result[pattern] = check_selectors(selectors, f"{origin}: `{key}.{pattern}`")
+    return result
+
+
+# --- files ------------------------------------------------------------------------------------
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10 only
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file: {error.strerror or error}") from None
+
+
+def _parse_toml_text(text: str, origin: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{origin}: invalid TOML: {error}") from None
+
+
+def _has_dllint_table(pyproject: Path) -> bool:
+    # Cheap pre-check before parsing: most pyproject.toml files have no [tool.dllint].
+    try:
+        text = pyproject.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    if "dllint" not in text:
+        return False
+    table = _load_toml(pyproject)
+    return isinstance(table.get("tool"), dict) and "dllint" in table["tool"]
+
+
+def find_config_file(start: Path) -> Optional[Path]:
+    """The first ``dllint.toml``, or ``pyproject.toml`` with ``[tool.dllint]``, from ``start`` up."""
+    current = Path(os.path.abspath(start))
+    if current.is_file():
+        current = current.parent
+    for directory in (current, *current.parents):
+        candidate = directory / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file() and _has_dllint_table(pyproject):
+            return pyproject
+    return None
+
+
+def read_config_table(path: Path) -> dict[str, Any]:
+    """The dllint table of a config file (top level of dllint.toml, [tool.dllint] of pyproject)."""
+    data = _load_toml(path)
+    if path.name == CONFIG_FILENAME:
+        return data
+    tool = data.get("tool", {})
+    table = tool.get("dllint") if isinstance(tool, dict) else None
+    if table is None:
+        raise ConfigError(f"{path}: has no [tool.dllint] table")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.dllint] must be a table")
+    return table
+
+
+def settings_from_table(table: Mapping[str, Any], origin: str, base: Optional[Settings] = None) -> Settings:
+    """Validate a dllint table and lay it over ``base`` (a config layer, or inline --config)."""
+    settings = base or Settings()
+    for key in table:
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(key, list(KNOWN_KEYS), n=1)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            if key == "tool":
+                hint = " In dllint.toml the settings go at the top level, without [tool.dllint]."
+            raise ConfigError(f"{origin}: unknown key `{key}`.{hint} Known keys: {', '.join(KNOWN_KEYS)}")
+    changes: dict[str, Any] = {}
+    select = _expect_list(table, "select", origin)
+    ignore = _expect_list(table, "ignore", origin)
+    extend = _expect_list(table, "extend-select", origin)
+    if select is not None or ignore is not None or extend is not None:
+        layer = RuleSelection(
+            select=check_selectors(select, f"{origin}: `select`") if select is not None else None,
+            ignore=check_selectors(ignore or (), f"{origin}: `ignore`"),
+            extend_select=check_selectors(extend or (), f"{origin}: `extend-select`"),
+        )
+        changes["selections"] = tuple(settings.selections) + (layer,)
+    per_file = _per_file_table(table, "per-file-ignores", origin)
+    if per_file is not None:
+        changes["per_file_ignores"] = per_file
+    extend_per_file = _per_file_table(table, "extend-per-file-ignores", origin)
+    if extend_per_file:
+        merged = dict(changes.get("per_file_ignores", settings.per_file_ignores))
+        for pattern, codes in extend_per_file.items():
+            merged[pattern] = tuple(merged.get(pattern, ())) + codes
+        changes["per_file_ignores"] = merged
+    exclude = _expect_list(table, "exclude", origin)
+    if exclude is not None:
+        changes["exclude"] = exclude
+    extend_exclude = _expect_list(table, "extend-exclude", origin)
+    if extend_exclude is not None:
+        changes["extend_exclude"] = tuple(settings.extend_exclude) + extend_exclude
+    for key, attr in (("force-exclude", "force_exclude"), ("respect-gitignore", "respect_gitignore"), ("show-fixes", "show_fixes")):
+        value = _expect_bool(table, key, origin)
+        if value is not None:
+            changes[attr] = value
+    if "output-format" in table:
+        value = table["output-format"]
+        if value not in OUTPUT_FORMATS:
+            raise ConfigError(f"{origin}: `output-format` must be one of {', '.join(OUTPUT_FORMATS)}, got {value!r}")
+        changes["output_format"] = value
+    if "cache-dir" in table:
+        if not isinstance(table["cache-dir"], str):
+            raise ConfigError(f"{origin}: `cache-dir` must be a path string")
+        changes["cache_dir"] = (settings.project_root / os.path.expanduser(table["cache-dir"])).resolve()
+    if "rules" in table:
+        rules = table["rules"]
+        if not isinstance(rules, dict) or not all(isinstance(v, dict) for v in rules.values()):
+            raise ConfigError(f"{origin}: `rules` must hold one table per code, e.g. [tool.dllint.rules.DL201]")
+        registry = _registry()
+        merged_rules = {code: dict(options) for code, options in settings.rules.items()}
+        for code, options in rules.items():
+            upper = code.upper()
+            if upper not in registry:
+                raise ConfigError(f"{origin}: [rules.{code}]: {_unknown_code_message(upper, registry)}")
+            merged_rules.setdefault(upper, {}).update(options)
+        changes["rules"] = merged_rules
+    return replace(settings, **changes) if changes else settings
+
+
+def load_settings(
+    paths: Sequence[str] = (),
+    *,
+    config: Optional[str] = None,
+    isolated: bool = False,
+    inline: Sequence[str] = (),
+) -> Settings:
+    """Settings for a run: the discovered (or given) config file, then inline ``KEY = VALUE`` overrides."""
+    cwd = Path.cwd()
+    config_path: Optional[Path] = None
+    if config is not None:
+        config_path = Path(config)
+        if not config_path.is_file():
+            raise ConfigError(f"--config: no such file: {config}")
+    elif not isolated:
+        config_path = find_config_file(_common_parent(paths, cwd))
+    settings = Settings(project_root=cwd)
+    if config_path is not None:
+        config_path = Path(os.path.abspath(config_path))
+        settings = Settings(project_root=config_path.parent, config_file=config_path)
+        settings = settings_from_table(read_config_table(config_path), str(_shown(config_path, cwd)), settings)
+    for snippet in inline:
+        settings = settings_from_table(_parse_toml_text(snippet, "--config"), f"--config {snippet!r}", settings)
+    env_cache = os.environ.get("DLLINT_CACHE_DIR")
+    if env_cache and settings.cache_dir is None:
+        settings = replace(settings, cache_dir=Path(env_cache))
+    return settings
+
+
+def _shown(path: Path, cwd: Path) -> Path:
+    try:
+        return path.relative_to(cwd)
+    except ValueError:
+        return path
+
+
+def _common_parent(paths: Sequence[str], cwd: Path) -> Path:
+    real = [p for p in paths if p != "-"]
+    if not real:
+        return cwd
+    absolute = [os.path.abspath(os.path.join(cwd, p)) for p in real]
+    try:
+        common = os.path.commonpath(absolute)
+    except ValueError:
+        return cwd
+    return Path(common)
