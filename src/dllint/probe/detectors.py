@@ -166,6 +166,7 @@ class Detectors:
         self.found: dict = {}
         self.nonfinite_seen_at: Optional[int] = None
         self.nonfinite_module: Optional[str] = None
+        self.vanishing_at: Optional[int] = None
 
     # -- emission --------------------------------------------------------------------------
 
@@ -250,6 +251,7 @@ class Detectors:
         values = {"first_layer": order[0], "last_layer": order[-1], "first_grad_rms": f,
                   "last_grad_rms": l, "ratio": ratio, "window_checks": len(self.flow_hist)}
         if ratio < th.vanishing_ratio and f < th.vanishing_first_rms:
+            self.vanishing_at = c.step
             self._emit("DLP001", order[0], first.cls, c.step, values,
                        {"ratio_below": th.vanishing_ratio, "first_grad_rms_below": th.vanishing_first_rms},
                        f"gradient RMS of the first layer {order[0]} is {_g(f)}, {_g(ratio)} of the last layer's "
@@ -421,14 +423,17 @@ class Detectors:
         too_high = len(high) >= len(low)
         direction = "high" if too_high else "low"
         shown = {n: (v if math.isfinite(v) else "inf") for n, v in list(meds.items())[:16]}
+        cause = (f"the learning rate is far too {direction} for these weights (~1e-3 is typical)")
+        if not too_high and self.vanishing_at == c.step:
+            cause = ("the updates are small because the gradients vanish (DLP001), not necessarily "
+                     "because of the learning rate")
         self._emit("DLP009", MODEL, "", c.step,
                    {"fraction_outside": frac, "direction": direction, "layers_outside": len(high) + len(low),
                     "layers": len(meds), "log10_update_ratio": shown},
                    {"log10_update_ratio_range": [th.update_ratio_low, th.update_ratio_high],
                     "fraction_above": th.update_ratio_layers},
                    f"log10(|dw|/|w|) per step is outside [{_g(th.update_ratio_low)}, {_g(th.update_ratio_high)}] for "
-                   f"{len(high) + len(low)} of {len(meds)} layers ({direction}): the learning rate is far too "
-                   f"{direction} for these weights (~1e-3 is typical)",
+                   f"{len(high) + len(low)} of {len(meds)} layers ({direction}): {cause}",
                    modules=tuple(high or low), key=("DLP009", MODEL))
 
     def train_mode_inference(self, name: str, cls: str, step: int, inference_mode: bool) -> None:

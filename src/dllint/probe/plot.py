@@ -1,0 +1,65 @@
+"""The gradient-flow picture (matplotlib is the optional ``dllint[plot]`` extra).
+
+Uses ``matplotlib.figure.Figure`` with the Agg canvas directly: no pyplot, no global backend
+change in the user's process.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+
+def plot_gradient_flow(report, path: str, title: Optional[str] = None) -> str:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError("report.plot() needs matplotlib: pip install 'dllint[plot]'") from exc
+
+    weights = [r for r in report.layers if r.grad_mean_abs is not None and r.kind == "weight"]
+    acts = [r for r in report.layers if r.dead_fraction is not None or r.saturated_fraction is not None]
+    fig = Figure(figsize=(max(6.0, 0.55 * max(len(weights), len(acts), 1) + 2.5), 6.2), dpi=120)
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1.4]})
+
+    def pos(v):
+        return v if (v is not None and math.isfinite(v) and v > 0) else float("nan")
+
+    xs = list(range(len(weights)))
+    means = [pos(r.grad_mean_abs) for r in weights]
+    maxes = [pos(r.grad_max_abs) for r in weights]
+    ax1.bar(xs, maxes, width=0.8, color="#9ecae1", label="max |grad|")
+    ax1.bar(xs, means, width=0.5, color="#08519c", label="mean |grad|")
+    ax1.set_yscale("log")
+    ax1.set_xticks(xs)
+    ax1.set_xticklabels([r.module or "<root>" for r in weights], rotation=45, ha="right", fontsize=8)
+    ax1.set_ylabel("|gradient| (log scale)")
+    ax1.grid(True, axis="y", which="major", alpha=0.3)
+    ax1.legend(loc="upper left", fontsize=8)
+    codes = ", ".join(f"{f.code} {f.name}" for f in report.findings[:4]) or "no findings"
+    step = report.summary.get("last_check_step")
+    ax1.set_title(title or f"{report.summary.get('model', 'model')}: gradient flow at step {step} ({codes})",
+                  fontsize=9)
+
+    ax2.set_ylim(0, 1)
+    ax2.axhline(0.5, color="#999999", lw=0.6, ls=":")
+    ax2.axhline(0.7, color="#999999", lw=0.6, ls="--")
+    if acts:
+        ax_x = list(range(len(acts)))
+        dead = [r.dead_fraction if r.dead_fraction is not None else 0.0 for r in acts]
+        sat = [r.saturated_fraction if r.saturated_fraction is not None else 0.0 for r in acts]
+        ax2.bar([x - 0.2 for x in ax_x], dead, width=0.4, color="#d94801", label="dead (ReLU, <= 0 for the batch)")
+        ax2.bar([x + 0.2 for x in ax_x], sat, width=0.4, color="#6a51a3", label="saturated (|pre-act| > 5)")
+        ax2.set_xticks(ax_x)
+        ax2.set_xticklabels([(r.module or "<root>") + (f" #{r.call}" if r.call > 1 else "") for r in acts],
+                            rotation=45, ha="right", fontsize=8)
+        ax2.legend(loc="upper left", fontsize=7)
+    else:
+        ax2.text(0.5, 0.5, "no ReLU / sigmoid / tanh modules", ha="center", va="center",
+                 transform=ax2.transAxes, fontsize=8)
+        ax2.set_xticks([])
+    ax2.set_ylabel("fraction of units")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
