@@ -167,6 +167,7 @@ class Detectors:
         self.nonfinite_seen_at: Optional[int] = None
         self.nonfinite_module: Optional[str] = None
         self.vanishing_at: Optional[int] = None
+        self.nonfinite_at: Optional[int] = None
 
     # -- emission --------------------------------------------------------------------------
 
@@ -189,11 +190,11 @@ class Detectors:
     def observe(self, check: Check) -> None:
         if any(lg.upd_known and lg.upd2 > 0 for lg in check.layers.values()):
             self.seen_updates = True
+        self._nonfinite(check)
         self._grad_flow(check)
         self._nonfinite_grads(check)
         self._dead(check)
         self._saturation(check)
-        self._nonfinite(check)
         self._drift(check)
         self._symmetry(check)
         self._update_ratio(check)
@@ -223,15 +224,17 @@ class Detectors:
         else:
             self.norms.clear()
         # a layer's mean |g| over an absolute bound (TheDeepChecker)
-        for n in order:
-            lg = c.layers[n]
-            mabs = lg.grad_mean_abs
-            if mabs is not None and math.isfinite(mabs) and mabs > th.exploding_mean_abs:
-                self._emit("DLP002", n, lg.cls, c.step, {"grad_mean_abs": mabs},
-                           {"grad_mean_abs_above": th.exploding_mean_abs},
-                           f"mean |gradient| of {n} is {_g(mabs)} (> {_g(th.exploding_mean_abs)}): gradients "
-                           "are exploding; clip them, lower the learning rate (see DL501)",
-                           key=("DLP002", n, "bound"))
+        over = {n: c.layers[n].grad_mean_abs for n in order
+                if math.isfinite(c.layers[n].grad_mean_abs) and c.layers[n].grad_mean_abs > th.exploding_mean_abs}
+        if over:
+            n0 = next(iter(over))
+            self._emit("DLP002", n0, c.layers[n0].cls, c.step,
+                       {"grad_mean_abs": over, "layers_over": len(over)},
+                       {"grad_mean_abs_above": th.exploding_mean_abs},
+                       f"mean |gradient| is over {_g(th.exploding_mean_abs)} in {len(over)} layer(s), first {n0} "
+                       f"({_g(over[n0])}): gradients are exploding; clip them, lower the learning rate, check "
+                       "the init (see DL501, DL102)",
+                       modules=tuple(over), key=("DLP002", "bound"))
         if len(order) < 2:
             return
         first, last = c.layers[order[0]], c.layers[order[-1]]
@@ -275,12 +278,16 @@ class Detectors:
         # overflow; held back until the run shows whether optimizers define its steps.
         pending = not c.optimizer_stepped
         lg = c.layers[order[0]]
+        if self.nonfinite_at == c.step:
+            cause = (f"they follow from the non-finite forward pass (DLP005 at {self.nonfinite_module}); fix "
+                     "that first")
+        else:
+            cause = ("the update writes NaN/Inf into the weights; clip gradients, lower the learning rate "
+                     "(see DL501)")
         self._emit("DLP002", order[0], lg.cls, c.step,
                    {"layers_with_nonfinite_grad": order[:20], "count": len(order)},
                    {"nonfinite": True},
-                   f"non-finite gradients in {len(order)} layer(s), first {order[0]}: the update writes "
-                   "NaN/Inf into the weights; clip gradients, lower the learning rate, look for the "
-                   "first non-finite activation (DLP005) (see DL501)",
+                   f"non-finite gradients in {len(order)} layer(s), first {order[0]}: {cause}",
                    modules=tuple(order), key=("DLP002", "nonfinite", pending), pending=pending)
 
     def _dead(self, c: Check) -> None:
@@ -332,6 +339,7 @@ class Detectors:
             if c.loss_first_nonfinite is not None:
                 why += f"; the loss was first non-finite at step {c.loss_first_nonfinite}"
             self.nonfinite_module = first.label
+            self.nonfinite_at = c.step
             self._emit("DLP005", first.label, first.cls, c.step,
                        {"nonfinite_elements": first.nonfinite_out, "input_nonfinite": input_bad,
                         "parameters_nonfinite": params_bad,
@@ -356,7 +364,10 @@ class Detectors:
 
     def _drift(self, c: Check) -> None:
         th = self.th
-        seq = [f for f in c.fwd if f.kind == "weight" and math.isfinite(f.std) and f.std > 0]
+        # hidden layers only: the output layer's scale is the logits', set by its own init
+        last = c.weight_order[-1] if c.weight_order else None
+        seq = [f for f in c.fwd if f.kind == "weight" and not (f.name == last and f.call == 1)
+               and math.isfinite(f.std) and f.std > 0]
         if len(seq) < th.drift_min_layers:
             return
         s0, s1 = seq[0].std, seq[-1].std
@@ -417,23 +428,27 @@ class Detectors:
             return
         high = [n for n, v in meds.items() if v > th.update_ratio_high]
         low = [n for n, v in meds.items() if v < th.update_ratio_low]
-        frac = (len(high) + len(low)) / len(meds)
+        # "most layers": of all weight layers, not only those with a measurable ratio (a layer
+        # whose weights are all zero has none)
+        frac = (len(high) + len(low)) / max(len(meds), len(c.weight_order))
         if frac <= th.update_ratio_layers:
             return
         too_high = len(high) >= len(low)
         direction = "high" if too_high else "low"
         shown = {n: (v if math.isfinite(v) else "inf") for n, v in list(meds.items())[:16]}
         cause = (f"the learning rate is far too {direction} for these weights (~1e-3 is typical)")
-        if not too_high and self.vanishing_at == c.step:
+        if too_high and self.nonfinite_at == c.step:
+            cause = "the updates are non-finite because the forward pass is (DLP005)"
+        elif not too_high and self.vanishing_at == c.step:
             cause = ("the updates are small because the gradients vanish (DLP001), not necessarily "
                      "because of the learning rate")
         self._emit("DLP009", MODEL, "", c.step,
                    {"fraction_outside": frac, "direction": direction, "layers_outside": len(high) + len(low),
-                    "layers": len(meds), "log10_update_ratio": shown},
+                    "layers": max(len(meds), len(c.weight_order)), "log10_update_ratio": shown},
                    {"log10_update_ratio_range": [th.update_ratio_low, th.update_ratio_high],
                     "fraction_above": th.update_ratio_layers},
                    f"log10(|dw|/|w|) per step is outside [{_g(th.update_ratio_low)}, {_g(th.update_ratio_high)}] for "
-                   f"{len(high) + len(low)} of {len(meds)} layers ({direction}): {cause}",
+                   f"{len(high) + len(low)} of {max(len(meds), len(c.weight_order))} layers ({direction}): {cause}",
                    modules=tuple(high or low), key=("DLP009", MODEL))
 
     def train_mode_inference(self, name: str, cls: str, step: int, inference_mode: bool) -> None:

@@ -6,7 +6,7 @@ from typing import Iterator, Optional
 import libcst as cst
 
 from dllint.rules.base import Report, Rule
-from dllint.semantics import FileSemantics, Layer
+from dllint.semantics import FileSemantics, Layer, short_name
 from dllint.semantics import catalog
 from dllint.semantics.scopes import CallSite
 from dllint.semantics.values import AttributeOf, Tensor
@@ -107,7 +107,7 @@ class ZeroWeightInit(Rule):
             if layer_types:
                 weighted = [name for name in layer_types if _has_weight_matrix(catalog.layer_op(name))]
                 if weighted:
-                    names = ", ".join(f"`{_short(name)}`" for name in weighted)
+                    names = ", ".join(f"`{short_name(name)}`" for name in weighted)
                     return Report(
                         site.node,
                         f"{what} gives the weight of every {names} the same constant: all units of each "
@@ -126,7 +126,7 @@ class ZeroWeightInit(Rule):
             if sem.feeds_trainable(layer):
                 return Report(
                     site.node,
-                    f"{what} gives the weight of a hidden `{_short(layer.qualified)}` one constant value: its "
+                    f"{what} gives the weight of a hidden `{short_name(layer.qualified)}` one constant value: its "
                     "units start identical, get identical gradients and never learn different features",
                 )
         return None
@@ -178,15 +178,8 @@ def _weight_attribute(expr: cst.BaseExpression) -> Optional[cst.Attribute]:
 
 def _describe_init(site: CallSite) -> str:
     if site.qualified:
-        return f"`{_short(site.qualified)}`"
+        return f"`{short_name(site.qualified)}`"
     return f"`.{site.method}()`"
-
-
-def _short(qualified: str) -> str:
-    for prefix, short in (("torch.nn.init.", "nn.init."), ("torch.nn.", "nn.")):
-        if qualified.startswith(prefix):
-            return short + qualified[len(prefix):]
-    return qualified
 
 
 def _has_weight_matrix(op: Optional[catalog.Op]) -> bool:

@@ -35,8 +35,8 @@ from dllint.sources import Source
 
 __all__ = [
     "UNKNOWN", "CallSite", "ClassInfo", "Container", "Event", "FileSemantics", "FunctionInfo", "Instance",
-    "Layer", "Merge", "Param", "Scope", "Tensor", "Trace", "Value", "as_int_tuple", "fold", "module_name_for",
-    "options_of", "producer",
+    "Layer", "Merge", "Param", "Scope", "Tensor", "Trace", "Value", "as_int_tuple", "describe", "families_of", "fold",
+    "is_merge", "module_name_for", "options_of", "producer", "short_name",
 ]
 
 
@@ -241,16 +241,20 @@ class FileSemantics:
         a gate): an output or projection layer. None when no forward pass applies it."""
         verdicts = set()
         for graph in self.all_graphs():
-            consumers = None
             for tensor in graph.tensors:
                 if not _applies(tensor, value):
                     continue
-                if consumers is None:
-                    consumers = graph.consumers()
-                verdicts.add(_reaches_trainable(tensor, consumers))
+                verdicts.add(graph.hidden(tensor))
         if True in verdicts:
             return True
         return False if verdicts else None
+
+    @cached_property
+    def frozen_parameters(self) -> set[tuple[int, str]]:
+        """(id of layer, parameter name) for parameters set to ``requires_grad = False``."""
+        self.traces  # noqa: B018
+        self.forward_graphs  # noqa: B018
+        return self.evaluator.frozen
 
     @cached_property
     def layers(self) -> list[Layer]:
@@ -280,7 +284,7 @@ class FileSemantics:
     def _contains(self) -> dict[int, set[str]]:
         result: dict[int, set[str]] = {}
         for cls in self.module_classes():
-            result[id(cls)] = _families(self.generic_instance(cls), set())
+            result[id(cls)] = families_of(self.generic_instance(cls))
             for layer in self._layers_in_forward(cls):
                 result[id(cls)].add(layer)
         return result
@@ -296,6 +300,13 @@ class FileSemantics:
             if op is not None and op.kind in ("dropout", "norm"):
                 found.add(op.family if op.kind == "norm" else "dropout")
         return found
+
+    @cached_property
+    def training_steps(self) -> list["TrainingStep"]:
+        """Every ``backward`` with the optimizer ``step`` that follows it, in every trace."""
+        from dllint.semantics.loops import training_steps
+
+        return training_steps(self)
 
     @cached_property
     def summary(self) -> "ModuleSummary":
@@ -326,6 +337,7 @@ class ForwardGraph:
             if tensor.kind == "module" and isinstance(tensor.target, Layer):
                 yield tensor, tensor.target
 
+    @cached_property
     def consumers(self) -> dict[int, list[Tensor]]:
         """For each tensor (by id), the tensors computed from it."""
         result: dict[int, list[Tensor]] = {}
@@ -334,6 +346,12 @@ class ForwardGraph:
                 for option in options_of(source):
                     result.setdefault(id(option), []).append(tensor)
         return result
+
+    def hidden(self, tensor: Tensor) -> bool:
+        """Whether the tensor flows on (through activations, norms, dropout, reshapes, bias
+        adds) into a layer with weights — as opposed to ending at an output, a residual add
+        or a gate."""
+        return _reaches_trainable(tensor, self.consumers)
 
 
 _PASS_THROUGH_KINDS = ("activation", "dropout", "identity", "reshape", "norm", "pad", "pool")
@@ -378,6 +396,30 @@ def _reaches_trainable(start: Tensor, consumers: dict[int, list[Tensor]]) -> boo
     return False
 
 
+def short_name(qualified: str) -> str:
+    """``nn.Conv2d`` for ``torch.nn.Conv2d``, ``F.relu`` for ``torch.nn.functional.relu``."""
+    for prefix, short in (("torch.nn.functional.", "F."), ("torch.nn.init.", "nn.init."), ("torch.nn.", "nn.")):
+        if qualified.startswith(prefix):
+            return short + qualified[len(prefix):]
+    return qualified
+
+
+def describe(tensor: Tensor) -> str:
+    """How the operation that produced a tensor is spelled: ``nn.Sigmoid``, ``torch.tanh``, ``.sigmoid()``."""
+    if isinstance(tensor.target, Layer):
+        return f"`{short_name(tensor.target.qualified)}`"
+    if tensor.kind == "function" and isinstance(tensor.target, str):
+        return f"`{short_name(tensor.target)}`"
+    if tensor.kind == "method":
+        return f"`.{tensor.target}()`"
+    return "an operation"
+
+
+def is_merge(tensor: Tensor) -> bool:
+    """Arithmetic joining two computed tensors: a residual add, a gate, an attention product."""
+    return tensor.kind == "binop" and not _is_affine_offset(tensor)
+
+
 def _is_affine_offset(tensor: Tensor) -> bool:
     """``h + self.b`` or ``h * 0.5``: arithmetic with a non-tensor operand (a bias, a scale)
     continues the same path; with two tensors it is a merge (a residual add, a gate)."""
@@ -402,7 +444,11 @@ def output_family(returns: list[Value]) -> Optional[str]:
     return None
 
 
-def _families(value: Value, seen: set[int], depth: int = 0) -> set[str]:
+def families_of(value: Value, seen: Optional[set[int]] = None, depth: int = 0) -> set[str]:
+    """Op families held by a module object (``lstm``, ``recurrent``, ``dropout``, ``batch`` …),
+    ``external:<qualified>`` for submodules of classes defined elsewhere, and ``unknown`` for
+    containers with contents dllint could not see."""
+    seen = set() if seen is None else seen
     found: set[str] = set()
     if id(value) in seen or depth > 12:
         return found
@@ -419,18 +465,18 @@ def _families(value: Value, seen: set[int], depth: int = 0) -> set[str]:
             found.update({"dropout"})
     elif isinstance(value, Container):
         for item in value.items:
-            found |= _families(item, seen, depth + 1)
+            found |= families_of(item, seen, depth + 1)
         if not value.complete:
             found.add("unknown")
     elif isinstance(value, Instance):
         if value.attrs:
             for item in value.attrs.values():
-                found |= _families(item, seen, depth + 1)
+                found |= families_of(item, seen, depth + 1)
         if value.cls is None and value.qualified:
             found.add(f"external:{value.qualified}")
     elif isinstance(value, Merge):
         for option in value.options:
-            found |= _families(option, seen, depth + 1)
+            found |= families_of(option, seen, depth + 1)
     return found
 
 
@@ -450,4 +496,5 @@ def module_name_for(filename: str) -> str:
     return ".".join(parts) or path.stem
 
 
-from dllint.semantics.project import ModuleSummary  # noqa: E402  (cycle: project imports this module's types)
+from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
+from dllint.semantics.project import ModuleSummary  # noqa: E402

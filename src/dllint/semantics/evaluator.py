@@ -147,6 +147,8 @@ class Evaluator:
         # What reached each call: (callee or receiver, positional args, keyword args), per evaluation.
         self.observed: dict[int, list[tuple[Value, tuple[Value, ...], dict[str, Value]]]] = {}
         self._instance_sites: list[cst.CSTNode] = []
+        # (id of layer, parameter name) of parameters frozen with requires_grad = False
+        self.frozen: set[tuple[int, str]] = set()
         self._stack: list[FunctionInfo] = []
         self._frames: list[_Frame] = []
 
@@ -426,6 +428,8 @@ class Evaluator:
             owner = self._value(target.value, state)
             if isinstance(owner, Instance) and owner.attrs is not None:
                 owner.attrs[target.attr.value] = value
+            elif isinstance(owner, AttributeOf) and target.attr.value == "requires_grad" and _is_false(value):
+                self._freeze(owner)
         elif isinstance(target, cst.Subscript):
             owner = self._value(target.value, state)
             if isinstance(owner, Container) and owner.kind in ("module_dict", "dict"):
@@ -895,6 +899,9 @@ class Evaluator:
         if name in _CLIP_METHODS:
             self._event("clip", node, receiver)
             return Unknown()
+        if name == "requires_grad_" and isinstance(receiver, AttributeOf) and args and _is_false(args[0]):
+            self._freeze(receiver)
+            return receiver
         if name == "unscale_":
             self._event("unscale", node, receiver)
             return Constant(None)
@@ -1024,6 +1031,10 @@ class Evaluator:
 
     # records --------------------------------------------------------------------------------
 
+    def _freeze(self, parameter: AttributeOf) -> None:
+        owner, name = parameter.path
+        self.frozen.add((id(owner), name))
+
     def _tensor(self, kind: str, target: Any, inputs: tuple[Value, ...], node: Optional[cst.CSTNode], op: Optional[catalog.Op] = None) -> Tensor:
         tensor = Tensor(kind, target, inputs, node, op)
         self.tensors.append(tensor)
@@ -1073,6 +1084,10 @@ class _ParamWithDefault(Constant):
         self.name = name
         self.function = function
         self.annotation = annotation
+
+
+def _is_false(value: Value) -> bool:
+    return isinstance(value, Constant) and value.value is False
 
 
 def _train_mode(args: tuple[Value, ...], kwargs: dict[str, Value]) -> str:

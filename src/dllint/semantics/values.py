@@ -75,9 +75,10 @@ class Layer(Value):
     instance_site: Optional[cst.CSTNode] = None
 
     def arg(self, name: str, default: Any = UNKNOWN) -> Any:
-        """The folded value of a constructor argument; ``default`` when it was not passed."""
+        """The folded value of a constructor argument; ``default`` when it was surely not
+        passed (UNKNOWN when ``*args``/``**kwargs`` may have passed it)."""
         if name not in self.args:
-            return default
+            return UNKNOWN if any(arg.star for arg in self.node.args) else default
         return fold(self.args[name], self.scope, self.env)
 
     def passed(self, name: str) -> bool:

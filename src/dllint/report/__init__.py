@@ -1,0 +1,102 @@
+"""Reporters: one module per ``--output-format``.
+
+Every reporter takes the run's findings (already sorted by the engine) and a
+:class:`ReportContext`, and returns the text to print. None of them imports the engine or the
+rules eagerly: the rule registry is read only for names and help text where a format needs
+them (statistics, SARIF, github titles).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Optional, Sequence
+
+from dllint.findings import Finding
+
+FORMATS = ("full", "concise", "json", "sarif", "github", "junit")
+
+
+@dataclass
+class ReportContext:
+    files_checked: int = 0
+    # filename -> code -> how many findings --fix removed from it
+    fixed: dict[str, Counter] = field(default_factory=dict)
+    show_fixes: bool = False
+    fix_mode: bool = False  # --fix was given (changes the summary's hint)
+    color: bool = False
+
+    @property
+    def fixed_count(self) -> int:
+        return sum(sum(counter.values()) for counter in self.fixed.values())
+
+
+def rule_name(code: str) -> str:
+    rule = _registry().get(code)
+    return getattr(rule, "name", "") if rule is not None else ""
+
+
+def _registry() -> dict[str, Any]:
+    from dllint import rules
+
+    try:
+        return rules.all_rules()
+    except Exception:  # noqa: BLE001 - a broken rule module must not stop the report
+        return {}
+
+
+def render(fmt: str, findings: Sequence[Finding], context: ReportContext) -> str:
+    return _renderer(fmt)(findings, context)
+
+
+def render_statistics(fmt: str, findings: Sequence[Finding], context: ReportContext) -> str:
+    from dllint.report import text
+
+    if fmt == "json":
+        import json
+
+        return json.dumps(text.statistics_rows(findings), indent=2) + "\n"
+    return text.statistics(findings, context)
+
+
+def _renderer(fmt: str) -> Callable[[Sequence[Finding], ReportContext], str]:
+    if fmt in ("full", "concise"):
+        from dllint.report import text
+
+        return text.full if fmt == "full" else text.concise
+    if fmt == "json":
+        from dllint.report import json_output
+
+        return json_output.render
+    if fmt == "sarif":
+        from dllint.report import sarif
+
+        return sarif.render
+    if fmt == "github":
+        from dllint.report import github
+
+        return github.render
+    if fmt == "junit":
+        from dllint.report import junit
+
+        return junit.render
+    raise ValueError(f"unknown output format {fmt!r}")
+
+
+def use_color(stream: Optional[IO[str]] = None) -> bool:
+    """Colour only on a terminal; ``NO_COLOR`` turns it off, ``FORCE_COLOR`` on (no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR") or os.environ.get("CLICOLOR_FORCE"):
+        return True
+    stream = stream or sys.stdout
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def absolute_filename(filename: str) -> str:
+    return filename if filename == "-" else os.path.abspath(filename)

@@ -1,0 +1,121 @@
+"""``--output-format sarif``: SARIF 2.1.0, one rule entry per code with its help text.
+
+The document is checked against the official OASIS SARIF 2.1.0 JSON schema in the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from dllint.findings import DOCS_URL, Finding
+from dllint.report import ReportContext, _registry
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://dllint.readthedocs.io/"
+
+
+def _uri(filename: str) -> dict[str, str]:
+    if filename == "-":
+        return {"uri": "stdin"}
+    absolute = os.path.abspath(filename)
+    relative = os.path.relpath(absolute, os.getcwd()) if not os.path.isabs(filename) else None
+    if relative and not relative.startswith(os.pardir):
+        return {"uri": Path(relative).as_posix(), "uriBaseId": "%SRCROOT%"}
+    return {"uri": Path(absolute).as_uri()}
+
+
+def _rule_entry(code: str, rule: Any) -> dict[str, Any]:
+    try:
+        doc = rule.documentation()
+    except Exception:  # noqa: BLE001 - documentation is best effort in a report
+        doc = ""
+    summary = getattr(rule, "summary", "") or code
+    return {
+        "id": code,
+        "name": getattr(rule, "name", code),
+        "shortDescription": {"text": summary},
+        "fullDescription": {"text": doc or summary},
+        "help": {"text": doc or summary, "markdown": doc or summary},
+        "helpUri": DOCS_URL.format(code=code),
+        "defaultConfiguration": {"enabled": bool(getattr(rule, "default_enabled", True))},
+        "properties": {"fixable": bool(getattr(rule, "fixable", False))},
+    }
+
+
+def document(findings: Sequence[Finding]) -> dict[str, Any]:
+    from dllint import __version__
+
+    registry = _registry()
+    codes = sorted(set(registry) | {finding.code for finding in findings})
+    index = {code: i for i, code in enumerate(codes)}
+    rules = [
+        _rule_entry(code, registry[code]) if code in registry else {"id": code, "helpUri": DOCS_URL.format(code=code)}
+        for code in codes
+    ]
+    results = []
+    for finding in findings:
+        region = {
+            "startLine": finding.location.row,
+            "startColumn": finding.location.column,
+            "endLine": finding.end_location.row,
+            "endColumn": finding.end_location.column,
+        }
+        result: dict[str, Any] = {
+            "ruleId": finding.code,
+            "ruleIndex": index[finding.code],
+            "level": "error" if finding.severity == "error" else "warning",
+            "message": {"text": finding.message},
+            "locations": [{"physicalLocation": {"artifactLocation": _uri(finding.filename), "region": region}}],
+        }
+        if finding.cell is not None:
+            result["properties"] = {"cell": finding.cell}
+        if finding.fix is not None and finding.cell is None:
+            result["fixes"] = [
+                {
+                    "description": {"text": finding.fix.message or "apply the fix"},
+                    "artifactChanges": [
+                        {
+                            "artifactLocation": _uri(finding.filename),
+                            "replacements": [
+                                {
+                                    "deletedRegion": {
+                                        "startLine": edit.location.row,
+                                        "startColumn": edit.location.column,
+                                        "endLine": edit.end_location.row,
+                                        "endColumn": edit.end_location.column,
+                                    },
+                                    "insertedContent": {"text": edit.content},
+                                }
+                                for edit in finding.fix.edits
+                            ],
+                        }
+                    ],
+                }
+            ]
+        results.append(result)
+    return {
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "dllint",
+                        "version": __version__,
+                        "informationUri": INFORMATION_URI,
+                        "rules": rules,
+                    }
+                },
+                "columnKind": "unicodeCodePoints",
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(os.getcwd()).as_uri() + "/"}},
+                "results": results,
+            }
+        ],
+    }
+
+
+def render(findings: Sequence[Finding], context: ReportContext) -> str:
+    return json.dumps(document(findings), indent=2, ensure_ascii=False) + "\n"

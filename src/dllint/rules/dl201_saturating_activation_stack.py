@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from dllint.rules.base import Option, Report, Rule
+from dllint.semantics import FileSemantics, Layer, Tensor, describe, is_merge
+
+
+class SaturatingActivationStack(Rule):
+    """
+    ## What it does
+    Flags a deep stack that uses sigmoid or tanh as its *hidden* activation: more than
+    `max-saturating` (default 2) sigmoid/tanh activations between layers with weights on one
+    path through the network, with no normalisation layer or residual connection between
+    them. It follows the activation through names (`ACT = torch.tanh`, one `self.act =
+    nn.Sigmoid()` applied after every layer), loops over `nn.ModuleList`s, and
+    `nn.Sequential`s built from lists.
+
+    Sigmoid and tanh used as *gates* are not hidden activations and are never counted: a
+    sigmoid whose output multiplies something (`x * torch.sigmoid(g)`, squeeze-and-excitation,
+    CBAM, GLU), the gates and cell update of a hand-written LSTM/GRU cell, `nn.LSTM`/`nn.GRU`
+    themselves, and a sigmoid/tanh on the network's output.
+
+    ## Why is this bad?
+    Backpropagation multiplies the local derivative of every activation on the path. The
+    sigmoid's derivative is at most 0.25 and tanh's at most 1, and both are almost 0 once the
+    input leaves the narrow region around 0 (saturation). Through a few such layers the
+    gradient reaching the first layers shrinks geometrically — the vanishing gradient problem
+    — so the early layers barely learn (seed §1.3.1, §1.5). The cures the notes list are
+    exactly what this rule looks for: ReLU-family activations, batch normalisation between
+    the layers, or residual connections (seed §1.5.1).
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    model = nn.Sequential(
+        nn.Linear(784, 256), nn.Sigmoid(),
+        nn.Linear(256, 256), nn.Sigmoid(),
+        nn.Linear(256, 256), nn.Sigmoid(),
+        nn.Linear(256, 10),
+    )
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+
+    model = nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(),
+        nn.Linear(256, 256), nn.ReLU(),
+        nn.Linear(256, 256), nn.ReLU(),
+        nn.Linear(256, 10),
+    )
+    ```
+
+    ## Options
+    - `max-saturating` (int, default 2): how many hidden sigmoid/tanh activations one path may
+      stack before the rule fires. Shallow nets (one or two hidden layers, as in classic
+      tabular models) are fine with tanh; raise it if your stacks are deliberately deeper and
+      normalised in a way dllint cannot see.
+
+    ## References
+    - Seed notes §1.3.1 (sigmoid: derivative ≤ 0.25, vanishing gradients), §1.3.2 (tanh),
+      §1.5 and §1.5.1 (vanishing gradients and their cures), §4.5 (why gates *must* be sigmoid)
+    - Glorot & Bengio, [Understanding the difficulty of training deep feedforward neural networks](https://proceedings.mlr.press/v9/glorot10a.html), 2010
+    - Runtime counterparts: DLP001 vanishing-gradient, DLP004 saturated-activation (`dllint probe`)
+    """
+
+    code = "DL201"
+    name = "saturating-activation-stack"
+    summary = "Sigmoid/tanh as the hidden activation of a deep stack"
+    options = {
+        "max-saturating": Option(2, "Hidden sigmoid/tanh activations allowed on one path before flagging"),
+    }
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        limit = self.settings["max-saturating"]
+        reported: set[int] = set()
+        for graph in sem.all_graphs():
+            stack = _deepest_stack(graph)
+            if len(stack) <= limit:
+                continue
+            first = stack[0]
+            node = first.target.node if isinstance(first.target, Layer) else first.node
+            if node is None or id(node) in reported:
+                continue
+            reported.add(id(node))
+            names = sorted({describe(t) for t in stack})
+            yield Report(
+                node,
+                f"{len(stack)} {' / '.join(names)} activations are stacked as hidden activations on one path "
+                f"(more than {limit}) with no normalisation or residual connection between them: their "
+                "derivatives (≤ 0.25 for sigmoid) multiply, and the gradient vanishes before it reaches "
+                "the first layers — use a ReLU-family activation, or add normalisation/residuals",
+            )
+
+
+def _deepest_stack(graph) -> list[Tensor]:
+    """The longest run of hidden sigmoid/tanh activations on one path, in order."""
+    runs: dict[int, list[Tensor]] = {}
+    best: list[Tensor] = []
+    for tensor in graph.tensors:
+        incoming = [runs[id(source)] for source in tensor.inputs if id(source) in runs]
+        run: list[Tensor] = max(incoming, key=len) if incoming else []
+        op = tensor.module_op
+        if (op is not None and op.kind == "norm") or is_merge(tensor):
+            run = []
+        elif op is not None and op.saturating and graph.hidden(tensor):
+            run = run + [tensor]
+        runs[id(tensor)] = run
+        if len(run) > len(best):
+            best = run
+    return best
+

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator, Optional
+
+from dllint.rules.base import Report, Rule
+from dllint.semantics import UNKNOWN, FileSemantics, Instance, Layer, Tensor, as_int_tuple, fold, short_name
+
+_TRIM_NAMES = re.compile(r"chomp|trim|crop|causal", re.I)
+
+
+class EvenKernelSize(Rule):
+    """
+    ## What it does
+    Flags a stride-1 `Conv1d`/`Conv2d`/`Conv3d` with an even kernel size whose padding shows
+    that a same-size output was intended: `padding=k // 2` (or any nonzero padding of that
+    size) or `padding="same"`. The effective size with dilation counts (`dilation * (k - 1) +
+    1`). Where the kernel size is a constructor parameter of a model class, the values passed
+    at the call sites in the file are checked, and the finding is reported at the call site.
+
+    Not flagged: transposed convolutions; stride ≥ 2 (DCGAN/PatchGAN `k=4, s=2, p=1`, ViT's
+    `k=s` patchify); `padding=0` "valid" convolutions (TextCNN's n-gram filters); kernel 1;
+    an explicit asymmetric pad (`nn.ZeroPad2d`, `F.pad`) right before the convolution; causal
+    pad-and-trim convolutions (TCN), whose output is cropped right after.
+
+    ## Why is this bad?
+    A kernel of odd size k has a centre, and `padding=(k - 1) / 2` pads both sides equally, so
+    the output has the input's size and each output pixel is centred on its input pixel (seed
+    §2.1.1). With an even k there is no centre and no symmetric padding: `padding=k // 2`
+    makes the output one pixel *larger* than the input (so later shapes are off by one, or a
+    skip connection fails to add), and `padding="same"` makes PyTorch pad one side more than
+    the other, shifting every feature map by half a pixel per layer.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    conv = nn.Conv2d(64, 64, kernel_size=4, padding=2)
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+
+    conv = nn.Conv2d(64, 64, kernel_size=3, padding=1)
+    ```
+
+    ## References
+    - Seed notes §2.1.1 (why convolution kernels are odd-sized), §2.7 (feature-map size formula)
+    - [PyTorch: Conv2d, padding='same'](https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html)
+    """
+
+    code = "DL203"
+    name = "even-kernel-size"
+    summary = "Even convolution kernel with same-size padding"
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        reported: set[int] = set()
+        for layer in sem.layers:
+            if layer.op.family != "conv":
+                continue
+            verdict = _even_same_padding(layer)
+            if verdict is None or _padded_or_trimmed(sem, layer):
+                continue
+            node = layer.node
+            where = ""
+            if layer.instance_site is not None and fold(layer.args.get("kernel_size"), layer.scope) is UNKNOWN:
+                node = layer.instance_site
+                where = f" (the `{short_name(layer.qualified)}` inside the model built here)"
+            if id(node) in reported:
+                continue
+            reported.add(id(node))
+            yield Report(node, verdict + where)
+
+
+def _even_same_padding(layer: Layer) -> Optional[str]:
+    kernel = as_int_tuple(layer.arg("kernel_size"))
+    stride = as_int_tuple(layer.arg("stride", 1))
+    dilation = as_int_tuple(layer.arg("dilation", 1))
+    padding = layer.arg("padding", 0)
+    if kernel is None or stride is None or dilation is None or padding is UNKNOWN:
+        return None
+    dims = layer.op.dims or len(kernel)
+    kernel, stride, dilation = (_expand(v, dims) for v in (kernel, stride, dilation))
+    if kernel is None or stride is None or dilation is None or any(s != 1 for s in stride):
+        return None
+    effective = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if not any(e % 2 == 0 for e in effective):
+        return None
+    shown = kernel[0] if len(set(kernel)) == 1 else tuple(kernel)
+    if isinstance(padding, str):
+        if padding != "same":
+            return None
+        return (
+            f"kernel size {shown} is even, so `padding='same'` pads one side more than the other and shifts "
+            "the feature map by half a pixel: use an odd kernel size"
+        )
+    pads = _expand(as_int_tuple(padding), dims)
+    if pads is None:
+        return None
+    same_intent = [
+        e % 2 == 0 and 0 < p <= e // 2 and p in (e // 2, e // 2 - 1) and not (p == e - 1 and e > 2)
+        for e, p in zip(effective, pads)
+    ]
+    if not any(same_intent):
+        return None
+    return (
+        f"kernel size {shown} is even with padding {padding!r} at stride 1: there is no centre pixel and no "
+        "symmetric padding, so the output is not the input's size (off by one) — use an odd kernel size"
+    )
+
+
+def _expand(value: Optional[tuple[int, ...]], dims: int) -> Optional[list[int]]:
+    if value is None:
+        return None
+    if len(value) == 1:
+        return [value[0]] * dims
+    return list(value) if len(value) == dims else None
+
+
+def _padded_or_trimmed(sem: FileSemantics, layer: Layer) -> bool:
+    """An explicit pad right before the convolution, or a crop right after it."""
+    for graph in sem.all_graphs():
+        for tensor, applied in graph.module_applications():
+            if applied is not layer:
+                continue
+            source = tensor.inputs[0] if tensor.inputs else None
+            if isinstance(source, Tensor) and source.module_op is not None and source.module_op.kind == "pad":
+                return True
+            for consumer in graph.consumers.get(id(tensor), ()):
+                if consumer.kind == "subscript" or _is_trim(consumer):
+                    return True
+    return False
+
+
+def _is_trim(tensor: Tensor) -> bool:
+    target: Any = tensor.target
+    if isinstance(target, Instance):
+        name = target.qualified or ""
+        return bool(_TRIM_NAMES.search(name.rsplit(".", 1)[-1]))
+    return False

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import libcst as cst
+
+from dllint.rules.base import Report, Rule, TextEdit
+from dllint.semantics import FileSemantics, Layer, Tensor, short_name
+
+_BIASED = ("linear", "conv", "conv_transpose")
+
+
+class BiasBeforeBatchNorm(Rule):
+    """
+    ## What it does
+    Flags a `Linear`/`Conv*`/`ConvTranspose*` layer that keeps its bias (`bias=True` is the
+    default!) and whose output goes straight into a `BatchNorm` layer — found in an
+    `nn.Sequential` and through `forward`'s dataflow (`self.bn1(self.conv1(x))`, or via local
+    variables), including across submodules. The fix sets `bias=False`.
+
+    Not flagged: an activation or anything else between the two layers; `LayerNorm`,
+    `GroupNorm` and other norms; a bias chosen by a wrapper or a variable (`bias=use_bias`,
+    `bias='auto'`); a bias that is frozen.
+
+    ## Why is this bad?
+    Batch normalisation subtracts the per-channel mean over the batch, so a constant added to
+    every output of a channel — the bias — is removed again, and BatchNorm's own shift (β)
+    plays the role the bias would have had (seed §1.6.4: normalise, then scale by γ and shift
+    by β). The bias is dead weight: parameters and optimizer state that receive a gradient of
+    zero on average and only add noise, plus a wasted memory read per layer.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    block = nn.Sequential(
+        nn.Conv2d(64, 128, kernel_size=3, padding=1),
+        nn.BatchNorm2d(128),
+        nn.ReLU(inplace=True),
+    )
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+
+    block = nn.Sequential(
+        nn.Conv2d(64, 128, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(128),
+        nn.ReLU(inplace=True),
+    )
+    ```
+
+    ## References
+    - Seed notes §1.6.3–§1.6.4 (what batch normalisation computes: mean, variance, γ, β)
+    - Ioffe & Szegedy, [Batch Normalization](https://arxiv.org/abs/1502.03167), 2015, §3.2
+    - [PyTorch performance tuning guide: disable bias for convolutions directly followed by a batch norm](https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html)
+    """
+
+    code = "DL301"
+    name = "bias-before-batchnorm"
+    summary = "Bias of a layer that feeds BatchNorm directly"
+    fixable = True
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        reported: set[int] = set()
+        frozen = sem.frozen_parameters
+        for graph in sem.all_graphs():
+            for tensor, norm in graph.module_applications():
+                if norm.op.kind != "norm" or norm.op.family != "batch" or not tensor.inputs:
+                    continue
+                source = tensor.inputs[0]
+                if not isinstance(source, Tensor) or source.kind != "module" or not isinstance(source.target, Layer):
+                    continue
+                layer = source.target
+                if layer.op.kind != "affine" or layer.op.family not in _BIASED or layer.arg("bias", True) is not True:
+                    continue
+                if id(layer.node) in reported or (id(layer), "bias") in frozen:
+                    continue
+                reported.add(id(layer.node))
+                yield Report(
+                    layer.node,
+                    f"`{short_name(layer.qualified)}` feeds `{short_name(norm.qualified)}` directly but keeps its bias: "
+                    "BatchNorm subtracts the batch mean, which cancels the bias (and its β already shifts the "
+                    "output) — pass `bias=False`",
+                    fix_message="Pass `bias=False`",
+                    edits=_bias_false(layer),
+                )
+
+
+def _bias_false(layer: Layer) -> tuple[TextEdit, ...]:
+    call = layer.node
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "bias":
+            return (TextEdit(arg.value, "False"),)
+    if "bias" in layer.args:  # passed positionally
+        return (TextEdit(layer.args["bias"], "False"),)
+    last = _last_plain_argument(call)
+    if last is None:
+        return ()
+    module = cst.Module(body=[])
+    return (TextEdit(last.value, module.code_for_node(last.value) + ", bias=False"),)
+
+
+def _last_plain_argument(call: cst.Call) -> Optional[cst.Arg]:
+    if not call.args or any(arg.star for arg in call.args):
+        return None
+    return call.args[-1]
+

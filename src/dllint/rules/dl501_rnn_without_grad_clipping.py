@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from dllint.rules.base import Report, Rule
+from dllint.semantics import FileSemantics, Instance, Layer
+from dllint.semantics.loops import TrainingStep, ancestors, holds, unless_not_known_to_hold
+from dllint.semantics.values import Obj, Value, options_of
+
+_RECURRENT = frozenset({"recurrent"})
+
+
+class RnnWithoutGradClipping(Rule):
+    """
+    ## What it does
+    Flags a training step — `loss.backward()` followed by `optimizer.step()` — for a model
+    that contains `nn.RNN`, `nn.LSTM`, `nn.GRU` or one of their cells, when nothing clips the
+    gradients between the backward pass and the step (`torch.nn.utils.clip_grad_norm_`,
+    `clip_grad_value_`, `accelerator.clip_grad_norm_`, Lightning's `self.clip_gradients`). The
+    model is found from the loss (what computed it) or from the optimizer
+    (`Adam(model.parameters())`), through local variables, helper functions of the same file,
+    and classes defined in other files of the run.
+
+    Not flagged: clipping done in a helper the step calls; training driven by a trainer that
+    clips for you (`Trainer(gradient_clip_val=...)`, `TrainingArguments(max_grad_norm=...)`
+    — there is no hand-written `backward`/`step` pair to flag); models without recurrent layers.
+
+    ## Why is this bad?
+    Backpropagation through time multiplies the recurrent Jacobian once per time step, so the
+    gradient of an RNN grows (or shrinks) geometrically with the sequence length (seed §3.3).
+    One long or unusual sequence can produce a gradient large enough to throw the weights far
+    away — a sudden loss spike or NaN. LSTM and GRU gates tame the vanishing side but not the
+    exploding one; gradient clipping is the standard remedy (seed §1.5.1 lists it first among
+    the fixes for exploding gradients).
+
+    ## Example
+    ```python
+    import torch
+    import torch.nn as nn
+
+    model = nn.LSTM(128, 256, num_layers=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for inputs, targets in loader:
+        output, _ = model(inputs)
+        loss = criterion(output, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+    import torch.nn as nn
+
+    model = nn.LSTM(128, 256, num_layers=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for inputs, targets in loader:
+        output, _ = model(inputs)
+        loss = criterion(output, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+        optimizer.step()
+    ```
+
+    ## References
+    - Seed notes §3.3 (backpropagation through time), §1.5.1 (gradient clipping against exploding gradients), §4.4
+    - Pascanu, Mikolov & Bengio, [On the difficulty of training recurrent neural networks](https://arxiv.org/abs/1211.5063), 2013
+    - [PyTorch: clip_grad_norm_](https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html)
+    - Runtime counterpart: DLP002 exploding-gradient (`dllint probe`)
+    """
+
+    code = "DL501"
+    name = "rnn-without-grad-clipping"
+    summary = "Recurrent model trained without gradient clipping"
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        reported: set[int] = set()
+        for step in sem.training_steps:
+            if step.step is None or step.clipped or id(step.step.node) in reported:
+                continue
+            recurrent, deferred = _recurrent_models(sem, step)
+            if not recurrent and not deferred:
+                continue
+            reported.add(id(step.step.node))
+            yield Report(
+                step.step.node,
+                "this optimizer step applies the gradients of a recurrent model (RNN/LSTM/GRU) that were never "
+                "clipped: backpropagation through time can make them explode on one long sequence — call "
+                "`torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` between `backward()` and `step()`",
+                unless=None if recurrent else unless_not_known_to_hold(deferred, ("recurrent",)),
+            )
+
+
+def _recurrent_models(sem: FileSemantics, step: TrainingStep) -> tuple[bool, tuple[str, ...]]:
+    deferred: list[str] = []
+    for tensor in ancestors(step.backward.target):
+        if tensor.kind != "module":
+            continue
+        verdict = holds(sem, tensor.target, _RECURRENT, unknown=False)
+        if verdict.holds:
+            return True, ()
+        deferred.extend(verdict.deferred)
+    for model in _optimized_models(step.step.target if step.step else None, step.step.args if step.step else ()):
+        verdict = holds(sem, model, _RECURRENT, unknown=False)
+        if verdict.holds:
+            return True, ()
+        deferred.extend(verdict.deferred)
+    return False, tuple(dict.fromkeys(deferred))
+
+
+def _optimized_models(optimizer: Value, step_args: tuple[Value, ...]) -> Iterator[Value]:
+    """The models whose ``parameters()`` an optimizer (or ``scaler.step(optimizer)``) updates."""
+    candidates = list(options_of(optimizer))
+    if any(isinstance(c, Obj) and c.qualified.endswith("GradScaler") for c in candidates) and step_args:
+        candidates = list(options_of(step_args[0]))
+    for candidate in candidates:
+        if not isinstance(candidate, Obj):
+            continue
+        for argument in candidate.args[:1]:
+            for params in options_of(argument):
+                if isinstance(params, Obj) and params.qualified == "parameters" and params.args:
+                    owner = params.args[0]
+                    if isinstance(owner, (Instance, Layer)) or owner is not None:
+                        yield owner

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+from dllint.rules.base import Report, Rule
+from dllint.semantics import FileSemantics
+from dllint.semantics.evaluator import Event
+from dllint.semantics.loops import holds, inference_function, looks_like_model, unless_none_hold
+
+_DROPOUT_OR_BN = frozenset({"dropout", "batch"})
+
+
+class InferenceWithoutEval(Rule):
+    """
+    ## What it does
+    Flags a model that contains Dropout or BatchNorm — or whose class cannot be known (loaded
+    with `torch.load`, built by a model zoo, passed in as a parameter) — called for inference
+    (inside `torch.no_grad()`/`torch.inference_mode()`, or in a function named like `predict`,
+    `infer`, `evaluate`, `validate` or `test`) with no `.eval()` on that model on the path
+    before it.
+
+    Not flagged: `.eval()` earlier in the function, in a same-file helper it calls, or in every
+    caller in the file; `model.train(False)`; `Model(...).eval()` chained; models from
+    `from_pretrained` (already in eval mode); models whose class is known to have neither
+    Dropout nor BatchNorm (InstanceNorm keeps no running statistics); `no_grad` forwards inside
+    a training step (an EMA or momentum teacher); a model calling itself or its own submodules
+    inside its methods (a `generate` method under `@torch.no_grad()`).
+
+    ## Why is this bad?
+    `torch.no_grad()` only stops gradient tracking; it does not change how layers behave. A
+    model stays in training mode until `.eval()` is called: Dropout keeps zeroing random units
+    (predictions become random and worse), and BatchNorm normalises each batch with *that
+    batch's* statistics instead of the running averages collected during training — results
+    depend on the batch, and a batch of one sample breaks (seed §1.6.5: at test time BN must
+    use the mean and variance estimated on the training set).
+
+    ## Example
+    ```python
+    import torch
+    import torchvision
+
+    model = torchvision.models.resnet50(weights="DEFAULT")
+    with torch.no_grad():
+        logits = model(images)
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+    import torchvision
+
+    model = torchvision.models.resnet50(weights="DEFAULT")
+    model.eval()
+    with torch.no_grad():
+        logits = model(images)
+    ```
+
+    ## References
+    - Seed notes §1.6.5 (BatchNorm at test time uses the training set's statistics), §1.6.6
+    - [PyTorch: Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval)
+    - Runtime counterpart: DLP006 train-mode-inference (`dllint probe`)
+    """
+
+    code = "DL502"
+    name = "inference-without-eval"
+    summary = "Model used for inference while still in training mode"
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        occurrences: dict[int, list[Event]] = {}
+        for trace in sem.traces:
+            backward_scopes = {
+                (event.iterations, event.stack[-1] if event.stack else None)
+                for event in trace.events
+                if event.kind == "backward"
+            }
+            for event in trace.events:
+                if event.kind != "forward" or event.mode in ("self", "unknown", ""):
+                    continue
+                why = _inference_context(event)
+                if why is None or _inside_training_step(event, backward_scopes):
+                    continue
+                if not looks_like_model(event.target, event.node):
+                    continue
+                occurrences.setdefault(id(event.node), []).append(event)
+        for events in occurrences.values():
+            event = _deciding(events)
+            if event is None:
+                continue
+            verdict = holds(sem, event.target, _DROPOUT_OR_BN, unknown=True)
+            if verdict.holds is False:
+                continue
+            yield Report(
+                event.node,
+                f"this model is called for inference ({_inference_context(event)}) without `.eval()` first: its "
+                "Dropout stays active and its BatchNorm normalises with batch statistics instead of the running "
+                "ones — call `model.eval()` before inference",
+                unless=None if verdict.holds else unless_none_hold(verdict.deferred, ("dropout", "batch")),
+            )
+
+
+def _inference_context(event: Event) -> Optional[str]:
+    if event.no_grad:
+        return "under `torch.no_grad()`"
+    name = inference_function(event)
+    return f"in `{name}()`" if name else None
+
+
+def _inside_training_step(event: Event, backward_scopes) -> bool:
+    function = event.stack[-1] if event.stack else None
+    return any(
+        iterations[: len(event.iterations)] == event.iterations and scope_function is function
+        for iterations, scope_function in backward_scopes
+    )
+
+
+def _deciding(events: list[Event]) -> Optional[Event]:
+    """One call seen in several traces (its own function's, and inlined into callers): the
+    callers' concrete view wins over the callee's "the caller decides"."""
+    concrete = [event for event in events if event.mode in ("train", "eval")]
+    if concrete:
+        return next((event for event in concrete if event.mode == "train"), None)
+    return next((event for event in events if event.mode in ("caller", "attr")), None)

@@ -1,0 +1,193 @@
+"""Training and inference loops, read off the evaluator's traces.
+
+A *training step* is a ``backward`` followed (in the same trace) by an optimizer ``step``;
+what happens between them (clipping, unscaling) and which models produced the loss come
+with it. Questions about a model ("does it hold an LSTM?", "does it have Dropout or
+BatchNorm?") are answered here for every kind of model value — a class of this file, an
+``nn.Sequential``, a class from another file of the run (answered later by the project
+index), or a model of unknown class.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
+
+import libcst as cst
+
+from dllint.semantics.evaluator import Event, Trace, _model_like_name
+from dllint.semantics.values import Container, Instance, Layer, Tensor, Value, options_of
+
+if TYPE_CHECKING:
+    from dllint.semantics import FileSemantics
+    from dllint.semantics.project import ProjectIndex
+
+
+@dataclass
+class TrainingStep:
+    trace: Trace
+    backward: Event
+    step: Optional[Event]
+    between: list[Event] = field(default_factory=list)
+
+    @property
+    def clipped(self) -> bool:
+        return any(event.kind == "clip" for event in self.between)
+
+
+def training_steps(sem: "FileSemantics") -> list[TrainingStep]:
+    steps = []
+    for trace in sem.traces:
+        events = trace.events
+        for index, event in enumerate(events):
+            if event.kind != "backward":
+                continue
+            between: list[Event] = []
+            found: Optional[Event] = None
+            for later in events[index + 1:]:
+                if later.kind == "backward":
+                    break
+                if later.kind == "step":
+                    found = later
+                    break
+                between.append(later)
+            steps.append(TrainingStep(trace, event, found, between))
+    return steps
+
+
+def ancestors(value: Value, limit: int = 5000) -> Iterator[Tensor]:
+    """Every tensor the value was computed from (itself included), breadth first."""
+    queue = list(options_of(value))
+    seen: set[int] = set()
+    while queue and len(seen) < limit:
+        current = queue.pop(0)
+        if id(current) in seen or not isinstance(current, Tensor):
+            continue
+        seen.add(id(current))
+        yield current
+        for source in current.inputs:
+            queue.extend(options_of(source))
+
+
+# --- what a model holds -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a model holds some kind of layer: known yes/no here, or to be decided by the
+    project index for the classes named in ``deferred`` (classes defined in other files)."""
+
+    holds: Optional[bool]
+    deferred: tuple[str, ...] = ()
+
+    @property
+    def certain(self) -> bool:
+        return self.holds is True
+
+
+def holds(sem: "FileSemantics", model: Value, families: frozenset[str], *, unknown: bool) -> Verdict:
+    """Does ``model`` contain a layer of one of ``families`` (op families or kinds such as
+    ``recurrent``, ``dropout``, ``batch``)? ``unknown`` is the answer for a model whose class
+    cannot be known (from a zoo, a checkpoint, a parameter)."""
+    deferred: list[str] = []
+    answer: Optional[bool] = False
+    for option in options_of(model):
+        verdict = _holds_one(sem, option, families, unknown)
+        if verdict.holds:
+            return Verdict(True)
+        deferred.extend(verdict.deferred)
+        if verdict.holds is None:
+            answer = None
+    if deferred and answer is False:
+        return Verdict(None, tuple(dict.fromkeys(deferred)))
+    return Verdict(answer, tuple(dict.fromkeys(deferred)))
+
+
+def _holds_one(sem: "FileSemantics", model: Value, families: frozenset[str], unknown: bool) -> Verdict:
+    if isinstance(model, Layer):
+        return Verdict(model.op.family in families or model.op.kind in families)
+    if isinstance(model, Container):
+        from dllint.semantics import families_of
+
+        return _from_families(families_of(model), families, unknown)
+    if isinstance(model, Instance):
+        if model.cls is not None:
+            from dllint.semantics import families_of
+
+            return _from_families(sem.class_contains(model.cls) | families_of(model), families, unknown)
+        if model.origin in ("loaded", "pretrained") or model.qualified is None:
+            return Verdict(unknown)
+        if model.qualified.startswith(("torchvision.", "timm.", "transformers.", "torch.hub.")):
+            return Verdict(unknown)
+        return Verdict(None, (model.qualified,))
+    return Verdict(unknown)
+
+
+def _from_families(found: set[str], families: frozenset[str], unknown: bool) -> Verdict:
+    if found & families:
+        return Verdict(True)
+    externals = tuple(item[len("external:"):] for item in found if item.startswith("external:"))
+    if "unknown" in found and unknown:
+        return Verdict(None if externals else True, externals)
+    if externals:
+        return Verdict(None, externals)
+    return Verdict(False)
+
+
+def index_says_none_hold(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectIndex") -> bool:
+    """True when the index knows every named class and none holds any of the families."""
+    return all(index.contains(name, family) is False for name in names for family in families)
+
+
+def index_says_any_holds(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectIndex") -> bool:
+    return any(index.contains(name, family) is True for name in names for family in families)
+
+
+def unless_none_hold(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[["ProjectIndex"], bool]:
+    return partial(index_says_none_hold, names, families)
+
+
+def unless_not_known_to_hold(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[["ProjectIndex"], bool]:
+    """Drop the report unless the index confirms that one of the classes holds a family."""
+    return partial(_not_any, names, families)
+
+
+def _not_any(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectIndex") -> bool:
+    return not index_says_any_holds(names, families, index)
+
+
+# --- models called in a loop ------------------------------------------------------------------
+
+def looks_like_model(value: Value, call: cst.CSTNode) -> bool:
+    """Whether a called value is plausibly a model (not an arbitrary callable)."""
+    for option in options_of(value):
+        if isinstance(option, (Instance, Container)):
+            return True
+        if isinstance(option, Layer):
+            return option.op.kind in ("dropout", "norm")
+    return _model_like_name(_called_name(call))
+
+
+def _called_name(call: cst.CSTNode) -> str:
+    func = call.func if isinstance(call, cst.Call) else None
+    if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+        func = func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    if isinstance(func, cst.Name):
+        return func.value
+    return ""
+
+
+INFERENCE_NAME = re.compile(r"(^|_)(predict|prediction|predictions|infer|inference|evaluate|evaluation|eval|validate|validation|val|test)(_|$)", re.I)
+
+
+def inference_function(event: Event) -> Optional[str]:
+    """The name of a function on the call stack that says it does inference, if any."""
+    for function in reversed(event.stack):
+        if function.name.startswith("test_") or function.name.startswith("_test"):
+            continue  # pytest tests: shape checks in train mode are not inference
+        if INFERENCE_NAME.search(function.name):
+            return function.name
+    return None
