@@ -27,6 +27,7 @@ class ReportContext:
     show_fixes: bool = False
     fix_mode: bool = False  # --fix was given (changes the summary's hint)
     color: bool = False
+    quiet: bool = False  # findings only, no summary lines
 
     @property
     def fixed_count(self) -> int:

@@ -32,5 +32,5 @@ def render(findings: Sequence[Finding], context: ReportContext) -> str:
                 where = f"cell {finding.cell}, {where}"
             failure = ET.SubElement(case, "failure", message=finding.message)
             failure.text = f"{where}, {finding.code}: {finding.message}"
-    ET.indent(root) if hasattr(ET, "indent") else None
+    ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

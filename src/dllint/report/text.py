@@ -76,6 +76,8 @@ def _plural(count: int, word: str = "error") -> str:
 
 
 def summary(findings: Sequence[Finding], context: ReportContext) -> str:
+    if context.quiet:
+        return ""
     out = []
     if context.show_fixes and context.fixed:
         out.append(fixes_summary(context))

@@ -1,0 +1,524 @@
+"""The ``dllint`` command.
+
+``dllint [OPTIONS] [PATHS]...`` lints (like flake8 or ``ruff check``); ``dllint check`` is the
+same command by name, and ``dllint rule CODE``, ``dllint rules`` and ``dllint probe`` are
+subcommands. The first argument decides: a subcommand's name runs it, anything else is
+handed to ``check`` — so a path literally named ``rules`` is linted as ``./rules`` or with
+``dllint check rules``.
+
+Importing this module is cheap on purpose (pre-commit starts it for every batch of files):
+only click is imported at the top; config, discovery, the engine and LibCST are imported
+when a command runs, and torch only by ``dllint probe`` (loaded lazily, never by ``--help``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import IO, Any, Optional, Sequence
+
+import click
+
+from dllint import __version__
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+FORMATS = ("full", "concise", "json", "sarif", "github", "junit")
+PROBE_HINT = "pip install 'dllint[probe]'"
+
+
+# --- the group: default command and lazy subcommands ------------------------------------------
+
+class DllintGroup(click.Group):
+    """A group that runs ``check`` when the first argument is not a subcommand, and imports
+    heavy subcommands (``probe``, which needs torch) only when they are invoked."""
+
+    lazy_commands = {"probe": ("dllint.probe.cli", "probe_command", "Run the runtime probe on a model (needs torch).")}
+    default_command = "check"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in self.lazy_commands
+                        and args[0] not in ("--help", "-h", "--version")):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
+        if name in self.lazy_commands and name not in self.commands:
+            return _load_lazy(name, *self.lazy_commands[name][:2])
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy_commands:
+                rows.append((name, self.lazy_commands[name][2]))  # never import it for --help
+            else:
+                rows.append((name, self.commands[name].get_short_help_str(limit=formatter.width)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("dllint", "[OPTIONS] [PATHS]...")
+        formatter.write_usage("dllint", "COMMAND [ARGS]...", prefix="   or: ")
+        check = self.commands[self.default_command]
+        self.format_help_text(ctx, formatter)
+        with click.Context(check, info_name="dllint", parent=None) as check_ctx:
+            check.format_options(check_ctx, formatter)
+        self.format_commands(ctx, formatter)
+        formatter.write_paragraph()
+        formatter.write_text(
+            "A path named like a command (`rules`, `rule`, `check`, `probe`) is linted as `./rules` "
+            "or with `dllint check rules`. `dllint --version` prints the version."
+        )
+
+
+def _load_lazy(name: str, module_name: str, attribute: str) -> click.Command:
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+        command = getattr(module, attribute)
+        if not isinstance(command, click.Command):
+            raise ImportError(f"{module_name}.{attribute} is not a click command")
+        return command
+    except ImportError as error:
+        reason = str(error)
+
+    @click.command(
+        name=name,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+        help=f"Unavailable: {reason}",
+    )
+    @click.pass_context
+    def unavailable(ctx: click.Context) -> None:
+        click.echo(
+            f"error: `dllint {name}` is not available: {reason}.\n"
+            f"It needs torch and the probe extra: {PROBE_HINT}",
+            err=True,
+        )
+        ctx.exit(EXIT_ERROR)
+
+    return unavailable
+
+
+@click.group(
+    cls=DllintGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    no_args_is_help=False,
+)
+@click.version_option(__version__, "--version", prog_name="dllint", message="%(prog)s %(version)s")
+def main() -> None:
+    """dllint: a linter for PyTorch model code (and a runtime probe).
+
+    Lints the .py and .ipynb files under PATHS (default: the current directory). Exit status:
+    0 no findings, 1 findings, 2 usage, configuration or internal error.
+    """
+
+
+# --- check ------------------------------------------------------------------------------------
+
+SELECT_HELP = (
+    "Rule codes or prefixes (DL101, DL1, DL, ALL), comma-separated or repeated. A prefix does not turn on "
+    "rules that are off by default: name them exactly (--extend-select DL505) or use ALL."
+)
+
+
+@main.command("check", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--select", multiple=True, metavar="CODES", help="Rules to enable instead of the defaults. " + SELECT_HELP)
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to enable on top of the selection.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Rules to disable (a more specific --select/--extend-select wins).")
+@click.option("--per-file-ignores", multiple=True, metavar="PATTERN:CODES",
+              help="Disable rules in files matching a gitignore-style PATTERN (replaces the config's), e.g. 'tests/*:DL5'.")
+@click.option("--extend-per-file-ignores", multiple=True, metavar="PATTERN:CODES", help="Like --per-file-ignores, adding to the config's.")
+@click.option("--exclude", multiple=True, metavar="PATTERNS", help="Files and directories to skip (replaces the default list).")
+@click.option("--extend-exclude", multiple=True, metavar="PATTERNS", help="Files and directories to skip, besides the default list.")
+@click.option("--force-exclude/--no-force-exclude", default=None, help="Apply exclusions even to paths given explicitly (for pre-commit).")
+@click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Skip files ignored by .gitignore (default: on).")
+@click.option("--config", "config_args", multiple=True, metavar="PATH|KEY=VALUE",
+              help="A config file (pyproject.toml or dllint.toml) instead of the discovered one, or a TOML KEY = VALUE override.")
+@click.option("--isolated", is_flag=True, help="Ignore configuration files.")
+@click.option("--output-format", type=click.Choice(FORMATS), envvar="DLLINT_OUTPUT_FORMAT", default=None,
+              help="How to print findings (default: full).")
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False, writable=True), help="Write the report to a file.")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
+@click.option("-e", "--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--fix/--no-fix", default=False, help="Apply the fixes of fixable findings, then report what remains.")
+@click.option("--fix-only", is_flag=True, help="Apply fixes but do not report the remaining findings.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them (exit 1 if any).")
+@click.option("--show-fixes/--no-show-fixes", default=None, help="List the fixes applied, per file and rule.")
+@click.option("--stdin-filename", metavar="PATH", help="The name of the file read from stdin (`-`), for reports and per-file-ignores.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), envvar="DLLINT_CACHE_DIR", help="Where to keep the result cache.")
+@click.option("--show-files", is_flag=True, help="Print the files that would be linted, and exit.")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary line.")
+def check_command(**options: Any) -> None:
+    """Lint PATHS (files or directories, default `.`); `-` reads stdin."""
+    try:
+        code = run_check(**options)
+    except click.ClickException:
+        raise
+    except Exception as error:  # noqa: BLE001 - exit 2 with a message, never click's exit 1
+        from dllint.config import ConfigError
+
+        if isinstance(error, ConfigError):
+            click.echo(f"error: {error}", err=True)
+        else:
+            import traceback
+
+            click.echo(f"error: internal error (please report it): {error!r}\n{traceback.format_exc()}", err=True)
+        code = EXIT_ERROR
+    raise SystemExit(code)
+
+
+def _settings(paths: Sequence[str], options: dict[str, Any]):
+    from dataclasses import replace
+    from pathlib import Path
+
+    from dllint import config as cfg
+
+    config_file = None
+    inline = []
+    for value in options["config_args"]:
+        if os.path.isfile(value) or ("=" not in value):
+            if config_file is not None:
+                raise cfg.ConfigError("--config: give at most one config file")
+            config_file = value
+        else:
+            inline.append(value)
+    if options["isolated"] and config_file:
+        raise cfg.ConfigError("--config PATH and --isolated cannot be combined")
+    settings = cfg.load_settings(paths, config=config_file, isolated=options["isolated"], inline=inline)
+
+    changes: dict[str, Any] = {}
+    select, ignore, extend = (cfg.split_selectors(options[key]) for key in ("select", "ignore", "extend_select"))
+    if options["select"] or ignore or extend:
+        layer = cfg.RuleSelection(
+            select=cfg.check_selectors(select, "--select") if options["select"] else None,
+            ignore=cfg.check_selectors(ignore, "--ignore"),
+            extend_select=cfg.check_selectors(extend, "--extend-select"),
+        )
+        changes["selections"] = tuple(settings.selections) + (layer,)
+    if options["per_file_ignores"]:
+        changes["per_file_ignores"] = cfg.parse_per_file_ignores(options["per_file_ignores"], "--per-file-ignores")
+    if options["extend_per_file_ignores"]:
+        merged = dict(changes.get("per_file_ignores", settings.per_file_ignores))
+        for pattern, codes in cfg.parse_per_file_ignores(options["extend_per_file_ignores"], "--extend-per-file-ignores").items():
+            merged[pattern] = tuple(merged.get(pattern, ())) + codes
+        changes["per_file_ignores"] = merged
+    if options["exclude"]:
+        changes["exclude"] = tuple(cfg.split_selectors(options["exclude"]))
+    if options["extend_exclude"]:
+        changes["extend_exclude"] = tuple(settings.extend_exclude) + tuple(cfg.split_selectors(options["extend_exclude"]))
+    for key in ("force_exclude", "respect_gitignore", "show_fixes"):
+        if options[key] is not None:
+            changes[key] = options[key]
+    if options["output_format"]:
+        changes["output_format"] = options["output_format"]
+    if options["cache_dir"]:
+        changes["cache_dir"] = Path(options["cache_dir"]).resolve()
+    if options["no_cache"]:
+        changes["use_cache"] = False
+    if changes:
+        settings = replace(settings, **changes)
+    settings.check_rule_options()
+    settings.selected_codes()
+    return settings
+
+
+def run_check(**options: Any) -> int:
+    paths: list[str] = list(options["paths"])
+    stdin_filename: Optional[str] = options["stdin_filename"]
+    use_stdin = paths == ["-"] or (not paths and stdin_filename is not None)
+    if "-" in paths and not use_stdin:
+        raise click.UsageError("`-` (stdin) cannot be combined with other paths")
+    fix = options["fix"] or options["fix_only"] or options["diff"]
+    fix_only = options["fix_only"] or options["diff"]
+
+    settings = _settings([stdin_filename] if use_stdin and stdin_filename else (paths or ["."]), options)
+    fmt = settings.output_format
+    out_stream = _output_stream(options["output_file"])
+    color = _color(out_stream, options["output_file"])
+
+    from dllint.files import display_path
+
+    path_errors: list[str] = []
+    preloaded = {}
+    if use_stdin:
+        from dllint.files import source_from_bytes
+        from dllint.fixes import Document
+
+        data = click.get_binary_stream("stdin").read()
+        filename = display_path(stdin_filename) if stdin_filename else "-"
+        if stdin_filename and settings.force_exclude and _force_excluded(filename, settings):
+            if options["fix"] and not options["diff"]:
+                click.get_binary_stream("stdout").write(data)
+            return EXIT_CLEAN
+        inputs: list[Any] = [source_from_bytes(data, filename)]
+        preloaded[filename] = Document(filename, data)
+        files = [filename]
+    else:
+        from dllint.engine import _PathSource
+        from dllint.files import discover
+
+        found = discover(
+            paths or ["."],
+            exclude=settings.all_exclude,
+            root=settings.project_root,
+            respect_gitignore=settings.respect_gitignore,
+            force_exclude=settings.force_exclude,
+        )
+        for error in found.errors:
+            click.echo(f"error: {error}", err=True)
+        path_errors = found.errors
+        files = found.files
+        if options["show_files"]:
+            for name in files:
+                click.echo(name)
+            return EXIT_ERROR if path_errors else EXIT_CLEAN
+        if not files and not path_errors:
+            click.echo("warning: no Python files found under the given paths", err=True)
+        inputs = [_PathSource(name) for name in files]
+
+    from dllint import engine
+
+    def lint(items: Sequence[Any]) -> Any:
+        return engine.lint_sources(items, settings, jobs=options["jobs"])
+
+    with Spinner(len(files), enabled=_spinner_allowed()):
+        result = lint(inputs)
+        outcome = None
+        if fix and not result.internal_errors:
+            from dllint.fixes import fix_loop
+
+            outcome = fix_loop(inputs, result, lint, preloaded=preloaded)
+            result = outcome.result
+
+    from dllint.report import ReportContext, render, render_statistics
+
+    context = ReportContext(
+        files_checked=result.files_checked,
+        fixed=outcome.fixed if outcome else {},
+        show_fixes=settings.show_fixes,
+        fix_mode=fix,
+        color=color,
+        quiet=options["quiet"],
+    )
+    errors = list(result.internal_errors)
+    changed = outcome.documents if outcome else {}
+
+    report_stream = out_stream
+    if use_stdin and options["fix"] and not options["diff"]:
+        # Like ruff: the fixed source goes to stdout, the report to stderr.
+        document = changed.get(files[0]) or preloaded[files[0]]
+        click.get_binary_stream("stdout").write(document.content())
+        report_stream = sys.stderr if options["output_file"] is None else out_stream
+    elif options["diff"]:
+        diff_text = "".join(doc.diff() for _, doc in sorted(changed.items()))
+        click.echo(diff_text, nl=False, file=out_stream)
+        fixed = context.fixed_count
+        if fixed:
+            click.echo(f"Would fix {fixed} error{'' if fixed == 1 else 's'}.", err=True)
+        for message in errors:
+            click.echo(f"error: {message}", err=True)
+        if errors or path_errors:
+            return EXIT_ERROR
+        return EXIT_FINDINGS if diff_text else EXIT_CLEAN
+    elif changed:
+        from dllint.fixes import write_documents
+
+        errors.extend(write_documents(changed))
+
+    findings = result.findings
+    if not fix_only:
+        if options["statistics"]:
+            text = render_statistics(fmt, findings, context)
+        else:
+            text = render(fmt, findings, context)
+        click.echo(text, nl=False, file=report_stream, color=color)
+    elif context.fixed_count and not options["quiet"]:
+        from dllint.report.text import fixes_summary
+
+        if settings.show_fixes:
+            click.echo(fixes_summary(context), nl=False, file=report_stream, color=color)
+        click.echo(f"Fixed {context.fixed_count} error{'' if context.fixed_count == 1 else 's'}.", file=report_stream)
+    for message in errors:
+        click.echo(f"error: {message}", err=True)
+    if out_stream is not sys.stdout:
+        out_stream.close()
+    if errors or path_errors:
+        return EXIT_ERROR
+    if fix_only or options["exit_zero"]:
+        return EXIT_CLEAN
+    return EXIT_FINDINGS if findings else EXIT_CLEAN
+
+
+def _force_excluded(filename: str, settings: Any) -> bool:
+    from dllint.files import PathFilter
+
+    path_filter = PathFilter(settings.all_exclude, settings.project_root, settings.respect_gitignore)
+    return path_filter.excluded_with_parents(os.path.abspath(filename), False)
+
+
+def _output_stream(output_file: Optional[str]) -> IO[str]:
+    if output_file is None:
+        return sys.stdout
+    return open(output_file, "w", encoding="utf-8")
+
+
+def _color(stream: IO[str], output_file: Optional[str]) -> bool:
+    from dllint.report import use_color
+
+    return False if output_file else use_color(stream)
+
+
+def _spinner_allowed() -> bool:
+    try:
+        return sys.stderr.isatty() and not os.environ.get("CI")
+    except (AttributeError, ValueError):
+        return False
+
+
+class Spinner:
+    """A spinner on stderr, shown only on a terminal and only once a run has taken over a second."""
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+    DELAY = 1.0
+
+    def __init__(self, files: int, *, enabled: bool, stream: Optional[IO[str]] = None) -> None:
+        self.files = files
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.shown = False
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def __enter__(self) -> "Spinner":
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, name="dllint-spinner", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        if self._stop.wait(self.DELAY):
+            return
+        frame = 0
+        label = f"Linting {self.files} file{'' if self.files == 1 else 's'}…"
+        while not self._stop.is_set():
+            self.stream.write(f"\r{self.FRAMES[frame % len(self.FRAMES)]} {label}")
+            self.stream.flush()
+            self.shown = True
+            frame += 1
+            self._stop.wait(0.1)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            if self.shown:
+                self.stream.write("\r\x1b[2K")
+                self.stream.flush()
+
+
+# --- rule / rules -----------------------------------------------------------------------------
+
+@main.command("rule")
+@click.argument("code", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Explain every rule.")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", help="Markdown text or JSON.")
+def rule_command(code: Optional[str], show_all: bool, output_format: str) -> None:
+    """Explain a rule: what it does, why it matters, an example and the fix."""
+    from dllint.rules import all_rules
+
+    registry = all_rules()
+    if show_all:
+        chosen = list(registry.values())
+    elif code is None:
+        raise click.UsageError("give a rule code (e.g. `dllint rule DL101`) or --all")
+    else:
+        rule = registry.get(code.strip().upper())
+        if rule is None:
+            import difflib
+
+            close = difflib.get_close_matches(code.upper(), list(registry), n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            click.echo(f"error: unknown rule code `{code}`.{hint} Run `dllint rules` to list them.", err=True)
+            raise SystemExit(EXIT_ERROR)
+        chosen = [rule]
+    if output_format == "json":
+        import json
+
+        data = [_rule_dict(rule) for rule in chosen]
+        click.echo(json.dumps(data if show_all else data[0], indent=2, ensure_ascii=False))
+        return
+    click.echo("\n\n".join(_rule_text(rule) for rule in chosen))
+
+
+def _rule_dict(rule: Any) -> dict[str, Any]:
+    from dllint.findings import DOCS_URL
+
+    return {
+        "code": rule.code,
+        "name": rule.name,
+        "summary": rule.summary,
+        "default_enabled": bool(rule.default_enabled),
+        "fixable": bool(rule.fixable),
+        "options": {name: {"default": option.default, "help": option.help} for name, option in rule.options.items()},
+        "explanation": rule.documentation(),
+        "url": DOCS_URL.format(code=rule.code),
+    }
+
+
+def _rule_text(rule: Any) -> str:
+    doc = rule.documentation()
+    lines = [
+        f"# {rule.name} ({rule.code})",
+        "",
+        f"{rule.summary}.".replace("..", "."),
+        "",
+        f"Default: {'on' if rule.default_enabled else 'off (enable it with `--extend-select ' + rule.code + '`)'}.",
+        "Fix is available (`--fix`)." if rule.fixable else "Fix is not available.",
+        "",
+        doc,
+    ]
+    if rule.options and "## Options" not in doc:
+        lines += ["", "## Options"]
+        for name, option in rule.options.items():
+            lines.append(f"- `{name}` (default: `{option.default!r}`): {option.help}")
+        lines.append(f"\nSet them in `[tool.dllint.rules.{rule.code}]`.")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@main.command("rules")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", help="A table or JSON.")
+def rules_command(output_format: str) -> None:
+    """List every rule: code, name, default on/off, fixable, summary."""
+    from dllint.rules import all_rules
+
+    registry = all_rules()
+    if output_format == "json":
+        import json
+
+        rows = [
+            {"code": r.code, "name": r.name, "default_enabled": bool(r.default_enabled), "fixable": bool(r.fixable),
+             "summary": r.summary}
+            for r in registry.values()
+        ]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    header = ("CODE", "NAME", "DEFAULT", "FIX", "SUMMARY")
+    rows = [
+        (r.code, r.name, "on" if r.default_enabled else "off", "yes" if r.fixable else "", r.summary)
+        for r in registry.values()
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
