@@ -146,7 +146,7 @@ class Settings:
     def check_rule_options(self) -> None:
         """Instantiate each configured rule with its options: its own validation, run now."""
         registry = _registry()
-        where = str(self.config_file) if self.config_file else "configuration"
+        where = str(_shown(self.config_file, Path.cwd())) if self.config_file else "configuration"
         for code, options in self.rules.items():
             rule = registry.get(code)
             if rule is None:
@@ -290,9 +290,9 @@ def _load_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+        raise ConfigError(f"{_shown(path, Path.cwd())}: invalid TOML: {error}") from None
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read config file: {error.strerror or error}") from None
+        raise ConfigError(f"{_shown(path, Path.cwd())}: cannot read config file: {error.strerror or error}") from None
 
 
 def _parse_toml_text(text: str, origin: str) -> dict[str, Any]:
@@ -336,14 +336,14 @@ def find_config_file(start: Path) -> Optional[Path]:
 def read_config_table(path: Path) -> dict[str, Any]:
     """The dllint table of a config file (top level of dllint.toml, [tool.dllint] of pyproject)."""
     data = _load_toml(path)
-    if path.name == CONFIG_FILENAME:
+    if path.name != "pyproject.toml":  # dllint.toml, or any other file given with --config
         return data
     tool = data.get("tool", {})
     table = tool.get("dllint") if isinstance(tool, dict) else None
     if table is None:
-        raise ConfigError(f"{path}: has no [tool.dllint] table")
+        raise ConfigError(f"{_shown(path, Path.cwd())}: has no [tool.dllint] table")
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.dllint] must be a table")
+        raise ConfigError(f"{_shown(path, Path.cwd())}: [tool.dllint] must be a table")
     return table
 
 

@@ -145,10 +145,13 @@ def display_path(path: Union[str, os.PathLike], cwd: Optional[str] = None) -> st
 class PathFilter:
     """``exclude`` patterns and ``.gitignore`` files, both with gitignore semantics."""
 
-    def __init__(self, exclude: Sequence[str], root: Path, respect_gitignore: bool = True) -> None:
+    def __init__(
+        self, exclude: Sequence[str], root: Path, respect_gitignore: bool = True, boundary: Optional[str] = None
+    ) -> None:
         import pathspec
 
         self.root = Path(os.path.abspath(root))
+        self.boundary = boundary  # .gitignore files above this directory are not read
         self.exclude = pathspec.GitIgnoreSpec.from_lines(exclude)
         self.respect_gitignore = respect_gitignore
         self._ignore_files: dict[str, Optional["pathspec.GitIgnoreSpec"]] = {}
@@ -197,7 +200,7 @@ class PathFilter:
         current = directory
         while True:
             chain.append(current)
-            if os.path.isdir(os.path.join(current, ".git")):
+            if current == self.boundary or os.path.isdir(os.path.join(current, ".git")):
                 break
             parent = os.path.dirname(current)
             if parent == current:
@@ -266,7 +269,12 @@ def discover(
         if force_exclude and get_filter().excluded_with_parents(absolute, is_dir):
             continue
         if is_dir:
-            found.extend(_walk(absolute, get_filter()))
+            walk_filter = get_filter()
+            if walk_filter.excluded_with_parents(absolute, True):
+                # An excluded directory named explicitly is linted as a tree of its own: its
+                # contents are not excluded merely for being inside it.
+                walk_filter = PathFilter(exclude, Path(absolute), respect_gitignore, boundary=absolute)
+            found.extend(_walk(absolute, walk_filter))
         else:
             found.append(absolute)
     for absolute in found:
