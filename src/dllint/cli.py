@@ -252,11 +252,11 @@ def run_check(**options: Any) -> int:
         from dllint.files import source_from_bytes
         from dllint.fixes import Document
 
-        data = click.get_binary_stream("stdin").read()
+        data = sys.stdin.buffer.read()
         filename = display_path(stdin_filename) if stdin_filename else "-"
         if stdin_filename and settings.force_exclude and _force_excluded(filename, settings):
             if options["fix"] and not options["diff"]:
-                click.get_binary_stream("stdout").write(data)
+                sys.stdout.buffer.write(data)
             return EXIT_CLEAN
         inputs: list[Any] = [source_from_bytes(data, filename)]
         preloaded[filename] = Document(filename, data)
@@ -315,7 +315,7 @@ def run_check(**options: Any) -> int:
     if use_stdin and options["fix"] and not options["diff"]:
         # Like ruff: the fixed source goes to stdout, the report to stderr.
         document = changed.get(files[0]) or preloaded[files[0]]
-        click.get_binary_stream("stdout").write(document.content())
+        sys.stdout.buffer.write(document.content())
         report_stream = sys.stderr if options["output_file"] is None else out_stream
     elif options["diff"]:
         diff_text = "".join(doc.diff() for _, doc in sorted(changed.items()))
