@@ -87,8 +87,12 @@ def decode_python(data: bytes) -> Union[tuple[str, str], SourceError]:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
-        row = getattr(error, "lineno", None) or _cookie_row(data)
-        return SourceError(f"SyntaxError: {error.msg if hasattr(error, 'msg') else error}", row, 1)
+        head = data.split(b"\n", 2)[:2]
+        if any(b"coding" in line for line in head):  # a cookie naming an unknown codec
+            row = getattr(error, "lineno", None) or (1 if b"coding" in head[0] else 2)
+            return SourceError(f"SyntaxError: {getattr(error, 'msg', error)}", row, 1)
+        # No cookie: the first lines are simply not UTF-8; decode below says where.
+        encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
@@ -108,10 +112,6 @@ def decode_python(data: bytes) -> Union[tuple[str, str], SourceError]:
         column = nul - (text.rfind("\n", 0, nul) + 1) + 1
         return SourceError("SyntaxError: source code cannot contain a NUL byte", row, column)
     return text, encoding
-
-
-def _cookie_row(data: bytes) -> int:
-    return 2 if data.count(b"\n", 0, 200) >= 1 and b"coding" not in data.split(b"\n", 1)[0] else 1
 
 
 def _byte_position(data: bytes, offset: int, encoding: str) -> tuple[int, int]:
