@@ -297,6 +297,8 @@ def run_check(**options: Any) -> int:
 
             outcome = fix_loop(inputs, result, lint, preloaded=preloaded)
             result = outcome.result
+            for warning in outcome.warnings:
+                click.echo(f"warning: {warning}", err=True)
 
     from dllint.report import ReportContext, render, render_statistics
 

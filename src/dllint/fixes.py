@@ -127,6 +127,7 @@ class Document:
         self.notebook = None
         self.encoding = "utf-8"
         self.valid = True
+        self.rejected: list[str] = []  # codes whose fixes would have broken the syntax
         if is_notebook(filename):
             from dllint.notebooks import NotebookError, parse_notebook
 
@@ -175,7 +176,10 @@ class Document:
         if self.notebook is not None:
             return self._apply_notebook(fixable)
         new_text, applied = apply_fixes(self.text, [finding.fix for finding in fixable])
-        if not applied or new_text == self.text or not _parses(new_text):
+        if not applied or new_text == self.text:
+            return []
+        if not _parses(new_text):
+            self.rejected.extend(fixable[i].code for i in applied)
             return []
         self.text = new_text
         return [fixable[i] for i in applied]
@@ -215,6 +219,7 @@ class Document:
         candidate = parse_notebook(json_text)
         if not _parses(candidate.text):
             self.notebook = parse_notebook(self.json_text)
+            self.rejected.extend(finding.code for finding in done)
             return []
         self.notebook, self.json_text = candidate, json_text
         return done
@@ -281,6 +286,11 @@ def fix_loop(
             applied = document.apply(findings)
             if not applied:
                 frozen.add(filename)
+                if document.rejected:
+                    outcome.warnings.append(
+                        f"{filename}: the fixes for {', '.join(sorted(set(document.rejected)))} would introduce a "
+                        "syntax error; they were not applied (please report it)"
+                    )
                 continue
             documents[filename] = document
             counter = outcome.fixed.setdefault(filename, Counter())

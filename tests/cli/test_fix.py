@@ -1,0 +1,180 @@
+"""--fix (atomic, looping, re-linting), --diff, --show-fixes, --fix-only, stdin fixes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import dllint.fixes as fixes
+from dllint.findings import Edit, Fix, Location
+from tests.cli.conftest import invoke, write
+
+SOURCE = "bad_name = 1\nprint(bad_name)\n"
+
+
+def test_fix_writes_and_reports_what_remains(project: Path, test_rules) -> None:
+    path = write(project, "m.py", SOURCE)
+    result = invoke(["--fix", "--output-format", "concise", "m.py"])
+    assert result.exit_code == 1
+    assert path.read_text() == "good_name = 1\nprint(good_name)\n"
+    assert result.stdout.splitlines() == ["m.py:2:1: DL992 `print` found", "Found 3 errors (2 fixed, 1 remaining)."]
+
+
+def test_fix_everything_exits_0(project: Path, test_rules) -> None:
+    path = write(project, "m.py", "bad_name = 1\n")
+    result = invoke(["--fix", "m.py"])
+    assert (result.exit_code, path.read_text()) == (0, "good_name = 1\n")
+    assert result.stdout == "Found 1 error (1 fixed, 0 remaining).\n"
+
+
+def test_show_fixes(project: Path, test_rules) -> None:
+    write(project, "m.py", SOURCE)
+    result = invoke(["--fix", "--show-fixes", "--output-format", "concise", "m.py"])
+    assert "Fixed 2 errors:\n- m.py:\n    2 × DL990 (test-bad-name)\n" in result.stdout
+
+
+def test_fix_only_reports_nothing_but_the_fix_count(project: Path, test_rules) -> None:
+    path = write(project, "m.py", SOURCE)
+    result = invoke(["--fix-only", "m.py"])
+    assert (result.exit_code, result.stdout) == (0, "Fixed 2 errors.\n")
+    assert "good_name" in path.read_text()
+
+
+def test_diff_prints_and_writes_nothing(project: Path, test_rules) -> None:
+    path = write(project, "m.py", SOURCE)
+    result = invoke(["--diff", "m.py"])
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "--- m.py\n+++ m.py\n@@ -1,2 +1,2 @@\n-bad_name = 1\n-print(bad_name)\n+good_name = 1\n+print(good_name)\n"
+    )
+    assert "Would fix 2 errors." in result.stderr
+    assert path.read_text() == SOURCE
+    write(project, "clean.py", "print(1)\n")
+    clean = invoke(["--diff", "clean.py"])
+    assert (clean.exit_code, clean.stdout) == (0, "")
+
+
+def test_crash_during_write_leaves_the_original_intact(project: Path, test_rules, monkeypatch) -> None:
+    path = write(project, "m.py", SOURCE)
+
+    def crash(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fixes.os, "replace", crash)
+    result = invoke(["--fix", "m.py"])
+    assert result.exit_code == 2
+    assert "m.py: cannot write fix" in result.stderr and "No space left" in result.stderr
+    assert path.read_text() == SOURCE
+    assert sorted(p.name for p in project.iterdir()) == ["m.py"]  # no temp file left behind
+
+
+def test_interrupt_mid_write_leaves_the_original_intact(project: Path, monkeypatch) -> None:
+    path = write(project, "m.py", SOURCE)
+    real_fdopen = os.fdopen
+
+    class Exploding:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            self.handle.write(data[:5])  # half the content reaches the temp file, then the process "dies"
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fixes.os, "fdopen", lambda fd, mode: Exploding(real_fdopen(fd, mode)))
+    with pytest.raises(KeyboardInterrupt):
+        fixes.write_atomic(str(path), b"good_name = 1\n")
+    assert path.read_text() == SOURCE
+    assert sorted(p.name for p in project.iterdir()) == ["m.py"]
+
+
+def test_file_changed_on_disk_is_not_overwritten(project: Path, test_rules, monkeypatch) -> None:
+    path = write(project, "m.py", SOURCE)
+    real = fixes.write_documents
+
+    def meddle(documents):
+        path.write_text("someone_else = 1\n")
+        return real(documents)
+
+    monkeypatch.setattr(fixes, "write_documents", meddle)
+    result = invoke(["--fix", "m.py"])
+    assert result.exit_code == 2 and "changed on disk" in result.stderr
+    assert path.read_text() == "someone_else = 1\n"
+
+
+def test_fix_keeps_encoding_bom_line_endings_mode_and_symlinks(project: Path, test_rules) -> None:
+    crlf = write(project, "crlf.py", raw=b"\xef\xbb\xbfx = 1\r\nbad_name = 2\r\n")
+    latin = write(project, "latin.py", raw="# coding: latin-1\nbad_name = 'é'\n".encode("latin-1"))
+    os.chmod(latin, 0o751)
+    target = write(project, "real/target.py", "bad_name = 3\n")
+    os.symlink(target, project / "link.py")
+    assert invoke(["--fix", "crlf.py", "latin.py", "link.py"]).exit_code == 0
+    assert crlf.read_bytes() == b"\xef\xbb\xbfx = 1\r\ngood_name = 2\r\n"
+    assert latin.read_bytes() == "# coding: latin-1\ngood_name = 'é'\n".encode("latin-1")
+    assert oct(latin.stat().st_mode & 0o777) == "0o751"
+    assert (project / "link.py").is_symlink() and target.read_text() == "good_name = 3\n"
+
+
+def test_stdin_fix_writes_the_fixed_source_to_stdout(project: Path, test_rules) -> None:
+    result = invoke(["--fix", "--stdin-filename", "x.py", "-"], input=SOURCE)
+    assert result.exit_code == 1
+    assert result.stdout == "good_name = 1\nprint(good_name)\n"
+    assert "x.py:2:1: DL992" in result.stderr
+    diff = invoke(["--diff", "--stdin-filename", "x.py", "-"], input=SOURCE)
+    assert diff.exit_code == 1 and diff.stdout.startswith("--- x.py\n+++ x.py\n")
+
+
+def test_apply_fixes_skips_overlaps_and_the_loop_finishes_them() -> None:
+    text = "abcdef\n"
+    first = Fix("a", (Edit("X", Location(1, 1), Location(1, 4)),))
+    overlapping = Fix("b", (Edit("Y", Location(1, 3), Location(1, 5)),))
+    disjoint = Fix("c", (Edit("Z", Location(1, 6), Location(1, 7)),))
+    insertion = Fix("d", (Edit("!", Location(1, 1), Location(1, 1)),))
+    new, applied = fixes.apply_fixes(text, [overlapping, first, disjoint, insertion])
+    assert (new, applied) == ("XdeZ\n", [1, 2])
+    # edits outside the text are ignored, not applied half-way
+    out_of_range = Fix("e", (Edit("Q", Location(9, 1), Location(9, 2)),))
+    assert fixes.apply_fixes(text, [out_of_range]) == (text, [])
+
+
+def test_fix_that_breaks_syntax_is_not_kept(project: Path, test_rules, monkeypatch) -> None:
+    write(project, "dllint.toml", '[rules.DL990]\nreplacement = "good name"\n')
+    path = write(project, "m.py", "bad_name = 1\n")
+    result = invoke(["--fix", "m.py"])
+    assert path.read_text() == "bad_name = 1\n"
+    assert result.exit_code == 1 and "DL990" in result.stdout
+    assert "warning: m.py: the fixes for DL990 would introduce a syntax error" in result.stderr
+
+
+def test_fixes_converge_across_iterations(project: Path, test_rules, monkeypatch) -> None:
+    """A fix whose result is flagged again is applied again in the next round, after a re-lint."""
+    import libcst as cst
+
+    from dllint.rules import Report, TextEdit
+    from tests.cli.conftest import BadName
+
+    def check(self, sem):
+        class Visitor(cst.CSTVisitor):
+            found = []
+
+            def visit_Name(self, node):
+                if node.value.startswith("step") and int(node.value[4:]) < 4:
+                    self.found.append(node)
+
+        visitor = Visitor()
+        sem.module.visit(visitor)
+        for node in visitor.found:
+            yield Report(node, "step", fix_message="next", edits=(TextEdit(node, f"step{int(node.value[4:]) + 1}"),))
+
+    monkeypatch.setattr(BadName, "check", check)
+    path = write(project, "m.py", "step1 = 1\n")
+    result = invoke(["--fix", "m.py"])
+    assert (result.exit_code, path.read_text()) == (0, "step4 = 1\n")
+    assert result.stdout == "Found 3 errors (3 fixed, 0 remaining).\n"
