@@ -1,0 +1,55 @@
+"""The CLI path never imports torch, and `import dllint.cli` stays cheap (no LibCST, no engine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+CHECK = """
+import json, sys
+mode = sys.argv[1]
+import dllint.cli
+if mode != "import":
+    sys.argv = ["dllint", *sys.argv[2:]]
+    try:
+        dllint.cli.main()
+    except SystemExit as exit:
+        code = exit.code
+print(json.dumps(sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "libcst", "dllint.probe", "dllint.engine")))))
+"""
+
+
+def loaded(tmp_path: Path, *args: str) -> list[str]:
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), NO_COLOR="1")
+    result = subprocess.run([sys.executable, "-c", CHECK, *args], cwd=tmp_path, capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_import_dllint_cli_imports_neither_torch_nor_libcst(tmp_path: Path) -> None:
+    assert loaded(tmp_path, "import") == []
+
+
+def test_help_does_not_import_torch_or_the_probe(tmp_path: Path) -> None:
+    assert loaded(tmp_path, "run", "--help") == []
+    rules = loaded(tmp_path, "run", "rules")  # loads the rule modules (LibCST), but never torch
+    assert not [m for m in rules if m == "torch" or m.startswith(("torch.", "dllint.probe"))]
+
+
+def test_a_full_lint_run_never_imports_torch(tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(2, 2)\n"
+        "        nn.init.zeros_(self.fc.weight)\n\n    def forward(self, x):\n        return self.fc(x)\n"
+    )
+    (tmp_path / "nb.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "import torch\\n%time 1"}]}')
+    modules = loaded(tmp_path, "run", "--isolated", "--output-format", "json", ".")
+    assert not [m for m in modules if m == "torch" or m.startswith("torch.")]
+    assert "libcst" in modules  # the run did lint
+    assert not [m for m in modules if m.startswith("dllint.probe")]
