@@ -40,6 +40,8 @@ def default_loss(output: torch.Tensor, target: Optional[torch.Tensor]) -> torch.
 
 
 def _as_inputs(example_inputs, device, gen) -> tuple:
+    if example_inputs is None:
+        raise TypeError("check() needs example_inputs (or batches=)")
     if isinstance(example_inputs, torch.Tensor):
         return (example_inputs,)
     if isinstance(example_inputs, (tuple, list)) and example_inputs and all(isinstance(d, int) for d in example_inputs):

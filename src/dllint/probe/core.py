@@ -141,10 +141,12 @@ def _is_compiling() -> bool:
 
 
 class _FwdAcc:
-    __slots__ = ("name", "call", "cls", "kind", "order", "n", "sat_n", "vec", "alive", "unit_dim")
+    __slots__ = ("name", "call", "cls", "kind", "order", "start", "n", "sat_n", "vec", "alive", "unit_dim")
 
     def __init__(self, name: str, call: int, cls: str, kind: str, order: int):
         self.name, self.call, self.cls, self.kind, self.order = name, call, cls, kind, order
+        self.start = order  # weight layers: when the forward began (a parent's own weights
+        # are used before its children finish), else when it finished
         self.n = 0
         self.sat_n = 0
         self.vec: Optional[torch.Tensor] = None  # [s1, s2, nonfinite_out, nonfinite_in, saturated]
@@ -217,6 +219,7 @@ class Probe:
         # per sampled step
         self._fwd: dict = {}
         self._calls: dict = {}
+        self._starts: dict = {}
         self._last_weight_is_conv = False
         self._snapshot: Optional[list] = None
         self._snapshot_norms: Optional[list] = None
@@ -465,10 +468,14 @@ class Probe:
         self._opt_stepped = False
         self._fwd = {}
         self._calls = {}
+        self._starts = {}
         if not self.compiled:
+            self._starts = {}
             for name, m in self._named:
                 if isinstance(m, _PURE_CONTAINERS):
                     continue
+                if self._kind[name] == KIND_WEIGHT:
+                    self._fwd_handles.append(m.register_forward_pre_hook(self._make_start_hook(name)))
                 self._fwd_handles.append(
                     m.register_forward_hook(self._make_fwd_hook(name, self._kind[name], type(m))))
             self._fwd_handles.append(self.model.register_forward_pre_hook(self._root_pre_hook))
@@ -490,6 +497,19 @@ class Probe:
             self._calls = {}  # a new forward: call counts restart (gradient accumulation)
             self._last_weight_is_conv = False
         return None
+
+    def _make_start_hook(self, name: str):
+        def hook(module, args):
+            if torch.is_grad_enabled():
+                key = (name, self._calls.get(name, 0) + 1)
+                self._starts.setdefault(key, self._start_counter())
+            return None
+
+        return hook
+
+    def _start_counter(self) -> int:
+        self._start_seq = getattr(self, "_start_seq", 0) + 1
+        return self._start_seq
 
     def _make_fwd_hook(self, name: str, kind: str, cls: type):
         cls_name = cls.__name__
@@ -515,6 +535,7 @@ class Probe:
         acc = self._fwd.get(key)
         if acc is None:
             acc = self._fwd[key] = _FwdAcc(name, call, cls_name, kind, len(self._fwd))
+            acc.start = self._starts.get(key, self._start_counter())
         outs = _float_tensors(output, [])
         if not outs:
             return
@@ -799,13 +820,22 @@ class Probe:
             lg.add(g2=g2 ** 2 if math.isfinite(g2) else math.inf, g1=g1, ginf=ginf, numel=int(numel),
                    has_grad=bool(has), w2=w2 ** 2 if math.isfinite(w2) else math.inf, winf=winf,
                    before=before, upd=upd, dup_w=int(dupw), dup_g=int(dupg), units=units, ndim=ndim)
+        # weight layers in the order their forward began; the root is left out when it has
+        # children: where in its forward its own parameters are used is unknown
+        root_has_children = any(True for _ in self.model.children())
         order = []
-        for a in keys:
+        for a in sorted(keys, key=lambda a: a.start):
             if a.kind == KIND_WEIGHT and a.name in layers and a.name not in order:
+                if a.name == "" and root_has_children:
+                    continue
                 order.append(a.name)
         for name in layers:  # never seen in a forward (compiled model, unused, partial step)
-            if layers[name].kind == KIND_WEIGHT and name not in order and not fwd:
+            if (layers[name].kind == KIND_WEIGHT and name not in order and not fwd
+                    and not (name == "" and root_has_children)):
                 order.append(name)
+        fwd_by_start = sorted(range(len(fwd)), key=lambda i: keys[i].start)
+        for rank_, i in enumerate(fwd_by_start):
+            fwd[i].start = rank_
         return Check(step=step, fwd=fwd, layers=layers, weight_order=order,
                      optimizer_stepped=self._opt_stepped, partial=partial,
                      loss_nonfinite=int(loss_bad), loss_first_nonfinite=None if not math.isfinite(loss_first) else int(loss_first),

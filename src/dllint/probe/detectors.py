@@ -56,6 +56,7 @@ class FwdStat:
     dead_window: Optional[float] = None
     window: int = 0
     units: Optional[int] = None
+    start: int = 0
 
     @property
     def label(self) -> str:
@@ -161,6 +162,7 @@ class Detectors:
         self.flow_ids: Optional[tuple] = None
         self.norms: deque = deque(maxlen=thresholds.exploding_growth_checks)
         self.upd_hist: dict = {}
+        self.drift_hist: deque = deque(maxlen=w)
         self.sym_hist: dict = {}
         self.seen_updates = False
         self.found: dict = {}
@@ -366,19 +368,21 @@ class Detectors:
         th = self.th
         # hidden layers only: the output layer's scale is the logits', set by its own init
         last = c.weight_order[-1] if c.weight_order else None
-        seq = [f for f in c.fwd if f.kind == "weight" and not (f.name == last and f.call == 1)
+        seq = [f for f in sorted(c.fwd, key=lambda f: f.start)
+               if f.kind == "weight" and f.name in c.weight_order and not (f.name == last and f.call == 1)
                and math.isfinite(f.std) and f.std > 0]
         if len(seq) < th.drift_min_layers:
             return
         s0, s1 = seq[0].std, seq[-1].std
         ratio = s1 / s0
-        if max(ratio, 1 / ratio) < th.drift_factor:
-            return
         up = ratio > 1
-        for a, b in zip(seq, seq[1:]):
-            r = b.std / a.std
-            if (up and r < 1 / th.drift_tolerance) or (not up and r > th.drift_tolerance):
-                return
+        holds = max(ratio, 1 / ratio) >= th.drift_factor and all(
+            not ((up and b.std / a.std < 1 / th.drift_tolerance) or (not up and b.std / a.std > th.drift_tolerance))
+            for a, b in zip(seq, seq[1:]))
+        # a property of the init, so it must persist: in at least half the checks of the window
+        self.drift_hist.append(holds)
+        if not holds or 2 * sum(self.drift_hist) < len(self.drift_hist):
+            return
         self._emit("DLP007", MODEL, "", c.step,
                    {"first_layer": seq[0].label, "last_layer": seq[-1].label, "std_first": s0, "std_last": s1,
                     "factor": ratio, "stds": [[f.label, f.std] for f in seq[:32]]},

@@ -6,7 +6,7 @@ JSON schema (stable, like the linter's)::
                    "threshold", "message"}],
      "layers":   [{"module", "class", "call", "kind", "act_mean", "act_std", "grad_rms",
                    "grad_mean_abs", "grad_max_abs", "log10_update_ratio", "dead_fraction",
-                   "saturated_fraction", "nonfinite_outputs"}],
+                   "saturated_fraction", "nonfinite_outputs", "identical_rows"}],
      "summary":  {"steps", "checks", "every", "world_size", "model", "notes", "errors", ...}}
 
 ``source`` is ``{"filename", "row", "end_row"}`` (1-based rows) or null.
@@ -56,6 +56,7 @@ class LayerRow:
     dead_fraction: Optional[float] = None
     saturated_fraction: Optional[float] = None
     nonfinite_outputs: int = 0
+    identical_rows: Optional[int] = None
 
     def to_dict(self) -> dict:
         return _jsonable({"module": self.module, "class": self.cls, "call": self.call, "kind": self.kind,
@@ -63,7 +64,7 @@ class LayerRow:
                           "grad_mean_abs": self.grad_mean_abs, "grad_max_abs": self.grad_max_abs,
                           "log10_update_ratio": self.log10_update_ratio, "dead_fraction": self.dead_fraction,
                           "saturated_fraction": self.saturated_fraction,
-                          "nonfinite_outputs": self.nonfinite_outputs})
+                          "nonfinite_outputs": self.nonfinite_outputs, "identical_rows": self.identical_rows})
 
 
 @dataclass
@@ -241,4 +242,6 @@ def _row(name, cls, call, kind, f, lg) -> LayerRow:
         row.grad_mean_abs = lg.grad_mean_abs
         row.grad_max_abs = lg.ginf if lg.has_grad else None
         row.log10_update_ratio = lg.log_update_ratio
+        if lg.units >= 2:
+            row.identical_rows = lg.dup_w
     return row

@@ -1,0 +1,233 @@
+"""``dllint probe pkg.module:factory --input 8,3,32,32`` — the probe on a synthetic batch.
+
+The main CLI registers :data:`probe_command` lazily, so importing this module must not import
+torch either: torch is imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from typing import Any, Callable, Optional
+
+import click
+
+_DTYPES = {"float": "float32", "float32": "float32", "float64": "float64", "double": "float64",
+           "float16": "float16", "half": "float16", "bfloat16": "bfloat16", "long": "int64",
+           "int64": "int64", "int": "int64", "int32": "int32", "bool": "bool"}
+
+
+def parse_input_spec(spec: str) -> tuple:
+    """``8,3,32,32`` → ((8,3,32,32), "float32", None); ``8,16:long:1000`` → (..., "int64", 1000)."""
+    parts = spec.split(":")
+    try:
+        shape = tuple(int(d) for d in parts[0].replace("x", ",").split(",") if d.strip())
+    except ValueError:
+        raise click.BadParameter(f"{spec!r}: the shape must be comma-separated integers, e.g. 8,3,32,32")
+    if not shape or any(d <= 0 for d in shape):
+        raise click.BadParameter(f"{spec!r}: the shape must have positive dimensions")
+    dtype = _DTYPES.get(parts[1].strip().lower()) if len(parts) > 1 else "float32"
+    if dtype is None:
+        raise click.BadParameter(f"{spec!r}: unknown dtype {parts[1]!r} (one of {', '.join(sorted(_DTYPES))})")
+    high = None
+    if len(parts) > 2:
+        try:
+            high = int(parts[2])
+        except ValueError:
+            raise click.BadParameter(f"{spec!r}: the upper bound after the dtype must be an integer")
+    if dtype in ("int64", "int32") and high is None:
+        raise click.BadParameter(f"{spec!r}: integer inputs need an upper bound, e.g. 8,16:long:1000")
+    return shape, dtype, high
+
+
+def parse_target_spec(spec: Optional[str]) -> tuple:
+    if spec is None or spec in ("regression", "mse"):
+        return ("regression", None)
+    if spec.startswith("classes:"):
+        try:
+            n = int(spec.split(":", 1)[1])
+        except ValueError:
+            n = 0
+        if n < 2:
+            raise click.BadParameter(f"{spec!r}: use classes:N with N >= 2")
+        return ("classes", n)
+    raise click.BadParameter(f"{spec!r}: use classes:N or regression")
+
+
+def load_factory(target: str) -> tuple:
+    """``pkg.module:factory`` or ``path/to/file.py:factory`` → (factory, module)."""
+    if ":" not in target:
+        raise click.BadParameter(f"{target!r}: expected MODULE:FACTORY or FILE.py:FACTORY", param_hint="TARGET")
+    mod_part, attr = target.rsplit(":", 1)
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    if mod_part.endswith(".py") or os.sep in mod_part or "/" in mod_part:
+        path = os.path.abspath(mod_part)
+        if not os.path.isfile(path):
+            raise click.BadParameter(f"{mod_part!r}: no such file", param_hint="TARGET")
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        name = os.path.splitext(os.path.basename(path))[0]
+        if name in sys.modules and getattr(sys.modules[name], "__file__", None) != path:
+            name = f"_dllint_probe_target_{name}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # inspect.getsourcefile() needs it for the classes in it
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(mod_part)
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise click.BadParameter(f"{mod_part!r} has no attribute {attr!r}", param_hint="TARGET")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise click.BadParameter(f"{attr!r} is not a class or a callable", param_hint="TARGET")
+    return obj, module
+
+
+def _parse_thresholds(items) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: use NAME=VALUE", param_hint="--threshold")
+        k, v = item.split("=", 1)
+        k = k.strip().replace("-", "_")
+        try:
+            out[k] = int(v) if v.strip().lstrip("-").isdigit() else float(v)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: the value must be a number", param_hint="--threshold")
+    return out
+
+
+@click.command("probe", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("target")
+@click.option("--input", "inputs", multiple=True, required=True, metavar="SHAPE[:DTYPE[:HIGH]]",
+              help="Synthetic input batch, e.g. 8,3,32,32 or 8,16:long:1000 (token ids below 1000). "
+                   "Repeat for models that take several inputs.")
+@click.option("--target", "target_spec", default=None, metavar="classes:N|regression",
+              help="Synthetic targets: class labels (cross-entropy over the class dim) or regression "
+                   "(MSE against random targets; the default).")
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(1), help="Training steps.")
+@click.option("--every", default=1, show_default=True, type=click.IntRange(1), help="Sample every N steps.")
+@click.option("--lr", default=1e-2, show_default=True, type=float, help="Learning rate of the probe's optimizer.")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, mps ...")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the gradient-flow picture (PNG) here (needs matplotlib).")
+@click.option("--confirm", is_flag=True,
+              help="Also lint the files that define the model and mark each static finding "
+                   "confirmed (with the probe's numbers) or not observed.")
+@click.option("--ignore", default="", metavar="CODES", help="Comma-separated DLP codes to skip.")
+@click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
+              help="Override a detector threshold (see docs/probe.md), e.g. --threshold dead_fraction=0.8.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+def probe_command(target, inputs, target_spec, steps, every, lr, optimizer, seed, device, output_format,
+                  plot_path, confirm, ignore, thresholds, exit_zero):
+    """Run the runtime probe on the model built by TARGET (module:factory or file.py:factory).
+
+    FACTORY is an nn.Module class or a zero-argument callable returning one. The probe trains a
+    copy for --steps steps on synthetic batches and reports DLP findings. Exit codes: 0 no
+    findings, 1 findings, 2 usage or internal error.
+    """
+    specs = [parse_input_spec(s) for s in inputs]
+    kind, classes = parse_target_spec(target_spec)
+    ignore_codes = [c.strip().upper() for c in ignore.split(",") if c.strip()]
+    th = _parse_thresholds(thresholds)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise click.ClickException("dllint probe needs PyTorch: pip install 'dllint[probe]'")
+    factory, _ = load_factory(target)
+    try:
+        report, model, verdicts, files = _run(factory, specs, kind, classes, steps, every, lr, optimizer, seed,
+                                              device, ignore_codes, th, confirm)
+    except click.ClickException:
+        raise
+    except Exception as exc:  # internal error or a model that cannot run: exit 2
+        click.echo(f"dllint probe: error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(2)
+    if plot_path:
+        try:
+            report.plot(plot_path)
+        except ImportError as exc:
+            raise click.ClickException(str(exc))
+    if output_format == "json":
+        data = report.to_dict()
+        if verdicts is not None:
+            data["static"] = [v.to_dict() for v in verdicts]
+        click.echo(json.dumps(data, indent=2, allow_nan=False))
+    else:
+        click.echo(report.to_text())
+        if verdicts is not None:
+            from .confirm import verdicts_text
+
+            click.echo("")
+            click.echo(verdicts_text(verdicts, files))
+        if plot_path:
+            click.echo(f"gradient-flow plot: {plot_path}")
+    has = bool(report.findings) or bool(verdicts)
+    sys.exit(0 if (exit_zero or not has) else 1)
+
+
+def _run(factory: Callable, specs, kind, classes, steps, every, lr, optimizer, seed, device, ignore_codes, th,
+         confirm):
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    from .check import check
+
+    torch.manual_seed(seed)
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise click.ClickException(f"the factory returned {type(model).__name__}, not an nn.Module")
+    model = model.to(device)
+    gen = torch.Generator().manual_seed(seed)
+    dtypes = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+              "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}
+
+    def batches(step):
+        xs = []
+        for shape, dtype, high in specs:
+            dt = dtypes[dtype]
+            if dt.is_floating_point:
+                x = torch.randn(*shape, generator=gen).to(dt)
+            elif dt == torch.bool:
+                x = torch.rand(*shape, generator=gen) > 0.5
+            else:
+                x = torch.randint(0, high, shape, generator=gen, dtype=dt)
+            xs.append(x.to(device))
+        return tuple(xs), None
+
+    def loss_fn(out):
+        if kind == "classes":
+            if out.shape[-1] == classes:
+                y = torch.randint(0, classes, out.shape[:-1], generator=gen).to(out.device)
+                return F.cross_entropy(out.reshape(-1, classes).float(), y.reshape(-1))
+            if out.dim() >= 2 and out.shape[1] == classes:
+                y = torch.randint(0, classes, (out.shape[0],) + tuple(out.shape[2:]), generator=gen).to(out.device)
+                return F.cross_entropy(out.float(), y)
+            raise click.ClickException(f"--target classes:{classes} does not match the model output "
+                                       f"shape {tuple(out.shape)}")
+        y = torch.randn(out.shape, generator=gen).to(out.device)
+        return F.mse_loss(out.float(), y)
+
+    report = check(model, None, loss_fn=loss_fn, steps=steps, every=every, lr=lr, optimizer=optimizer,
+                   thresholds=th or None, copy=False, seed=seed, ignore=ignore_codes, batches=batches,
+                   factory=factory)
+    verdicts = files = None
+    if confirm:
+        from .confirm import confirm as do_confirm, lint_files, model_source_files
+
+        files = model_source_files(model, factory)
+        static = lint_files(files) if files else []
+        verdicts = do_confirm(static, report, model, factory=factory)
+    return report, model, verdicts, files

@@ -1,0 +1,233 @@
+"""The calibration suite: each detector fires on the textbook mistake it is about, and the
+healthy standard recipes fire nothing, at init and after a few dozen steps.
+
+Thresholds are PROBE.md's defaults (published prior art); nothing here overrides them.
+"""
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dllint.probe import Probe
+from probe_models import (BNMLP, DropoutBNNet, LSTMClassifier, PoisonNet, RandnNet, ReluMLP, SigmoidMLP,
+                          SmallResNet, Teacher, TinyTransformer, TokenTeacher, ZeroMLP, train)
+
+
+def run(model, data, opt, steps, every=1, **kw):
+    with Probe(model, every=every) as probe:
+        train(model, data, steps, opt, probe=probe, **kw)
+    return probe.report()
+
+
+def codes(report):
+    return {f.code for f in report.findings}
+
+
+# --- DLP001 / DLP004: the 10-layer sigmoid MLP ------------------------------------------------
+
+def test_sigmoid_mlp_vanishing_gradient():
+    m = SigmoidMLP(depth=10)
+    r = run(m, Teacher((32,)), torch.optim.SGD(m.parameters(), 0.1), steps=5)
+    (f,) = r.by_code("DLP001")
+    assert f.module == "body.0" and f.cls == "Linear"
+    assert f.values["ratio"] < 1e-3 and f.values["first_grad_rms"] < 1e-4
+    assert f.steps[0] == 0  # present at init
+    assert f.source and f.source["filename"].endswith("probe_models.py")
+    assert "DLP004" not in codes(r)  # PyTorch's default init keeps |pre-activations| small
+
+
+def test_sigmoid_mlp_saturated_with_std1_init():
+    # CS231n's weight-init demo: 10 layers of 500 units, W ~ N(0, 1) -> units pinned at 0/1
+    m = SigmoidMLP(depth=10, width=500, init_std=1.0)
+    r = run(m, Teacher((32,)), torch.optim.SGD(m.parameters(), 0.1), steps=3)
+    sat = r.by_code("DLP004")
+    assert len(sat) >= 9  # every hidden sigmoid but (possibly) the first
+    assert all(f.values["saturated_fraction"] > 0.5 for f in sat)
+    assert {f.cls for f in sat} == {"Sigmoid"}
+
+
+def test_sigmoid_mlp_on_raw_pixels_vanishes_and_saturates():
+    class RawPixels(Teacher):  # inputs in [0, 255], never normalised
+        def batch(self, size=32):
+            x, y = super().batch(size)
+            return (x * 40 + 128).clamp(0, 255), y
+
+    m = SigmoidMLP(depth=10)
+    r = run(m, RawPixels((32,)), torch.optim.SGD(m.parameters(), 0.1), steps=5)
+    assert {"DLP001", "DLP004"} <= codes(r)
+    assert r.by_code("DLP004")[0].module == "body.1"  # the first sigmoid, fed raw pixels
+
+
+# --- DLP003: dead ReLU -----------------------------------------------------------------------
+
+def test_dead_relu_from_large_negative_bias():
+    m = ReluMLP(bias=-10.0)
+    r = run(m, Teacher((32,)), torch.optim.SGD(m.parameters(), 0.1), steps=5)
+    dead = r.by_code("DLP003")
+    # one ReLU module reused after each of the 4 layers: reported per call
+    assert sorted(f.module for f in dead) == ["act", "act (call 2)", "act (call 3)", "act (call 4)"]
+    assert all(f.values["dead_fraction"] == 1.0 for f in dead)
+
+
+def test_dead_relu_from_destructive_learning_rate():
+    m = ReluMLP()
+    r = run(m, Teacher((32,)), torch.optim.SGD(m.parameters(), 5.0), steps=30)
+    dead = r.by_code("DLP003")
+    assert dead, r
+    assert all(f.values["dead_fraction"] >= 0.7 and f.values["checks_in_window"] == 5 for f in dead)
+    assert min(f.steps[0] for f in dead) > 0  # not dead at init: the updates killed them
+
+
+def test_healthy_relu_mlp_has_no_dead_units():
+    m = ReluMLP()
+    r = run(m, Teacher((32,)), torch.optim.SGD(m.parameters(), 0.05), steps=30)
+    assert "DLP003" not in codes(r)
+
+
+# --- DLP008: zero init -----------------------------------------------------------------------
+
+def test_zero_initialised_mlp_has_symmetric_units():
+    m = ZeroMLP()
+    r = run(m, Teacher((32,)), torch.optim.SGD(m.parameters(), 0.1), steps=10)
+    sym = {f.module: f for f in r.by_code("DLP008")}
+    assert set(sym) == {"fc1", "fc2"}  # the output layer's units are told apart by their targets
+    assert sym["fc1"].values["identical_weight_rows"] == 64
+
+
+def test_zero_initialised_output_layer_is_fine():
+    # a deliberate zero-init of the last layer (DL101's must-not-flag) breaks symmetry after a step
+    m = ReluMLP()
+    nn.init.zeros_(m.head.weight)
+    r = run(m, Teacher((32,)), torch.optim.SGD(m.parameters(), 0.05), steps=10)
+    assert "DLP008" not in codes(r)
+
+
+# --- DLP007: std-1 randn weights -------------------------------------------------------------
+
+def test_randn_weights_drift_activation_scale():
+    m = RandnNet()
+    r = run(m, Teacher((32,)), torch.optim.SGD(m.parameters(), 1e-3), steps=3)
+    (f,) = r.by_code("DLP007")
+    assert f.steps[0] == 0
+    assert f.values["factor"] >= 10
+    assert f.values["first_layer"] == "fcs.0" and f.values["last_layer"] == "fcs.7"
+
+
+# --- DLP002 / DLP009: learning rate 10 -------------------------------------------------------
+
+def test_learning_rate_10_explodes():
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(32, 1, generator=g)
+
+    class Regression:
+        def batch(self, size=32):
+            x = torch.randn(size, 32, generator=g)
+            return x, x @ w
+
+    m = nn.Sequential(nn.Linear(32, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
+    r = run(m, Regression(), torch.optim.SGD(m.parameters(), 10.0), steps=12, loss_fn=F.mse_loss)
+    assert {"DLP002", "DLP009"} <= codes(r)
+    (upd,) = r.by_code("DLP009")
+    assert upd.values["direction"] == "high" and upd.steps[0] == 0
+    growth = [f for f in r.by_code("DLP002") if "global_grad_norm" in f.values]
+    assert growth and all(g_ >= 2 for g_ in growth[0].values["growth_per_check"])
+
+
+def test_sensible_learning_rate_has_no_update_ratio_finding():
+    m = ReluMLP()
+    r = run(m, Teacher((32,)), torch.optim.Adam(m.parameters(), 1e-3), steps=20)
+    assert "DLP009" not in codes(r) and "DLP002" not in codes(r)
+
+
+# --- DLP005: injected NaN --------------------------------------------------------------------
+
+def test_injected_nan_names_the_module():
+    m = PoisonNet()
+    r = run(m, Teacher((32,)), torch.optim.SGD(m.parameters(), 0.01), steps=2)
+    (f,) = r.by_code("DLP005")
+    assert f.module == "block.2" and f.cls == "Poison"
+    assert f.values["input_nonfinite"] is False and f.values["parameters_nonfinite"] is False
+    # step 1 starts from NaN weights (the step-0 update): a consequence, not a second origin
+    assert f.steps == [0]
+    assert "this module's own computation" in f.message
+
+
+def test_nan_between_checks_is_localised_at_the_next_check():
+    m = ReluMLP()
+    data = Teacher((32,))
+
+    class Bad:
+        step = 0
+
+        def batch(self, size=32):
+            x, y = data.batch(size)
+            Bad.step += 1
+            if Bad.step == 6:  # step 5: not a sampled step with every=10
+                x[0, 0] = float("nan")
+            return x, y
+
+    r = run(m, Bad(), torch.optim.SGD(m.parameters(), 0.01), steps=12, every=10)
+    (f,) = r.by_code("DLP005")
+    assert f.steps == [10]
+    assert f.module == "layers.0"
+    assert f.values["parameters_nonfinite"] is True  # the step-5 update wrote NaN into the weights
+    assert f.values["loss_first_nonfinite_step"] == 5
+
+
+def test_nan_in_the_batch_is_blamed_on_the_data():
+    m = ReluMLP()
+    x = torch.randn(8, 32)
+    x[3, 1] = float("inf")
+    with Probe(m) as p:
+        m(x).sum().backward()
+        p.step()
+    (f,) = p.report().by_code("DLP005")
+    assert f.module == "layers.0" and f.values["input_nonfinite"] is True
+    assert "the batch" in f.message
+
+
+# --- DLP006: inference without eval() --------------------------------------------------------
+
+@pytest.mark.parametrize("ctx", [torch.no_grad, torch.inference_mode])
+def test_inference_in_train_mode(ctx):
+    m = DropoutBNNet()
+    with Probe(m) as p:
+        with ctx():
+            m(torch.randn(8, 32))
+    (f,) = p.report().by_code("DLP006")
+    assert set(f.values["modules"]) == {"net.1", "net.3"}
+    assert f.values["grad_mode"] == ("no_grad" if ctx is torch.no_grad else "inference_mode")
+
+
+def test_inference_after_eval_is_fine():
+    m = DropoutBNNet()
+    data = Teacher((32,))
+    with Probe(m, every=1) as p:
+        train(m, data, 3, torch.optim.SGD(m.parameters(), 0.01), probe=p)
+        m.eval()
+        with torch.no_grad():
+            m(torch.randn(8, 32))
+        m.train()
+    assert p.report().findings == []
+
+
+# --- healthy models: nothing at init, nothing after a few dozen steps -------------------------
+
+HEALTHY = {
+    "resnet-bn": (SmallResNet, lambda: Teacher((3, 16, 16)),
+                  lambda p: torch.optim.SGD(p, 0.1, momentum=0.9, weight_decay=5e-4), None, 24),
+    "bn-mlp": (BNMLP, lambda: Teacher((32,)), lambda p: torch.optim.Adam(p, 1e-3), None, 40),
+    "transformer": (TinyTransformer, TokenTeacher, lambda p: torch.optim.AdamW(p, 1e-3), None, 30),
+    "lstm-clipped": (LSTMClassifier, TokenTeacher, lambda p: torch.optim.Adam(p, 1e-3), 1.0, 40),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEALTHY))
+def test_healthy_models_trigger_nothing(name):
+    build, data, opt, clip, steps = HEALTHY[name]
+    m = build()
+    r = run(m, data(), opt(m.parameters()), steps=steps, every=1, clip=clip)
+    assert r.summary["checks"] == steps  # every step checked, from the first (init) on
+    assert r.findings == [], r.to_text(layers=False)
+    assert r.layers and all(row.grad_rms is None or row.grad_rms > 0 for row in r.layers if row.kind == "weight")
