@@ -146,3 +146,45 @@ def test_subprocess_stdin_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     [finding] = json.loads(result.stdout)
     assert finding["code"] == "DL001" and finding["filename"] == str(tmp_path / "a.py")
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+class FakeTTY:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_spinner_appears_only_after_the_delay_and_is_cleared(monkeypatch) -> None:
+    import time
+
+    from dllint.cli import Spinner
+
+    monkeypatch.setattr(Spinner, "DELAY", 0.05)
+    stream = FakeTTY()
+    with Spinner(3, enabled=True, stream=stream):
+        time.sleep(0.4)
+    text = "".join(stream.parts)
+    assert "Linting 3 files…" in text and text.endswith("\r\x1b[2K")
+    quick = FakeTTY()
+    with Spinner(3, enabled=True, stream=quick):
+        pass  # done before the delay: nothing is drawn
+    assert quick.parts == []
+
+
+def test_no_spinner_on_a_pipe(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("x = 1\n")
+    from dllint.cli import _spinner_allowed
+
+    assert _spinner_allowed() is False  # pytest captures stderr: not a terminal
+    result = run_subprocess(["--isolated", "m.py"], tmp_path)
+    assert result.returncode == 0 and result.stderr == b""
