@@ -240,9 +240,6 @@ def run_check(**options: Any) -> int:
     fix_only = options["fix_only"] or options["diff"]
 
     settings = _settings([stdin_filename] if use_stdin and stdin_filename else (paths or ["."]), options)
-    fmt = settings.output_format
-    out_stream = _output_stream(options["output_file"])
-    color = _color(out_stream, options["output_file"])
 
     from dllint.files import display_path
 
@@ -255,7 +252,7 @@ def run_check(**options: Any) -> int:
         data = sys.stdin.buffer.read()
         filename = display_path(stdin_filename) if stdin_filename else "-"
         if stdin_filename and settings.force_exclude and _force_excluded(filename, settings):
-            if options["fix"] and not options["diff"]:
+            if fix and not options["diff"]:
                 sys.stdout.buffer.write(data)
             return EXIT_CLEAN
         inputs: list[Any] = [source_from_bytes(data, filename)]
@@ -302,8 +299,31 @@ def run_check(**options: Any) -> int:
 
     from dllint.report import ReportContext, render, render_statistics
 
+    out_stream = _output_stream(options["output_file"])
+    try:
+        errors = _report(result, outcome, settings, options, out_stream, use_stdin, fix, fix_only,
+                         preloaded.get(files[0]) if use_stdin else None)
+    finally:
+        if out_stream is not sys.stdout:
+            out_stream.close()
+    if isinstance(errors, int):  # --diff decides its own exit status
+        return EXIT_ERROR if path_errors else errors
+    for message in errors:
+        click.echo(f"error: {message}", err=True)
+    if errors or path_errors:
+        return EXIT_ERROR
+    if fix_only or options["exit_zero"]:
+        return EXIT_CLEAN
+    return EXIT_FINDINGS if result.findings else EXIT_CLEAN
+
+
+def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], out_stream: IO[str], use_stdin: bool,
+            fix: bool, fix_only: bool, stdin_document: Any) -> "list[str] | int":
+    """Write fixes (or the diff, or the fixed stdin) and the report; return the errors to print."""
+    from dllint.report import ReportContext, render, render_statistics
+
+    color = _color(out_stream, options["output_file"])
     context = ReportContext(
-        files_checked=result.files_checked,
         fixed=outcome.fixed if outcome else {},
         show_fixes=settings.show_fixes,
         fix_mode=fix,
@@ -312,35 +332,31 @@ def run_check(**options: Any) -> int:
     )
     errors = list(result.internal_errors)
     changed = outcome.documents if outcome else {}
-
     report_stream = out_stream
-    if use_stdin and options["fix"] and not options["diff"]:
-        # Like ruff: the fixed source goes to stdout, the report to stderr.
-        document = changed.get(files[0]) or preloaded[files[0]]
-        sys.stdout.buffer.write(document.content())
-        report_stream = sys.stderr if options["output_file"] is None else out_stream
-    elif options["diff"]:
+    if options["diff"]:
         diff_text = "".join(doc.diff() for _, doc in sorted(changed.items()))
         click.echo(diff_text, nl=False, file=out_stream)
-        fixed = context.fixed_count
-        if fixed:
+        if context.fixed_count:
+            fixed = context.fixed_count
             click.echo(f"Would fix {fixed} error{'' if fixed == 1 else 's'}.", err=True)
         for message in errors:
             click.echo(f"error: {message}", err=True)
-        if errors or path_errors:
-            return EXIT_ERROR
-        return EXIT_FINDINGS if diff_text else EXIT_CLEAN
+        return EXIT_ERROR if errors else (EXIT_FINDINGS if diff_text else EXIT_CLEAN)
+    if use_stdin and fix:
+        # Like ruff: the fixed source goes to stdout, the report to stderr.
+        document = next(iter(changed.values()), None) or stdin_document
+        sys.stdout.flush()
+        sys.stdout.buffer.write(document.content())
+        sys.stdout.buffer.flush()
+        report_stream = sys.stderr if options["output_file"] is None else out_stream
     elif changed:
         from dllint.fixes import write_documents
 
         errors.extend(write_documents(changed))
-
-    findings = result.findings
     if not fix_only:
-        if options["statistics"]:
-            text = render_statistics(fmt, findings, context)
-        else:
-            text = render(fmt, findings, context)
+        fmt = settings.output_format
+        findings = result.findings
+        text = render_statistics(fmt, findings, context) if options["statistics"] else render(fmt, findings, context)
         click.echo(text, nl=False, file=report_stream, color=color)
     elif context.fixed_count and not options["quiet"]:
         from dllint.report.text import fixes_summary
@@ -348,15 +364,7 @@ def run_check(**options: Any) -> int:
         if settings.show_fixes:
             click.echo(fixes_summary(context), nl=False, file=report_stream, color=color)
         click.echo(f"Fixed {context.fixed_count} error{'' if context.fixed_count == 1 else 's'}.", file=report_stream)
-    for message in errors:
-        click.echo(f"error: {message}", err=True)
-    if out_stream is not sys.stdout:
-        out_stream.close()
-    if errors or path_errors:
-        return EXIT_ERROR
-    if fix_only or options["exit_zero"]:
-        return EXIT_CLEAN
-    return EXIT_FINDINGS if findings else EXIT_CLEAN
+    return errors
 
 
 def _force_excluded(filename: str, settings: Any) -> bool:

@@ -140,9 +140,6 @@ class Settings:
                 ignored |= codes
         return frozenset(ignored)
 
-    def with_overrides(self, **changes: Any) -> "Settings":
-        return replace(self, **changes)
-
     def check_rule_options(self) -> None:
         """Instantiate each configured rule with its options: its own validation, run now."""
         registry = _registry()

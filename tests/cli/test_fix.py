@@ -178,3 +178,14 @@ def test_fixes_converge_across_iterations(project: Path, test_rules, monkeypatch
     result = invoke(["--fix", "m.py"])
     assert (result.exit_code, path.read_text()) == (0, "step4 = 1\n")
     assert result.stdout == "Found 3 errors (3 fixed, 0 remaining).\n"
+
+
+def test_stdin_fix_only_also_prints_the_fixed_source(project: Path, test_rules) -> None:
+    result = invoke(["--fix-only", "--stdin-filename", "x.py", "-"], input=SOURCE)
+    assert (result.exit_code, result.stdout) == (0, "good_name = 1\nprint(good_name)\n")
+
+
+def test_diff_with_a_missing_path_exits_2(project: Path, test_rules) -> None:
+    write(project, "m.py", SOURCE)
+    result = invoke(["--diff", "m.py", "missing.py"])
+    assert result.exit_code == 2 and "+good_name = 1" in result.stdout

@@ -21,7 +21,6 @@ FORMATS = ("full", "concise", "json", "sarif", "github", "junit")
 
 @dataclass
 class ReportContext:
-    files_checked: int = 0
     # filename -> code -> how many findings --fix removed from it
     fixed: dict[str, Counter] = field(default_factory=dict)
     show_fixes: bool = False
