@@ -215,6 +215,7 @@ class Probe:
         self._opt_steps_since_user_step = 0
         self._iterations_without_step = 0
         self._owner_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+        self._optimizer_defined: Optional[bool] = None
 
         # per sampled step
         self._fwd: dict = {}
@@ -323,7 +324,11 @@ class Probe:
             if isinstance(loss, torch.Tensor):
                 self._feed_loss(loss)
             scaler_on = self.scaler is not None and _scaler_enabled(self.scaler)
-            if self._seen_optimizer or scaler_on:
+            if not self._seen_optimizer and self._optimizer_defined is None:
+                # first call before any optimizer step: is there a torch.optim optimizer holding
+                # these parameters (gradient accumulation, or an AMP step skipped on overflow)?
+                self._optimizer_defined = self._optimizers is not None or self._find_optimizer()
+            if self._seen_optimizer or scaler_on or self._optimizer_defined:
                 if self._opt_steps_since_user_step == 0:
                     self._iterations_without_step += 1
                 self._opt_steps_since_user_step = 0
@@ -363,12 +368,16 @@ class Probe:
         self._param_ids = {id(p) for _, _, p, _ in params}
         self._device = next((p.device for _, _, p, _ in params), torch.device("cpu"))
 
-    def _failed(self, where: str, exc: BaseException) -> None:
+    def _failed(self, where: str, exc: BaseException, module: Optional[str] = None) -> None:
         key = (where, type(exc).__name__)
-        if key in self._errors:
-            self._errors[key]["count"] += 1
+        rec = self._errors.get(key)
+        if rec is not None:
+            rec["count"] += 1
+            if module is not None and module not in rec["modules"] and len(rec["modules"]) < 16:
+                rec["modules"].append(module)
             return
-        self._errors[key] = {"where": where, "error": f"{type(exc).__name__}: {exc}", "count": 1}
+        self._errors[key] = {"where": where, "error": f"{type(exc).__name__}: {exc}", "count": 1,
+                             "modules": [] if module is None else [module]}
         if self.warn:
             warnings.warn(
                 f"dllint.probe: {where} failed ({type(exc).__name__}: {exc}); the probe skips it "
@@ -423,6 +432,28 @@ class Probe:
             except TypeError:
                 pass
         return cached
+
+    def _find_optimizer(self) -> bool:
+        """One-time search (gc referrers of one parameter) for an optimizer that holds it."""
+        import gc
+
+        items = self._trainable()
+        if not items:
+            return False
+        frontier, seen = [items[0][2]], set()
+        for _ in range(6):
+            nxt = []
+            for obj in frontier:
+                for ref in gc.get_referrers(obj):
+                    if isinstance(ref, torch.optim.Optimizer):
+                        return self._owns(ref)
+                    if isinstance(ref, (list, dict)) and id(ref) not in seen and len(nxt) < 32:
+                        seen.add(id(ref))
+                        nxt.append(ref)
+            frontier = nxt
+            if not frontier:
+                break
+        return False
 
     def _on_optimizer_pre(self, opt, args, kwargs) -> None:
         if not self._armed or not self.track_updates:
@@ -523,7 +554,7 @@ class Probe:
             try:
                 self._record_forward(name, kind, cls_name, module, args, output)
             except Exception as exc:
-                self._failed(f"forward hook on {name or '<root>'}", exc)
+                self._failed("forward hook", exc, module=name or "<root>")
             return None
 
         return hook
