@@ -88,6 +88,8 @@ def _fold(expr: cst.BaseExpression, scope: Scope, env: Mapping[str, Any], depth:
             return function(left, right)
         except (ArithmeticError, ValueError, OverflowError):
             return UNKNOWN
+    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
+        return _fold_subscript(expr, scope, env, depth)
     if isinstance(expr, (cst.Tuple, cst.List)):
         values = []
         for element in expr.elements:
@@ -99,6 +101,23 @@ def _fold(expr: cst.BaseExpression, scope: Scope, env: Mapping[str, Any], depth:
             values.append(value)
         return tuple(values)
     return UNKNOWN
+
+
+def _fold_subscript(expr: cst.Subscript, scope: Scope, env: Mapping[str, Any], depth: int) -> Any:
+    owner = _fold(expr.value, scope, env, depth + 1)
+    if not isinstance(owner, (tuple, str)):
+        return UNKNOWN
+    element = expr.slice[0].slice
+    try:
+        if isinstance(element, cst.Index):
+            index = _fold(element.value, scope, env, depth + 1)
+            return owner[index] if isinstance(index, int) else UNKNOWN
+        bounds = [_fold(part, scope, env, depth + 1) if part is not None else None for part in (element.lower, element.upper, element.step)]
+        if any(b is UNKNOWN or not (b is None or isinstance(b, int)) for b in bounds):
+            return UNKNOWN
+        return owner[slice(*bounds)]
+    except (IndexError, ValueError):
+        return UNKNOWN
 
 
 def _scope_of(scope: Scope, name: str) -> Scope:

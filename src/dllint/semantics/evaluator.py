@@ -360,6 +360,8 @@ class Evaluator:
 
     def _iteration(self, iterable: Value) -> Optional[list[Value]]:
         """The elements a for-loop visits, when known (capped); None when unknown."""
+        if isinstance(iterable, Constant) and isinstance(iterable.value, (tuple, list, str)):
+            return [Constant(v) for v in list(iterable.value)[:MAX_CONTAINER_ITERATION]]
         if isinstance(iterable, Container) and iterable.complete:
             items = iterable.items if iterable.kind != "module_dict" and iterable.kind != "dict" else [
                 Constant(k) for k in (iterable.keys or [])
@@ -605,10 +607,17 @@ class Evaluator:
         index: Value = Unknown()
         if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
             index = self._value(expr.slice[0].slice.value, state)
+        elif len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Slice):
+            sliced = self._slice(owner, expr.slice[0].slice, state)
+            if sliced is not None:
+                return sliced
         else:
             for element in expr.slice:
                 if isinstance(element.slice, cst.Index):
                     self._value(element.slice.value, state)
+        if isinstance(owner, Constant) and isinstance(owner.value, (tuple, list)):
+            folded = fold(expr, self._frames[-1].scope, {k: v.value for k, v in state.env.items() if isinstance(v, Constant)})
+            return Constant(folded) if folded is not UNKNOWN else Unknown()
         if isinstance(owner, Container):
             if isinstance(index, Constant):
                 if owner.keys is not None:
@@ -626,6 +635,18 @@ class Evaluator:
         if isinstance(owner, (Tensor, Param)):
             return self._tensor("subscript", None, (owner,), expr)
         return Unknown()
+
+    def _slice(self, owner: Value, bounds: cst.Slice, state: State) -> Optional[Value]:
+        """``self.layers[:-1]`` of a container whose items are known."""
+        if not isinstance(owner, Container) or not owner.complete or owner.keys is not None:
+            return None
+        parts = []
+        for part in (bounds.lower, bounds.upper, bounds.step):
+            value = self._value(part, state) if part is not None else Constant(None)
+            if not isinstance(value, Constant) or not (value.value is None or isinstance(value.value, int)):
+                return None
+            parts.append(value.value)
+        return Container(owner.kind, owner.items[slice(*parts)], bounds, qualified=owner.qualified)
 
     def _comprehension(self, expr, state: State) -> Value:
         inner = state.copy()
@@ -1063,14 +1084,14 @@ class _BudgetExceeded(Exception):
     pass
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class _Star(Value):
     """A ``*args`` argument whose elements are unknown."""
 
     value: Value
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class _Super(Value):
     owner: Optional[Value]
 

@@ -21,36 +21,40 @@ from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
 class Value:
     """Base class of every abstract value."""
 
+    def __repr__(self) -> str:  # short on purpose: values are cyclic and hold syntax trees
+        label = getattr(self, "qualified", None) or getattr(self, "kind", None) or getattr(self, "name", None) or ""
+        return f"<{type(self).__name__} {label}>".replace(" >", ">")
 
-@dataclass(eq=False)
+
+@dataclass(eq=False, repr=False)
 class Unknown(Value):
     pass
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Constant(Value):
     value: Any
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Reference(Value):
     """A resolved name that is not defined in this file: ``torch.nn.Conv2d``, ``torch.optim.Adam``."""
 
     qualified: str
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class ClassRef(Value):
     cls: ClassInfo
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class FunctionRef(Value):
     function: FunctionInfo
     bound_self: Optional[Value] = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Param(Value):
     """A function parameter whose value comes from the caller."""
 
@@ -59,7 +63,7 @@ class Param(Value):
     annotation: Optional[str] = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Layer(Value):
     """An instance of a ``torch.nn`` layer class, with the arguments it was built with."""
 
@@ -85,7 +89,7 @@ class Layer(Value):
         return name in self.args
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Container(Value):
     """``nn.Sequential``, ``nn.ModuleList``, ``nn.ModuleDict`` or a plain list/tuple/dict.
 
@@ -100,7 +104,7 @@ class Container(Value):
     qualified: Optional[str] = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Instance(Value):
     """An object of a class: a model class of this file (``cls``), or one known only by name.
 
@@ -115,7 +119,7 @@ class Instance(Value):
     init_args: dict[str, Value] = field(default_factory=dict)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Tensor(Value):
     """The output of an operation.
 
@@ -140,7 +144,7 @@ class Tensor(Value):
         return self.op
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class AttributeOf(Value):
     """``owner.name`` where the owner is a layer or a model known only by name: ``fc.weight``."""
 
@@ -166,7 +170,7 @@ class AttributeOf(Value):
         return current, ""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Obj(Value):
     """The result of calling something outside this file that is not a layer or a tensor op:
     an optimizer, a GradScaler, ``model.parameters()``, a Trainer."""
@@ -177,7 +181,7 @@ class Obj(Value):
     kwargs: dict[str, Value] = field(default_factory=dict)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Merge(Value):
     """One of several values, depending on a branch taken at run time."""
 
