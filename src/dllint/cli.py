@@ -206,10 +206,10 @@ def _settings(paths: Sequence[str], options: dict[str, Any]):
     if options["per_file_ignores"]:
         changes["per_file_ignores"] = cfg.parse_per_file_ignores(options["per_file_ignores"], "--per-file-ignores")
     if options["extend_per_file_ignores"]:
-        merged = dict(changes.get("per_file_ignores", settings.per_file_ignores))
-        for pattern, codes in cfg.parse_per_file_ignores(options["extend_per_file_ignores"], "--extend-per-file-ignores").items():
-            merged[pattern] = tuple(merged.get(pattern, ())) + codes
-        changes["per_file_ignores"] = merged
+        changes["per_file_ignores"] = cfg.merge_per_file_ignores(
+            changes.get("per_file_ignores", settings.per_file_ignores),
+            cfg.parse_per_file_ignores(options["extend_per_file_ignores"], "--extend-per-file-ignores"),
+        )
     if options["exclude"]:
         changes["exclude"] = tuple(cfg.split_selectors(options["exclude"]))
     if options["extend_exclude"]:
@@ -321,6 +321,7 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
             fix: bool, fix_only: bool, stdin_document: Any) -> "list[str] | int":
     """Write fixes (or the diff, or the fixed stdin) and the report; return the errors to print."""
     from dllint.report import ReportContext, render, render_statistics
+    from dllint.report.text import plural
 
     color = _color(out_stream, options["output_file"])
     context = ReportContext(
@@ -337,8 +338,7 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
         diff_text = "".join(doc.diff() for _, doc in sorted(changed.items()))
         click.echo(diff_text, nl=False, file=out_stream)
         if context.fixed_count:
-            fixed = context.fixed_count
-            click.echo(f"Would fix {fixed} error{'' if fixed == 1 else 's'}.", err=True)
+            click.echo(f"Would fix {plural(context.fixed_count)}.", err=True)
         for message in errors:
             click.echo(f"error: {message}", err=True)
         return EXIT_ERROR if errors else (EXIT_FINDINGS if diff_text else EXIT_CLEAN)
@@ -363,7 +363,7 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
 
         if settings.show_fixes:
             click.echo(fixes_summary(context), nl=False, file=report_stream, color=color)
-        click.echo(f"Fixed {context.fixed_count} error{'' if context.fixed_count == 1 else 's'}.", file=report_stream)
+        click.echo(f"Fixed {plural(context.fixed_count)}.", file=report_stream)
     return errors
 
 

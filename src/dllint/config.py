@@ -245,6 +245,15 @@ def parse_per_file_ignores(entries: Iterable[str], origin: str) -> dict[str, tup
     return result
 
 
+def merge_per_file_ignores(
+    base: Mapping[str, tuple[str, ...]], extra: Mapping[str, tuple[str, ...]]
+) -> dict[str, tuple[str, ...]]:
+    merged = dict(base)
+    for pattern, selectors in extra.items():
+        merged[pattern] = tuple(merged.get(pattern, ())) + tuple(selectors)
+    return merged
+
+
 def _expect_list(table: Mapping[str, Any], key: str, origin: str) -> Optional[tuple[str, ...]]:
     if key not in table:
         return None
@@ -370,10 +379,9 @@ def settings_from_table(table: Mapping[str, Any], origin: str, base: Optional[Se
         changes["per_file_ignores"] = per_file
     extend_per_file = _per_file_table(table, "extend-per-file-ignores", origin)
     if extend_per_file:
-        merged = dict(changes.get("per_file_ignores", settings.per_file_ignores))
-        for pattern, codes in extend_per_file.items():
-            merged[pattern] = tuple(merged.get(pattern, ())) + codes
-        changes["per_file_ignores"] = merged
+        changes["per_file_ignores"] = merge_per_file_ignores(
+            changes.get("per_file_ignores", settings.per_file_ignores), extend_per_file
+        )
     exclude = _expect_list(table, "exclude", origin)
     if exclude is not None:
         changes["exclude"] = exclude

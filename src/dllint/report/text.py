@@ -71,7 +71,7 @@ def _snippet(finding: Finding, context: ReportContext) -> str:
     return "".join(out)
 
 
-def _plural(count: int, word: str = "error") -> str:
+def plural(count: int, word: str = "error") -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
@@ -87,9 +87,9 @@ def summary(findings: Sequence[Finding], context: ReportContext) -> str:
         out.append(_style("All checks passed!", context, fg="green", bold=True) + "\n")
         return "".join(out)
     if fixed:
-        out.append(f"Found {_plural(remaining + fixed)} ({fixed} fixed, {remaining} remaining).\n")
+        out.append(f"Found {plural(remaining + fixed)} ({fixed} fixed, {remaining} remaining).\n")
     else:
-        out.append(f"Found {_plural(remaining)}.\n")
+        out.append(f"Found {plural(remaining)}.\n")
     fixable = sum(1 for finding in findings if finding.fix is not None)
     if fixable and not context.fix_mode:
         out.append(f"{_style('[*]', context, fg='cyan')} {fixable} fixable with the `--fix` option.\n")
@@ -97,7 +97,7 @@ def summary(findings: Sequence[Finding], context: ReportContext) -> str:
 
 
 def fixes_summary(context: ReportContext) -> str:
-    out = [f"\nFixed {_plural(context.fixed_count)}:\n"]
+    out = [f"\nFixed {plural(context.fixed_count)}:\n"]
     for filename in sorted(context.fixed):
         out.append(f"- {_style(filename, context, bold=True)}:\n")
         for code, count in sorted(context.fixed[filename].items()):
