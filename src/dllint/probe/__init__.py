@@ -9,20 +9,46 @@
             probe.step(loss)
     print(probe.report())
 
-See docs/probe.md.
+Importing ``dllint.probe`` itself does not import torch (so ``dllint probe --help`` and the
+linter stay torch-free); the names below load it on first use. See docs/probe.md.
 """
 
-try:
-    import torch  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised only without torch
-    raise ImportError(
-        "dllint.probe needs PyTorch, which is an optional extra: pip install 'dllint[probe]'"
-    ) from exc
+from __future__ import annotations
 
-from .check import check
-from .core import Probe
-from .detectors import NAMES
-from .report import LayerRow, ProbeFinding, ProbeReport
-from .thresholds import Thresholds
+import importlib
+from typing import Any
 
-__all__ = ["Probe", "check", "Thresholds", "ProbeReport", "ProbeFinding", "LayerRow", "NAMES"]
+_EXPORTS = {
+    "Probe": ".core",
+    "check": ".check",
+    "Thresholds": ".thresholds",
+    "ProbeReport": ".report",
+    "ProbeFinding": ".report",
+    "LayerRow": ".report",
+    "NAMES": ".detectors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+INSTALL_HINT = "dllint.probe needs PyTorch, which is an optional extra: pip install 'dllint[probe]'"
+
+
+def require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'dllint.probe' has no attribute {name!r}")
+    require_torch()
+    value = getattr(importlib.import_module(mod, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -5,8 +5,12 @@ from __future__ import annotations
 import copy as _copy
 from typing import Any, Callable, Optional, Sequence, Union
 
-import torch
-from torch import nn
+from . import require_torch
+
+require_torch()
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 from torch.nn import functional as F
 
 from .core import Probe, _unwrap

@@ -28,8 +28,12 @@ import zlib
 from collections import deque
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-import torch
-from torch import nn
+from . import require_torch
+
+require_torch()
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 from .detectors import Check, Detectors, FwdStat, LayerGrad
 from .thresholds import Thresholds

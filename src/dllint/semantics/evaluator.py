@@ -527,6 +527,8 @@ class Evaluator:
     def _name(self, name: str, state: State) -> Value:
         if name in state.env:
             return state.env[name]
+        if name in _LITERAL_NAMES:
+            return Constant(_LITERAL_NAMES[name])
         return self._global(name, self._frames[-1].scope)
 
     def _global(self, name: str, scope: Scope) -> Value:
@@ -1078,6 +1080,9 @@ class Evaluator:
         if qualified == "torch.set_grad_enabled":
             return bool(expr.args) and isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value == "False"
         return qualified in catalog.NO_GRAD_CONTEXTS
+
+
+_LITERAL_NAMES = {"True": True, "False": False, "None": None}
 
 
 class _BudgetExceeded(Exception):

@@ -1,0 +1,199 @@
+"""Report formats (text, JSON schema, plot), options, check(), and the `dllint probe` command."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from dllint.probe import Probe, Thresholds, check
+from dllint.probe.cli import load_factory, parse_input_spec, probe_command
+from probe_models import ReluMLP, SigmoidMLP, Teacher, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLE = os.path.join(ROOT, "examples", "probe", "broken_mlp.py")
+FINDING_KEYS = {"code", "name", "module", "class", "source", "steps", "values", "threshold", "message"}
+
+
+def sigmoid_report(**kw):
+    m = SigmoidMLP()
+    with Probe(m, every=1, **kw) as p:
+        train(m, Teacher((32,)), 3, torch.optim.SGD(m.parameters(), 0.1), probe=p)
+    return p.report()
+
+
+def test_json_schema_is_stable():
+    data = json.loads(sigmoid_report().to_json())
+    assert set(data) == {"findings", "layers", "summary"}
+    assert data["findings"] and all(set(f) == FINDING_KEYS for f in data["findings"])
+    f = next(f for f in data["findings"] if f["code"] == "DLP001")
+    assert f["name"] == "vanishing-gradient" and f["module"] == "body.0" and f["class"] == "Linear"
+    assert f["source"]["filename"].endswith("probe_models.py") and f["source"]["row"] > 0
+    assert f["threshold"] == {"ratio_below": 1e-3, "first_grad_rms_below": 1e-4}
+    layer = data["layers"][0]
+    assert {"module", "class", "grad_rms", "act_std"} <= set(layer)
+
+
+def test_text_report_has_findings_and_table():
+    text = str(sigmoid_report())
+    assert "DLP001 vanishing-gradient  body.0 (Linear)" in text
+    assert "grad_rms" in text and "body.18" in text
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = sigmoid_report().plot(str(tmp_path / "gradflow.png"))
+    with open(out, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_thresholds_are_options():
+    # a stricter vanishing bound than AUTOTRAINER's (1e-3 / 1e-4) no longer calls this vanishing
+    r = sigmoid_report(thresholds={"vanishing_ratio": 1e-12, "vanishing_first_rms": 1e-12})
+    assert "DLP001" not in r.codes
+    assert r.summary["thresholds"]["vanishing_ratio"] == 1e-12
+    with pytest.raises(TypeError, match="unknown probe threshold"):
+        Probe(nn.Linear(2, 2), thresholds={"no_such": 1})
+    assert Thresholds().dead_fraction == 0.7 and Thresholds().exploding_ratio == 70
+
+
+def test_select_and_ignore():
+    assert "DLP001" not in sigmoid_report(ignore=["DLP001"]).codes
+    assert sigmoid_report(select=["DLP003"]).findings == []
+    with pytest.raises(ValueError):
+        Probe(nn.Linear(2, 2), ignore=["DL101"])
+
+
+def test_check_one_shot_leaves_the_model_alone():
+    m = SigmoidMLP()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    target = torch.randint(0, 10, (16,))
+    state = torch.random.get_rng_state()
+    r = check(m, (16, 32), target=target, steps=2)
+    assert "DLP001" in r.codes and r.summary["checks"] == 2
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_report_while_running_and_steps_without_optimizer():
+    m = ReluMLP()
+    x = torch.randn(8, 32)
+    with Probe(m, every=1) as p:
+        for _ in range(3):
+            m.zero_grad()
+            m(x).pow(2).mean().backward()
+            with torch.no_grad():
+                for q in m.parameters():
+                    q -= 0.01 * q.grad  # a hand-written update: probe.step() ends the step
+            p.step()
+        mid = p.report()
+    assert mid.summary["steps"] == 3 and mid.summary["checks"] == 3
+    assert all(row.log10_update_ratio is not None for row in mid.layers if row.kind == "weight")
+
+
+# --- CLI -------------------------------------------------------------------------------------
+
+def invoke(*args):
+    return CliRunner().invoke(probe_command, list(args), catch_exceptions=False)
+
+
+def test_cli_text_and_exit_codes():
+    bad = invoke(f"{EXAMPLE}:BrokenMLP", "--input", "32,64", "--target", "classes:10", "--steps", "5")
+    assert bad.exit_code == 1 and "DLP001 vanishing-gradient" in bad.output
+    good = invoke(f"{EXAMPLE}:HealthyMLP", "--input", "32,64", "--target", "classes:10", "--steps", "5")
+    assert good.exit_code == 0 and "no findings" in good.output
+    assert invoke(f"{EXAMPLE}:BrokenMLP", "--input", "32,64", "--exit-zero", "--steps", "2").exit_code == 0
+
+
+def test_cli_json_and_plot(tmp_path):
+    png = tmp_path / "g.png"
+    res = invoke(f"{EXAMPLE}:BrokenMLP", "--input", "32,64", "--target", "classes:10", "--steps", "4",
+                 "--output-format", "json", "--plot", str(png))
+    data = json.loads(res.output)
+    assert {f["code"] for f in data["findings"]} >= {"DLP001", "DLP008"}
+    assert all(set(f) == FINDING_KEYS for f in data["findings"])
+    if pytest.importorskip("matplotlib"):
+        assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_usage_errors_exit_2(tmp_path):
+    assert CliRunner().invoke(probe_command, [f"{EXAMPLE}:BrokenMLP"]).exit_code == 2  # no --input
+    assert CliRunner().invoke(probe_command, [f"{EXAMPLE}:Nope", "--input", "2,64"]).exit_code == 2
+    assert CliRunner().invoke(probe_command, [f"{EXAMPLE}:BrokenMLP", "--input", "2,x"]).exit_code == 2
+    wrong = CliRunner().invoke(probe_command, [f"{EXAMPLE}:BrokenMLP", "--input", "2,7"])  # shape mismatch
+    assert wrong.exit_code == 2 and "error" in wrong.output
+
+
+def test_cli_module_path_and_token_inputs(tmp_path, monkeypatch):
+    (tmp_path / "pkg_probe_target").mkdir()
+    (tmp_path / "pkg_probe_target" / "__init__.py").write_text("")
+    (tmp_path / "pkg_probe_target" / "nets.py").write_text(
+        "from torch import nn\n"
+        "class Tok(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.emb = nn.Embedding(50, 16)\n"
+        "        self.rnn = nn.GRU(16, 16, batch_first=True)\n"
+        "        self.out = nn.Linear(16, 5)\n"
+        "    def forward(self, x):\n"
+        "        return self.out(self.rnn(self.emb(x))[0])\n"
+        "def build():\n"
+        "    return Tok()\n")
+    monkeypatch.chdir(tmp_path)
+    res = invoke("pkg_probe_target.nets:build", "--input", "4,7:long:50", "--target", "classes:5", "--steps", "3",
+                 "--optimizer", "adam", "--lr", "1e-3")
+    assert res.exit_code == 0, res.output
+    assert parse_input_spec("8,16:long:1000") == ((8, 16), "int64", 1000)
+    factory, _ = load_factory("pkg_probe_target.nets:Tok")
+    assert factory.__name__ == "Tok"
+
+
+def test_cli_confirm_marks_static_findings():
+    pytest.importorskip("dllint.engine")
+    res = invoke(f"{EXAMPLE}:BrokenMLP", "--input", "32,64", "--target", "classes:10", "--confirm",
+                 "--output-format", "json")
+    data = json.loads(res.output)
+    static = {(s["code"], s["location"]["row"]): s for s in data["static"]}
+    by_code = {}
+    for s in data["static"]:
+        by_code.setdefault(s["code"], []).append(s)
+    dl201 = by_code["DL201"][0]
+    assert dl201["status"] == "confirmed" and dl201["evidence"][0]["code"] == "DLP001"
+    assert dl201["evidence"][0]["values"]["ratio"] < 1e-3  # the numbers behind the verdict
+    dl101 = by_code["DL101"][0]
+    assert dl101["status"] == "confirmed" and dl101["evidence"][0]["module"] == "bottleneck"
+    assert dl101["evidence"][0]["match"] == "line"
+    dl502 = by_code["DL502"][0]
+    assert dl502["status"] == "not observed" and "inference" in dl502["reason"]
+    assert static  # every static finding is listed with a status
+    text = invoke(f"{EXAMPLE}:BrokenMLP", "--input", "32,64", "--target", "classes:10", "--confirm").output
+    assert "confirmed by DLP008 symmetric-units at bottleneck" in text and "not observed:" in text
+
+
+def test_cli_confirm_healthy_model_does_not_confirm():
+    pytest.importorskip("dllint.engine")
+    res = invoke(f"{EXAMPLE}:HealthyMLP", "--input", "32,64", "--target", "classes:10", "--confirm",
+                 "--output-format", "json")
+    statuses = {(s["code"], s["status"]) for s in json.loads(res.output)["static"]}
+    assert ("DL201", "not in the probed model") in statuses  # BrokenMLP's finding, other class
+    assert not any(st == "confirmed" for _, st in statuses)
+
+
+def test_importing_dllint_and_the_probe_cli_does_not_import_torch():
+    code = ("import sys, dllint, dllint.probe.cli; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_torch_gives_the_install_hint(tmp_path):
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('no torch here')\n")
+    code = "from dllint.probe import Probe"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert out.returncode != 0 and "pip install 'dllint[probe]'" in out.stderr
