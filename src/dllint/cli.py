@@ -297,7 +297,6 @@ def run_check(**options: Any) -> int:
             for warning in outcome.warnings:
                 click.echo(f"warning: {warning}", err=True)
 
-    from dllint.report import ReportContext, render, render_statistics
 
     out_stream = _output_stream(options["output_file"])
     try:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence
 
+import libcst as cst
+
 from dllint.findings import Finding, Location
 from dllint.sources import Source, SourceError
 from dllint import suppressions
@@ -163,8 +165,6 @@ def _analyze_task(task: tuple["Source | _PathSource", frozenset[str]]) -> FileRe
 
 def analyze(source: Source, enabled: frozenset[str], rules: Mapping[str, Any]) -> FileResult:
     """Phase 1 for one file: everything that needs its syntax tree."""
-    import libcst as cst
-
     result = FileResult(filename=source.filename, enabled=enabled)
     if source.error is not None:
         _add_parse_error(result, source, source.error)
@@ -175,11 +175,8 @@ def analyze(source: Source, enabled: frozenset[str], rules: Mapping[str, Any]) -
     result.enabled = enabled
     try:
         module = cst.parse_module(text)
-    except cst.ParserSyntaxError as error:
-        _add_parse_error(result, source, SourceError(f"SyntaxError: {error.message}", error.raw_line, error.raw_column + 1))
-        return result
-    except (RecursionError, MemoryError) as error:
-        _add_parse_error(result, source, SourceError(f"could not parse: {type(error).__name__}"))
+    except (SyntaxError, cst.ParserSyntaxError, RecursionError, MemoryError) as error:
+        _add_parse_error(result, source, _syntax_error(text, source.filename, error))
         return result
 
     from dllint.semantics import FileSemantics
@@ -253,6 +250,25 @@ def _add_parse_error(result: FileResult, source: Source, error: SourceError) -> 
         source, text, PARSE_ERROR, error.message, error.row, error.column, error.row, error.column, severity="error"
     )
     result.candidates.append(Candidate(finding, error.row))
+
+
+def _syntax_error(text: str, filename: str, error: BaseException) -> SourceError:
+    """Python's own message and position where it has one (clearer than the parser's)."""
+    import ast
+    import re
+
+    try:
+        ast.parse(text, filename)
+    except SyntaxError as python_error:
+        return SourceError(f"SyntaxError: {python_error.msg}", python_error.lineno or 1, python_error.offset or 1)
+    except (ValueError, RecursionError, MemoryError):
+        pass
+    if isinstance(error, cst.ParserSyntaxError):
+        message = re.sub(r"^parser error: error at \d+:\d+: ", "", error.message)
+        return SourceError(f"SyntaxError: {message}", error.raw_line, error.raw_column + 1)
+    if isinstance(error, SyntaxError):
+        return SourceError(f"SyntaxError: {error}")
+    return SourceError(f"could not parse: {type(error).__name__} (the file is too deeply nested)")
 
 
 def _internal_error(code: str, filename: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import hypothesmith
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dllint.config import Settings
@@ -19,25 +19,6 @@ from dllint.sources import Source
 SETTINGS = Settings(project_root=Path("/nonexistent-project-root"))
 
 
-def _hits_cst_validation_bug(source: Source) -> bool:
-    """engine.analyze catches libcst's ParserSyntaxError but not CSTValidationError (also a
-    SyntaxError), which LibCST raises for e.g. a non-identifier character: see
-    test_invalid_identifier_character_is_a_dl001. Such inputs are set aside until that is fixed."""
-    import libcst as cst
-
-    if source.text is None:
-        return False
-    try:
-        cst.parse_module(source.text)
-    except cst.CSTValidationError:
-        return True
-    except Exception:  # noqa: BLE001 - other failures are the engine's to handle
-        return False
-    return False
-
-
-@pytest.mark.xfail(reason="engine.analyze only catches cst.ParserSyntaxError; CSTValidationError escapes (lead-owned)",
-                   raises=SyntaxError, strict=False)
 def test_invalid_identifier_character_is_a_dl001() -> None:
     result = lint_sources([Source("x.py", "\U0002ebf0")], SETTINGS, jobs=1)
     assert [f.code for f in result.findings] == ["DL001"]
@@ -46,7 +27,6 @@ def test_invalid_identifier_character_is_a_dl001() -> None:
 def lint_bytes(data: bytes, filename: str):
     source = source_from_bytes(data, filename)
     assert isinstance(source, Source)
-    assume(not _hits_cst_validation_bug(source))
     result = lint_sources([source], SETTINGS, jobs=1)
     assert result.internal_errors == []
     for finding in result.findings:

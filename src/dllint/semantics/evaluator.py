@@ -274,7 +274,7 @@ class Evaluator:
             for handler in node.handlers:
                 branch = state.copy()
                 branch.returned = False
-                self._conditional(lambda: self._block(handler.body, branch))
+                self._conditional(self._block, handler.body, branch)
             if node.orelse is not None:
                 self._block(node.orelse.body, state)
             if node.finalbody is not None:
@@ -291,7 +291,7 @@ class Evaluator:
             self._value(node.subject, state)
             for case in node.cases:
                 branch = state.copy()
-                self._conditional(lambda: self._block(case.body, branch))
+                self._conditional(self._block, case.body, branch)
 
     def _block(self, block: cst.BaseSuite, state: State) -> None:
         if isinstance(block, cst.SimpleStatementSuite):
@@ -300,22 +300,23 @@ class Evaluator:
         else:
             self._statements(block.body, state)
 
-    def _conditional(self, run) -> None:
+    def _conditional(self, run, *args) -> None:
+        """Run ``run(*args)`` as code that may or may not execute (a branch, a handler)."""
         frame = self._frames[-1]
         frame.conditional += 1
         try:
-            run()
+            run(*args)
         finally:
             frame.conditional -= 1
 
     def _branches(self, body: cst.BaseSuite, orelse: Optional[cst.CSTNode], state: State) -> None:
         then_state = state.copy()
-        self._conditional(lambda: self._block(body, then_state))
+        self._conditional(self._block, body, then_state)
         else_state = state.copy()
         if isinstance(orelse, cst.If):
-            self._conditional(lambda: self._statement(orelse, else_state))
+            self._conditional(self._statement, orelse, else_state)
         elif isinstance(orelse, cst.Else):
-            self._conditional(lambda: self._block(orelse.body, else_state))
+            self._conditional(self._block, orelse.body, else_state)
         self._join(state, then_state, else_state)
 
     def _join(self, state: State, a: State, b: State) -> None:
