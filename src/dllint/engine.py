@@ -181,8 +181,12 @@ def analyze(source: Source, enabled: frozenset[str], rules: Mapping[str, Any]) -
 
     from dllint.semantics import FileSemantics
 
-    sem = FileSemantics(module, source)
-    result.summary = sem.summary
+    try:
+        sem = FileSemantics(module, source)
+        result.summary = sem.summary
+    except Exception:  # noqa: BLE001 - a semantics bug on one file must not lose the run
+        result.internal_errors.append(_internal_error("semantics", source.filename))
+        return result
     active = [rules[code] for code in sorted(enabled) if code in rules]
     if not sem.mentions_torch:
         active = [rule for rule in active if not rule.needs_torch]

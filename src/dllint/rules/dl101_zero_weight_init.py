@@ -104,6 +104,8 @@ class ZeroWeightInit(Rule):
         owner = target.value
         if isinstance(owner, cst.Name):
             layer_types = _isinstance_guard(site, owner.value)
+            if layer_types is None:
+                return None
             if layer_types:
                 weighted = [name for name in layer_types if _has_weight_matrix(catalog.layer_op(name))]
                 if weighted:
@@ -186,13 +188,20 @@ def _has_weight_matrix(op: Optional[catalog.Op]) -> bool:
     return op is not None and op.trainable and op.family != "bilinear"
 
 
-def _isinstance_guard(site: CallSite, name: str) -> list[str]:
-    """The layer classes of the innermost ``if isinstance(name, ...)`` the call sits in."""
-    for test, in_body in reversed(site.guards):
+def _isinstance_guard(site: CallSite, name: str) -> Optional[list[str]]:
+    """The layer classes of the ``if isinstance(name, ...)`` the call sits directly in.
+
+    None when a further condition inside it selects particular layers
+    (``if name.startswith("head")``): the init then targets chosen layers, not every one.
+    """
+    for depth in range(len(site.guards) - 1, -1, -1):
+        test, in_body = site.guards[depth]
         if not in_body:
             continue
         for call in _isinstance_calls(test):
             if len(call.args) >= 2 and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == name:
+                if depth != len(site.guards) - 1:
+                    return None
                 types = call.args[1].value
                 elements = [e.value for e in types.elements] if isinstance(types, (cst.Tuple, cst.List)) else [types]
                 return [q for q in (site.scope.resolve(e) for e in elements) if q]

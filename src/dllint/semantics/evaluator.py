@@ -147,6 +147,7 @@ class Evaluator:
         # What reached each call: (callee or receiver, positional args, keyword args), per evaluation.
         self.observed: dict[int, list[tuple[Value, tuple[Value, ...], dict[str, Value]]]] = {}
         self._instance_sites: list[cst.CSTNode] = []
+        self._building: list[ClassInfo] = []  # classes whose __init__ is being evaluated
         # (id of layer, parameter name) of parameters frozen with requires_grad = False
         self.frozen: set[tuple[int, str]] = set()
         self._stack: list[FunctionInfo] = []
@@ -193,7 +194,11 @@ class Evaluator:
         instance = Instance(cls.qualified, node or cls.node, cls=cls, attrs={}, init_args=args)
         self._instances[key] = instance
         init = self.sem.find_method(cls, "__init__")
-        if init is not None:
+        if init is not None and (len(self._building) >= MAX_INLINE_DEPTH or cls in self._building):
+            # A class that builds itself (a recursive tree of blocks) or a very deep nesting:
+            # its contents stay unknown rather than unrolling forever.
+            instance.attrs = None
+        elif init is not None:
             saved = (self._trace, self._budget, self._stack, self._frames)
             self._trace = Trace(init)
             if not args:
@@ -202,11 +207,13 @@ class Evaluator:
             self._stack = [init]
             if args and node is not None:
                 self._instance_sites.append(node)
+            self._building.append(cls)
             try:
                 self._inline(init, args, instance, _Frame(init, init.scope, instance, [], False))
             except _BudgetExceeded:
                 pass
             finally:
+                self._building.pop()
                 if args and node is not None:
                     self._instance_sites.pop()
                 self._trace, self._budget, self._stack, self._frames = saved
