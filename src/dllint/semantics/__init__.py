@@ -175,19 +175,44 @@ class FileSemantics:
 
     @cached_property
     def traces(self) -> list[Trace]:
-        """One trace per root: the module body, then every function and method."""
+        """One trace per root: the module body, then every function that trains, evaluates
+        or builds layers (and every function that calls one of those, so that it supplies
+        the concrete models). A model class's ``__init__`` and ``forward`` are evaluated
+        through its instances and :attr:`forward_graphs` instead."""
         evaluator = self.evaluator
         traces = [evaluator.run_module()]
-        for function in self.info.functions:
+        for function in self._root_functions():
             self_value = None
             if function.cls is not None and function.self_name:
                 self_value = self.generic_instance(function.cls)
-                init_trace = evaluator.init_traces.get(id(function.cls))
-                if function.name == "__init__" and init_trace is not None and init_trace.root is function:
-                    traces.append(init_trace)
-                    continue
             traces.append(evaluator.run_function(function, self_value))
         return traces
+
+    def _root_functions(self) -> list[FunctionInfo]:
+        relevant = {id(f) for f in self.info.functions if _does_loop_work(f) or (f.cls is None and _builds_layers(f))}
+        by_name: dict[str, list[FunctionInfo]] = {}
+        for function in self.info.functions:
+            by_name.setdefault(function.name, []).append(function)
+        changed = True
+        while changed:
+            changed = False
+            for function in self.info.functions:
+                if id(function) in relevant:
+                    continue
+                for site in function.calls:
+                    name = site.method or (site.node.func.value if isinstance(site.node.func, cst.Name) else None)
+                    if name and any(id(callee) in relevant for callee in by_name.get(name, ())):
+                        relevant.add(id(function))
+                        changed = True
+                        break
+        roots = []
+        for function in self.info.functions:
+            if id(function) not in relevant:
+                continue
+            if function.cls is not None and self.is_module_class(function.cls) and function.name in ("__init__", "forward"):
+                continue
+            roots.append(function)
+        return roots
 
     def generic_instance(self, cls: ClassInfo) -> Instance:
         """The instance a class's own methods see: ``__init__`` run with unknown arguments."""
@@ -352,6 +377,25 @@ class ForwardGraph:
         adds) into a layer with weights — as opposed to ending at an output, a residual add
         or a gate."""
         return _reaches_trainable(tensor, self.consumers)
+
+
+_LOOP_METHODS = frozenset(
+    {"backward", "manual_backward", "step", "zero_grad", "eval", "train", "clip_grad_norm_", "clip_grad_value_",
+     "clip_gradients", "unscale_"}
+)
+
+
+def _does_loop_work(function: FunctionInfo) -> bool:
+    """Whether a function trains, evaluates or runs inference (judged from its own calls)."""
+    from dllint.semantics.loops import INFERENCE_NAME
+
+    if function.no_grad or INFERENCE_NAME.search(function.name):
+        return True
+    return any(site.method in _LOOP_METHODS or site.no_grad for site in function.calls)
+
+
+def _builds_layers(function: FunctionInfo) -> bool:
+    return any(site.qualified in catalog.LAYERS for site in function.calls)
 
 
 _PASS_THROUGH_KINDS = ("activation", "dropout", "identity", "reshape", "norm", "pad", "pool")
