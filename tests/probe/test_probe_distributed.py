@@ -51,6 +51,7 @@ def _worker(rank, world, port, out_dir):
         report = probe.report()
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
             json.dump(None if report is None else report.to_dict(), fh)
+        dist.barrier()  # gloo aborts a rank that tears down while its peer is still talking
     finally:
         dist.destroy_process_group()
 
