@@ -501,6 +501,8 @@ def families_of(value: Value, seen: Optional[set[int]] = None, depth: int = 0) -
         op = value.op
         if op.kind == "recurrent":
             found.update({"recurrent", op.family})
+            if value.arg("dropout", 0) != 0:  # dropout between stacked layers (or unknown)
+                found.add("dropout")
         elif op.kind == "dropout":
             found.add("dropout")
         elif op.kind == "norm":

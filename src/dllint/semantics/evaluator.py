@@ -849,6 +849,10 @@ class Evaluator:
             isinstance(a, (Tensor, Param)) for a in args
         ):
             return self._tensor("function", qualified, tuple(a for a in args if isinstance(a, (Tensor, Param))), node)
+        if _looks_like_class(qualified):
+            # A class imported from elsewhere (another file of the run, a library): an
+            # instance whose contents the project index may know.
+            return Instance(qualified, node)
         return Obj(qualified, node, args, kwargs)
 
     def _container(self, family: str, qualified: str, args: tuple[Value, ...], node: cst.Call) -> Value:
@@ -1118,6 +1122,16 @@ class _ParamWithDefault(Constant):
         self.name = name
         self.function = function
         self.annotation = annotation
+
+
+_NOT_MODEL_MODULES = ("torch.", "builtins.", "collections.", "typing.", "dataclasses.", "numpy.", "pathlib.", "logging.", "argparse.")
+
+
+def _looks_like_class(qualified: str) -> bool:
+    """``models.CharLSTM``: a CamelCase name imported from a module that is not a known library
+    of non-model classes (optimizers, datasets, containers)."""
+    name = qualified.rsplit(".", 1)[-1]
+    return "." in qualified and name[:1].isupper() and not name.isupper() and not qualified.startswith(_NOT_MODEL_MODULES)
 
 
 def _is_false(value: Value) -> bool:

@@ -1,0 +1,88 @@
+"""Facts that cross files: a model class defined in one file and trained in another."""
+
+from __future__ import annotations
+
+from tests.helpers import lint_files
+
+TRAIN = """
+import torch
+from models import Net
+
+def train(loader):
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for x, y in loader:
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+@torch.no_grad()
+def predict(x):
+    model = Net()
+    return model(x)
+"""
+
+RECURRENT = """
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(8, 8, dropout=0.2, num_layers=2)
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+"""
+
+PLAIN = """
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+INHERITED = """
+import torch.nn as nn
+from base import Backbone
+
+class Net(Backbone):
+    def forward(self, x):
+        return self.encoder(x)
+"""
+
+BASE = """
+import torch.nn as nn
+
+class Backbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.LSTM(8, 8)
+"""
+
+
+def _codes(files, codes=("DL501", "DL502")):
+    return sorted((f.filename, f.location.row, f.code) for f in lint_files(files, codes))
+
+
+def test_recurrent_model_from_another_file_needs_clipping_and_eval() -> None:
+    findings = _codes({"models.py": RECURRENT, "train.py": TRAIN})
+    assert findings == [("train.py", 12, "DL501"), ("train.py", 17, "DL502")]
+
+
+def test_model_known_to_lack_recurrent_layers_dropout_and_batchnorm_is_quiet() -> None:
+    assert _codes({"models.py": PLAIN, "train.py": TRAIN}) == []
+
+
+def test_unknown_class_is_not_assumed_recurrent_but_is_assumed_to_need_eval() -> None:
+    assert _codes({"train.py": TRAIN}) == [("train.py", 17, "DL502")]
+
+
+def test_facts_follow_base_classes_across_files() -> None:
+    findings = _codes({"base.py": BASE, "models.py": INHERITED, "train.py": TRAIN}, ("DL501",))
+    assert findings == [("train.py", 12, "DL501")]
