@@ -123,14 +123,6 @@ def _float_tensors(obj: Any, out: list, depth: int = 0) -> list:
     return out
 
 
-def _nonfinite_count(tensors: Sequence[torch.Tensor]) -> Optional[torch.Tensor]:
-    total = None
-    for t in tensors:
-        c = torch.isfinite(t).logical_not_().sum()
-        total = c if total is None else total + c.to(total.device)
-    return total
-
-
 def _is_compiling() -> bool:
     fn = getattr(getattr(torch, "compiler", None), "is_compiling", None)
     try:
@@ -145,7 +137,8 @@ def _is_compiling() -> bool:
 
 
 class _FwdAcc:
-    __slots__ = ("name", "call", "cls", "kind", "order", "start", "n", "sat_n", "vec", "alive", "unit_dim")
+    __slots__ = ("name", "call", "cls", "kind", "order", "start", "n", "sat_n", "vec", "more", "alive",
+                 "unit_dim")
 
     def __init__(self, name: str, call: int, cls: str, kind: str, order: int):
         self.name, self.call, self.cls, self.kind, self.order = name, call, cls, kind, order
@@ -153,12 +146,13 @@ class _FwdAcc:
         # are used before its children finish), else when it finished
         self.n = 0
         self.sat_n = 0
-        self.vec: Optional[torch.Tensor] = None  # [s1, s2, nonfinite_out, nonfinite_in, saturated]
+        self.vec: Optional[torch.Tensor] = None  # [sum, L2 norm, other outputs' sum, input sum, saturated]
+        self.more: list = []  # the same per further call
         self.alive: Optional[torch.Tensor] = None  # ReLU: per-unit "was > 0 somewhere"
         self.unit_dim: Optional[int] = None
 
 
-_FWD_SLOTS = 6  # n, s1, s2, nonfinite_out, nonfinite_in, saturated
+_FWD_SLOTS = 7  # n, sum, sum of squares, other outputs' sum, input sum, saturated, saturated-of
 _PARAM_SLOTS = 11
 
 
@@ -575,27 +569,31 @@ class Probe:
         if not outs:
             return
         with torch.no_grad():
+            # Two fast reductions per output (sum, L2 norm): std from them, and non-finite
+            # detection for free (a NaN/Inf element makes the sum non-finite; so would finite
+            # values beyond ~1e35, which this reports as non-finite too).
             main = outs[0].detach()
-            dev = main.device
             n = main.numel()
             if n == 0:
                 return
             x = main if main.dtype in (torch.float32, torch.float64) else main.float()
-            var, mean = torch.var_mean(x, correction=0)
-            mean = mean.double()
-            s1 = mean * n
-            s2 = (var.double() + mean * mean) * n
-            nf_out = _nonfinite_count(outs).to(dev)
+            parts = [x.sum(), torch.linalg.vector_norm(x)]
+            dev = parts[0].device
+            extra = [t.detach().sum().to(dev, x.dtype) for t in outs[1:4]]
+            parts.append(torch.stack(extra).sum() if extra else torch.zeros((), device=dev, dtype=x.dtype))
             ins = _float_tensors(args, [])
-            nf_in = _nonfinite_count(ins) if ins else None
-            nf_in = nf_in.to(dev) if nf_in is not None else torch.zeros((), device=dev, dtype=torch.long)
-            sat = torch.zeros((), device=dev, dtype=torch.long)
+            parts.append(ins[0].detach().sum().to(dev, x.dtype) if ins else torch.zeros((), device=dev, dtype=x.dtype))
             if kind == KIND_SATURATING and ins:
                 pre = ins[0].detach()
-                sat = (pre.abs() > self.thresholds.saturation_bound).sum().to(dev)
+                parts.append((pre.abs() > self.thresholds.saturation_bound).sum().to(dev, x.dtype))
                 acc.sat_n += pre.numel()
-            vec = torch.stack([s1, s2, nf_out.double(), nf_in.double(), sat.double()])
-            acc.vec = vec if acc.vec is None else acc.vec + vec.to(acc.vec.device)
+            else:
+                parts.append(torch.zeros((), device=dev, dtype=x.dtype))
+            vec = torch.stack(parts)  # [sum, norm, sum of other outputs, input sum, saturated]
+            if acc.vec is None:
+                acc.vec = vec
+            else:  # a module called again in the same forward / micro-batch: pool the moments
+                acc.more.append(vec)
             acc.n += n
             if kind == KIND_WEIGHT:
                 self._last_weight_is_conv = isinstance(module, _CONV)
@@ -676,10 +674,19 @@ class Probe:
         f64 = torch.float64 if dev.type != "mps" else torch.float32
         keys = sorted(self._fwd.values(), key=lambda a: a.order)
         keys = [a for a in keys if a.vec is not None]
-        # forward: [n, s1, s2, nf_out, nf_in, sat] per key (summable across ranks)
-        fwd_rows = [torch.cat([torch.tensor([float(a.n)], dtype=f64, device=dev),
-                               a.vec.to(device=dev, dtype=f64)]) for a in keys]
-        fwd_vec = torch.cat(fwd_rows) if fwd_rows else torch.zeros(0, dtype=f64, device=dev)
+        # forward: [n, sum, sum of squares, other sum, input sum, saturated, sat_n] per key, in
+        # float64, summable across calls and ranks (the squares are taken in float64)
+        fwd_vec = torch.zeros(0, dtype=f64, device=dev)
+        if keys:
+            rows = torch.stack([a.vec.to(dev) for a in keys]).to(f64)
+            rows[:, 1] = rows[:, 1] * rows[:, 1]
+            for i, a in enumerate(keys):
+                if a.more:
+                    extra = torch.stack([v.to(dev) for v in a.more]).to(f64)
+                    extra[:, 1] = extra[:, 1] * extra[:, 1]
+                    rows[i] += extra.sum(0)
+            counts = torch.tensor([[float(a.n), float(a.sat_n)] for a in keys], dtype=f64, device=dev)
+            fwd_vec = torch.cat([counts[:, :1], rows, counts[:, 1:]], dim=1).flatten()
         relu = [a for a in keys if a.alive is not None]
         alive_cat = (torch.cat([a.alive.to(dev, torch.uint8) for a in relu])
                      if relu else torch.zeros(0, dtype=torch.uint8, device=dev))
@@ -690,7 +697,6 @@ class Probe:
             loss_vec = torch.stack([loss_vec[0], first_min])
         else:
             loss_vec[1] = math.inf
-        sat_n = [float(a.sat_n) for a in keys]
 
         if self._world > 1:
             layout = "|".join(f"{a.name}#{a.call}:{a.kind}" for a in keys) + "/" + ",".join(
@@ -705,10 +711,6 @@ class Probe:
                 red = torch.stack([loss_vec[0], -loss_vec[1]])
                 dist.all_reduce(red, op=dist.ReduceOp.MAX)  # count: max across ranks; first: min
                 loss_vec = torch.stack([red[0], -red[1]])
-                sat_t = torch.tensor(sat_n, dtype=f64, device=dev)
-                if sat_t.numel():
-                    dist.all_reduce(sat_t, op=dist.ReduceOp.SUM)
-                    sat_n = sat_t.tolist()
             elif not self._layout_warned:
                 self._layout_warned = True
                 self._note("ranks executed different modules at a check: statistics are rank 0's own")
@@ -741,7 +743,7 @@ class Probe:
         if self._loss_bad is not None:  # consumed: reset for the next window
             self._loss_bad.zero_()
             self._loss_first.fill_(-1)
-        return keys, relu, sat_n, items, pmeta, host
+        return keys, relu, items, pmeta, host
 
     def _param_stats(self, items, dev, f64):
         """Per parameter: grad L2^2, L1, Linf, weight L2, weight Linf, before-norm, update L2,
@@ -820,7 +822,7 @@ class Probe:
     # -- host side: turn the flat list back into records ---------------------------------------
 
     def _to_check(self, step, payload, partial) -> Check:
-        keys, relu, sat_n, items, pmeta, host = payload
+        keys, relu, items, pmeta, host = payload
         pos = 0
         fwd = []
         relu_pos = {id(a): i for i, a in enumerate(relu)}
@@ -831,10 +833,12 @@ class Probe:
         pvals = host[pos:pos + np_ * _PARAM_SLOTS]; pos += np_ * _PARAM_SLOTS
         loss_bad, loss_first, loss_value = host[pos], host[pos + 1], host[pos + 2]
         for i, a in enumerate(keys):
-            n, s1, s2, nfo, nfi, sat = fwd_vals[i * _FWD_SLOTS:(i + 1) * _FWD_SLOTS]
+            n, s1, s2, other, ins, sat, sat_n = fwd_vals[i * _FWD_SLOTS:(i + 1) * _FWD_SLOTS]
+            nfo = 0 if (math.isfinite(s1) and math.isfinite(s2) and math.isfinite(other)) else 1
+            nfi = 0 if math.isfinite(ins) else 1
             mean = s1 / n if n else math.nan
-            var = max(s2 / n - mean * mean, 0.0) if n else math.nan
-            sat_frac = (sat / sat_n[i]) if (a.kind == KIND_SATURATING and sat_n[i]) else None
+            var = max(s2 / n - mean * mean, 0.0) if n and not nfo else math.nan
+            sat_frac = (sat / sat_n) if (a.kind == KIND_SATURATING and sat_n) else None
             d_step = d_win = None
             win = 0
             if id(a) in relu_pos:
@@ -842,8 +846,7 @@ class Probe:
                 d_step, d_win, win = dead_vals[3 * j], dead_vals[3 * j + 1], int(dead_vals[3 * j + 2])
             fwd.append(FwdStat(name=a.name, call=a.call, cls=a.cls, kind=a.kind, n=int(n), mean=mean,
                                std=math.sqrt(var) if math.isfinite(var) else math.nan,
-                               nonfinite_out=int(nfo) if math.isfinite(nfo) else 1,
-                               nonfinite_in=int(nfi) if math.isfinite(nfi) else 1,
+                               nonfinite_out=nfo, nonfinite_in=nfi,
                                saturated=sat_frac, dead_step=d_step, dead_window=d_win,
                                window=win, units=None if a.alive is None else a.alive.numel()))
         layers: dict = {}

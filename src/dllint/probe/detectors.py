@@ -343,7 +343,7 @@ class Detectors:
             self.nonfinite_module = first.label
             self.nonfinite_at = c.step
             self._emit("DLP005", first.label, first.cls, c.step,
-                       {"nonfinite_elements": first.nonfinite_out, "input_nonfinite": input_bad,
+                       {"output_nonfinite": True, "input_nonfinite": input_bad,
                         "parameters_nonfinite": params_bad,
                         "loss_first_nonfinite_step": c.loss_first_nonfinite},
                        {"nonfinite": True},

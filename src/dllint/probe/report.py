@@ -6,7 +6,7 @@ JSON schema (stable, like the linter's)::
                    "threshold", "message"}],
      "layers":   [{"module", "class", "call", "kind", "act_mean", "act_std", "grad_rms",
                    "grad_mean_abs", "grad_max_abs", "log10_update_ratio", "dead_fraction",
-                   "saturated_fraction", "nonfinite_outputs", "identical_rows"}],
+                   "saturated_fraction", "nonfinite_output", "identical_rows"}],
      "summary":  {"steps", "checks", "every", "world_size", "model", "notes", "errors", ...}}
 
 ``source`` is ``{"filename", "row", "end_row"}`` (1-based rows) or null.
@@ -55,7 +55,7 @@ class LayerRow:
     log10_update_ratio: Optional[float] = None
     dead_fraction: Optional[float] = None
     saturated_fraction: Optional[float] = None
-    nonfinite_outputs: int = 0
+    nonfinite_output: bool = False
     identical_rows: Optional[int] = None
 
     def to_dict(self) -> dict:
@@ -64,7 +64,7 @@ class LayerRow:
                           "grad_mean_abs": self.grad_mean_abs, "grad_max_abs": self.grad_max_abs,
                           "log10_update_ratio": self.log10_update_ratio, "dead_fraction": self.dead_fraction,
                           "saturated_fraction": self.saturated_fraction,
-                          "nonfinite_outputs": self.nonfinite_outputs, "identical_rows": self.identical_rows})
+                          "nonfinite_output": self.nonfinite_output, "identical_rows": self.identical_rows})
 
 
 @dataclass
@@ -236,7 +236,7 @@ def _row(name, cls, call, kind, f, lg) -> LayerRow:
         row.act_mean, row.act_std = f.mean, f.std
         row.dead_fraction = f.dead_step
         row.saturated_fraction = f.saturated
-        row.nonfinite_outputs = f.nonfinite_out
+        row.nonfinite_output = bool(f.nonfinite_out)
     if lg is not None:
         row.grad_rms = lg.grad_rms
         row.grad_mean_abs = lg.grad_mean_abs

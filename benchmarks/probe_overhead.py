@@ -1,0 +1,147 @@
+"""Probe overhead on a CPU training loop of a small CNN: with vs without the probe, interleaved.
+
+    python benchmarks/probe_overhead.py                # default sampling (every=10)
+    python benchmarks/probe_overhead.py --every 1 --rounds 10 --json out.json
+
+Two identical models (same init, same batches) train in alternating blocks of steps, one with a
+``Probe(every=N)`` attached for the whole run and one without; the order of the two blocks
+alternates each round so drift in machine load hits both. Reported:
+
+* the median over rounds of (time per step with probe) / (time per step without) — the
+  amortised overhead at that sampling;
+* the cost of a sampled step on its own: the median time of the probed model's sampled steps
+  over the median time of its unsampled steps (and over the plain model's steps).
+
+Target (issue 4): <= 1.05x at the default sampling. This is a benchmark, not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+from dllint.probe import Probe  # noqa: E402
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, classes=10, width=32):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1, bias=False), nn.BatchNorm2d(2 * width), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1, bias=False), nn.BatchNorm2d(4 * width), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+        )
+        self.dropout = nn.Dropout(0.2)
+        self.fc = nn.Linear(4 * width, classes)
+
+    def forward(self, x):
+        return self.fc(self.dropout(torch.flatten(self.features(x), 1)))
+
+
+def step(model, opt, x, y, probe=None):
+    loss = F.cross_entropy(model(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if probe is not None:
+        probe.step(loss)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--every", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--block", type=int, default=20, help="steps per block (a multiple of --every)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    plain = SmallCNN()
+    probed = SmallCNN()
+    probed.load_state_dict(plain.state_dict())
+    opt_a = torch.optim.SGD(plain.parameters(), 0.05, momentum=0.9)
+    opt_b = torch.optim.SGD(probed.parameters(), 0.05, momentum=0.9)
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(args.batch, 3, args.size, args.size, generator=g),
+                torch.randint(0, 10, (args.batch,), generator=g)) for _ in range(args.block)]
+
+    for _ in range(5):  # warm-up both (allocator, kernels)
+        step(plain, opt_a, *batches[0])
+        step(probed, opt_b, *batches[0])
+
+    ratios, plain_steps, sampled, unsampled = [], [], [], []
+    with Probe(probed, every=args.every) as probe:
+        for r in range(args.rounds):
+            order = ("plain", "probed") if r % 2 == 0 else ("probed", "plain")
+            per = {}
+            for which in order:
+                total = 0.0
+                for x, y in batches:
+                    is_sampled = which == "probed" and probe.steps % args.every == 0
+                    t0 = time.perf_counter()
+                    if which == "plain":
+                        step(plain, opt_a, x, y)
+                    else:
+                        step(probed, opt_b, x, y, probe)
+                    dt = time.perf_counter() - t0
+                    total += dt
+                    if which == "plain":
+                        plain_steps.append(dt)
+                    else:
+                        (sampled if is_sampled else unsampled).append(dt)
+                per[which] = total / len(batches)
+            ratios.append(per["probed"] / per["plain"])
+    report = probe.report()
+    result = {
+        "every": args.every,
+        "rounds": args.rounds,
+        "steps_per_block": args.block,
+        "batch": [args.batch, 3, args.size, args.size],
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "plain_step_ms_median": 1e3 * statistics.median(plain_steps),
+        "median_ratio": statistics.median(ratios),
+        "ratio_quartiles": [statistics.quantiles(ratios, n=4)[0], statistics.quantiles(ratios, n=4)[2]],
+        "sampled_step_ms_median": 1e3 * statistics.median(sampled),
+        "unsampled_step_ms_median": 1e3 * statistics.median(unsampled) if unsampled else None,
+        "sampled_vs_unsampled": statistics.median(sampled) / statistics.median(unsampled) if unsampled else None,
+        "sampled_vs_plain": statistics.median(sampled) / statistics.median(plain_steps),
+        "sampled_steps": len(sampled),
+        "probe_findings": report.codes,
+    }
+    print(f"small CNN, batch {args.batch}x3x{args.size}x{args.size}, {result['threads']} thread(s), torch {torch.__version__}")
+    print(f"plain step: {result['plain_step_ms_median']:.2f} ms (median)")
+    print(f"with Probe(every={args.every}): median ratio {result['median_ratio']:.3f}x over {args.rounds} interleaved "
+          f"rounds (quartiles {result['ratio_quartiles'][0]:.3f}-{result['ratio_quartiles'][1]:.3f})")
+    if unsampled:
+        print(f"a sampled step: {result['sampled_step_ms_median']:.2f} ms = {result['sampled_vs_unsampled']:.2f}x an "
+              f"unsampled probed step ({result['unsampled_step_ms_median']:.2f} ms), "
+              f"{result['sampled_vs_plain']:.2f}x a plain step")
+    else:
+        print(f"a sampled step: {result['sampled_step_ms_median']:.2f} ms = {result['sampled_vs_plain']:.2f}x a plain step")
+    print(f"probe findings on the way: {report.codes or 'none'}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()
