@@ -86,3 +86,31 @@ def test_unknown_class_is_not_assumed_recurrent_but_is_assumed_to_need_eval() ->
 def test_facts_follow_base_classes_across_files() -> None:
     findings = _codes({"base.py": BASE, "models.py": INHERITED, "train.py": TRAIN}, ("DL501",))
     assert findings == [("train.py", 12, "DL501")]
+
+
+WRAPPER = """
+import torch.nn as nn
+
+class Model(nn.Module):
+    def __call__(self, source, **kwargs):
+        return self.predict(source, **kwargs)
+
+class YOLO(Model):
+    pass
+"""
+
+APP = """
+from ultralytics import YOLO
+
+class App:
+    def __init__(self):
+        self.model = YOLO("yolo.pt")
+
+    def image_inference(self, image):
+        return self.model(image, conf=0.25)
+"""
+
+
+def test_a_wrapper_that_overrides_call_is_not_a_forward_pass() -> None:
+    assert _codes({"ultralytics/engine/model.py": WRAPPER, "app.py": APP}, ("DL502",)) == []
+    assert _codes({"app.py": APP}, ("DL502",)) == [("app.py", 9, "DL502")]

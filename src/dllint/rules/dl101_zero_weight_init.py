@@ -108,7 +108,7 @@ class ZeroWeightInit(Rule):
                 return None
             if layer_types:
                 weighted = [name for name in layer_types if _has_weight_matrix(catalog.layer_op(name))]
-                if weighted:
+                if weighted and _any_hidden(sem, site, weighted) is not False:
                     names = ", ".join(f"`{short_name(name)}`" for name in weighted)
                     return Report(
                         site.node,
@@ -153,6 +153,21 @@ class ZeroWeightInit(Rule):
                         "its units start identical and never become different",
                     )
                     break
+
+
+def _any_hidden(sem: FileSemantics, site: CallSite, layer_types: list[str]) -> Optional[bool]:
+    """For an init method of a model class: whether any layer of the given types in that
+    model is a hidden layer. None when the model is not known (a free function given to
+    ``model.apply``): then every layer of the type is assumed to be hit."""
+    function = site.function
+    cls = function.cls if function is not None else None
+    graphs = [graph for graph in sem.forward_graphs if cls is not None and graph.cls is cls]
+    applications = [
+        tensor for graph in graphs for tensor, layer in graph.module_applications() if layer.qualified in layer_types
+    ]
+    if not applications:
+        return None
+    return any(graph.hidden(tensor) for graph in graphs for tensor in applications if tensor in graph.tensors)
 
 
 def _constant_weight_writes(sem: FileSemantics) -> Iterator[tuple[CallSite, cst.Attribute]]:

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Iterator, Optional
 
+import libcst as cst
+
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics
 from dllint.semantics.evaluator import Event
-from dllint.semantics.loops import holds, inference_function, looks_like_model, unless_none_hold
+from dllint.semantics.loops import holds, inference_function, looks_like_model, unless_none_hold_or_custom_call
 
 _DROPOUT_OR_BN = frozenset({"dropout", "batch"})
 
@@ -84,7 +86,7 @@ class InferenceWithoutEval(Rule):
                 occurrences.setdefault(id(event.node), []).append(event)
         for events in occurrences.values():
             event = _deciding(events)
-            if event is None:
+            if event is None or (event.mode == "attr" and _owner_evaluates_it(sem, event)):
                 continue
             verdict = holds(sem, event.target, _DROPOUT_OR_BN, unknown=True)
             if verdict.holds is False:
@@ -94,7 +96,7 @@ class InferenceWithoutEval(Rule):
                 f"this model is called for inference ({_inference_context(event)}) without `.eval()` first: its "
                 "Dropout stays active and its BatchNorm normalises with batch statistics instead of the running "
                 "ones — call `model.eval()` before inference",
-                unless=None if verdict.holds else unless_none_hold(verdict.deferred, ("dropout", "batch")),
+                unless=None if verdict.holds else unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")),
             )
 
 
@@ -103,6 +105,19 @@ def _inference_context(event: Event) -> Optional[str]:
         return "under `torch.no_grad()`"
     name = inference_function(event)
     return f"in `{name}()`" if name else None
+
+
+def _owner_evaluates_it(sem: FileSemantics, event: Event) -> bool:
+    """``self.model(x)`` in a method of an object that puts ``self.model`` in eval mode
+    elsewhere (in its set-up method, say)."""
+    function = event.stack[-1] if event.stack else None
+    func = getattr(event.node, "func", None)
+    if function is None or function.cls is None or not isinstance(func, cst.Attribute):
+        return False
+    owner = func.value
+    if not (isinstance(owner, cst.Name) and owner.value == function.self_name):
+        return False
+    return sem.attribute_put_in_eval_mode(function.cls, func.attr.value)
 
 
 def _inside_training_step(event: Event, backward_scopes) -> bool:

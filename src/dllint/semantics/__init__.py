@@ -20,6 +20,7 @@ from dllint.semantics import catalog
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator, Event, Trace
 from dllint.semantics.scopes import CallSite, ClassInfo, Collector, FunctionInfo, ModuleInfo, Scope
+from dllint.semantics.syntax import dotted_name
 from dllint.semantics.values import (
     Container,
     Instance,
@@ -52,7 +53,13 @@ class FileSemantics:
 
     @cached_property
     def mentions_torch(self) -> bool:
-        """Whether the file could hold anything the torch rules look at."""
+        """Whether the file could hold anything the torch rules look at. A file written for
+        another framework (MXNet, TensorFlow, JAX…) and importing nothing of PyTorch's is not."""
+        imported = {name.split(".")[0] for name in self.info.imports}
+        if imported & _TORCH_ECOSYSTEM:
+            return True
+        if imported & _OTHER_FRAMEWORKS:
+            return False
         return "torch" in self.text or "nn." in self.text or any(
             cls.bases and self.is_module_class(cls) for cls in self.info.classes
         )
@@ -144,9 +151,9 @@ class FileSemantics:
                 local = self.local_class(base)
                 if local is not None and depth < 20 and decide(local, depth + 1):
                     verdict = True
-                if base is not None and local is None and base not in catalog.MODULE_BASES and not base.startswith("builtins."):
-                    # A base class from elsewhere (another file of the project, a library):
-                    # an nn.Module if it behaves like one.
+                if local is None and base not in catalog.MODULE_BASES and not (base or "").startswith("builtins."):
+                    # A base class from elsewhere (another file of the project, a library) or
+                    # one dllint cannot resolve: an nn.Module if the class behaves like one.
                     if "forward" in cls.methods or self._assigns_layers(cls):
                         verdict = True
             result[id(cls)] = verdict
@@ -163,6 +170,36 @@ class FileSemantics:
                 if qualified and qualified in catalog.LAYERS:
                     return True
         return False
+
+    def attribute_put_in_eval_mode(self, cls: ClassInfo, attribute: str) -> bool:
+        """Whether some method of the class (or of its local bases) puts ``self.<attribute>``
+        in eval mode — ``self.model.eval()``, ``self.model.train(False)``, or assigns it
+        ``something.eval()`` — an object-level invariant that single methods rely on."""
+        classes = [cls, *self._all_local_bases(cls)]
+        for site in self.method_calls("eval", "train"):
+            function = site.function
+            if function is None or function.cls not in classes or site.receiver is None:
+                continue
+            if site.method == "train" and not _passes_false(site.node):
+                continue
+            if dotted_name(site.receiver) == f"{function.self_name}.{attribute}":
+                return True
+        for owner in classes:
+            for assignment in owner.attribute_assignments:
+                value = assignment.value
+                if assignment.name == attribute and isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "eval":
+                    return True
+        return False
+
+    def _all_local_bases(self, cls: ClassInfo) -> list[ClassInfo]:
+        found: list[ClassInfo] = []
+        stack = self.local_bases(cls)
+        while stack:
+            base = stack.pop()
+            if base not in found and base is not cls:
+                found.append(base)
+                stack.extend(self.local_bases(base))
+        return found
 
     def module_classes(self) -> list[ClassInfo]:
         return [cls for cls in self.info.classes if self.is_module_class(cls)]
@@ -300,6 +337,23 @@ class FileSemantics:
             outputs[id(graph.cls)] = output_family(graph.returns)
         return outputs
 
+    def class_returns_logits(self, cls: ClassInfo) -> bool:
+        """Whether a model class's forward returns, on every path, the raw output of a layer
+        with weights (``nn.Linear``, a conv, ``F.linear``, a matrix product): logits, with no
+        output activation after them."""
+        return self._class_logits.get(id(cls), False)
+
+    @cached_property
+    def _class_logits(self) -> dict[int, bool]:
+        from dllint.semantics.losses import LOGITS, origin
+
+        result: dict[int, bool] = {}
+        for graph in self.forward_graphs:
+            returned = [option for value in graph.returns for option in options_of(value)]
+            found = origin(self, Merge(tuple(returned))) if len(returned) > 1 else origin(self, returned[0]) if returned else None
+            result[id(graph.cls)] = bool(found and found.known and found.family == LOGITS)
+        return result
+
     def class_contains(self, cls: ClassInfo) -> set[str]:
         """Op families among a model class's submodules (``lstm``, ``dropout``, ``batch`` …),
         plus ``external:<qualified>`` for submodule classes defined in other files."""
@@ -332,6 +386,15 @@ class FileSemantics:
         from dllint.semantics.loops import training_steps
 
         return training_steps(self)
+
+    @cached_property
+    def loss_applications(self) -> list["LossApplication"]:
+        """Every call of a torch loss (criterion object or functional) with the prediction and
+        target that reached it, once per evaluation (``semantics/losses.py``); ask
+        ``losses.origin(sem, app.prediction)`` what the prediction is."""
+        from dllint.semantics.losses import loss_applications
+
+        return loss_applications(self)
 
     @cached_property
     def summary(self) -> "ModuleSummary":
@@ -378,6 +441,12 @@ class ForwardGraph:
         or a gate."""
         return _reaches_trainable(tensor, self.consumers)
 
+
+_OTHER_FRAMEWORKS = frozenset({"mxnet", "tensorflow", "jax", "flax", "keras", "paddle", "mindspore", "oneflow", "chainer", "theano"})
+_TORCH_ECOSYSTEM = frozenset({
+    "torch", "torchvision", "torchaudio", "torchtext", "timm", "transformers", "lightning", "pytorch_lightning",
+    "accelerate", "diffusers", "peft", "ultralytics",
+})
 
 _LOOP_METHODS = frozenset(
     {"backward", "manual_backward", "step", "zero_grad", "eval", "train", "clip_grad_norm_", "clip_grad_value_",
@@ -438,6 +507,10 @@ def _reaches_trainable(start: Tensor, consumers: dict[int, list[Tensor]]) -> boo
         if passes:
             stack.extend(consumers.get(id(tensor), ()))
     return False
+
+
+def _passes_false(call: cst.Call) -> bool:
+    return bool(call.args) and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "False"
 
 
 def short_name(qualified: str) -> str:
@@ -544,3 +617,4 @@ def module_name_for(filename: str) -> str:
 
 from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
 from dllint.semantics.project import ModuleSummary  # noqa: E402
+from dllint.semantics.losses import LossApplication  # noqa: E402

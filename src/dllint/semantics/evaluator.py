@@ -18,6 +18,7 @@ linear time and never hangs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
@@ -57,10 +58,15 @@ MAX_CONTAINER_ITERATION = 24
 
 # Calls whose result is a model from a zoo or a checkpoint.
 _ZOO_PREFIXES = ("torchvision.models.", "timm.create_model", "torch.hub.load", "segmentation_models_pytorch.")
-_MODEL_LIKE_NAME = (
-    "model", "net", "module", "encoder", "decoder", "classifier", "backbone", "teacher", "student",
+_MODEL_LIKE_WORDS = frozenset({
+    "model", "net", "network", "module", "encoder", "decoder", "classifier", "backbone", "teacher", "student",
     "generator", "discriminator", "critic", "actor", "policy", "autoencoder", "transformer", "lstm", "rnn", "gru",
-)
+    "cnn", "mlp", "detector", "segmenter", "regressor", "head",
+})
+_NOT_A_MODEL_WORDS = frozenset({
+    "cls", "class", "classes", "fn", "func", "factory", "builder", "build", "type", "path", "name", "names", "config",
+    "cfg", "kwargs", "args", "dir", "file", "id", "ids", "url", "str", "get", "make", "create", "load", "init",
+})
 _MODE_METHODS_RETURNING_SELF = frozenset(
     {"to", "cuda", "cpu", "float", "half", "double", "bfloat16", "requires_grad_", "share_memory", "type", "to_empty"}
 )
@@ -1131,7 +1137,7 @@ def _looks_like_class(qualified: str) -> bool:
     """``models.CharLSTM``: a CamelCase name imported from a module that is not a known library
     of non-model classes (optimizers, datasets, containers)."""
     name = qualified.rsplit(".", 1)[-1]
-    return "." in qualified and name[:1].isupper() and not name.isupper() and not qualified.startswith(_NOT_MODEL_MODULES)
+    return "." in qualified and name[:1].isupper() and not qualified.startswith(_NOT_MODEL_MODULES)
 
 
 def _is_false(value: Value) -> bool:
@@ -1171,8 +1177,12 @@ def _is_scheduler(receiver: Value) -> bool:
 
 
 def _model_like_name(name: str) -> bool:
-    lowered = name.lower()
-    return any(part in lowered for part in _MODEL_LIKE_NAME)
+    """``model``, ``ema_model``, ``self.net``, ``resnet``, ``text_encoder`` — but not
+    ``datamodule_cls`` or ``netloc``: whole words of a snake_case/camelCase name."""
+    words = re.findall(r"[a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    if any(word in _NOT_A_MODEL_WORDS for word in words):
+        return False  # model_cls, get_model, model_path: a class, a factory, a name — not a model
+    return any(word in _MODEL_LIKE_WORDS or (word.endswith(("net", "model")) and len(word) >= 4) for word in words)
 
 
 def _model_like(param: Param) -> bool:

@@ -148,6 +148,17 @@ def unless_none_hold(names: tuple[str, ...], families: tuple[str, ...]) -> Calla
     return partial(index_says_none_hold, names, families)
 
 
+def unless_none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[["ProjectIndex"], bool]:
+    """For a model called like a function: drop the report when the index knows the classes
+    hold none of the families, or when a class overrides ``__call__`` (a predictor wrapper
+    such as ultralytics' ``YOLO``, whose call is not a plain forward pass)."""
+    return partial(_none_hold_or_custom_call, names, families)
+
+
+def _none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectIndex") -> bool:
+    return index_says_none_hold(names, families, index) or any(index.defines(name, "__call__") for name in names)
+
+
 def unless_not_known_to_hold(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[["ProjectIndex"], bool]:
     """Drop the report unless the index confirms that one of the classes holds a family."""
     return partial(_not_any, names, families)

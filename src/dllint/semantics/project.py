@@ -24,6 +24,9 @@ class ClassSummary:
     # ``external:<qualified>`` for submodule classes defined elsewhere
     contains: frozenset[str]
     output: Optional[str]  # softmax | sigmoid | log_softmax | None
+    # forward returns raw logits (a weighted layer's output, no activation after it) on every path
+    logits: bool = False
+    methods: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -45,6 +48,8 @@ def summarize(sem: "FileSemantics") -> ModuleSummary:
             is_module=is_module,
             contains=frozenset(sem.class_contains(cls)) if is_module else frozenset(),
             output=sem.class_output(cls) if is_module else None,
+            logits=sem.class_returns_logits(cls) if is_module else False,
+            methods=frozenset(cls.methods),
         )
     return summary
 
@@ -73,6 +78,10 @@ class ProjectIndex:
         if found is not None:
             return found
         matches = self._by_suffix.get(qualified, [])
+        if not matches and "." in qualified:
+            # Re-exported from a package's __init__ (``ultralytics.YOLO``): the one class of
+            # that name in the run, if there is exactly one.
+            matches = self._by_suffix.get(qualified.rsplit(".", 1)[1], [])
         return matches[0] if len(matches) == 1 else None
 
     def contains(self, qualified: str, family: str, _seen: Optional[set[str]] = None) -> Optional[bool]:
@@ -96,9 +105,23 @@ class ProjectIndex:
                 unknown = True
         return None if unknown else False
 
+    def defines(self, qualified: str, method: str, _seen: Optional[set[str]] = None) -> bool:
+        """Whether the class or one of its bases in the run defines ``method``."""
+        seen = _seen if _seen is not None else set()
+        item = self.lookup(qualified)
+        if item is None or qualified in seen:
+            return False
+        seen.add(qualified)
+        return method in item.methods or any(self.defines(base, method, seen) for base in item.bases)
+
     def output(self, qualified: str) -> Optional[str]:
         item = self.lookup(qualified)
         return item.output if item is not None else None
+
+    def returns_logits(self, qualified: str) -> Optional[bool]:
+        """Whether the class's forward returns raw logits; None when the class is not indexed."""
+        item = self.lookup(qualified)
+        return item.logits if item is not None else None
 
     def is_known(self, qualified: str) -> bool:
         return self.lookup(qualified) is not None

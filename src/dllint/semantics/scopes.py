@@ -166,6 +166,7 @@ class ModuleInfo:
     calls: list[CallSite] = field(default_factory=list)
     functions: list[FunctionInfo] = field(default_factory=list)
     classes: list[ClassInfo] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)  # every module or name imported, anywhere in the file
     _resolving: set = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -327,6 +328,7 @@ class Collector:
                 full = dotted_name(alias.name)
                 if full is None:
                     continue
+                self.info.imports.append(full)
                 if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                     scope.bind(alias.asname.name.value, Binding("import", node, full))
                 else:
@@ -336,6 +338,7 @@ class Collector:
             base = self._import_base(node)
             if base is None:
                 return
+            self.info.imports.append(base)
             if isinstance(node.names, cst.ImportStar):
                 scope.star_imports.append(base)
                 return
