@@ -1,0 +1,278 @@
+"""Where losses are computed, and what their predictions are.
+
+A *loss application* is one call of a torch loss — a criterion object
+(``criterion = nn.CrossEntropyLoss(); criterion(out, y)``, ``self.loss_fn(...)``) or a
+functional loss (``F.cross_entropy(out, y)``) — as seen by one evaluation, with the values
+that reached it. The evaluator follows those values through local variables, same-file
+helpers and the ``forward`` of model classes, so the prediction of ``criterion(model(x), y)``
+is the tensor the model's last operation produced.
+
+:func:`origin` says what a prediction *is*: the output of a ``softmax``, ``sigmoid`` or
+``log_softmax`` (however it is spelled: ``nn.Softmax`` as a model's last layer,
+``F.softmax``, ``torch.softmax``, ``.softmax()``; ``torch.log(softmax(x))`` counts as a
+log-softmax), raw ``logits`` (the output of a layer with weights, ``F.linear`` or a matrix
+product), or unknown. For a model class defined in another file of the run the answer is
+deferred to the project index (``Origin.deferred``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Optional
+
+import libcst as cst
+
+from dllint.semantics import catalog
+from dllint.semantics.scopes import FunctionInfo
+from dllint.semantics.values import Instance, Layer, Merge, Reference, Tensor, Value, options_of
+
+if TYPE_CHECKING:
+    from dllint.semantics import FileSemantics
+    from dllint.semantics.project import ProjectIndex
+
+# Output activations a loss cares about, and "logits" for the raw output of a weighted layer.
+OUTPUT_FAMILIES = ("softmax", "sigmoid", "log_softmax")
+LOGITS = "logits"
+
+# Operations that keep what a tensor *is* (probabilities stay probabilities): reshapes and
+# views, dtype/device moves, dropout, indexing, clamping into a range.
+_KEEPING_KINDS = ("identity", "reshape", "dropout")
+_CLAMPS = frozenset({"clamp", "clamp_", "clip", "clip_", "torch.clamp", "torch.clip"})
+_LOGS = frozenset({"log", "torch.log"})
+_MATMULS = frozenset({"torch.matmul", "torch.mm", "torch.bmm", "torch.einsum"})
+_MAX_DEPTH = 60
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a value is, as far as a loss is concerned.
+
+    family: softmax | sigmoid | log_softmax | logits | None (unknown, or different on
+            different paths)
+    tensor: the operation that made it so (``nn.Softmax`` applied, ``F.log_softmax``, the
+            ``nn.Linear``), for messages; None when deferred
+    spelled: ``log(softmax)`` when a log-softmax was written as ``torch.log(softmax(x))``
+    deferred: model classes of other files whose forward output decides (all must agree)
+    """
+
+    family: Optional[str]
+    tensor: Optional[Tensor] = None
+    spelled: str = ""
+    deferred: tuple[str, ...] = ()
+
+    @property
+    def known(self) -> bool:
+        return self.family is not None and not self.deferred
+
+
+_UNKNOWN_ORIGIN = Origin(None)
+
+
+def origin(sem: "FileSemantics", value: Optional[Value]) -> Origin:
+    """What ``value`` is: the output activation (or raw logits) that produced it on every
+    path, looking through reshapes, dropout, indexing and clamping. Different answers on
+    different branches (``x if self.training else x.softmax(-1)``) give an unknown origin."""
+    if value is None:
+        return _UNKNOWN_ORIGIN
+    found = [_origin_one(sem, option, 0) for option in options_of(value)]
+    if not found:
+        return _UNKNOWN_ORIGIN
+    families = {item.family for item in found}
+    if len(families) != 1 or None in families:
+        return _UNKNOWN_ORIGIN
+    deferred = tuple(dict.fromkeys(name for item in found for name in item.deferred))
+    if deferred and any(not item.deferred for item in found):
+        return _UNKNOWN_ORIGIN  # part known here, part decided elsewhere: keep it simple
+    first = found[0]
+    return Origin(first.family, first.tensor, first.spelled, deferred)
+
+
+def _origin_one(sem: "FileSemantics", value: Value, depth: int) -> Origin:
+    current = value
+    while isinstance(current, Tensor) and depth < _MAX_DEPTH:
+        depth += 1
+        op = current.module_op
+        keeps = (
+            current.kind == "subscript"
+            or (op is not None and op.kind in _KEEPING_KINDS)
+            or (current.kind in ("method", "function") and current.target in _CLAMPS)
+        )
+        if not keeps or not current.inputs:
+            break
+        nxt = current.inputs[0]
+        if isinstance(nxt, Merge):
+            return origin(sem, nxt) if depth < _MAX_DEPTH else _UNKNOWN_ORIGIN
+        current = nxt
+    if not isinstance(current, Tensor):
+        return _UNKNOWN_ORIGIN
+    op = current.module_op
+    if op is not None and op.kind == "activation" and op.family in OUTPUT_FAMILIES:
+        return Origin(op.family, current)
+    if current.kind in ("method", "function") and current.target in _LOGS and current.inputs:
+        inner = origin(sem, current.inputs[0]) if depth < _MAX_DEPTH else _UNKNOWN_ORIGIN
+        if inner.family == "softmax" and inner.known:
+            return Origin("log_softmax", current, "log(softmax)")
+        return _UNKNOWN_ORIGIN
+    if (op is not None and op.trainable and op.kind == "affine") or _is_matmul(current):
+        return Origin(LOGITS, current)
+    if current.kind == "module" and isinstance(current.target, Instance):
+        return _model_origin(sem, current)
+    return _UNKNOWN_ORIGIN
+
+
+def _is_matmul(tensor: Tensor) -> bool:
+    if tensor.kind == "binop" and tensor.target == "MatrixMultiply":
+        return True
+    return tensor.kind == "function" and tensor.target in _MATMULS
+
+
+def _model_origin(sem: "FileSemantics", tensor: Tensor) -> Origin:
+    """A model applied whose forward was not expanded here: a class of this file (too deep to
+    inline) answers from its forward graph; a class of another file from the project index."""
+    model: Instance = tensor.target
+    if model.cls is not None:
+        family = sem.class_output(model.cls)
+        if family is None and sem.class_returns_logits(model.cls):
+            family = LOGITS
+        return Origin(family, tensor) if family is not None else _UNKNOWN_ORIGIN
+    if model.origin != "constructed" or not model.qualified:
+        return _UNKNOWN_ORIGIN
+    if model.qualified.startswith(("torch.", "torchvision.", "timm.", "transformers.")):
+        return _UNKNOWN_ORIGIN
+    # Known only by name: the index decides. The family here is a placeholder that every
+    # deferred option shares; the rule asks the index for the family it cares about.
+    return Origin("deferred", None, "", (model.qualified,))
+
+
+# --- loss applications ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LossApplication:
+    """One call of a torch loss in one evaluation.
+
+    family: cross_entropy | nll | bce | bce_with_logits | kl_div | other (catalog families)
+    qualified: the loss class or function (``torch.nn.CrossEntropyLoss``, ``torch.nn.functional.nll_loss``)
+    criterion: the loss object when it is a module (its constructor arguments:
+               ``criterion.arg("label_smoothing")``), None for a functional loss
+    prediction / target: the values passed as ``input`` and ``target`` (None if not passed)
+    """
+
+    node: cst.Call
+    family: str
+    qualified: str
+    criterion: Optional[Layer]
+    prediction: Optional[Value]
+    target: Optional[Value]
+    function: Optional[FunctionInfo]
+
+
+def loss_applications(sem: "FileSemantics") -> list[LossApplication]:
+    """Every loss call the evaluations saw, once per distinct evaluation (a call inside a
+    helper appears once per caller that inlined it). Functions that call a loss but that no
+    root evaluation reached (a Lightning ``training_step``, a ``compute_loss`` helper nobody
+    in the file calls) are evaluated on their own first, with unknown arguments."""
+    sem.traces  # noqa: B018 - the roots, then the forward graphs and Sequentials, come first
+    sem.forward_graphs  # noqa: B018
+    sem.sequential_chains  # noqa: B018
+    _evaluate_unreached_loss_functions(sem)
+    result: list[LossApplication] = []
+    for site in sem.info.calls:
+        for callee, args, kwargs in sem.evaluator.observed.get(id(site.node), ()):
+            loss = _loss_of(callee)
+            if loss is None:
+                continue
+            family, qualified, criterion = loss
+            prediction = args[0] if args else kwargs.get("input")
+            target = args[1] if len(args) > 1 else kwargs.get("target")
+            if prediction is not None and type(prediction).__name__ == "_Star":
+                continue
+            result.append(LossApplication(site.node, family, qualified, criterion, prediction, target, site.function))
+    return result
+
+
+def _loss_of(callee: Value) -> Optional[tuple[str, str, Optional[Layer]]]:
+    losses = []
+    for option in options_of(callee):
+        if isinstance(option, Layer) and option.op.kind == "loss":
+            losses.append((option.op.family, option.qualified, option))
+        elif isinstance(option, Reference):
+            op = catalog.function_op(option.qualified)
+            if op is not None and op.kind == "loss":
+                losses.append((op.family, option.qualified, None))
+        else:
+            return None
+    families = {family for family, _, _ in losses}
+    if len(families) != 1:
+        return None
+    return losses[0]
+
+
+_LOSS_WORDS = ("loss", "criterion", "criteria")
+
+
+def _evaluate_unreached_loss_functions(sem: "FileSemantics") -> None:
+    observed = sem.evaluator.observed
+    for function in sem.info.functions:
+        loss_sites = [site for site in function.calls if _may_call_loss(site)]
+        if not loss_sites or any(id(site.node) in observed for site in loss_sites):
+            continue
+        self_value = sem.generic_instance(function.cls) if function.cls is not None and function.self_name else None
+        sem.evaluator.run_function(function, self_value)
+
+
+def _may_call_loss(site) -> bool:
+    op = catalog.function_op(site.qualified) or catalog.layer_op(site.qualified)
+    if op is not None and op.kind == "loss":
+        return True
+    func = site.node.func
+    if isinstance(func, cst.Call):  # nn.CrossEntropyLoss()(out, y)
+        return _may_call_loss_name(func.func)
+    return _may_call_loss_name(func)
+
+
+def _may_call_loss_name(func: cst.BaseExpression) -> bool:
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    lowered = name.lower()
+    return any(word in lowered for word in _LOSS_WORDS)
+
+
+def loss_inputs(sem: "FileSemantics", losses: tuple[str, ...], inputs: tuple[str, ...]) -> list[tuple[LossApplication, Origin]]:
+    """The loss calls of one of the ``losses`` families whose prediction is one of ``inputs``
+    (origin families: ``softmax``, ``sigmoid``, ``log_softmax``, ``logits``), one per call:
+    an evaluation that shows it here wins; otherwise one where it depends on model classes of
+    other files (``origin.deferred``: report with :func:`unless_output_is_not`)."""
+    found: dict[int, tuple[LossApplication, Origin]] = {}
+    for application in sem.loss_applications:
+        if application.family not in losses:
+            continue
+        seen = origin(sem, application.prediction)
+        if seen.deferred:
+            if id(application.node) not in found:
+                found[id(application.node)] = (application, seen)
+        elif seen.family in inputs:
+            previous = found.get(id(application.node))
+            if previous is None or previous[1].deferred:
+                found[id(application.node)] = (application, seen)
+    return list(found.values())
+
+
+# --- cross-file verdicts ----------------------------------------------------------------------
+
+def index_output(index: "ProjectIndex", name: str) -> Optional[str]:
+    """What a model class of the run returns: an output activation family, ``logits``, or None."""
+    family = index.output(name)
+    if family is None and index.returns_logits(name):
+        return LOGITS
+    return family
+
+
+def index_output_is_not(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectIndex") -> bool:
+    """True (drop the report) unless the index knows that every named model class's forward
+    ends in one of ``families`` (output activations, or ``logits``)."""
+    return any(index_output(index, name) not in families for name in names)
+
+
+def unless_output_is_not(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[["ProjectIndex"], bool]:
+    """The ``unless`` of a report that holds only if the named classes end in one of ``families``."""
+    return partial(index_output_is_not, names, families)
