@@ -91,6 +91,8 @@ class Event:
 
     kind: forward | backward | step | zero_grad | clip | eval | train | unscale
     target: the model (forward/eval/train), the loss (backward) or the optimizer (step/zero_grad)
+    zero_grad also stands for the other ways of clearing gradients: ``p.grad = None`` (node:
+    the assigned attribute), ``p.grad.zero_()``, helpers named ``*zero_grad*``
     mode: for forward: the model's mode at that moment (train | eval | caller | self | unknown)
     """
 
@@ -446,6 +448,9 @@ class Evaluator:
                 owner.attrs[target.attr.value] = value
             elif isinstance(owner, AttributeOf) and target.attr.value == "requires_grad" and _is_false(value):
                 self._freeze(owner)
+            if target.attr.value == "grad" and isinstance(value, Constant) and value.value is None:
+                # ``p.grad = None``: clears a parameter's gradient, like ``zero_grad(set_to_none=True)``.
+                self._event("zero_grad", target, owner)
         elif isinstance(target, cst.Subscript):
             owner = self._value(target.value, state)
             if isinstance(owner, Container) and owner.kind in ("module_dict", "dict"):
@@ -816,6 +821,11 @@ class Evaluator:
         if qualified in _CLIP_FUNCTIONS:
             self._event("clip", node, args[0] if args else Unknown())
             return self._tensor("call", qualified, (), node)
+        if "zero_grad" in qualified.rsplit(".", 1)[-1]:
+            # ``zero_grad(model)``, ``utils.optimizer_zero_grad(opt)``: a helper from elsewhere
+            # whose name says it clears gradients.
+            self._event("zero_grad", node, args[0] if args else Unknown())
+            return Constant(None)
         if qualified == "builtins.super":
             return _Super(self._frames[-1].self_value)
         if qualified == "builtins.range":
@@ -934,7 +944,7 @@ class Evaluator:
         if name == "step" and not _is_scheduler(receiver):
             self._event("step", node, receiver, args=args)
             return Constant(None)
-        if name == "zero_grad":
+        if name == "zero_grad" or _clears_gradients(node):
             self._event("zero_grad", node, receiver)
             return Constant(None)
         if name in _CLIP_METHODS:
@@ -1166,6 +1176,22 @@ def _held_by(owner: Value, value: Value, depth: int = 0) -> bool:
         if isinstance(child, Container) and _held_by(child, value, depth + 1):
             return True
     return False
+
+
+def _clears_gradients(call: cst.Call) -> bool:
+    """``p.grad.zero_()``, ``p.grad.data.zero_()``, ``p.grad.fill_(0)``, ``self.optimizer_zero_grad()``:
+    a call that clears gradients without being a plain ``zero_grad()``."""
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return False
+    if "zero_grad" in func.attr.value:
+        return True
+    if func.attr.value not in ("zero_", "fill_"):
+        return False
+    receiver = func.value
+    if isinstance(receiver, cst.Attribute) and receiver.attr.value == "data":
+        receiver = receiver.value
+    return isinstance(receiver, cst.Attribute) and receiver.attr.value == "grad"
 
 
 def _is_scheduler(receiver: Value) -> bool:
