@@ -409,6 +409,81 @@ class FileSemantics:
         wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
         return wrapper.resolve(PositionProvider)
 
+    # names and comments -----------------------------------------------------------------------
+
+    def holder_names(self, layer: Layer) -> set[str]:
+        """The attribute names and container keys under which the model classes of this file
+        (and every container built in it) hold a layer — any layer built by the same call —
+        together with the names of the submodules and containers around it:
+        ``{"adapter", "lora_A"}`` for ``self.adapter = nn.ModuleDict({"lora_A": nn.Linear(...)})``."""
+        return self._holder_names.get(id(layer.node), set())
+
+    @cached_property
+    def _holder_names(self) -> dict[int, set[str]]:
+        result: dict[int, set[str]] = {}
+        seen: set[tuple[int, tuple[str, ...]]] = set()
+
+        def visit(value: Value, path: tuple[str, ...], depth: int) -> None:
+            if depth > 8 or (id(value), path) in seen:
+                return
+            seen.add((id(value), path))
+            if isinstance(value, Layer):
+                result.setdefault(id(value.node), set()).update(path)
+            elif isinstance(value, Container):
+                keys = value.keys if value.keys is not None and len(value.keys) == len(value.items) else None
+                for index, item in enumerate(value.items):
+                    visit(item, path + ((str(keys[index]),) if keys is not None else ()), depth + 1)
+            elif isinstance(value, Merge):
+                for option in value.options:
+                    visit(option, path, depth + 1)
+            elif isinstance(value, Instance) and value.attrs:
+                for name, item in value.attrs.items():
+                    visit(item, path + (name,), depth + 1)
+
+        for cls in self.module_classes():
+            visit(self.generic_instance(cls), (), 0)
+        self.traces  # noqa: B018 - evaluating every root constructs every container
+        for container in list(self.evaluator.containers):
+            visit(container, (), 0)
+        return result
+
+    def comments_near(self, node: cst.CSTNode) -> list[str]:
+        """The comments on the lines a node spans and on the comment-only lines right above
+        it: what its author wrote about it (``# low-rank bottleneck``)."""
+        span = self._all_positions.get(node)
+        if span is None:
+            return []
+        comments = self._comments_by_line
+        found = []
+        row = span.start.line - 1
+        while row in comments and comments[row][1]:
+            found.append(comments[row][0])
+            row -= 1
+        for row in range(span.start.line, span.end.line + 1):
+            if row in comments:
+                found.append(comments[row][0])
+        return found
+
+    @cached_property
+    def _all_positions(self) -> Mapping[cst.CSTNode, CodeRange]:
+        return self.positions(())
+
+    @cached_property
+    def _comments_by_line(self) -> dict[int, tuple[str, bool]]:
+        """Line number → (comment text, whether the line holds nothing but the comment)."""
+        import io
+        import tokenize
+
+        result: dict[int, tuple[str, bool]] = {}
+        try:
+            for token in tokenize.generate_tokens(io.StringIO(self.module.code).readline):
+                if token.type == tokenize.COMMENT:
+                    row = token.start[0]
+                    result[row] = (token.string, not token.line[: token.start[1]].strip())
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            pass
+        return result
+
 
 class ForwardGraph:
     """The tensors one forward pass (or one Sequential on its own) computes."""
