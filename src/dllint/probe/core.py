@@ -231,7 +231,6 @@ class Probe:
         self._gen = torch.Generator().manual_seed(0x5EED)
         self._loss_bad: Optional[torch.Tensor] = None
         self._loss_first: Optional[torch.Tensor] = None
-        self._loss_value: Optional[torch.Tensor] = None
         self._errors: dict = {}
         self._notes: list = []
         self._dlp006: dict = {}
@@ -302,7 +301,7 @@ class Probe:
             self._alive_hist.clear()
             self._proj.clear()
             self._snapshot = self._snapshot_norms = self._snapshot_params = None
-            self._loss_bad = self._loss_first = self._loss_value = None
+            self._loss_bad = self._loss_first = None
             self._open = False
             self._closed = True
 
@@ -628,8 +627,6 @@ class Probe:
             step = self._step - 1 if self._opt_steps_since_user_step > 0 else self._step
             self._loss_bad += bad
             self._loss_first.masked_fill_(bad & (self._loss_first < 0), step)
-            if self._armed or (self._opt_steps_since_user_step > 0 and (self._step - 1) % self.every == 0):
-                self._loss_value = l.float().mean() if l.numel() else None
 
     def _end_step(self) -> None:
         step = self._step
@@ -733,13 +730,9 @@ class Probe:
 
         items = self._trainable()
         pvec, pmeta = self._param_stats(items, dev, f64)
-        extra = torch.zeros(1, dtype=f64, device=dev)
-        if self._loss_value is not None:
-            extra = self._loss_value.detach().to(dev, f64).reshape(1)
-        self._loss_value = None
         if self._rank != 0:
             return None
-        host = torch.cat([fwd_vec, dead_vec, pvec, loss_vec, extra]).tolist()  # one transfer
+        host = torch.cat([fwd_vec, dead_vec, pvec, loss_vec]).tolist()  # one transfer
         if self._loss_bad is not None:  # consumed: reset for the next window
             self._loss_bad.zero_()
             self._loss_first.fill_(-1)
@@ -831,7 +824,7 @@ class Probe:
         dead_vals = host[pos:pos + 3 * len(relu)]; pos += 3 * len(relu)
         np_ = len(items)
         pvals = host[pos:pos + np_ * _PARAM_SLOTS]; pos += np_ * _PARAM_SLOTS
-        loss_bad, loss_first, loss_value = host[pos], host[pos + 1], host[pos + 2]
+        loss_bad, loss_first = host[pos], host[pos + 1]
         for i, a in enumerate(keys):
             n, s1, s2, other, ins, sat, sat_n = fwd_vals[i * _FWD_SLOTS:(i + 1) * _FWD_SLOTS]
             nfo = 0 if (math.isfinite(s1) and math.isfinite(s2) and math.isfinite(other)) else 1
@@ -876,8 +869,7 @@ class Probe:
             fwd[i].start = rank_
         return Check(step=step, fwd=fwd, layers=layers, weight_order=order,
                      optimizer_stepped=self._opt_stepped, partial=partial,
-                     loss_nonfinite=int(loss_bad), loss_first_nonfinite=None if not math.isfinite(loss_first) else int(loss_first),
-                     loss=loss_value if self._opt_stepped or partial or not self._seen_optimizer else None)
+                     loss_nonfinite=int(loss_bad), loss_first_nonfinite=None if not math.isfinite(loss_first) else int(loss_first))
 
 
 def _rows(t: torch.Tensor, module: nn.Module) -> torch.Tensor:

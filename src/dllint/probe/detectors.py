@@ -136,7 +136,6 @@ class Check:
     partial: bool = False
     loss_nonfinite: int = 0
     loss_first_nonfinite: Optional[int] = None
-    loss: Optional[float] = None
 
 
 @dataclass

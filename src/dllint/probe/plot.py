@@ -49,12 +49,16 @@ def plot_gradient_flow(report, path: str, title: Optional[str] = None) -> str:
         ax_x = list(range(len(acts)))
         dead = [r.dead_fraction if r.dead_fraction is not None else 0.0 for r in acts]
         sat = [r.saturated_fraction if r.saturated_fraction is not None else 0.0 for r in acts]
-        ax2.bar([x - 0.2 for x in ax_x], dead, width=0.4, color="#d94801", label="dead (ReLU, <= 0 for the batch)")
-        ax2.bar([x + 0.2 for x in ax_x], sat, width=0.4, color="#6a51a3", label="saturated (|pre-act| > 5)")
+        ax2.bar([x - 0.2 for x in ax_x], dead, width=0.4, color="#d94801", label="dead ReLU units (<= 0 for the batch)")
+        ax2.bar([x + 0.2 for x in ax_x], sat, width=0.4, color="#6a51a3", label="saturated sigmoid/tanh (|pre-act| > 5)")
+        for x, d, s_ in zip(ax_x, dead, sat):
+            for off, v in ((-0.2, d), (0.2, s_)):
+                if v >= 0.05:
+                    ax2.text(x + off, min(v, 0.93) + 0.02, f"{100 * v:.0f}%", ha="center", fontsize=7)
         ax2.set_xticks(ax_x)
         ax2.set_xticklabels([(r.module or "<root>") + (f" #{r.call}" if r.call > 1 else "") for r in acts],
                             rotation=45, ha="right", fontsize=8)
-        ax2.legend(loc="upper left", fontsize=7)
+        ax2.legend(loc="upper right", fontsize=7)
     else:
         ax2.text(0.5, 0.5, "no ReLU / sigmoid / tanh modules", ha="center", va="center",
                  transform=ax2.transAxes, fontsize=8)

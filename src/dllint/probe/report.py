@@ -203,7 +203,6 @@ def build_report(probe) -> ProbeReport:
         "world_size": probe._world,
         "compiled": probe.compiled,
         "last_check_step": probe._latest.step if probe._latest else None,
-        "last_check_loss": probe._latest.loss if probe._latest else None,
         "thresholds": probe.thresholds.as_dict(),
         "codes": sorted(probe.enabled),
         "notes": notes,
