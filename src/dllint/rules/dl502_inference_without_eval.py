@@ -81,7 +81,7 @@ class InferenceWithoutEval(Rule):
                 why = _inference_context(event)
                 if why is None or _inside_training_step(event, backward_scopes):
                     continue
-                if not looks_like_model(event.target, event.node):
+                if not looks_like_model(sem, event.target, event.node):
                     continue
                 occurrences.setdefault(id(event.node), []).append(event)
         for events in occurrences.values():

@@ -170,14 +170,26 @@ def _not_any(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectI
 
 # --- models called in a loop ------------------------------------------------------------------
 
-def looks_like_model(value: Value, call: cst.CSTNode) -> bool:
-    """Whether a called value is plausibly a model (not an arbitrary callable)."""
+def looks_like_model(sem: "FileSemantics", value: Value, call: cst.CSTNode) -> bool:
+    """Whether a called value is plausibly a model (not an arbitrary callable): an nn.Module
+    class of this file, a Sequential, a model from a zoo or a checkpoint, or an object of
+    unknown class whose name (``model``, ``net``, ``BertModel``…) says it is one."""
+    called = _called_name(call)
     for option in options_of(value):
-        if isinstance(option, (Instance, Container)):
-            return True
+        if isinstance(option, Instance):
+            if option.cls is not None:
+                return sem.is_module_class(option.cls)
+            if option.origin in ("loaded", "pretrained") or (option.qualified or "").startswith(_ZOOS):
+                return True
+            return _model_like_name(called) or _model_like_name((option.qualified or "").rsplit(".", 1)[-1])
+        if isinstance(option, Container):
+            return option.kind in ("sequential", "module_list", "module_dict")
         if isinstance(option, Layer):
             return option.op.kind in ("dropout", "norm")
-    return _model_like_name(_called_name(call))
+    return _model_like_name(called)
+
+
+_ZOOS = ("torchvision.", "timm.", "torch.hub.")
 
 
 def _called_name(call: cst.CSTNode) -> str:
