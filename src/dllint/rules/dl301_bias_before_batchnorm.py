@@ -95,11 +95,30 @@ def _bias_false(layer: Layer) -> tuple[TextEdit, ...]:
             return (TextEdit(arg.value, "False"),)
     if "bias" in layer.args:  # passed positionally
         return (TextEdit(layer.args["bias"], "False"),)
-    last = _last_plain_argument(call)
-    if last is None:
+    if _last_plain_argument(call) is None:
         return ()
-    module = cst.Module(body=[])
-    return (TextEdit(last.value, module.code_for_node(last.value) + ", bias=False"),)
+    return (TextEdit(call, cst.Module(body=[]).code_for_node(_with_keyword(call, "bias", "False"))),)
+
+
+def _with_keyword(call: cst.Call, keyword: str, value: str) -> cst.Call:
+    """``call`` with ``keyword=value`` appended, laid out like its other arguments (on its own
+    line when the call puts one argument per line)."""
+    args = list(call.args)
+    last = args[-1]
+    new = cst.Arg(
+        value=cst.parse_expression(value),
+        keyword=cst.Name(keyword),
+        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+    )
+    if isinstance(last.comma, cst.Comma):  # a trailing comma: the new argument takes over its layout
+        separator = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else cst.Comma(
+            whitespace_after=cst.SimpleWhitespace(" ")
+        )
+        args[-1] = last.with_changes(comma=separator)
+        new = new.with_changes(comma=last.comma)
+    else:
+        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    return call.with_changes(args=[*args, new])
 
 
 def _last_plain_argument(call: cst.Call) -> Optional[cst.Arg]:

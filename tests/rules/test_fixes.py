@@ -1,0 +1,61 @@
+"""Fixes of fixable rules, applied to the text: the result is the code we would write by hand."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from dllint.fixes import apply_fixes
+from tests.helpers import lint_text
+
+CASES = [
+    (
+        "nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))",
+        "nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8))",
+    ),
+    (
+        "nn.Sequential(nn.Conv2d(3, 8, 3, bias=True), nn.BatchNorm2d(8))",
+        "nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8))",
+    ),
+    (
+        "nn.Sequential(nn.Linear(4, 4, True), nn.BatchNorm1d(4))",
+        "nn.Sequential(nn.Linear(4, 4, False), nn.BatchNorm1d(4))",
+    ),
+    (
+        """\
+        nn.Sequential(
+            nn.Conv2d(
+                3,
+                8,
+                3,
+            ),
+            nn.BatchNorm2d(8),
+        )""",
+        """\
+        nn.Sequential(
+            nn.Conv2d(
+                3,
+                8,
+                3,
+                bias=False,
+            ),
+            nn.BatchNorm2d(8),
+        )""",
+    ),
+]
+
+
+@pytest.mark.parametrize("before, after", CASES)
+def test_bias_before_batchnorm_fix(before: str, after: str) -> None:
+    source = "import torch.nn as nn\nblock = " + textwrap.dedent(before) + "\n"
+    findings = lint_text(source, ["DL301"])
+    assert len(findings) == 1 and findings[0].fix is not None
+    fixed, _ = apply_fixes(source, [findings[0].fix])
+    assert fixed == "import torch.nn as nn\nblock = " + textwrap.dedent(after) + "\n"
+    assert lint_text(fixed, ["DL301"]) == []
+
+
+def test_no_fix_when_keyword_arguments_are_unpacked() -> None:
+    source = "import torch.nn as nn\nblock = nn.Sequential(nn.Conv2d(3, 8, 3, **kw), nn.BatchNorm2d(8))\n"
+    assert lint_text(source, ["DL301"]) == []  # bias may be in **kw: not even a finding
