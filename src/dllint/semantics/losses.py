@@ -212,10 +212,31 @@ _LOSS_WORDS = ("loss", "criterion", "criteria")
 
 
 def _evaluate_unreached_loss_functions(sem: "FileSemantics") -> None:
+    """Run the functions that compute a loss (and the same-file functions that call them, so
+    that concrete models reach the loss) when no root evaluation reached them."""
+    functions = sem.info.functions
+    relevant = {id(f) for f in functions if any(_may_call_loss(site) for site in f.calls)}
+    if not relevant:
+        return
+    by_name: dict[str, list[FunctionInfo]] = {}
+    for function in functions:
+        by_name.setdefault(function.name, []).append(function)
+    for _ in range(3):  # callers, and their callers
+        added = set()
+        for function in functions:
+            if id(function) in relevant:
+                continue
+            for site in function.calls:
+                name = site.method or (site.node.func.value if isinstance(site.node.func, cst.Name) else None)
+                if name and any(id(callee) in relevant for callee in by_name.get(name, ())):
+                    added.add(id(function))
+                    break
+        if not added:
+            break
+        relevant |= added
     observed = sem.evaluator.observed
-    for function in sem.info.functions:
-        loss_sites = [site for site in function.calls if _may_call_loss(site)]
-        if not loss_sites or any(id(site.node) in observed for site in loss_sites):
+    for function in functions:
+        if id(function) not in relevant or any(id(site.node) in observed for site in function.calls):
             continue
         self_value = sem.generic_instance(function.cls) if function.cls is not None and function.self_name else None
         sem.evaluator.run_function(function, self_value)
@@ -255,6 +276,28 @@ def loss_inputs(sem: "FileSemantics", losses: tuple[str, ...], inputs: tuple[str
             if previous is None or previous[1].deferred:
                 found[id(application.node)] = (application, seen)
     return list(found.values())
+
+
+def produced_in(sem: "FileSemantics", origin: Origin) -> Optional[FunctionInfo]:
+    """The function whose code applied the origin's operation (``Net.forward`` for a model
+    whose last layer is the softmax), or None when unknown."""
+    node = origin.tensor.node if origin.tensor is not None else None
+    site = sem.site_of(node) if isinstance(node, cst.Call) else None
+    return site.function if site is not None else None
+
+
+def describe_origin(sem: "FileSemantics", application: LossApplication, origin: Origin) -> str:
+    """How a message names what produced a loss's input: ```F.softmax``` , or
+    ```nn.Softmax``` in `Net.forward`` when a model's forward applied it elsewhere."""
+    from dllint.semantics import describe
+
+    if origin.tensor is None:
+        return "an operation"
+    spelled = describe(origin.tensor)
+    where = produced_in(sem, origin)
+    if where is not None and where is not application.function:
+        return f"{spelled} in `{where.qualname}`"
+    return spelled
 
 
 # --- cross-file verdicts ----------------------------------------------------------------------
