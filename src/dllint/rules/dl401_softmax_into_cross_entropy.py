@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from dllint.rules.base import Report, Rule
+from dllint.semantics import FileSemantics, short_name
+from dllint.semantics.losses import describe_origin, loss_inputs, unless_output_is_not
+
+
+class SoftmaxIntoCrossEntropy(Rule):
+    """
+    ## What it does
+    Flags `nn.CrossEntropyLoss` / `F.cross_entropy` whose input (the prediction, not the
+    target) is already the output of a softmax: `F.softmax(logits, dim=1)` passed in, or a
+    model whose last layer is `nn.Softmax` (or whose `forward` returns `torch.softmax(...)`)
+    called and fed to the loss. The value is followed through local variables, reshapes
+    (`.view(-1, C)`), dropout, indexing, same-file helpers, criterion objects held in variables
+    or attributes (`self.criterion`), and model classes defined in other files of the run.
+
+    Not flagged: a softmax used only for metrics, printing or `argmax` while the loss gets the
+    logits; a model that returns logits in training and probabilities in eval
+    (`return x if self.training else x.softmax(-1)`); softmax probabilities passed as the
+    *target* (soft labels, knowledge distillation); `KLDivLoss` and other losses.
+
+    ## Why is this bad?
+    Softmax turns scores into probabilities (seed §1.8: make them non-negative, then make them
+    sum to 1), and cross-entropy compares the predicted distribution with the label (seed,
+    "why cross-entropy"). PyTorch's cross-entropy *starts* with `log_softmax` of its input:
+    it expects unnormalised logits. Given probabilities in [0, 1] instead, it applies softmax
+    a second time to values that differ by at most 1, so the distribution it scores is nearly
+    uniform: the loss can never get close to 0 (with 10 classes it cannot drop below ≈ 1.46),
+    its gradients are squashed by the first softmax's derivative and vanish as soon as that
+    softmax saturates, and training stalls at a mediocre accuracy with no error anywhere.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10), nn.Softmax(dim=1))
+    criterion = nn.CrossEntropyLoss()
+    for images, labels in loader:
+        loss = criterion(model(images), labels)
+        loss.backward()
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    criterion = nn.CrossEntropyLoss()
+    for images, labels in loader:
+        logits = model(images)
+        loss = criterion(logits, labels)
+        loss.backward()
+        probabilities = F.softmax(logits, dim=1)  # for metrics only
+    ```
+
+    ## References
+    - Seed notes §1.8 (softmax turns scores into probabilities), and the answer "why do neural
+      networks use cross-entropy" (cross-entropy compares the output distribution with the label)
+    - [PyTorch: CrossEntropyLoss](https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html)
+      ("The input is expected to contain the unnormalized logits for each class")
+    """
+
+    code = "DL401"
+    name = "softmax-into-cross-entropy"
+    summary = "Softmax output passed to a cross-entropy loss, which applies log-softmax itself"
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        for application, origin in loss_inputs(sem, ("cross_entropy",), ("softmax",)):
+            loss = f"`{short_name(application.qualified)}`"
+            if origin.deferred:
+                source = f"the output of `{origin.deferred[0].rsplit('.', 1)[-1]}`, whose forward ends in a softmax"
+            else:
+                source = f"already the output of {describe_origin(sem, application, origin)}"
+            yield Report(
+                application.node,
+                f"{loss} applies log-softmax to its input itself, but this input is {source}: the loss scores "
+                "probabilities as if they were logits, so it cannot approach 0 and its gradients vanish — pass the "
+                "logits and apply softmax only where probabilities are needed (metrics, inference)",
+                unless=unless_output_is_not(origin.deferred, ("softmax",)) if origin.deferred else None,
+            )

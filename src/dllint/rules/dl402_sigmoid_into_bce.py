@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from dllint.rules.base import Option, Report, Rule
+from dllint.semantics import FileSemantics, short_name
+from dllint.semantics.losses import describe_origin, loss_inputs, unless_output_is_not
+
+
+class SigmoidIntoBce(Rule):
+    """
+    ## What it does
+    Flags binary cross-entropy computed on the output of a sigmoid:
+
+    - `nn.BCELoss` / `F.binary_cross_entropy` fed a sigmoid output (`torch.sigmoid(x)`,
+      `.sigmoid()`, a model whose last layer is `nn.Sigmoid`): numerically fragile — use
+      `nn.BCEWithLogitsLoss` on the logits instead;
+    - `nn.BCEWithLogitsLoss` / `F.binary_cross_entropy_with_logits` fed a sigmoid output: the
+      loss applies a sigmoid itself, so the model's scores go through two sigmoids.
+
+    The value is followed like DL401 follows it: through variables, reshapes, indexing,
+    clamping (`probs.clamp(eps, 1 - eps)` is still a sigmoid output), same-file helpers,
+    criterion objects in variables or attributes, and model classes of other files of the run.
+
+    Not flagged: `BCELoss` on probabilities that do not come from a sigmoid in the same model or
+    file (a softmax column, a model loaded from elsewhere, an average of probabilities); a
+    sigmoid used only for metrics or thresholding while the loss gets the logits; a model that
+    applies the sigmoid only in eval mode.
+
+    ## Why is this bad?
+    The sigmoid is the two-class case of the softmax (seed §1.8) and squashes a score into
+    (0, 1) (seed §1.3.1). Binary cross-entropy then takes `log(p)` and `log(1 - p)`. Done as
+    two separate steps, a confidently wrong prediction makes the sigmoid round to exactly 0 or
+    1 in float32 (beyond |x| ≈ 17), the log becomes −∞, and PyTorch's `BCELoss` has to clamp it
+    at −100: the loss stops growing and the gradient through the saturated sigmoid is ~0, just
+    where the model most needs correcting. `BCEWithLogitsLoss` computes the same quantity from
+    the logits with the log-sum-exp trick — exact and stable for any score — and, unlike
+    `BCELoss`, it is allowed under mixed-precision autocast (`BCELoss` raises an error there).
+
+    Feeding a sigmoid output to `BCEWithLogitsLoss` is a plain bug: the loss computes
+    `sigmoid(sigmoid(x))`, which lies in (0.5, 0.73): the predicted probability can never drop
+    below one half, the loss for negative examples never approaches 0, and the model cannot learn
+    the task.
+
+    ## Example
+    ```python
+    import torch
+    import torch.nn as nn
+
+    class Discriminator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(784, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1), nn.Sigmoid())
+
+        def forward(self, x):
+            return self.net(x)
+
+    def train_step(disc, real, optimizer):
+        criterion = nn.BCELoss()
+        loss = criterion(disc(real), torch.ones(real.size(0), 1))
+        loss.backward()
+        optimizer.step()
+
+    train_step(Discriminator(), real_batch, optimizer)
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+    import torch.nn as nn
+
+    class Discriminator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(784, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1))
+
+        def forward(self, x):
+            return self.net(x)  # logits; torch.sigmoid(...) where a probability is needed
+
+    def train_step(disc, real, optimizer):
+        criterion = nn.BCEWithLogitsLoss()
+        loss = criterion(disc(real), torch.ones(real.size(0), 1))
+        loss.backward()
+        optimizer.step()
+
+    train_step(Discriminator(), real_batch, optimizer)
+    ```
+
+    ## Options
+    - `bce-on-sigmoid` (bool, default true): flag `BCELoss` fed a sigmoid output. Code bases
+      that keep `Sigmoid` + `BCELoss` on purpose (classic GAN code, models exported with their
+      probability head) can set it to false and keep only the double-sigmoid check, which is
+      always a bug.
+
+    ## References
+    - Seed notes §1.8 (softmax as the multi-class generalisation of the sigmoid), §1.3.1
+      (the sigmoid squashes scores into (0, 1) and saturates), and the answer "why do neural
+      networks use cross-entropy"
+    - [PyTorch: BCEWithLogitsLoss](https://pytorch.org/docs/stable/generated/torch.nn.BCEWithLogitsLoss.html)
+      ("more numerically stable than using a plain Sigmoid followed by a BCELoss")
+    - [PyTorch AMP: prefer binary_cross_entropy_with_logits over binary_cross_entropy](https://pytorch.org/docs/stable/amp.html#prefer-binary-cross-entropy-with-logits-over-binary-cross-entropy)
+    """
+
+    code = "DL402"
+    name = "sigmoid-into-bce"
+    summary = "Sigmoid output passed to BCELoss (unstable) or to BCEWithLogitsLoss (double sigmoid)"
+    options = {
+        "bce-on-sigmoid": Option(True, "Flag BCELoss fed a sigmoid output (the double-sigmoid check always runs)"),
+    }
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        losses = ("bce_with_logits", "bce") if self.settings["bce-on-sigmoid"] else ("bce_with_logits",)
+        for application, origin in loss_inputs(sem, losses, ("sigmoid",)):
+            loss = f"`{short_name(application.qualified)}`"
+            if origin.deferred:
+                source = f"the output of `{origin.deferred[0].rsplit('.', 1)[-1]}`, whose forward ends in a sigmoid"
+            else:
+                source = f"the output of {describe_origin(sem, application, origin)}"
+            if application.family == "bce_with_logits":
+                message = (
+                    f"{loss} applies a sigmoid to its input itself, but this input is already {source}: the loss sees "
+                    "sigmoid(sigmoid(x)), which never drops below 0.5 — pass the logits (remove the sigmoid)"
+                )
+            else:
+                message = (
+                    f"{loss} is fed {source}: log(sigmoid(x)) computed in two steps saturates (PyTorch clamps it "
+                    "at -100, the gradient vanishes) and is refused under autocast — drop the sigmoid and use "
+                    "`nn.BCEWithLogitsLoss` / `F.binary_cross_entropy_with_logits` on the logits"
+                )
+            yield Report(
+                application.node,
+                message,
+                unless=unless_output_is_not(origin.deferred, ("sigmoid",)) if origin.deferred else None,
+            )

@@ -1,0 +1,76 @@
+"""The loss rules (DL401, DL402, DL404) follow a model class defined in another file of the
+run: the verdict waits for the project index to say what that class's forward returns."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import lint_files
+
+TRAIN = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from models import Net
+
+def train(loader):
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    ce = nn.CrossEntropyLoss()
+    bce = nn.BCEWithLogitsLoss()
+    for x, y in loader:
+        out = model(x)
+        loss = ce(out, y) + F.nll_loss(out, y) + bce(out, y.float())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+"""
+
+LOSS_LINE = 14
+
+
+def _model(body: str) -> str:
+    return f"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.softmax = nn.Softmax(dim=1)
+
+    def forward(self, x):
+        {body}
+"""
+
+
+def _findings(models: str | None):
+    files = {"train.py": TRAIN} if models is None else {"models.py": models, "train.py": TRAIN}
+    return sorted((f.filename, f.location.row, f.code) for f in lint_files(files, ("DL401", "DL402", "DL404")))
+
+
+@pytest.mark.parametrize(
+    "body, codes",
+    [
+        ("return self.softmax(self.fc(x))", ["DL401", "DL404"]),  # CE, and NLLLoss fed probabilities
+        ("return F.log_softmax(self.fc(x), dim=-1)", ["DL404"]),
+        ("return torch.sigmoid(self.fc(x))", ["DL402"]),
+        ("return self.fc(x)", ["DL404"]),  # NLLLoss fed raw logits
+        ("return self.fc(x) if self.training else self.softmax(self.fc(x))", []),
+        ("return self.fc(x).relu()", []),
+    ],
+    ids=["softmax", "log_softmax", "sigmoid", "logits", "eval-only-softmax", "unknown-output"],
+)
+def test_model_of_another_file_decides(body: str, codes: list[str]) -> None:
+    assert _findings(_model(body)) == [("train.py", LOSS_LINE, code) for code in codes]
+
+
+def test_class_not_in_the_run_is_not_guessed() -> None:
+    assert _findings(None) == []
+
+
+def test_findings_stay_in_the_file_that_computes_the_loss() -> None:
+    findings = _findings(_model("return self.softmax(self.fc(x))"))
+    assert {filename for filename, _, _ in findings} == {"train.py"}
