@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+from dllint.rules.base import Report, Rule
+from dllint.semantics import FileSemantics
+from dllint.semantics.evaluator import Event
+from dllint.semantics.loops import ancestors
+from dllint.semantics.values import Value, options_of
+
+
+class EvalNotRestored(Rule):
+    """
+    ## What it does
+    Flags a training forward pass that runs in eval mode because a loop put the model in
+    eval mode (`model.eval()`, `model.train(False)`, directly or in a validation helper of
+    the same file) and never switched it back: the same forward call ran in training mode
+    on the first iteration, and a later iteration trains (its output reaches `backward()`)
+    after the `.eval()` with no `model.train()` in between.
+
+    Not flagged: `model.train()` at the top of each epoch or inside the training function
+    or a helper it calls; models that are deliberately trained in eval mode from the start
+    (the call is in eval mode on every iteration, e.g. fine-tuning with frozen BatchNorm
+    statistics); `.eval()` on a submodule only (`model.backbone.eval()`); validation that
+    happens after the last training step.
+
+    ## Why is this bad?
+    `model.eval()` switches Dropout off and makes BatchNorm normalise with its running
+    statistics instead of the batch's, and it stays that way until `model.train()` is called
+    (seed §1.6.5 and §1.6.6: BN uses batch statistics while training and the running averages
+    at test time). A validation pass at the end of epoch 1 therefore leaves every later epoch
+    training without dropout — the regularisation (seed §1.6.1) silently disappears — and with
+    frozen BatchNorm statistics that no longer track the changing activations. Nothing
+    crashes; the model just overfits or trains worse from the second epoch on.
+
+    ## Example
+    ```python
+    import torch
+    import torch.nn.functional as F
+
+
+    def evaluate(model, loader):
+        model.eval()
+        with torch.no_grad():
+            return sum(F.cross_entropy(model(x), y).item() for x, y in loader)
+
+
+    def fit(model, optimizer, train_loader, val_loader, epochs):
+        model.train()
+        for epoch in range(epochs):
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+            evaluate(model, val_loader)
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+    import torch.nn.functional as F
+
+
+    def evaluate(model, loader):
+        model.eval()
+        with torch.no_grad():
+            return sum(F.cross_entropy(model(x), y).item() for x, y in loader)
+
+
+    def fit(model, optimizer, train_loader, val_loader, epochs):
+        for epoch in range(epochs):
+            model.train()
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+            evaluate(model, val_loader)
+    ```
+
+    ## References
+    - Seed notes §1.6.5 and §1.6.6 (BatchNorm: batch statistics in training, running
+      averages at test time), §1.6.1 (Dropout as regularisation during training)
+    - [PyTorch: Module.train / Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.train)
+    - Runtime counterpart: DLP006 train-mode-inference covers the opposite mistake (`dllint probe`)
+    """
+
+    code = "DL503"
+    name = "eval-not-restored"
+    summary = "Training resumes after `model.eval()` without `model.train()`"
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        reported: set[int] = set()
+        for trace in sem.traces:
+            events = trace.events
+            for index, event in enumerate(events):
+                if event.kind != "backward":
+                    continue
+                lineage = {id(tensor) for tensor in ancestors(event.target)}
+                for position in range(index - 1, -1, -1):
+                    forward = events[position]
+                    if forward.kind == "backward":
+                        break
+                    if forward.kind != "forward" or id(forward.node) in reported:
+                        continue
+                    if not any(id(option) in lineage for option in options_of(forward.output or _NOTHING)):
+                        continue
+                    culprit = _unrestored_eval(events, position)
+                    if culprit is None:
+                        continue
+                    reported.add(id(forward.node))
+                    where = f" in `{culprit.stack[-1].name}()`" if culprit.stack and culprit.stack[-1] is not forward.stack[-1] else ""
+                    yield Report(
+                        forward.node,
+                        f"this training forward runs in eval mode on later iterations: `.eval()`{where} switched the "
+                        "model to eval mode and nothing switches it back before training resumes, so Dropout is off "
+                        "and BatchNorm stops using batch statistics — call `model.train()` at the start of each "
+                        "epoch (or of the training function)",
+                    )
+
+
+class _Nothing:
+    pass
+
+
+_NOTHING: Value = _Nothing()  # type: ignore[assignment]
+
+
+def _unrestored_eval(events: list[Event], position: int) -> Optional[Event]:
+    """The ``.eval()`` that put the model of the forward at ``position`` in eval mode, when the
+    same call ran earlier in training mode and no ``.train()`` came in between."""
+    forward = events[position]
+    if forward.mode not in ("eval", "unknown"):
+        return None
+    culprit: Optional[Event] = None
+    for earlier in range(position - 1, -1, -1):
+        event = events[earlier]
+        if event.kind in ("eval", "train") and _same(event.target, forward.target):
+            if event.kind == "train":
+                return None
+            culprit = culprit or event
+        elif event.kind == "forward" and event.node is forward.node:
+            if event.mode in ("train", "caller") and culprit is not None:
+                return culprit
+            if event.mode not in ("eval", "unknown"):
+                return None
+    return None
+
+
+def _same(a: Value, b: Value) -> bool:
+    return any(x is y for x in options_of(a) for y in options_of(b))

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+from dllint.rules.base import Report, Rule
+from dllint.semantics import FileSemantics, Instance
+from dllint.semantics.evaluator import Event, _model_like_name
+from dllint.semantics.values import Container, Layer, Obj, Param, Unknown, Value, options_of
+
+
+class MissingZeroGrad(Rule):
+    """
+    ## What it does
+    Flags a training loop that calls `loss.backward()` and `optimizer.step()` on every
+    iteration with nothing that clears the gradients between one step and the next
+    backward: no `optimizer.zero_grad()`, `model.zero_grad()`, `zero_grad(set_to_none=True)`,
+    `p.grad = None` or `p.grad.zero_()`. The loop is followed through helper functions and
+    methods of the same file, and across nested loops (epochs × batches).
+
+    Not flagged: deliberate gradient accumulation (`zero_grad()` under
+    `if step % accum == 0`, or `step()` and `zero_grad()` both under that condition);
+    `zero_grad()` at the end of an iteration instead of the start; clearing done in a
+    helper; engines that own the optimizer (`engine.backward(loss)` / `engine.step()`,
+    e.g. DeepSpeed, which zeroes the gradients itself); a single step that is not repeated
+    in a loop; `LBFGS`-style closures passed to `step`.
+
+    ## Why is this bad?
+    `backward()` does not overwrite `.grad`, it *adds* to it — so that gradients from several
+    backward passes can be accumulated on purpose. Without clearing them, the gradient used by
+    step *n* is the sum of the gradients of batches 1…n: the update direction is dominated by
+    stale batches and its size grows with the step count, as if the learning rate kept
+    increasing. Mini-batch gradient descent (seed §12) is defined by updating with the
+    gradient *of the current mini-batch*; training that silently does otherwise diverges or
+    converges to poor solutions with no error message. Backpropagation (seed §1.4) computes
+    a fresh gradient per batch; it is the caller's job to discard the old one.
+
+    ## Example
+    ```python
+    import torch
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for inputs, targets in loader:
+        loss = criterion(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for inputs, targets in loader:
+        loss = criterion(model(inputs), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## References
+    - Seed notes §1.4 (backpropagation computes the gradient of the current loss) and §12
+      (mini-batch gradient descent updates with each mini-batch's gradient)
+    - [PyTorch: Optimizer.zero_grad](https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.zero_grad.html)
+    - [PyTorch FAQ: why do gradients accumulate?](https://pytorch.org/tutorials/recipes/recipes/zeroing_out_gradients.html)
+    """
+
+    code = "DL504"
+    name = "missing-zero-grad"
+    summary = "Training loop that never clears the gradients between steps"
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        reported: set[int] = set()
+        for trace in sem.traces:
+            events = trace.events
+            last_step: dict[int, int] = {}
+            for index, event in enumerate(events):
+                if event.kind != "step":
+                    continue
+                previous = last_step.get(id(event.node))
+                last_step[id(event.node)] = index
+                if previous is None:
+                    continue
+                backward = _uncleared_backward(events, previous, index)
+                if backward is not None and id(backward.node) not in reported:
+                    reported.add(id(backward.node))
+                    yield Report(
+                        backward.node,
+                        "this `backward()` runs on every iteration, followed by an optimizer `step()`, but nothing "
+                        "clears the gradients between one step and the next backward: backward adds to `.grad`, so "
+                        "each step applies the sum of all earlier batches' gradients — call `optimizer.zero_grad()` "
+                        "before `backward()` (or right after `step()`)",
+                    )
+
+
+def _uncleared_backward(events: list[Event], first: int, second: int) -> Optional[Event]:
+    """The backward between two runs of the same ``step()`` call when no gradient clearing
+    that concerns the stepped optimizer happens between the first step and that backward."""
+    step = events[first]
+    optimizer = _optimizer(step)
+    window = events[first + 1: second]
+    backwards = [i for i, event in enumerate(window) if event.kind == "backward"]
+    if not backwards:
+        return None  # a closure-driven step (LBFGS) or a step with no backward of its own
+    if any(_same(event.target, step.target) for event in window if event.kind == "backward"):
+        return None  # ``engine.backward(loss)`` / ``engine.step()``: the engine owns the gradients
+    if _model_like(step.target):
+        return None  # a model's or trainer's own ``step()``, not an optimizer's
+    last = backwards[-1]
+    for event in window[:last]:
+        if event.kind == "zero_grad" and _clears_for(event.target, optimizer):
+            return None
+    return window[last]
+
+
+def _optimizer(step: Event) -> Value:
+    """What a step event updates: the optimizer, or the one passed to ``scaler.step(optimizer)``."""
+    for option in options_of(step.target):
+        if isinstance(option, Obj) and option.qualified.endswith("GradScaler") and step.args:
+            return step.args[0]
+    return step.target
+
+
+def _same(a: Value, b: Value) -> bool:
+    return any(x is y for x in options_of(a) for y in options_of(b))
+
+
+def _clears_for(target: Value, optimizer: Value) -> bool:
+    """Whether clearing the gradients of ``target`` clears those the optimizer steps with: the
+    same optimizer, a model (its ``zero_grad`` clears all its parameters), or something unknown.
+    A different optimizer does not count (a GAN's two optimizers)."""
+    if _same(target, optimizer):
+        return True
+    for option in options_of(target):
+        if isinstance(option, Unknown) or _model_like(option):
+            return True
+        if isinstance(option, Param) and isinstance(optimizer, Param):
+            continue  # two distinct optimizer parameters
+        if isinstance(option, Obj) and any(isinstance(o, (Obj, Param)) for o in options_of(optimizer)):
+            continue
+        if not isinstance(option, (Obj, Param)):
+            return True
+    return False
+
+
+def _model_like(value: Value) -> bool:
+    for option in options_of(value):
+        if isinstance(option, (Instance, Container, Layer)):
+            return True
+        if isinstance(option, Param) and (_model_like_name(option.name) or "engine" in option.name.lower()):
+            return True
+    return False
