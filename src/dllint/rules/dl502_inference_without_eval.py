@@ -76,7 +76,7 @@ class InferenceWithoutEval(Rule):
                 if event.kind == "backward"
             }
             for event in trace.events:
-                if event.kind != "forward" or event.mode in ("self", "unknown", ""):
+                if event.kind != "forward" or not event.mode:
                     continue
                 why = _inference_context(event)
                 if why is None or _inside_training_step(event, backward_scopes):
@@ -130,8 +130,15 @@ def _inside_training_step(event: Event, backward_scopes) -> bool:
 
 def _deciding(events: list[Event]) -> Optional[Event]:
     """One call seen in several traces (its own function's, and inlined into callers): the
-    callers' concrete view wins over the callee's "the caller decides"."""
-    concrete = [event for event in events if event.mode in ("train", "eval")]
-    if concrete:
-        return next((event for event in concrete if event.mode == "train"), None)
-    return next((event for event in events if event.mode in ("caller", "attr")), None)
+    callers' view (train, eval, or unknown when their branches disagree) wins over the
+    callee's "the caller decides"; one caller that surely passes a model in train mode is
+    enough to flag it.
+
+    A model that came in as a parameter (or an attribute of another object) with no caller in
+    the file to say its mode is flagged only inside a function that says it does inference
+    (``evaluate(model, loader)``): a helper that merely runs under ``no_grad`` — a warm-up, a
+    draft model in speculative decoding — leaves the mode to its caller by contract."""
+    training = next((event for event in events if event.mode == "train"), None)
+    if training is not None or any(event.mode in ("eval", "unknown", "self") for event in events):
+        return training
+    return next((event for event in events if event.mode in ("caller", "attr") and inference_function(event)), None)

@@ -1171,7 +1171,7 @@ def _held_by(owner: Value, value: Value, depth: int = 0) -> bool:
         owner.items if isinstance(owner, Container) else ()
     )
     for child in children:
-        if child is value or any(option is value for option in options_of(value)):
+        if child is value or any(option is child for option in options_of(value)):
             return True
         if isinstance(child, Container) and _held_by(child, value, depth + 1):
             return True
