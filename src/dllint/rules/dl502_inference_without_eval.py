@@ -93,11 +93,22 @@ class InferenceWithoutEval(Rule):
                 continue
             yield Report(
                 event.node,
-                f"this model is called for inference ({_inference_context(event)}) without `.eval()` first: its "
-                "Dropout stays active and its BatchNorm normalises with batch statistics instead of the running "
-                "ones — call `model.eval()` before inference",
+                f"this model is called for inference ({_inference_context(event)}) without `.eval()` first: "
+                f"{_consequence(sem, event)} — call `model.eval()` before inference",
                 unless=None if verdict.holds else unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")),
             )
+
+
+def _consequence(sem: FileSemantics, event: Event) -> str:
+    dropout = holds(sem, event.target, frozenset({"dropout"}), unknown=True).holds
+    batch = holds(sem, event.target, frozenset({"batch"}), unknown=True).holds
+    if dropout and batch is False:
+        return "its Dropout stays active, so predictions are randomly perturbed"
+    if batch and dropout is False:
+        return "its BatchNorm normalises with this batch's statistics instead of the running ones"
+    if dropout and batch:
+        return "its Dropout stays active and its BatchNorm normalises with this batch's statistics instead of the running ones"
+    return "any Dropout stays active and any BatchNorm normalises with this batch's statistics instead of the running ones"
 
 
 def _inference_context(event: Event) -> Optional[str]:
