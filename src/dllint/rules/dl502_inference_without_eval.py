@@ -100,14 +100,14 @@ class InferenceWithoutEval(Rule):
 
 
 def _consequence(sem: FileSemantics, event: Event) -> str:
-    dropout = holds(sem, event.target, frozenset({"dropout"}), unknown=True).holds
-    batch = holds(sem, event.target, frozenset({"batch"}), unknown=True).holds
+    dropout = holds(sem, event.target, frozenset({"dropout"}), unknown=False).holds
+    batch = holds(sem, event.target, frozenset({"batch"}), unknown=False).holds
+    if dropout and batch:
+        return "its Dropout stays active and its BatchNorm normalises with this batch's statistics instead of the running ones"
     if dropout and batch is False:
         return "its Dropout stays active, so predictions are randomly perturbed"
     if batch and dropout is False:
         return "its BatchNorm normalises with this batch's statistics instead of the running ones"
-    if dropout and batch:
-        return "its Dropout stays active and its BatchNorm normalises with this batch's statistics instead of the running ones"
     return "any Dropout stays active and any BatchNorm normalises with this batch's statistics instead of the running ones"
 
 
