@@ -23,7 +23,7 @@ from typing import Callable, Optional
 
 from torch import nn
 
-from .detectors import LOSS, MODEL, NAMES, _g
+from .detectors import LOSS, MODEL, _g
 from .sources import SourceMap, user_source_file
 
 PAIRS = {

@@ -26,7 +26,7 @@ import warnings
 import weakref
 import zlib
 from collections import deque
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional
 
 from . import require_torch
 

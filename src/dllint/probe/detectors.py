@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from .thresholds import Thresholds
@@ -312,7 +312,7 @@ class Detectors:
         for f in c.fwd:
             if f.kind == "saturating" and f.saturated is not None and f.saturated > th.saturation_fraction:
                 self._emit("DLP004", f.label, f.cls, c.step,
-                           {"saturated_fraction": f.saturated, "pre_activation_std": None},
+                           {"saturated_fraction": f.saturated},
                            {"saturated_fraction_above": th.saturation_fraction,
                             "abs_pre_activation_above": th.saturation_bound},
                            f"{_g(100 * f.saturated)}% of the pre-activations of {f.label} ({f.cls}) have "
