@@ -2,41 +2,61 @@
 
 A run has two phases:
 
-1. per file (in worker processes when there are many files): read, parse with LibCST,
+1. per file (in worker processes when there is enough work): read, parse with LibCST,
    build :class:`~dllint.semantics.FileSemantics`, run the rules enabled for that file, and
    position what they report. The result is a small picklable :class:`FileResult`,
    including the file's summary for the project index (which model classes it defines and
-   what they contain).
+   what they contain) and the modules it imports.
 2. once, in the main process: merge the summaries into the :class:`ProjectIndex`, resolve
    the reports that depend on other files (a model class defined in ``models.py`` and
    trained in ``train.py``), then apply ``# noqa`` comments and report unused ones.
 
-No file is parsed twice.
+No file is parsed twice. Three things keep a run fast:
+
+- **Skipping what cannot matter.** A file with no torch-related name anywhere in its text
+  (see :func:`might_involve_torch`) cannot produce a finding but a syntax error (DL001) or
+  an unused ``# noqa`` (DL002): Python's own C parser checks its syntax (LibCST parses it
+  only when that fails, for the DL001 message) and its comments are scanned for ``noqa``.
+  Such a file may still define or train a model through another file of the run (a
+  subclass of ``models.Backbone``, ``from models import Net``): once phase 1 has said
+  which modules define models, every skipped file that imports one of them (directly or
+  through in-tree re-exports) is analysed fully after all.
+- **Processes.** Files are analysed in parallel (``jobs``, default: every core), largest
+  first; small runs (the pre-commit case) stay in-process.
+- **The result cache** (:mod:`dllint.cache`): phase-1 results keyed by file content,
+  options and dllint version. Phase 2 always runs, so a cached file's cross-file reports
+  follow the current state of the files they depend on.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import traceback
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, Union
 
-import libcst as cst
-
+from dllint import suppressions
 from dllint.findings import Finding, Location
 from dllint.sources import Source, SourceError
-from dllint import suppressions
 
 PARSE_ERROR = "DL001"
 UNUSED_NOQA = "DL002"
-# Below this many files a process pool costs more than it saves (the pre-commit case).
-_MIN_FILES_FOR_POOL = 16
+# A process pool costs ~10-50 ms to start and feed: below this much source text to analyse
+# (roughly 0.1 s of parsing) a run stays in-process. Tests lower it to exercise the pool.
+_POOL_MIN_BYTES = 96 * 1024
+_CHUNK_MAX_BYTES = 256 * 1024
+_CHUNK_MAX_FILES = 32
 
 
 class Settings(Protocol):
-    """What the engine needs from the configuration (implemented by dllint.config.Settings)."""
+    """What the engine needs from the configuration (implemented by dllint.config.Settings).
+
+    Optional attributes read when present: ``use_cache`` (default False: a caller that
+    does not say so gets no cache), ``cache_dir`` and ``project_root`` (where the cache
+    lives: ``cache_dir``, else ``project_root/.dllint_cache``)."""
 
     def enabled_codes(self, filename: str) -> frozenset[str]: ...
 
@@ -60,6 +80,12 @@ class FileResult:
     summary: Any = None
     enabled: frozenset[str] = frozenset()
     internal_errors: list[str] = field(default_factory=list)
+    # The file's dotted module name and every module it may import (a superset: read off
+    # the text), for deciding which skipped files import a model-defining module.
+    module: str = ""
+    imports: tuple[str, ...] = ()
+    # True when the file was only syntax-checked and noqa-scanned (no torch-related name).
+    skipped: bool = False
 
 
 @dataclass
@@ -80,32 +106,65 @@ def lint_sources(
     *,
     jobs: Optional[int] = None,
 ) -> LintResult:
-    """Lint sources given as text (:class:`Source`) or as paths to read in the workers."""
+    """Lint sources given as text (:class:`Source`) or as paths (read here, or in the workers)."""
     if settings is None:
         from dllint.config import Settings as DefaultSettings
 
-        settings = DefaultSettings()
-    jobs = jobs or os.cpu_count() or 1
-    tasks = [(source, settings.enabled_codes(_filename_of(source))) for source in sources]
-    rule_settings = _rule_settings(settings, {code for _, enabled in tasks for code in enabled})
-    if jobs > 1 and len(tasks) >= _MIN_FILES_FOR_POOL:
-        with ProcessPoolExecutor(
-            max_workers=min(jobs, len(tasks)), initializer=_init_worker, initargs=(rule_settings,)
-        ) as pool:
-            chunk = max(1, min(16, len(tasks) // (jobs * 4)))
-            results = list(pool.map(_analyze_task, tasks, chunksize=chunk))
-    else:
-        _init_worker(rule_settings)
-        results = [_analyze_task(task) for task in tasks]
-    return finish(results)
+        settings = DefaultSettings(use_cache=False)
+    jobs = jobs or default_jobs()
+    cache = _open_cache(settings)
+    tasks = [_Task(_filename_of(source), source, settings.enabled_codes(_filename_of(source))) for source in sources]
+    rule_settings = _rule_settings(settings, {code for task in tasks for code in task.enabled})
+
+    results: list[Optional[FileResult]] = [None] * len(tasks)
+    pending: list[int] = []
+    for position, task in enumerate(tasks):
+        task.prepare(cache, rule_settings)
+        if task.error is not None:
+            results[position] = _unreadable(task)
+            continue
+        cached = _load(cache, task.key)
+        if cached is not None:
+            results[position] = cached
+        else:
+            pending.append(position)
+
+    runner = _Runner(jobs, rule_settings, cache)
+    try:
+        for position, result in zip(pending, runner.run([tasks[p] for p in pending])):
+            results[position] = result
+        forced = _to_analyse_fully([r for r in results if r is not None])
+        if forced:
+            again: list[int] = []
+            for position, task in enumerate(tasks):
+                previous = results[position]
+                if previous is not None and previous.skipped and previous.module in forced:
+                    task.mode = "forced"
+                    task.key = task.make_key(cache, rule_settings)
+                    cached = _load(cache, task.key)
+                    if cached is not None:
+                        results[position] = cached
+                    else:
+                        again.append(position)
+            for position, result in zip(again, runner.run([tasks[p] for p in again])):
+                results[position] = result
+    finally:
+        runner.close()
+    return finish(r for r in results if r is not None)
+
+
+def default_jobs() -> int:
+    """Every core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def finish(results: Iterable[FileResult]) -> LintResult:
     """Phase 2: resolve cross-file reports against the project index, then apply noqa."""
-    from dllint.semantics.project import ProjectIndex
-
     results = list(results)
-    index = ProjectIndex.from_summaries(r.summary for r in results if r.summary is not None)
+    index = None
     findings: list[Finding] = []
     errors: list[str] = []
     for result in results:
@@ -113,6 +172,8 @@ def finish(results: Iterable[FileResult]) -> LintResult:
         survivors = []
         for candidate in result.candidates:
             if candidate.unless is not None:
+                if index is None:
+                    index = _project_index(results)
                 try:
                     if candidate.unless(index):
                         continue
@@ -125,7 +186,13 @@ def finish(results: Iterable[FileResult]) -> LintResult:
     return LintResult(findings=findings, files_checked=len(results), internal_errors=errors)
 
 
-# --- phase 1: one file ----------------------------------------------------------------------
+def _project_index(results: Sequence[FileResult]) -> Any:
+    from dllint.semantics.project import ProjectIndex
+
+    return ProjectIndex.from_summaries(r.summary for r in results if r.summary is not None)
+
+
+# --- the files of a run -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class _PathSource:
@@ -136,15 +203,206 @@ def _filename_of(source: "Source | _PathSource") -> str:
     return source.path if isinstance(source, _PathSource) else source.filename
 
 
+class _Task:
+    """One file to analyse: what a worker needs, and the cache key of its result."""
+
+    def __init__(self, filename: str, source: "Source | _PathSource", enabled: frozenset[str]) -> None:
+        self.filename = filename
+        self.source: Optional[Source] = source if isinstance(source, Source) else None
+        self.data: Optional[bytes] = None  # the file's bytes, read here when the cache needs them
+        self.error: Optional[SourceError] = None
+        self.enabled = enabled
+        self.module = module_name_for(filename)
+        # "auto": skip the file when nothing in it is torch-related; "forced": analyse it as
+        # torch code (it imports a model-defining module of the run)
+        self.mode = "auto"
+        self.digest: Optional[str] = None
+        self.key: Optional[str] = None
+
+    @property
+    def size(self) -> int:
+        if self.data is not None:
+            return len(self.data)
+        if self.source is not None:
+            return len(self.source.text or "")
+        try:
+            return os.path.getsize(self.filename)
+        except OSError:
+            return 0
+
+    def prepare(self, cache: Any, rule_settings: Mapping[str, Mapping[str, Any]]) -> None:
+        if cache is None:
+            return
+        from dllint.cache import content_digest
+
+        if self.source is not None:
+            source = self.source
+            described = repr((source.error, source.cell_starts, source.cell_numbers)).encode()
+            self.digest = content_digest((source.text or "").encode("utf-8", "surrogatepass") + b"\0" + described)
+        else:
+            from dllint.files import read_bytes
+
+            data = read_bytes(Path(self.filename))
+            if isinstance(data, SourceError):
+                self.error = data
+                return
+            self.data = data
+            self.digest = content_digest(data)
+        self.key = self.make_key(cache, rule_settings)
+
+    def make_key(self, cache: Any, rule_settings: Mapping[str, Mapping[str, Any]]) -> Optional[str]:
+        if cache is None or self.digest is None:
+            return None
+        return cache.key(
+            filename=self.filename, module=self.module, enabled=self.enabled, options=rule_settings,
+            digest=self.digest, mode=self.mode,
+        )
+
+    def payload(self) -> tuple:
+        """What crosses to a worker (the source itself when we have it, else the path)."""
+        return (self.filename, self.source, self.data, self.enabled, self.module, self.mode, self.key)
+
+
+def _unreadable(task: _Task) -> FileResult:
+    return analyze(Source(task.filename, None, error=task.error), task.enabled, {})
+
+
+def _open_cache(settings: Settings) -> Any:
+    if not getattr(settings, "use_cache", False):
+        return None
+    from dllint.cache import ResultCache, default_directory
+
+    directory = default_directory(settings)
+    return ResultCache(directory) if directory is not None else None
+
+
+def _load(cache: Any, key: Optional[str]) -> Optional[FileResult]:
+    if cache is None or key is None:
+        return None
+    payload = cache.load(key)
+    if payload is None:
+        return None
+    try:
+        result = pickle.loads(payload)
+    except Exception:  # noqa: BLE001 - a bad entry (e.g. a class that no longer exists) is a miss
+        return None
+    return result if isinstance(result, FileResult) else None
+
+
+# --- running phase 1 --------------------------------------------------------------------------
+
+class _Runner:
+    """Runs tasks in-process or in a pool of worker processes (started on first need)."""
+
+    def __init__(self, jobs: int, rule_settings: Mapping[str, Mapping[str, Any]], cache: Any) -> None:
+        self.jobs = jobs
+        self.rule_settings = rule_settings
+        self.cache_spec = (str(cache.directory), cache.salt) if cache is not None else None
+        self.pool: Any = None
+        self.local_ready = False
+
+    def run(self, tasks: Sequence[_Task]) -> list[FileResult]:
+        if not tasks:
+            return []
+        sizes = [task.size for task in tasks]
+        if self.jobs > 1 and len(tasks) > 1 and sum(sizes) >= _POOL_MIN_BYTES:
+            return self._run_pool(tasks, sizes)
+        if not self.local_ready:
+            _init_worker(self.rule_settings, self.cache_spec, in_process=True)
+            self.local_ready = True
+        return [_run_task(task.payload())[0] for task in tasks]
+
+    def _run_pool(self, tasks: Sequence[_Task], sizes: list[int]) -> list[FileResult]:
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self.pool is None:
+            self.pool = _start_pool(min(self.jobs, len(tasks)), self.rule_settings, self.cache_spec)
+        chunks = _chunks(sizes, self.jobs)
+        futures = {self.pool.submit(_run_chunk, [tasks[i].payload() for i in chunk]): chunk for chunk in chunks}
+        results: list[Optional[FileResult]] = [None] * len(tasks)
+        try:
+            for future in as_completed(futures):
+                chunk = futures[future]
+                try:
+                    outputs = future.result()
+                except BrokenProcessPool:
+                    raise
+                except Exception:  # noqa: BLE001 - e.g. a result that cannot be pickled
+                    outputs = [_failed(tasks[i]) for i in chunk]
+                for i, output in zip(chunk, outputs):
+                    results[i] = _decode(output)
+        except BrokenProcessPool:
+            self.close()
+            for i, result in enumerate(results):
+                if result is None:
+                    results[i] = _failed(tasks[i], "a worker process died")
+        except BaseException:
+            self.close(cancel=True)
+            raise
+        return [r for r in results if r is not None]
+
+    def close(self, cancel: bool = False) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=cancel)
+            self.pool = None
+
+
+def _start_pool(workers: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any) -> Any:
+    import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork is much the fastest start (the workers inherit the imported rules); use it where
+    # it is safe and the default (Linux), else the platform's default.
+    method = "fork" if sys.platform.startswith("linux") else None
+    context = multiprocessing.get_context(method)
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(rule_settings, cache_spec)
+    )
+
+
+def _chunks(sizes: list[int], jobs: int) -> list[list[int]]:
+    """Largest files first, each alone or with others up to a share of the work (LPT-ish)."""
+    order = sorted(range(len(sizes)), key=lambda i: -sizes[i])
+    limit = max(8 * 1024, min(_CHUNK_MAX_BYTES, sum(sizes) // (jobs * 6) or 1))
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    current_bytes = 0
+    for i in order:
+        current.append(i)
+        current_bytes += sizes[i]
+        if current_bytes >= limit or len(current) >= _CHUNK_MAX_FILES:
+            chunks.append(current)
+            current, current_bytes = [], 0
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _failed(task: _Task, why: str = "") -> FileResult:
+    result = FileResult(filename=task.filename, enabled=task.enabled, module=task.module)
+    detail = f"{why}\n" if why else traceback.format_exc()
+    result.internal_errors.append(f"internal error while checking {task.filename} (please report it):\n{detail}")
+    return result
+
+
+def _decode(output: Union[FileResult, bytes]) -> FileResult:
+    return pickle.loads(output) if isinstance(output, bytes) else output
+
+
+# --- in a worker (or in-process) --------------------------------------------------------------
+
 _worker_rules: dict[str, Any] = {}
-_worker_rule_errors: dict[str, str] = {}
+_worker_cache: Any = None
 
 
 def _rule_settings(settings: Settings, codes: Iterable[str]) -> dict[str, Mapping[str, Any]]:
     return {code: settings.rule_settings(code) for code in sorted(codes)}
 
 
-def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]]) -> None:
+def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any = None, in_process: bool = False) -> None:
+    global _worker_cache
     from dllint.rules import all_rules
 
     registry = all_rules()
@@ -152,20 +410,65 @@ def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]]) -> None:
     for code, options in rule_settings.items():
         if code in registry:
             _worker_rules[code] = registry[code](options)
+    _worker_cache = None
+    if cache_spec is not None:
+        from dllint.cache import ResultCache
+
+        _worker_cache = ResultCache(Path(cache_spec[0]), cache_spec[1])
+    if not in_process:
+        import gc
+
+        # What the worker inherited lives as long as it does: keep the collector off it,
+        # and collect less often (a syntax tree is thousands of objects without cycles).
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
 
 
-def _analyze_task(task: tuple["Source | _PathSource", frozenset[str]]) -> FileResult:
-    source, enabled = task
-    if isinstance(source, _PathSource):
-        from dllint.files import load_source
+def _run_chunk(payloads: list[tuple]) -> list[Union[FileResult, bytes]]:
+    """In a worker: the results, as the bytes already pickled for the cache where there are some."""
+    outputs: list[Union[FileResult, bytes]] = []
+    for payload in payloads:
+        result, encoded = _run_task(payload)
+        outputs.append(encoded if encoded is not None else result)
+    return outputs
 
-        source = load_source(Path(source.path))
-    return analyze(source, enabled, _worker_rules)
+
+def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
+    """Analyse one file and store its result in the cache: (result, its pickle or None)."""
+    filename, source, data, enabled, module, mode, key = payload
+    if source is None:
+        if data is not None:
+            from dllint.files import source_from_bytes
+
+            source = source_from_bytes(data, filename)
+        else:
+            from dllint.files import load_source
+
+            source = load_source(Path(filename))
+    try:
+        result = _analyze(source, enabled, _worker_rules, module=module, mode=mode)
+    except Exception:  # noqa: BLE001 - never lose the run to one file
+        result = FileResult(filename=filename, enabled=enabled, module=module)
+        result.internal_errors.append(_internal_error("engine", filename))
+    if key is None or _worker_cache is None or result.internal_errors:
+        return result, None
+    try:
+        encoded = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - not cacheable (an unpicklable predicate): just not cached
+        return result, None
+    _worker_cache.store(key, encoded)
+    return result, encoded
 
 
 def analyze(source: Source, enabled: frozenset[str], rules: Mapping[str, Any]) -> FileResult:
-    """Phase 1 for one file: everything that needs its syntax tree."""
-    result = FileResult(filename=source.filename, enabled=enabled)
+    """Phase 1 for one file: everything that needs its syntax tree (always a full analysis)."""
+    return _analyze(source, enabled, rules, mode="full")
+
+
+def _analyze(
+    source: Source, enabled: frozenset[str], rules: Mapping[str, Any], *, module: Optional[str] = None, mode: str = "full"
+) -> FileResult:
+    result = FileResult(filename=source.filename, enabled=enabled, module=module or module_name_for(source.filename))
     if source.error is not None:
         _add_parse_error(result, source, source.error)
         return result
@@ -173,8 +476,18 @@ def analyze(source: Source, enabled: frozenset[str], rules: Mapping[str, Any]) -
     result.suppressions = suppressions.scan(text, source)
     enabled = enabled - result.suppressions.disabled_codes
     result.enabled = enabled
+    result.imports = scan_imports(text, result.module, is_package=_is_package_file(source.filename))
+    active = [rules[code] for code in sorted(enabled) if code in rules]
+    if mode == "auto" and _nothing_to_check(active, text, result.imports) and _python_parses(text, source.filename):
+        # Nothing here can be flagged but a syntax error (there is none) or an unused noqa
+        # (phase 2 reports those from the suppressions).
+        result.skipped = True
+        return result
+
+    import libcst as cst
+
     try:
-        module = cst.parse_module(text)
+        module_tree = cst.parse_module(text)
     except (SyntaxError, cst.ParserSyntaxError, RecursionError, MemoryError) as error:
         _add_parse_error(result, source, _syntax_error(text, source.filename, error))
         return result
@@ -182,12 +495,15 @@ def analyze(source: Source, enabled: frozenset[str], rules: Mapping[str, Any]) -
     from dllint.semantics import FileSemantics
 
     try:
-        sem = FileSemantics(module, source)
+        sem = FileSemantics(module_tree, source, result.module)
+        if mode == "forced":
+            # It imports a model-defining module of the run: its models and training code
+            # are torch code even though it never names torch.
+            sem.mentions_torch = True  # type: ignore[misc] - overrides the cached property
         result.summary = sem.summary
     except Exception:  # noqa: BLE001 - a semantics bug on one file must not lose the run
         result.internal_errors.append(_internal_error("semantics", source.filename))
         return result
-    active = [rules[code] for code in sorted(enabled) if code in rules]
     if not sem.mentions_torch:
         active = [rule for rule in active if not rule.needs_torch]
     reports = []
@@ -203,6 +519,197 @@ def analyze(source: Source, enabled: frozenset[str], rules: Mapping[str, Any]) -
             result.candidates.append(Candidate(finding, positions[report.node].start.line, report.unless))
     return result
 
+
+def _nothing_to_check(active: Sequence[Any], text: str, imports: tuple[str, ...]) -> bool:
+    """Whether no active rule can flag anything here but DL001/DL002 (which need no tree):
+    the torch rules see nothing torch-related, and no other rule is on."""
+    torch_rules = False
+    for rule in active:
+        if rule.code in (PARSE_ERROR, UNUSED_NOQA):
+            continue
+        if not rule.needs_torch:
+            return False  # a rule that runs on every file
+        torch_rules = True
+    return not torch_rules or not might_involve_torch(text, imports)
+
+
+def _python_parses(text: str, filename: str) -> bool:
+    """Whether CPython's own (C) parser accepts the text: an order of magnitude faster than
+    LibCST's. When it does not, the file goes through LibCST for the DL001 message."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SyntaxWarnings (invalid escapes) are not ours to print
+        try:
+            compile(text, filename, "exec", _ONLY_AST, dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+            return False
+    return True
+
+
+_ONLY_AST = 0x400  # ast.PyCF_ONLY_AST, without importing ast
+
+
+# --- what a file imports, and whether it can matter at all ------------------------------------
+
+_IMPORT = re.compile(
+    r"(?:^|[;:])[ \t]*(?:"
+    r"from(?:[ \t]+|(?=\.))(?P<base>\.*[ \t]*[\w.]*)[ \t]*import\b[ \t]*(?P<names>\([^)]*\)?|(?:[^\n;#\\]|\\\r?\n|\\)*)"
+    r"|import[ \t]+(?P<modules>(?:[^\n;#\\]|\\\r?\n|\\)*))",
+    re.M,
+)
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+
+def scan_imports(text: str, module: str, *, is_package: bool = False) -> tuple[str, ...]:
+    """Every module a file may import, read off its text (so a superset: an import in a
+    docstring counts too): ``import a.b`` gives ``a.b``; ``from a import b, c`` gives ``a``,
+    ``a.b`` and ``a.c``; relative imports are resolved against ``module``."""
+    if "import" not in text:
+        return ()
+    found: dict[str, None] = {}
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    for match in _IMPORT.finditer(text):
+        modules = match.group("modules")
+        if modules is not None:
+            for part in modules.split(","):
+                name = _DOTTED.match(part.strip(" \t\\\r\n()"))
+                if name:
+                    found[name.group(0)] = None
+            continue
+        base = (match.group("base") or "").replace(" ", "").replace("\t", "")
+        dots = len(base) - len(base.lstrip("."))
+        base = base[dots:]
+        if dots:
+            anchor = package[: len(package) - (dots - 1)] if dots - 1 <= len(package) else []
+            base = ".".join([*anchor, base] if base else anchor)
+        if base:
+            found[base] = None
+        for part in (match.group("names") or "").split(","):
+            name = _DOTTED.match(part.strip(" \t\\\r\n()"))
+            if name and name.group(0) != "import":
+                found[f"{base}.{name.group(0)}" if base else name.group(0)] = None
+    return tuple(found)
+
+
+_hints: Optional[tuple[Any, frozenset[str]]] = None
+
+
+def _torch_hints() -> tuple[Any, frozenset[str]]:
+    """(regex of torch-related names, top-level packages of the torch ecosystem)."""
+    global _hints
+    if _hints is None:
+        from dllint import semantics
+        from dllint.semantics import catalog
+
+        ecosystem = set(getattr(semantics, "_TORCH_ECOSYSTEM", ())) | {"torch", "lightning", "pytorch_lightning"}
+        ecosystem |= {base.split(".")[0] for base in catalog.MODULE_BASES}
+        words = ["torch", r"nn\.", "Module", "forward", *sorted(ecosystem)]
+        _hints = (re.compile("|".join(words)), frozenset(ecosystem))
+    return _hints
+
+
+def might_involve_torch(text: str, imports: Iterable[str]) -> bool:
+    """False only when nothing in the file is torch-related: no torch-related name in its
+    text (``torch``, ``nn.``, ``Module``, ``forward``, a torch-ecosystem package) and no
+    import, relative ones resolved, of a torch-ecosystem package. It is a superset of
+    :attr:`FileSemantics.mentions_torch` (tested), so a file for which this is False
+    yields no torch finding of its own."""
+    pattern, ecosystem = _torch_hints()
+    if pattern.search(text):
+        return True
+    return any(name.split(".", 1)[0] in ecosystem for name in imports)
+
+
+def _is_package_file(filename: str) -> bool:
+    return os.path.splitext(os.path.basename(filename))[0] == "__init__"
+
+
+_package_dirs: dict[str, bool] = {}
+
+
+def module_name_for(filename: str) -> str:
+    """Dotted module name of a file: walk up while the directory is a package. The same as
+    :func:`dllint.semantics.module_name_for` (tested), without importing the semantics."""
+    base = os.path.basename(filename)
+    stem = base.rsplit(".", 1)[0] if "." in base[1:] else base
+    parts = [stem] if stem != "__init__" else []
+    directory = os.path.dirname(os.path.abspath(filename)) if filename not in ("-", "<stdin>") else ""
+    while directory and _is_package_dir(directory):
+        parts.insert(0, os.path.basename(directory))
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return ".".join(parts) or stem
+
+
+def _is_package_dir(directory: str) -> bool:
+    known = _package_dirs.get(directory)
+    if known is None:
+        known = _package_dirs[directory] = os.path.isfile(os.path.join(directory, "__init__.py"))
+    return known
+
+
+# --- which skipped files must be analysed after all -------------------------------------------
+
+def _to_analyse_fully(results: Sequence[FileResult]) -> set[str]:
+    """Modules of skipped files that import (directly, or through other files of the run
+    that import them: re-exports) a module of the run that defines a model class."""
+    if not any(result.skipped for result in results):
+        return set()
+    summaries = [r.summary for r in results if r.summary is not None and getattr(r.summary, "classes", None)]
+    if not summaries:
+        return set()
+    index = _project_index(results)
+    memo: dict[str, bool] = {}
+
+    def is_model(item: Any, depth: int = 0) -> bool:
+        if item is None or depth > 30:
+            return False
+        if item.qualified in memo:
+            return memo[item.qualified]
+        memo[item.qualified] = False  # cycle guard
+        verdict = bool(item.is_module) or any(is_model(index.lookup(base), depth + 1) for base in item.bases)
+        memo[item.qualified] = verdict
+        return verdict
+
+    defining = {s.module for s in summaries if any(is_model(item) for item in s.classes.values())}
+    if not defining:
+        return set()
+    related = set(defining)
+    pending = [r for r in results if r.module not in related]
+    while True:
+        matcher = _ModuleMatcher(related)
+        rest = [r for r in pending if not any(matcher.matches(name) for name in r.imports)]
+        if len(rest) == len(pending):
+            break
+        related.update(r.module for r in pending if r not in rest)
+        pending = rest
+    return {r.module for r in results if r.skipped and r.module in related}
+
+
+class _ModuleMatcher:
+    """Does an imported name refer to one of the modules? The run's module names may be
+    rooted elsewhere than the imports (``models`` vs ``src.models``): either may be a
+    dotted suffix of the other, as in the project index."""
+
+    def __init__(self, modules: Iterable[str]) -> None:
+        self.exact = set(modules)
+        self.suffixes: set[str] = set()
+        for name in self.exact:
+            parts = name.split(".")
+            for start in range(len(parts)):
+                self.suffixes.add(".".join(parts[start:]))
+
+    def matches(self, name: str) -> bool:
+        if name in self.suffixes:
+            return True
+        parts = name.split(".")
+        return any(".".join(parts[start:]) in self.exact for start in range(1, len(parts)))
+
+
+# --- findings ---------------------------------------------------------------------------------
 
 def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: Source, text: str) -> Finding:
     from dllint.findings import Edit, Fix
@@ -229,8 +736,7 @@ def _make_finding(
     source: Source, text: str, code: str, message: str, row: int, column: int, end_row: int, end_column: int,
     fix: Any = None, severity: str = "warning",
 ) -> Finding:
-    lines = text.splitlines()
-    line = lines[row - 1] if 0 < row <= len(lines) else ""
+    line = _line(text, row)
     cell, cell_row = source.to_cell(row)
     _, cell_end_row = source.to_cell(end_row)
     return Finding(
@@ -246,6 +752,11 @@ def _make_finding(
     )
 
 
+def _line(text: str, row: int) -> str:
+    lines = text.splitlines()
+    return lines[row - 1] if 0 < row <= len(lines) else ""
+
+
 def _add_parse_error(result: FileResult, source: Source, error: SourceError) -> None:
     if PARSE_ERROR not in result.enabled:
         return
@@ -259,7 +770,8 @@ def _add_parse_error(result: FileResult, source: Source, error: SourceError) -> 
 def _syntax_error(text: str, filename: str, error: BaseException) -> SourceError:
     """Python's own message and position where it has one (clearer than the parser's)."""
     import ast
-    import re
+
+    import libcst as cst
 
     try:
         ast.parse(text, filename)
