@@ -941,7 +941,7 @@ class Evaluator:
         if name == "manual_backward" or (name == "backward" and isinstance(receiver, Obj)):
             self._event("backward", node, args[0] if args else Unknown())
             return Constant(None)
-        if name == "step" and not _is_scheduler(receiver):
+        if name == "step" and not _is_scheduler(receiver) and not _scheduler_named(node):
             self._event("step", node, receiver, args=args)
             return Constant(None)
         if name == "zero_grad" or _clears_gradients(node):
@@ -1196,10 +1196,20 @@ def _clears_gradients(call: cst.Call) -> bool:
 
 def _is_scheduler(receiver: Value) -> bool:
     if isinstance(receiver, Obj):
-        return "lr_scheduler" in receiver.qualified or receiver.qualified.endswith(("Scheduler", "LR"))
+        return "sched" in receiver.qualified.lower() or receiver.qualified.endswith(("Scheduler", "LR"))
     if isinstance(receiver, Param):
         return "sched" in receiver.name.lower()
     return False
+
+
+def _scheduler_named(call: cst.Call) -> bool:
+    """``self.lr_scheduler.step()``, ``scheduler.step()``: a step whose receiver is named as a
+    learning-rate scheduler (whatever value the evaluator has for it)."""
+    func = call.func
+    receiver = func.value if isinstance(func, cst.Attribute) else None
+    if isinstance(receiver, cst.Attribute):
+        receiver = receiver.attr
+    return isinstance(receiver, cst.Name) and "sched" in receiver.value.lower()
 
 
 def _model_like_name(name: str) -> bool:
