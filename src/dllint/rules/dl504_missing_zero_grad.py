@@ -5,6 +5,7 @@ from typing import Iterator, Optional
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Instance
 from dllint.semantics.evaluator import Event, _model_like_name
+from dllint.semantics.loops import TrainingStep
 from dllint.semantics.values import Container, Layer, Obj, Param, Unknown, Value, options_of
 
 
@@ -70,17 +71,20 @@ class MissingZeroGrad(Rule):
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()
-        for trace in sem.traces:
-            events = trace.events
-            last_step: dict[int, int] = {}
-            for index, event in enumerate(events):
-                if event.kind != "step":
+        by_trace: dict[int, list[TrainingStep]] = {}
+        for step in sem.training_steps:
+            if step.step is not None:
+                by_trace.setdefault(id(step.trace), []).append(step)
+        for steps in by_trace.values():
+            events = steps[0].trace.events
+            position = {id(event): index for index, event in enumerate(events)}
+            previous: dict[int, TrainingStep] = {}
+            for step in steps:
+                earlier = previous.get(id(step.step.node))
+                previous[id(step.step.node)] = step
+                if earlier is None or step.step is earlier.step:
                     continue
-                previous = last_step.get(id(event.node))
-                last_step[id(event.node)] = index
-                if previous is None:
-                    continue
-                backward = _uncleared_backward(events, previous, index)
+                backward = _uncleared(events, position, earlier, step)
                 if backward is not None and id(backward.node) not in reported:
                     reported.add(id(backward.node))
                     yield Report(
@@ -92,24 +96,19 @@ class MissingZeroGrad(Rule):
                     )
 
 
-def _uncleared_backward(events: list[Event], first: int, second: int) -> Optional[Event]:
-    """The backward between two runs of the same ``step()`` call when no gradient clearing
-    that concerns the stepped optimizer happens between the first step and that backward."""
-    step = events[first]
+def _uncleared(events: list[Event], position: dict[int, int], earlier: TrainingStep, later: TrainingStep) -> Optional[Event]:
+    """The backward of ``later`` (the same ``step()`` call run again) when nothing that clears
+    the stepped optimizer's gradients happened since ``earlier``'s step."""
+    step = earlier.step
+    assert step is not None and later.step is not None
+    if _model_like(step.target) or _same(later.backward.target, step.target):
+        return None  # a model's own ``step()``, or ``engine.backward(loss)`` / ``engine.step()``
     optimizer = _optimizer(step)
-    window = events[first + 1: second]
-    backwards = [i for i, event in enumerate(window) if event.kind == "backward"]
-    if not backwards:
-        return None  # a closure-driven step (LBFGS) or a step with no backward of its own
-    if any(_same(event.target, step.target) for event in window if event.kind == "backward"):
-        return None  # ``engine.backward(loss)`` / ``engine.step()``: the engine owns the gradients
-    if _model_like(step.target):
-        return None  # a model's or trainer's own ``step()``, not an optimizer's
-    last = backwards[-1]
-    for event in window[:last]:
+    window = events[position[id(step)] + 1: position[id(later.backward)]]
+    for event in window:
         if event.kind == "zero_grad" and _clears_for(event.target, optimizer):
             return None
-    return window[last]
+    return later.backward
 
 
 def _optimizer(step: Event) -> Value:
