@@ -341,18 +341,24 @@ class FileSemantics:
         """Whether a model class's forward returns, on every path, the raw output of a layer
         with weights (``nn.Linear``, a conv, ``F.linear``, a matrix product): logits, with no
         output activation after them."""
-        return self._class_logits.get(id(cls), False)
+        from dllint.semantics.losses import LOGITS, origin
+
+        known = self._class_logits
+        if id(cls) not in known:
+            known[id(cls)] = False  # a forward that returns another instance of its own class
+            graph = self._forward_graph_of.get(id(cls))
+            returned = [option for value in graph.returns for option in options_of(value)] if graph else []
+            found = origin(self, Merge(tuple(returned)) if len(returned) > 1 else returned[0]) if returned else None
+            known[id(cls)] = bool(found and found.known and found.family == LOGITS)
+        return known[id(cls)]
 
     @cached_property
     def _class_logits(self) -> dict[int, bool]:
-        from dllint.semantics.losses import LOGITS, origin
+        return {}
 
-        result: dict[int, bool] = {}
-        for graph in self.forward_graphs:
-            returned = [option for value in graph.returns for option in options_of(value)]
-            found = origin(self, Merge(tuple(returned))) if len(returned) > 1 else origin(self, returned[0]) if returned else None
-            result[id(graph.cls)] = bool(found and found.known and found.family == LOGITS)
-        return result
+    @cached_property
+    def _forward_graph_of(self) -> dict[int, "ForwardGraph"]:
+        return {id(graph.cls): graph for graph in self.forward_graphs}
 
     def class_contains(self, cls: ClassInfo) -> set[str]:
         """Op families among a model class's submodules (``lstm``, ``dropout``, ``batch`` …),
