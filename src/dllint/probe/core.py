@@ -730,12 +730,12 @@ class Probe:
 
         items = self._trainable()
         pvec, pmeta = self._param_stats(items, dev, f64)
+        if self._loss_bad is not None:  # consumed (and reduced): reset on every rank
+            self._loss_bad.zero_()
+            self._loss_first.fill_(-1)
         if self._rank != 0:
             return None
         host = torch.cat([fwd_vec, dead_vec, pvec, loss_vec]).tolist()  # one transfer
-        if self._loss_bad is not None:  # consumed: reset for the next window
-            self._loss_bad.zero_()
-            self._loss_first.fill_(-1)
         return keys, relu, items, pmeta, host
 
     def _param_stats(self, items, dev, f64):
@@ -928,4 +928,5 @@ def _dist_layout_agrees(layout: str, size: int, dev) -> bool:
     h = float(zlib.crc32(layout.encode()))
     t = torch.tensor([h, float(size), -h, -float(size)], dtype=torch.float64, device=dev)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return t[0].item() == -t[2].item() and t[1].item() == -t[3].item()
+    h_max, n_max, neg_h_min, neg_n_min = t.tolist()
+    return h_max == -neg_h_min and n_max == -neg_n_min
