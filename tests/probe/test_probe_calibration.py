@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dllint.probe import Probe
+from dllint.probe import Probe, check
 from probe_models import (BNMLP, DropoutBNNet, LSTMClassifier, PoisonNet, RandnNet, ReluMLP, SigmoidMLP,
                           SmallResNet, Teacher, TinyTransformer, TokenTeacher, ZeroMLP, train)
 
@@ -227,6 +227,9 @@ HEALTHY = {
 def test_healthy_models_trigger_nothing(name):
     build, data, opt, clip, steps = HEALTHY[name]
     m = build()
+    x, y = data().batch(16)
+    at_init = check(m, x, target=y, steps=1)  # the one-shot probe on a copy, at init
+    assert at_init.findings == [], at_init.to_text(layers=False)
     r = run(m, data(), opt(m.parameters()), steps=steps, every=1, clip=clip)
     assert r.summary["checks"] == steps  # every step checked, from the first (init) on
     assert r.findings == [], r.to_text(layers=False)
