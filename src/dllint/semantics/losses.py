@@ -25,7 +25,7 @@ import libcst as cst
 
 from dllint.semantics import catalog
 from dllint.semantics.scopes import FunctionInfo
-from dllint.semantics.values import Instance, Layer, Merge, Reference, Tensor, Value, options_of
+from dllint.semantics.values import Container, Instance, Layer, Merge, Reference, Tensor, Value, options_of
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
@@ -52,7 +52,8 @@ class Origin:
             different paths)
     tensor: the operation that made it so (``nn.Softmax`` applied, ``F.log_softmax``, the
             ``nn.Linear``), for messages; None when deferred
-    spelled: ``log(softmax)`` when a log-softmax was written as ``torch.log(softmax(x))``
+    spelled: ``log(softmax)`` when a log-softmax was written as ``torch.log(softmax(x))``;
+             ``head:fc`` when it is the last layer of a head put on a zoo model (``model.fc = ...``)
     deferred: model classes of other files whose forward output decides (all must agree)
     """
 
@@ -138,11 +139,56 @@ def _model_origin(sem: "FileSemantics", tensor: Tensor) -> Origin:
         return Origin(family, tensor) if family is not None else _UNKNOWN_ORIGIN
     if model.origin != "constructed" or not model.qualified:
         return _UNKNOWN_ORIGIN
-    if model.qualified.startswith(("torch.", "torchvision.", "timm.", "transformers.")):
+    if model.qualified.startswith(_ZOO):
+        return _replaced_head_origin(sem, model, tensor)
+    if model.qualified.startswith(("torch.", "transformers.")):
         return _UNKNOWN_ORIGIN
     # Known only by name: the index decides. The family here is a placeholder that every
     # deferred option shares; the rule asks the index for the family it cares about.
     return Origin("deferred", None, "", (model.qualified,))
+
+
+_ZOO = ("torchvision.models.", "timm.create_model", "torch.hub.load", "segmentation_models_pytorch.")
+# The attribute that holds a zoo classifier's last layer: ``fc`` (ResNet, Inception, RegNet),
+# ``classifier`` (VGG, DenseNet, MobileNet, EfficientNet, ConvNeXt), ``head``/``heads`` (ViT,
+# Swin, timm models). Replacing it is how transfer learning sets the number of classes.
+_HEAD_NAMES = ("fc", "classifier", "head", "heads", "last_linear")
+
+
+def _replaced_head_origin(sem: "FileSemantics", model: Instance, tensor: Tensor) -> Origin:
+    """A zoo model whose classification head the code replaced (``model.fc =
+    nn.Sequential(nn.Linear(512, 10), nn.Softmax(dim=1))``) outputs what that head outputs."""
+    heads = [name for name in _HEAD_NAMES if model.attrs and name in model.attrs]
+    if len(heads) != 1:
+        return _UNKNOWN_ORIGIN
+    family, applied = _module_output(sem, model.attrs[heads[0]], 0)  # type: ignore[index]
+    if family is None:
+        return _UNKNOWN_ORIGIN
+    return Origin(family, applied or tensor, f"head:{heads[0]}")
+
+
+def _module_output(sem: "FileSemantics", module: Value, depth: int) -> tuple[Optional[str], Optional[Tensor]]:
+    """What applying a module object yields, read off its structure without applying it: the
+    family of a layer, of a Sequential's last item, of a model class's forward."""
+    if depth > 8:
+        return None, None
+    if isinstance(module, Layer):
+        op = module.op
+        if op.kind == "activation" and op.family in OUTPUT_FAMILIES:
+            return op.family, Tensor("module", module, (), module.node)
+        if op.kind == "affine":
+            return LOGITS, Tensor("module", module, (), module.node)
+        return None, None
+    if isinstance(module, Container) and module.kind == "sequential" and module.complete and module.items:
+        for item in reversed(module.items):
+            if isinstance(item, Layer) and item.op.kind in _KEEPING_KINDS:
+                continue  # Dropout / Flatten / Identity after the last layer keep its output
+            return _module_output(sem, item, depth + 1)
+        return None, None
+    if isinstance(module, Instance) and module.cls is not None:
+        family = sem.class_output(module.cls) or (LOGITS if sem.class_returns_logits(module.cls) else None)
+        return family, None
+    return None, None
 
 
 # --- loss applications ------------------------------------------------------------------------
@@ -294,6 +340,8 @@ def describe_origin(sem: "FileSemantics", application: LossApplication, origin: 
     if origin.tensor is None:
         return "an operation"
     spelled = describe(origin.tensor)
+    if origin.spelled.startswith("head:"):
+        return f"{spelled}, the last layer of the head assigned to the model's `.{origin.spelled[5:]}`"
     where = produced_in(sem, origin)
     if where is not None and where is not application.function:
         return f"{spelled} in `{where.qualname}`"
