@@ -394,6 +394,24 @@ class FileSemantics:
         return training_steps(self)
 
     @cached_property
+    def init_writes(self) -> list["InitWrite"]:
+        """Every call that overwrites a tensor's values — initialisers (``nn.init.*`` and the
+        transformers/timm equivalents) and in-place fills (``w.data.normal_()``) — with the
+        expression written and its folded arguments (``semantics/inits.py``); ask
+        ``inits.written(sem, write)`` which layers or parameters it denotes."""
+        from dllint.semantics.inits import collect
+
+        return collect(self)
+
+    @cached_property
+    def weight_uses(self) -> dict[int, list["WeightUse"]]:
+        """For each ``nn.Parameter`` call (by id of its node) whose tensor is used as the weight
+        of a matrix product in a forward graph (``x @ W``, ``F.linear(x, W)``…), every such use."""
+        from dllint.semantics.inits import weight_uses
+
+        return weight_uses(self)
+
+    @cached_property
     def loss_applications(self) -> list["LossApplication"]:
         """Every call of a torch loss (criterion object or functional) with the prediction and
         target that reached it, once per evaluation (``semantics/losses.py``); ask
@@ -699,3 +717,4 @@ def module_name_for(filename: str) -> str:
 from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
 from dllint.semantics.project import ModuleSummary  # noqa: E402
 from dllint.semantics.losses import LossApplication  # noqa: E402
+from dllint.semantics.inits import InitWrite, WeightUse  # noqa: E402

@@ -1,0 +1,561 @@
+"""Weight initialisation: every call that writes a parameter's values, and what it writes.
+
+An *init write* is a call of an initialiser — ``torch.nn.init.*``, Hugging Face's
+``transformers.initialization.*`` (same signatures), timm's ``trunc_normal_`` /
+``lecun_normal_`` / ``variance_scaling_`` — or of an in-place tensor method that overwrites
+values (``w.data.normal_(0, 1)``, ``w.uniform_(-a, a)``, ``w.zero_()``, ``w.copy_(x)``).
+
+For each write this module knows the tensor expression written, the distribution arguments
+(folded), and :func:`written` says which layers or ``nn.Parameter`` tensors that expression
+can denote:
+
+* *direct*: what the evaluator saw reach the call (``nn.init.xavier_uniform_(self.fc1.weight)``
+  in an evaluated ``__init__``: the ``fc1`` layer);
+* *self*: ``self.w`` in a method of a model class the evaluator did not run (a
+  ``reset_parameters`` nobody calls in this file): looked up on the class's instance;
+* *type*: a name guarded by ``isinstance(m, nn.Linear)`` in an init loop or an init function
+  (``for m in self.modules()``, ``model.apply(init_fn)``, Hugging Face's
+  ``_init_weights(self, module)``): every ``nn.Linear`` the loop or ``apply`` covers — the
+  whole file when the coverage is unknown; for a guard on a model class of this file, that
+  class's instance;
+* *parameters*: a loop variable over ``X.parameters()``/``named_parameters()``: every
+  parameter of ``X``;
+* *modules*: a loop variable over ``X.modules()`` with no type guard: every layer of ``X``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+import libcst as cst
+
+from dllint.semantics import catalog
+from dllint.semantics.constants import UNKNOWN, fold
+from dllint.semantics.scopes import CallSite, FunctionInfo
+from dllint.semantics.syntax import bind_arguments, iter_tree
+from dllint.semantics.values import (
+    AttributeOf,
+    Container,
+    FunctionRef,
+    Instance,
+    Layer,
+    Merge,
+    Obj,
+    Tensor,
+    Value,
+    options_of,
+)
+
+if TYPE_CHECKING:
+    from dllint.semantics import FileSemantics, ForwardGraph
+
+# Initialiser functions: name → the parameters after the tensor, in order.
+INITIALIZERS: dict[str, tuple[str, ...]] = {
+    "normal_": ("mean", "std"),
+    "trunc_normal_": ("mean", "std", "a", "b"),
+    "trunc_normal_tf_": ("mean", "std", "a", "b"),
+    "uniform_": ("a", "b"),
+    "xavier_uniform_": ("gain",),
+    "xavier_normal_": ("gain",),
+    "kaiming_uniform_": ("a", "mode", "nonlinearity"),
+    "kaiming_normal_": ("a", "mode", "nonlinearity"),
+    "orthogonal_": ("gain",),
+    "sparse_": ("sparsity", "std"),
+    "constant_": ("val",),
+    "zeros_": (),
+    "ones_": (),
+    "eye_": (),
+    "dirac_": ("groups",),
+    "lecun_normal_": (),
+    "variance_scaling_": ("scale", "mode", "distribution"),
+    "copy_": ("other",),
+    "default_flax_embed_init_": (),
+}
+# Modules whose functions of those names are initialisers with torch.nn.init's signatures.
+_INIT_MODULES = (
+    "torch.nn.init.",
+    "transformers.initialization.",
+    "timm.layers.",
+    "timm.layers.weight_init.",
+    "timm.models.layers.",
+    "timm.models.layers.weight_init.",
+)
+# In-place tensor methods that overwrite every value of the tensor: name → parameters.
+OVERWRITING_METHODS: dict[str, tuple[str, ...]] = {
+    "normal_": ("mean", "std"),
+    "uniform_": ("from", "to"),
+    "zero_": (),
+    "fill_": ("value",),
+    "copy_": ("src",),
+    "bernoulli_": ("p",),
+    "exponential_": ("lambd",),
+    "log_normal_": ("mean", "std"),
+    "cauchy_": ("median", "sigma"),
+    "geometric_": ("p",),
+    "random_": ("from", "to"),
+    "trunc_normal_": ("mean", "std", "a", "b"),
+}
+_MODULE_ITERATORS = ("modules", "children", "named_modules", "named_children")
+_PARAMETER_ITERATORS = ("parameters", "named_parameters")
+
+
+def initializer(qualified: Optional[str]) -> Optional[str]:
+    """``normal_`` for ``torch.nn.init.normal_`` (or the same name in transformers/timm)."""
+    if not qualified:
+        return None
+    for prefix in _INIT_MODULES:
+        if qualified.startswith(prefix):
+            name = qualified[len(prefix):]
+            return name if name in INITIALIZERS else None
+    return None
+
+
+@dataclass(eq=False)
+class InitWrite:
+    """One call that overwrites a tensor's values."""
+
+    site: CallSite
+    name: str  # ``normal_``, ``xavier_uniform_``, ``zero_`` …
+    method: bool  # an in-place tensor method (``w.normal_()``) rather than an initialiser function
+    target: cst.BaseExpression  # the tensor expression written, ``.data`` and subscripts removed
+    partial: bool  # only a slice is written (``w[:, 0].zero_()``)
+    args: dict[str, cst.BaseExpression]
+
+    @property
+    def node(self) -> cst.Call:
+        return self.site.node
+
+    def arg(self, name: str, default: Any = UNKNOWN) -> Any:
+        """The folded value of an argument; ``default`` when it was surely not passed."""
+        if name in self.args:
+            return fold(self.args[name], self.site.scope)
+        if any(arg.star for arg in self.node.args):
+            return UNKNOWN
+        return default
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """The attribute names after the root: ``("fc1", "weight")`` for ``self.fc1.weight``."""
+        names = []
+        expr = self.target
+        while isinstance(expr, cst.Attribute):
+            names.append(expr.attr.value)
+            expr = expr.value
+        return tuple(reversed(names))
+
+    @property
+    def root(self) -> Optional[str]:
+        """``self`` for ``self.fc1.weight``; None when the chain does not start at a name."""
+        expr = self.target
+        while isinstance(expr, cst.Attribute):
+            expr = expr.value
+        return expr.value if isinstance(expr, cst.Name) else None
+
+    @property
+    def attribute(self) -> Optional[str]:
+        """The name of the tensor written: ``weight`` for ``self.fc1.weight.data``."""
+        path = self.path
+        return path[-1] if path else self.root
+
+
+def collect(sem: "FileSemantics") -> list[InitWrite]:
+    writes: list[InitWrite] = []
+    for site in sem.info.calls:
+        name = initializer(site.qualified)
+        if name is not None:
+            params = ("tensor",) + INITIALIZERS[name]
+            bound = bind_arguments(site.node, params)
+            tensor = bound.pop("tensor", None)
+            if tensor is not None:
+                target, partial = _strip(tensor)
+                writes.append(InitWrite(site, name, False, target, partial, bound))
+            continue
+        if site.qualified is None and site.method in OVERWRITING_METHODS and site.receiver is not None:
+            target, partial = _strip(site.receiver)
+            if isinstance(target, (cst.Name, cst.Attribute)) and not _is_grad(target):
+                bound = bind_arguments(site.node, OVERWRITING_METHODS[site.method])
+                writes.append(InitWrite(site, site.method, True, target, partial, bound))
+    return writes
+
+
+def _strip(expr: cst.BaseExpression) -> tuple[cst.BaseExpression, bool]:
+    """``self.w`` for ``self.w.data``, ``self.w.data[0]``, ``self.w[:, 0]`` (the latter partial)."""
+    partial = False
+    while True:
+        if isinstance(expr, cst.Attribute) and expr.attr.value == "data":
+            expr = expr.value
+        elif isinstance(expr, cst.Subscript):
+            partial = True
+            expr = expr.value
+        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in ("detach", "view", "flatten"):
+            expr = expr.func.value
+        else:
+            return expr, partial
+
+
+def _is_grad(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Attribute) and expr.attr.value == "grad"
+
+
+# --- what a write denotes ----------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Written:
+    """A tensor an init write may overwrite: parameter ``parameter`` of ``owner`` (a layer or a
+    model instance), or an ``nn.Parameter`` tensor itself (``owner`` is that Tensor,
+    ``parameter`` is "")."""
+
+    owner: Value
+    parameter: str
+    via: str  # direct | self | type | class | parameters | modules
+
+    @property
+    def layer(self) -> Optional[Layer]:
+        return self.owner if isinstance(self.owner, Layer) else None
+
+    @property
+    def tensor(self) -> Optional[Tensor]:
+        return self.owner if isinstance(self.owner, Tensor) else None
+
+
+def written(sem: "FileSemantics", write: InitWrite) -> list[Written]:
+    """Every layer parameter or ``nn.Parameter`` tensor the write may overwrite (see module doc)."""
+    found: list[Written] = []
+    root = write.root
+    function = write.site.function
+    types = guard_types(write.site, root) if root else []
+    if types is None:
+        return found  # a further condition picks particular layers: which ones is unknowable
+    if types:
+        for qualified in types:
+            found.extend(_of_type(sem, write, qualified))
+        return found
+    loop = _loop_over(write.site, root) if root else None
+    if loop is not None and loop[0] in _PARAMETER_ITERATORS and not write.path:
+        for model in _loop_receivers(sem, loop[1]):
+            found.extend(_parameters_of(model, "parameters"))
+        return found
+    if loop is not None and loop[0] in _MODULE_ITERATORS and len(write.path) == 1:
+        for model in _loop_receivers(sem, loop[1]):
+            for item in modules_of(model):
+                if isinstance(item, Layer):
+                    found.append(Written(item, write.path[0], "modules"))
+        return found
+    for callee, args, _ in sem.observed(write.node):
+        value = callee if write.method else (args[0] if args else None)
+        if value is not None:
+            found.extend(_denoted(value, "direct"))
+    if found:
+        return found
+    if function is not None and root == function.self_name and function.cls is not None and write.path:
+        instance = sem.generic_instance(function.cls)
+        found.extend(_follow(instance, write.path, "self"))
+    return found
+
+
+def _denoted(value: Value, via: str) -> Iterator[Written]:
+    for option in options_of(value):
+        if isinstance(option, AttributeOf):
+            owner, name = option.path
+            for owner_option in options_of(owner):
+                if isinstance(owner_option, (Layer, Instance)):
+                    yield Written(owner_option, name, via)
+        elif isinstance(option, Tensor):
+            parameter = _parameter_tensor(option)
+            if parameter is not None:
+                yield Written(parameter, "", via)
+
+
+def _parameter_tensor(tensor: Tensor) -> Optional[Tensor]:
+    """The ``nn.Parameter`` tensor itself, looking through ``.data``-like views and subscripts."""
+    current: Value = tensor
+    for _ in range(6):
+        if not isinstance(current, Tensor):
+            return None
+        if current.kind == "parameter":
+            return current
+        if current.kind in ("subscript", "method") and current.inputs:
+            current = current.inputs[0]
+            continue
+        return None
+    return None
+
+
+def _follow(owner: Value, path: tuple[str, ...], via: str) -> Iterator[Written]:
+    """``instance.fc1.weight`` → (fc1 layer, "weight"); ``instance.w`` → the parameter tensor."""
+    current = [owner]
+    for index, name in enumerate(path):
+        last = index == len(path) - 1
+        following: list[Value] = []
+        for value in current:
+            for option in options_of(value):
+                if isinstance(option, Layer) and last:
+                    yield Written(option, name, via)
+                elif isinstance(option, Instance) and option.attrs is not None and name in option.attrs:
+                    attribute = option.attrs[name]
+                    if last:
+                        for item in options_of(attribute):
+                            parameter = _parameter_tensor(item) if isinstance(item, Tensor) else None
+                            if parameter is not None:
+                                yield Written(parameter, "", via)
+                    else:
+                        following.append(attribute)
+        current = following
+
+
+def _of_type(sem: "FileSemantics", write: InitWrite, qualified: str) -> Iterator[Written]:
+    local = sem.local_class(qualified)
+    if local is not None:
+        if sem.is_module_class(local) and write.path:
+            yield from _follow(sem.generic_instance(local), write.path, "class")
+        return
+    if catalog.layer_op(qualified) is None or len(write.path) != 1:
+        return
+    for layer in _coverage(sem, write):
+        if layer.qualified == qualified:
+            yield Written(layer, write.path[0], "type")
+
+
+def _coverage(sem: "FileSemantics", write: InitWrite) -> list[Layer]:
+    """The layers an isinstance-guarded init may reach: those of the models its loop walks or
+    that ``apply`` it; every layer of the file when that cannot be told."""
+    root = write.root
+    loop = _loop_over(write.site, root) if root else None
+    models: list[Value] = []
+    if loop is not None and loop[0] in _MODULE_ITERATORS:
+        models = list(_loop_receivers(sem, loop[1]))
+    elif write.site.function is not None and root in _param_names(write.site.function):
+        models = list(applied_to(sem, write.site.function))
+    if not models:
+        return list(sem.layers)
+    layers: list[Layer] = []
+    seen: set[int] = set()
+    for model in models:
+        for item in modules_of(model):
+            if isinstance(item, Layer) and id(item) not in seen:
+                seen.add(id(item))
+                layers.append(item)
+    return layers
+
+
+def _param_names(function: FunctionInfo) -> set[str]:
+    return {param.name.value for param in function.params}
+
+
+def applied_to(sem: "FileSemantics", function: FunctionInfo) -> Iterator[Value]:
+    """The models a function is given to with ``model.apply(function)``."""
+    for site in sem.method_calls("apply"):
+        for receiver, args, _ in sem.observed(site.node):
+            if args and any(isinstance(o, FunctionRef) and o.function is function for o in options_of(args[0])):
+                yield receiver
+
+
+def guard_types(site: CallSite, name: str) -> Optional[list[str]]:
+    """The classes of the ``if isinstance(name, ...)`` a call sits directly in (resolved names).
+
+    [] when there is no such guard; None when a further condition inside it selects
+    particular layers (``if name.startswith("head")``)."""
+    for depth in range(len(site.guards) - 1, -1, -1):
+        test, in_body = site.guards[depth]
+        if not in_body:
+            continue
+        for call in _isinstance_calls(test):
+            if len(call.args) >= 2 and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == name:
+                if depth != len(site.guards) - 1:
+                    return None
+                types = call.args[1].value
+                elements = [e.value for e in types.elements] if isinstance(types, (cst.Tuple, cst.List)) else [types]
+                return [q for q in (site.scope.resolve(e) for e in elements) if q]
+    return []
+
+
+def _isinstance_calls(test: cst.BaseExpression) -> Iterator[cst.Call]:
+    if isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance":
+        yield test
+    elif isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        yield from _isinstance_calls(test.left)
+        yield from _isinstance_calls(test.right)
+
+
+def _loop_over(site: CallSite, name: str) -> Optional[tuple[str, cst.Call]]:
+    """(``modules`` | ``parameters`` | …, the iterator call) when ``name`` is the variable of an
+    enclosing ``for`` over ``X.modules()``, ``X.named_parameters()`` and the like."""
+    for loop in reversed(site.loops):
+        if not isinstance(loop, cst.For) or name not in _bound_names(loop.target):
+            continue
+        iterable = loop.iter
+        if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) and iterable.func.value == "enumerate" and iterable.args:
+            iterable = iterable.args[0].value
+        if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Attribute):
+            method = iterable.func.attr.value
+            if method in _MODULE_ITERATORS or method in _PARAMETER_ITERATORS:
+                return method, iterable
+        return None
+    return None
+
+
+def _bound_names(target: cst.BaseExpression) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names: set[str] = set()
+        for element in target.elements:
+            names |= _bound_names(element.value)
+        return names
+    return set()
+
+
+def _loop_receivers(sem: "FileSemantics", call: cst.Call) -> Iterator[Value]:
+    for receiver, _, _ in sem.observed(call):
+        yield from options_of(receiver)
+
+
+def loop_receiver_unknown(sem: "FileSemantics", write: InitWrite) -> bool:
+    """Whether the write is in a loop over some model's parameters/modules that dllint cannot
+    see (the loop ran in no evaluation, or over a model of unknown content)."""
+    loop = _loop_over(write.site, write.root) if write.root else None
+    if loop is None:
+        return False
+    receivers = list(_loop_receivers(sem, loop[1]))
+    return not receivers or any(not isinstance(r, (Instance, Container, Layer)) or (isinstance(r, Instance) and r.cls is None) for r in receivers)
+
+
+def modules_of(model: Value, depth: int = 0, seen: Optional[set[int]] = None) -> Iterator[Value]:
+    """A model and everything it holds: layers, sub-models, containers, ``nn.Parameter`` tensors."""
+    seen = set() if seen is None else seen
+    if depth > 12 or id(model) in seen:
+        return
+    seen.add(id(model))
+    if isinstance(model, Merge):
+        for option in model.options:
+            yield from modules_of(option, depth + 1, seen)
+        return
+    yield model
+    children: list[Value] = []
+    if isinstance(model, Instance) and model.attrs:
+        children = list(model.attrs.values())
+    elif isinstance(model, Container):
+        children = list(model.items)
+    for child in children:
+        if isinstance(child, (Instance, Container, Layer, Merge)):
+            yield from modules_of(child, depth + 1, seen)
+        elif isinstance(child, Tensor) and child.kind == "parameter":
+            if id(child) not in seen:
+                seen.add(id(child))
+                yield child
+
+
+def _parameters_of(model: Value, via: str) -> Iterator[Written]:
+    for item in modules_of(model):
+        if isinstance(item, Layer):
+            yield Written(item, "weight", via)
+        elif isinstance(item, Tensor):
+            yield Written(item, "", via)
+
+
+# --- parameters and where they are used ---------------------------------------------------------
+
+def weight_uses(sem: "FileSemantics") -> dict[int, list["WeightUse"]]:
+    """For each ``nn.Parameter`` call (by id of its node: one entry for all the instances a
+    class is built as) whose tensor is used as the weight of a matrix product — ``x @ W``,
+    ``torch.matmul``/``mm``/``bmm``/``einsum``, ``F.linear``/``F.conv*d`` — every such use. The
+    weight may be transposed or reshaped on the way (``W.t()``), not rescaled or normalised
+    (``W * scale``, ``F.normalize(W)``: then it is not the raw parameter that multiplies)."""
+    uses: dict[int, list[WeightUse]] = {}
+    for graph in sem.all_graphs():
+        for tensor in graph.tensors:
+            for operand in _weight_operands(tensor):
+                parameter = _through_views(operand)
+                if parameter is not None and parameter.node is not None:
+                    uses.setdefault(id(parameter.node), []).append(WeightUse(graph, tensor, parameter))
+    return uses
+
+
+@dataclass(frozen=True, eq=False)
+class WeightUse:
+    graph: "ForwardGraph"
+    product: Tensor  # the matrix product's output
+    parameter: Tensor  # the ``nn.Parameter`` tensor used as its weight
+
+
+_PRODUCTS = frozenset({"torch.matmul", "torch.mm", "torch.bmm", "torch.einsum", "torch.nn.functional.linear"})
+
+
+def _weight_operands(tensor: Tensor) -> tuple[Value, ...]:
+    if tensor.kind == "binop" and tensor.target == "MatrixMultiply":
+        return tensor.inputs
+    if tensor.kind == "function" and tensor.target in _PRODUCTS:
+        return tensor.inputs
+    if tensor.kind == "function" and isinstance(tensor.target, str) and tensor.op is not None and tensor.op.kind == "affine":
+        return tensor.inputs[1:2]  # F.conv2d(x, weight)
+    if tensor.kind == "method" and tensor.target in ("matmul", "mm", "bmm") :
+        return tensor.inputs
+    return ()
+
+
+def _through_views(value: Value) -> Optional[Tensor]:
+    current = value
+    for _ in range(6):
+        if not isinstance(current, Tensor):
+            return None
+        if current.kind == "parameter":
+            return current
+        op = current.module_op
+        if current.kind == "method" and op is not None and op.kind == "reshape" and current.inputs:
+            current = current.inputs[0]
+        elif current.kind == "method" and current.target in ("t", "T") and current.inputs:
+            current = current.inputs[0]
+        elif current.kind == "subscript" and current.inputs:
+            current = current.inputs[0]
+        else:
+            return None
+    return None
+
+
+def rescaled(graph: "ForwardGraph", product: Tensor) -> bool:
+    """Whether a product's output is multiplied or divided by a scale right away
+    (``F.linear(x, W) * self.scale``: an equalised-learning-rate layer)."""
+    for consumer in graph.consumers.get(id(product), ()):
+        if consumer.kind == "binop" and consumer.target in ("Multiply", "Divide"):
+            others = [s for s in consumer.inputs if s is not product]
+            if others and not any(isinstance(o, Tensor) and o.kind not in ("fresh",) for o in others):
+                return True
+    for source in product.inputs:
+        if isinstance(source, Tensor) and source.kind == "binop" and source.target in ("Multiply", "Divide"):
+            flowing = [s for s in source.inputs if isinstance(s, Tensor) and s.kind not in ("fresh", "parameter")]
+            if len(flowing) <= 1 and len(flowing) < len(source.inputs):
+                return True
+    return False
+
+
+# --- assignments that fill a parameter ------------------------------------------------------------
+
+def filled_by_assignment(sem: "FileSemantics") -> set[str]:
+    """Attribute names whose values some statement assigns in place: ``x.w.data = t``,
+    ``x.w[...] = t``, ``x.w.data[...] = t``, ``x.w.data.copy_`` is a call (see :func:`collect`)."""
+    names: set[str] = set()
+    for node in iter_tree(sem.module):
+        targets: list[cst.BaseExpression] = []
+        if isinstance(node, cst.Assign):
+            targets = [t.target for t in node.targets]
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+            targets = [node.target]
+        for target in targets:
+            if isinstance(target, cst.Subscript):
+                target = target.value
+            elif isinstance(target, cst.Attribute) and target.attr.value == "data":
+                target = target.value
+            else:
+                continue
+            stripped, _ = _strip(target)
+            if isinstance(stripped, cst.Attribute):
+                names.add(stripped.attr.value)
+            elif isinstance(stripped, cst.Name):
+                names.add(stripped.value)
+    return names
+
+
+def producer_call(value: Value) -> Optional[cst.CSTNode]:
+    """The call node that built a tensor (for ``nn.Parameter`` tensors: the ``nn.Parameter`` call)."""
+    return value.node if isinstance(value, (Tensor, Obj, Layer)) else None
