@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+import re
+from typing import Iterator, Optional
+
+import libcst as cst
+
+from dllint.rules.base import Report, Rule
+from dllint.semantics import FileSemantics, fold, short_name
+from dllint.semantics.inits import InitWrite, Written, rescaled, written
+from dllint.semantics.syntax import bind_arguments, keyword
+from dllint.semantics.values import Tensor
+
+_NORMALS = ("normal_", "trunc_normal_", "trunc_normal_tf_")
+_WEIGHT = re.compile(r"^(weight|weight_(ih|hh)_l\d+(_reverse)?|weight_orig)$")
+_MHA_WEIGHTS = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
+
+
+class UnscaledNormalInit(Rule):
+    """
+    ## What it does
+    Flags weights drawn from a normal distribution with standard deviation 1 (or more) for a
+    layer whose output feeds further layers:
+    - `nn.init.normal_(w)` and `nn.init.trunc_normal_(w)` with the default `std=1`;
+    - `nn.init.normal_(w, 0.1)` — the second positional argument is the **mean**, so the std
+      is still 1;
+    - `w.data.normal_(0, 1)` / `w.normal_()`;
+    - `nn.Parameter(torch.randn(out, in))` used as a weight matrix (`x @ W`, `F.linear(x, W)`)
+      with no scaling and no later re-initialisation.
+
+    The weight can be a layer's (`self.fc.weight`), every layer of a type in an init loop or
+    init function (`if isinstance(m, nn.Linear): nn.init.normal_(m.weight)`), or a parameter
+    of a model class named in such a guard (Hugging Face `_init_weights`).
+
+    Not flagged: `randn(...) * scale`, `randn(...) / math.sqrt(fan_in)` (or a product
+    rescaled right after, as in equalised-learning-rate layers); a small std
+    (`std=0.02`, `std=1 / math.sqrt(d)`); an unknown std; embeddings (`nn.Embedding` is
+    initialised with std 1 by PyTorch itself, and position embeddings, class tokens or latent
+    queries that are added or attended to rather than multiplied); tensors that are not
+    trained weights (noise, `requires_grad=False` random projections); weights that are
+    normalised before use (`F.normalize(W)`, cosine classifiers); output layers whose result
+    feeds no further layer.
+
+    ## Why is this bad?
+    A unit of a layer with fan-in `n` sums `n` products `w·x`. With `w ~ N(0, 1)` the sum has
+    a standard deviation about `√n` times that of its inputs — 16× for 256 inputs, 28× for
+    784 — and the factor compounds layer after layer. The activations explode, or, with tanh
+    and sigmoid, pin the units in their flat saturated tails where the gradient is almost 0
+    (seed §1.7.2: `np.random.randn()` draws from a distribution of variance 1, and the deeper
+    layers' tanh outputs collapse and their gradients vanish). Xavier (seed §1.7.3) and He
+    (seed §1.7.4) initialisation scale the std by `1/√fan_in` (times a gain) precisely to keep
+    the activation scale constant with depth.
+
+    ## Example
+    ```python
+    import torch
+    import torch.nn as nn
+
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = nn.Linear(784, 256)
+            self.out = nn.Linear(256, 10)
+            nn.init.normal_(self.hidden.weight, 0.01)
+
+        def forward(self, x):
+            return self.out(torch.relu(self.hidden(x)))
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+    import torch.nn as nn
+
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = nn.Linear(784, 256)
+            self.out = nn.Linear(256, 10)
+            nn.init.normal_(self.hidden.weight, std=0.01)
+
+        def forward(self, x):
+            return self.out(torch.relu(self.hidden(x)))
+    ```
+
+    ## References
+    - Seed notes §1.7.2 (random initialisation with variance 1 saturates deep tanh layers),
+      §1.7.3 (Xavier), §1.7.4 (He initialisation), §1.5 (vanishing and exploding gradients)
+    - Glorot & Bengio, [Understanding the difficulty of training deep feedforward neural networks](https://proceedings.mlr.press/v9/glorot10a.html), 2010
+    - [PyTorch: torch.nn.init.normal_](https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.normal_)
+    - Runtime counterpart: DLP007 activation-scale-drift (`dllint probe`)
+    """
+
+    code = "DL102"
+    name = "unscaled-normal-init"
+    summary = "Weights drawn with standard deviation 1"
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        reported: set[int] = set()
+        hidden_layers: Optional[set[int]] = None
+        for write in sem.init_writes:
+            std = _std(write)
+            if std is None or std < 1:
+                continue
+            if hidden_layers is None:
+                hidden_layers = hidden_layer_nodes(sem)
+            targets = [target for target in written(sem, write) if _hidden_weight(sem, target, hidden_layers)]
+            if not targets or id(write.node) in reported:
+                continue
+            reported.add(id(write.node))
+            yield Report(write.node, _message(write, std, targets))
+        yield from self._randn_parameters(sem, reported)
+
+    def _randn_parameters(self, sem: FileSemantics, reported: set[int]) -> Iterator[Report]:
+        rewritten = _rewritten_parameters(sem)
+        for key, uses in sem.weight_uses.items():
+            parameter = uses[0].parameter
+            node = parameter.node
+            if key in rewritten or key in reported or _frozen(node) or not _unscaled_draw(sem, parameter):
+                continue
+            if not any(use.graph.hidden(use.product) and not rescaled(use.graph, use.product) for use in uses):
+                continue
+            reported.add(key)
+            yield Report(
+                node,
+                "this weight matrix is drawn from `torch.randn` (std 1) and used unscaled: each unit sums "
+                "fan-in products, so the activation scale grows by about √fan_in per layer — scale it "
+                "(`torch.randn(out, in) / math.sqrt(in)`) or initialise it with `nn.init.kaiming_normal_` / "
+                "`nn.init.xavier_normal_`",
+            )
+
+
+def _std(write: InitWrite) -> Optional[float]:
+    if write.name not in _NORMALS:
+        return None
+    std = write.arg("std", 1.0)
+    if isinstance(std, bool) or not isinstance(std, (int, float)):
+        return None
+    return float(std)
+
+
+def _mean_for_std(write: InitWrite) -> bool:
+    """``normal_(w, 0.1)`` / ``w.normal_(0.1)``: a lone positional number that is the mean."""
+    if "std" in write.args or "mean" not in write.args:
+        return False
+    mean = write.args["mean"]
+    return keyword(write.node, "mean") is not mean and fold(mean, write.site.scope) not in (0, 0.0)
+
+
+def _message(write: InitWrite, std: float, targets: list[Written]) -> str:
+    spelled = f"`{short_name(write.site.qualified)}`" if write.site.qualified else f"`.{write.name}()`"
+    if _mean_for_std(write):
+        why = f"{spelled}'s second positional argument is the *mean*; the std stays at its default of 1"
+    elif "std" in write.args:
+        why = f"{spelled} draws with std {std:g}"
+    else:
+        why = f"{spelled} draws with its default std of 1"
+    layers = sorted({f"`{short_name(t.layer.qualified)}`" for t in targets if t.layer is not None})
+    what = f"the weights of hidden {', '.join(layers)} layers" if layers else "a hidden weight matrix"
+    return (
+        f"{why} for {what}: each unit sums fan-in products, so the activation scale grows by about √fan_in "
+        "per layer and activations explode or saturate with depth — pass a small `std=` (e.g. 0.02 or "
+        "1/√fan_in) or use `nn.init.kaiming_normal_` / `nn.init.xavier_normal_`"
+    )
+
+
+def _hidden_weight(sem: FileSemantics, target: Written, hidden_layers: set[int]) -> bool:
+    layer = target.layer
+    if layer is not None:
+        op = layer.op
+        if op.kind == "attention" and op.family == "multihead":
+            return target.parameter in _MHA_WEIGHTS
+        if not op.trainable or op.family in ("embedding", "bilinear") or not _WEIGHT.match(target.parameter):
+            return False
+        return id(layer.node) in hidden_layers
+    tensor = target.tensor
+    return tensor is not None and tensor.node is not None and _used_as_hidden_weight(sem, tensor.node)
+
+
+def hidden_layer_nodes(sem: FileSemantics) -> set[int]:
+    """Layer constructions (by id of node) that some forward pass applies as a hidden layer."""
+    found: set[int] = set()
+    for graph in sem.all_graphs():
+        for tensor, layer in graph.module_applications():
+            if id(layer.node) not in found and graph.hidden(tensor):
+                found.add(id(layer.node))
+    return found
+
+
+def _used_as_hidden_weight(sem: FileSemantics, node: cst.CSTNode) -> bool:
+    return any(
+        use.graph.hidden(use.product) and not rescaled(use.graph, use.product) for use in sem.weight_uses.get(id(node), ())
+    )
+
+
+def _unscaled_draw(sem: FileSemantics, parameter: Tensor) -> bool:
+    """``nn.Parameter(torch.randn(...))`` (or ``torch.empty(...).normal_()``) with nothing between."""
+    if not parameter.inputs:
+        return False
+    source = parameter.inputs[0]
+    if not isinstance(source, Tensor):
+        return False
+    if source.kind == "fresh":
+        return source.target in ("torch.randn", "torch.randn_like")
+    if source.kind == "method" and source.target == "normal_" and isinstance(source.node, cst.Call):
+        inner = source.inputs[0] if source.inputs else None
+        if not (isinstance(inner, Tensor) and inner.kind == "fresh"):
+            return False
+        std = bind_arguments(source.node, ("mean", "std")).get("std")
+        if std is None:
+            return not any(arg.star for arg in source.node.args)
+        site = sem.site_of(source.node)
+        value = fold(std, site.scope) if site is not None else None
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1
+    return False
+
+
+def _rewritten_parameters(sem: FileSemantics) -> set[int]:
+    """``nn.Parameter`` calls (by id) whose tensor some init write overwrites after construction;
+    a write whose target dllint cannot resolve counts for every parameter of that name."""
+    found: set[int] = set()
+    unresolved: set[str] = set()
+    for write in sem.init_writes:
+        targets = written(sem, write)
+        for target in targets:
+            if target.tensor is not None and target.tensor.node is not None:
+                found.add(id(target.tensor.node))
+        if not targets and write.attribute:
+            unresolved.add(write.attribute)
+    if unresolved:
+        for cls in sem.info.classes:
+            for assignment in cls.attribute_assignments:
+                if assignment.name in unresolved and isinstance(assignment.value, cst.Call):
+                    found.add(id(assignment.value))
+    return found
+
+
+def _frozen(node: cst.CSTNode) -> bool:
+    if not isinstance(node, cst.Call):
+        return False
+    flag = keyword(node, "requires_grad")
+    return isinstance(flag, cst.Name) and flag.value == "False"
