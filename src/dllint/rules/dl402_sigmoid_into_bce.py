@@ -30,12 +30,13 @@ class SigmoidIntoBce(Rule):
     ## Why is this bad?
     The sigmoid is the two-class case of the softmax (seed §1.8) and squashes a score into
     (0, 1) (seed §1.3.1). Binary cross-entropy then takes `log(p)` and `log(1 - p)`. Done as
-    two separate steps, a confidently wrong prediction makes the sigmoid round to exactly 0 or
-    1 in float32 (beyond |x| ≈ 17), the log becomes −∞, and PyTorch's `BCELoss` has to clamp it
-    at −100: the loss stops growing and the gradient through the saturated sigmoid is ~0, just
-    where the model most needs correcting. `BCEWithLogitsLoss` computes the same quantity from
-    the logits with the log-sum-exp trick — exact and stable for any score — and, unlike
-    `BCELoss`, it is allowed under mixed-precision autocast (`BCELoss` raises an error there).
+    two separate steps, a confident score makes the sigmoid round to exactly 1 in float32 (from
+    x ≈ 17 on), so a wrong label gives `log(1 - p) = log(0) = −∞`, which PyTorch's `BCELoss` has
+    to clamp at −100: the loss stops growing and the gradient through the saturated sigmoid is
+    ~0, just where the model most needs correcting. `BCEWithLogitsLoss` computes the same
+    quantity from the logits with the log-sum-exp trick — exact and stable for any score — and,
+    unlike `BCELoss`, it is allowed in CUDA mixed-precision autocast regions (`BCELoss` raises an
+    error there, because its gradients are not representable in float16).
 
     Feeding a sigmoid output to `BCEWithLogitsLoss` is a plain bug: the loss computes
     `sigmoid(sigmoid(x))`, which lies in (0.5, 0.73): the predicted probability can never drop
@@ -124,7 +125,7 @@ class SigmoidIntoBce(Rule):
             else:
                 message = (
                     f"{loss} is fed {source}: log(sigmoid(x)) computed in two steps saturates (PyTorch clamps it "
-                    "at -100, the gradient vanishes) and is refused under autocast — drop the sigmoid and use "
+                    "at -100, the gradient vanishes) and is refused under CUDA autocast — drop the sigmoid and use "
                     "`nn.BCEWithLogitsLoss` / `F.binary_cross_entropy_with_logits` on the logits"
                 )
             yield Report(
