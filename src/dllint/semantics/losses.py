@@ -350,8 +350,15 @@ def describe_origin(sem: "FileSemantics", application: LossApplication, origin: 
 
 # --- cross-file verdicts ----------------------------------------------------------------------
 
-def index_output(index: "ProjectIndex", name: str) -> Optional[str]:
-    """What a model class of the run returns: an output activation family, ``logits``, or None."""
+def index_output(index: "ProjectIndex", name: str, _depth: int = 0) -> Optional[str]:
+    """What a model class of the run returns: an output activation family, ``logits``, or None.
+    A class without its own ``forward`` returns what the base class that defines it returns."""
+    item = index.lookup(name)
+    if item is None or _depth > 8:
+        return None
+    if "forward" not in item.methods:
+        bases = [base for base in item.bases if index.lookup(base) is not None]
+        return index_output(index, bases[0], _depth + 1) if len(bases) == 1 else None
     family = index.output(name)
     if family is None and index.returns_logits(name):
         return LOGITS
