@@ -74,3 +74,30 @@ def test_class_not_in_the_run_is_not_guessed() -> None:
 def test_findings_stay_in_the_file_that_computes_the_loss() -> None:
     findings = _findings(_model("return self.softmax(self.fc(x))"))
     assert {filename for filename, _, _ in findings} == {"train.py"}
+
+
+BASE = """
+import torch.nn as nn
+
+class Backbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.out = nn.LogSoftmax(dim=1)
+
+    def forward(self, x):
+        return self.out(self.fc(x))
+"""
+
+SUBCLASS = """
+from base import Backbone
+
+class Net(Backbone):
+    def extra_repr(self):
+        return "net"
+"""
+
+
+def test_a_class_without_forward_returns_what_its_base_returns() -> None:
+    findings = lint_files({"base.py": BASE, "models.py": SUBCLASS, "train.py": TRAIN}, ("DL401", "DL402", "DL404"))
+    assert sorted((f.filename, f.location.row, f.code) for f in findings) == [("train.py", LOSS_LINE, "DL404")]
