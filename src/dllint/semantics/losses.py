@@ -225,33 +225,29 @@ def loss_applications(sem: "FileSemantics") -> list[LossApplication]:
     result: list[LossApplication] = []
     for site in sem.info.calls:
         for callee, args, kwargs in sem.evaluator.observed.get(id(site.node), ()):
-            loss = _loss_of(callee)
-            if loss is None:
-                continue
-            family, qualified, criterion = loss
             prediction = args[0] if args else kwargs.get("input")
             target = args[1] if len(args) > 1 else kwargs.get("target")
             if prediction is not None and type(prediction).__name__ == "_Star":
                 continue
-            result.append(LossApplication(site.node, family, qualified, criterion, prediction, target, site.function))
+            for family, qualified, criterion in _losses_of(callee):
+                result.append(LossApplication(site.node, family, qualified, criterion, prediction, target, site.function))
     return result
 
 
-def _loss_of(callee: Value) -> Optional[tuple[str, str, Optional[Layer]]]:
-    losses = []
+def _losses_of(callee: Value) -> list[tuple[str, str, Optional[Layer]]]:
+    """The torch losses a callee may be, one per family: a criterion chosen by a branch
+    (``nn.BCELoss() if binary else nn.CrossEntropyLoss()``) is each of them on some path.
+    Nothing when one of the options is not a torch loss."""
+    losses: dict[str, tuple[str, str, Optional[Layer]]] = {}
     for option in options_of(callee):
         if isinstance(option, Layer) and option.op.kind == "loss":
-            losses.append((option.op.family, option.qualified, option))
-        elif isinstance(option, Reference):
-            op = catalog.function_op(option.qualified)
-            if op is not None and op.kind == "loss":
-                losses.append((op.family, option.qualified, None))
-        else:
-            return None
-    families = {family for family, _, _ in losses}
-    if len(families) != 1:
-        return None
-    return losses[0]
+            losses.setdefault(option.op.family, (option.op.family, option.qualified, option))
+            continue
+        op = catalog.function_op(option.qualified) if isinstance(option, Reference) else None
+        if op is None or op.kind != "loss":
+            return []
+        losses.setdefault(op.family, (op.family, option.qualified, None))
+    return list(losses.values())
 
 
 _LOSS_WORDS = ("loss", "criterion", "criteria")
