@@ -14,7 +14,7 @@ from typing import Iterator, Optional, Union
 import libcst as cst
 
 from dllint.semantics import catalog
-from dllint.semantics.syntax import dotted_name, iter_children
+from dllint.semantics.syntax import children_of, dotted_name, iter_children
 
 
 @dataclass(frozen=True)
@@ -438,15 +438,18 @@ class Collector:
     def _expr(self, node: cst.CSTNode, ctx: _Context) -> None:
         stack = [node]
         calls = []
+        call_type, named_type, name_type = cst.Call, cst.NamedExpr, cst.Name
         while stack:
             current = stack.pop()
-            if isinstance(current, cst.Call):
+            current_type = type(current)
+            if current_type is call_type:
                 calls.append(current)
-            elif isinstance(current, cst.NamedExpr) and isinstance(current.target, cst.Name):
+            elif current_type is named_type and type(current.target) is name_type:
                 ctx.scope.bind(current.target.value, Binding("assign", current, value=current.value))
-            children = list(iter_children(current))
-            children.reverse()
-            stack.extend(children)
+            children = children_of(current)
+            if children:
+                children.reverse()
+                stack.extend(children)
         function = ctx.scope.function
         for call in calls:
             self.order += 1

@@ -8,6 +8,7 @@ directly and skips whitespace, punctuation and comments, which no rule asks abou
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Iterator, Optional, Sequence
 
 import libcst as cst
@@ -24,21 +25,69 @@ def _fields_of(node_type: type) -> tuple[str, ...]:
     fields = _child_fields.get(node_type)
     if fields is None:
         fields = tuple(
-            f.name for f in dataclasses.fields(node_type) if not f.name.startswith(_SKIPPED_FIELD_PREFIXES)
+            f.name for f in dataclasses.fields(node_type)
+            if not f.name.startswith(_SKIPPED_FIELD_PREFIXES) and _may_hold_node(f.type)
         )
         _child_fields[node_type] = fields
     return fields
 
 
+def _may_hold_node(annotation: object) -> bool:
+    """False for fields declared to hold only text (``Name.value: str``, ``Arg.star:
+    Literal[...]``): leaves then have no fields to look at. True when in doubt."""
+    if annotation is str:
+        return False
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return False
+    if origin is typing.Union:
+        return any(_may_hold_node(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+    if annotation is cst.MaybeSentinel:
+        return False
+    return True
+
+
+# LibCST's node classes are ABCs: ``isinstance(x, cst.CSTNode)`` that fails goes through
+# ABCMeta.__instancecheck__, which is slow on a hot path. Ask once per type instead.
+_node_types: dict[type, bool] = {}
+
+
+def is_node_type(node_type: type) -> bool:
+    known = _node_types.get(node_type)
+    if known is None:
+        known = _node_types[node_type] = issubclass(node_type, cst.CSTNode)
+    return known
+
+
 def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    node_types = _node_types
     for name in _fields_of(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (tuple, list)):
+        value_type = type(value)
+        if value_type is tuple or value_type is list:
             for item in value:
-                if isinstance(item, cst.CSTNode):
+                item_type = type(item)
+                if node_types.get(item_type) or (item_type not in node_types and is_node_type(item_type)):
                     yield item
+        elif node_types.get(value_type) or (value_type not in node_types and is_node_type(value_type)):
+            yield value
+
+
+def children_of(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """:func:`iter_children` as a list (cheaper than a generator where all are wanted)."""
+    node_types = _node_types
+    found: list[cst.CSTNode] = []
+    for name in _fields_of(type(node)):
+        value = getattr(node, name)
+        value_type = type(value)
+        if value_type is tuple or value_type is list:
+            for item in value:
+                item_type = type(item)
+                if node_types.get(item_type) or (item_type not in node_types and is_node_type(item_type)):
+                    found.append(item)
+        elif node_types.get(value_type) or (value_type not in node_types and is_node_type(value_type)):
+            found.append(value)
+    return found
 
 
 def iter_tree(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -47,7 +96,7 @@ def iter_tree(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        children = list(iter_children(current))
+        children = children_of(current)
         children.reverse()
         stack.extend(children)
 
