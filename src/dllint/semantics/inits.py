@@ -395,6 +395,22 @@ def _loop_over(site: CallSite, name: str) -> Optional[tuple[str, cst.Call]]:
     return None
 
 
+def loop_source_names(write: InitWrite) -> set[str]:
+    """For a write to a loop variable (``for p in self.prompts: init(p)``), the attribute and
+    variable names the loop iterates over (``prompts``); empty otherwise."""
+    root = write.root
+    if root is None:
+        return set()
+    for loop in reversed(write.site.loops):
+        if isinstance(loop, cst.For) and root in _bound_names(loop.target):
+            return {
+                node.attr.value if isinstance(node, cst.Attribute) else node.value
+                for node in iter_tree(loop.iter)
+                if isinstance(node, (cst.Attribute, cst.Name))
+            }
+    return set()
+
+
 def _bound_names(target: cst.BaseExpression) -> set[str]:
     if isinstance(target, cst.Name):
         return {target.value}
@@ -511,6 +527,65 @@ def _through_views(value: Value) -> Optional[Tensor]:
         else:
             return None
     return None
+
+
+# Operations whose output does not carry the magnitude of their input: discrete selections
+# (the input's scale only acts as a temperature), shape queries, comparisons, fresh tensors
+# shaped like the input.
+_SCALE_FREE = frozenset(
+    {
+        "argmax", "argmin", "topk", "sort", "argsort", "multinomial", "gumbel_softmax", "one_hot", "new_zeros",
+        "new_ones", "new_empty", "new_full", "new_tensor", "size", "dim", "numel", "eq", "ne", "gt", "lt", "ge", "le",
+        "bool", "long", "int", "nonzero", "sign", "isnan", "isinf", "isfinite", "any", "all", "item", "bucketize",
+        "searchsorted", "zeros_like", "ones_like", "empty_like", "full_like",
+    }
+)
+
+
+def scale_reaches_weights(graph: "ForwardGraph", tensor: Tensor, limit: int = 400) -> bool:
+    """Whether the *magnitude* of a tensor (a layer's output) is carried into another layer with
+    weights (or a matrix product): through activations, dropout, reshapes, pooling, bias adds,
+    unknown calls (an attention function from elsewhere); not through a normalisation (BatchNorm,
+    LayerNorm, ``F.normalize``: the scale is divided away), a residual add or gate (a merge), or
+    a discrete selection (``argmax``, ``gumbel_softmax``: the scale only sets a temperature).
+    This is what decides whether a too-large or too-small init compounds with depth."""
+    stack = [(consumer, tensor) for consumer in graph.consumers.get(id(tensor), ())]
+    seen: set[int] = set()
+    while stack and len(seen) < limit:
+        current, source = stack.pop()
+        if current.kind == "method" and current.target in _LIKE_METHODS and current.inputs and current.inputs[0] is not source:
+            continue  # ``y.type_as(x)``: x only lends its dtype or shape
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        op = current.module_op
+        if op is not None and op.kind == "norm":
+            continue
+        if op is not None and op.trainable:
+            return True
+        if current.kind == "binop" and current.target == "MatrixMultiply":
+            return True
+        if current.kind in ("function", "method") and isinstance(current.target, str):
+            name = current.target.rsplit(".", 1)[-1]
+            if name in _SCALE_FREE:
+                continue
+            if current.target in _PRODUCTS or name in ("matmul", "mm", "bmm", "einsum"):
+                return True
+        if current.kind == "binop" and not _offset(current):
+            continue  # a residual add, a gate, an attention product of two activations
+        if current.kind == "merge":
+            continue
+        stack.extend((consumer, current) for consumer in graph.consumers.get(id(current), ()))
+    return False
+
+
+_LIKE_METHODS = frozenset({"type_as", "view_as", "reshape_as", "expand_as", "to", "new_zeros", "new_ones", "new_full", "new_empty"})
+
+
+def _offset(tensor: Tensor) -> bool:
+    """``h + b``, ``h * 0.5``: one flowing operand, the other a parameter or a constant."""
+    flowing = [s for s in tensor.inputs if isinstance(s, Tensor) and s.kind not in ("fresh", "parameter")]
+    return len(flowing) <= 1
 
 
 def rescaled(graph: "ForwardGraph", product: Tensor) -> bool:
