@@ -7,7 +7,7 @@ import libcst as cst
 
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, fold, short_name
-from dllint.semantics.inits import InitWrite, Written, rescaled, written
+from dllint.semantics.inits import InitWrite, Written, rescaled, scale_reaches_weights, written
 from dllint.semantics.syntax import bind_arguments, keyword
 from dllint.semantics.values import Tensor
 
@@ -38,8 +38,11 @@ class UnscaledNormalInit(Rule):
     initialised with std 1 by PyTorch itself, and position embeddings, class tokens or latent
     queries that are added or attended to rather than multiplied); tensors that are not
     trained weights (noise, `requires_grad=False` random projections); weights that are
-    normalised before use (`F.normalize(W)`, cosine classifiers); output layers whose result
-    feeds no further layer.
+    normalised before use (`F.normalize(W)`, cosine classifiers); layers normalised right
+    after (BatchNorm/LayerNorm/GroupNorm divide the weight scale away); output layers, and
+    layers whose output ends at a residual add, a gate or a discrete choice (the logits of a
+    Gumbel-softmax or argmax codebook selection, where the scale only acts as a temperature —
+    wav2vec 2.0's quantizer uses std 1 on purpose) rather than flowing into further layers.
 
     ## Why is this bad?
     A unit of a layer with fan-in `n` sums `n` products `w·x`. With `w ~ N(0, 1)` the sum has
@@ -120,7 +123,7 @@ class UnscaledNormalInit(Rule):
             node = parameter.node
             if key in rewritten or key in reported or _frozen(node) or not _unscaled_draw(sem, parameter):
                 continue
-            if not any(use.graph.hidden(use.product) and not rescaled(use.graph, use.product) for use in uses):
+            if not any(scale_reaches_weights(use.graph, use.product) and not rescaled(use.graph, use.product) for use in uses):
                 continue
             reported.add(key)
             yield Report(
@@ -180,18 +183,20 @@ def _hidden_weight(sem: FileSemantics, target: Written, hidden_layers: set[int])
 
 
 def hidden_layer_nodes(sem: FileSemantics) -> set[int]:
-    """Layer constructions (by id of node) that some forward pass applies as a hidden layer."""
+    """Layer constructions (by id of node) whose output's scale some forward pass carries into
+    further weighted layers."""
     found: set[int] = set()
     for graph in sem.all_graphs():
         for tensor, layer in graph.module_applications():
-            if id(layer.node) not in found and graph.hidden(tensor):
+            if id(layer.node) not in found and scale_reaches_weights(graph, tensor):
                 found.add(id(layer.node))
     return found
 
 
 def _used_as_hidden_weight(sem: FileSemantics, node: cst.CSTNode) -> bool:
     return any(
-        use.graph.hidden(use.product) and not rescaled(use.graph, use.product) for use in sem.weight_uses.get(id(node), ())
+        scale_reaches_weights(use.graph, use.product) and not rescaled(use.graph, use.product)
+        for use in sem.weight_uses.get(id(node), ())
     )
 
 
