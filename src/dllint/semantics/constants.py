@@ -48,12 +48,8 @@ def fold(expr: Optional[cst.BaseExpression], scope: Scope, env: Optional[Mapping
 def _fold(expr: cst.BaseExpression, scope: Scope, env: Mapping[str, Any], depth: int) -> Any:
     if depth > _MAX_DEPTH:
         return UNKNOWN
-    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
-        try:
-            return expr.evaluated_value
-        except Exception:  # noqa: BLE001 - e.g. an f-string piece: just not a constant
-            return UNKNOWN
-    if isinstance(expr, cst.Name):
+    expr_type = type(expr)  # (exact types: isinstance on LibCST's ABC node classes is slow)
+    if expr_type is cst.Name:
         if expr.value in _NAMED:
             return _NAMED[expr.value]
         if expr.value in env:
@@ -63,6 +59,8 @@ def _fold(expr: cst.BaseExpression, scope: Scope, env: Mapping[str, Any], depth:
             return UNKNOWN
         defining = _scope_of(scope, expr.value)
         return _fold(bindings[0].value, defining, {}, depth + 1)
+    if expr_type in _LITERALS:
+        return literal_value(expr)
     if isinstance(expr, cst.UnaryOperation):
         value = _fold(expr.expression, scope, env, depth + 1)
         if value is UNKNOWN or not isinstance(value, (int, float, bool)):
@@ -101,6 +99,32 @@ def _fold(expr: cst.BaseExpression, scope: Scope, env: Mapping[str, Any], depth:
             values.append(value)
         return tuple(values)
     return UNKNOWN
+
+
+_LITERALS = (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)
+
+
+def literal_value(expr: cst.BaseExpression) -> Any:
+    """The value of a number or string literal (UNKNOWN if it has none, e.g. an f-string).
+
+    LibCST's ``evaluated_value`` runs ``ast.literal_eval`` (a compile) for every literal;
+    numbers and plain strings without escapes are read directly, with the same result."""
+    expr_type = type(expr)
+    try:
+        text = expr.value if expr_type is not cst.ConcatenatedString else ""  # type: ignore[attr-defined]
+        if expr_type is cst.Integer:
+            return int(text.replace("_", ""), 0)
+        if expr_type is cst.Float:
+            return float(text.replace("_", ""))
+        if expr_type is cst.SimpleString and text[0] in "'\"" and "\\" not in text and "\r" not in text:
+            quote = 3 if text[:3] in ('"""', "'''") else 1
+            return text[quote:-quote]
+    except (ValueError, IndexError):
+        pass
+    try:
+        return expr.evaluated_value  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - e.g. an f-string piece: just not a constant
+        return UNKNOWN
 
 
 def _fold_subscript(expr: cst.Subscript, scope: Scope, env: Mapping[str, Any], depth: int) -> Any:

@@ -263,15 +263,16 @@ class Evaluator:
         self._budget -= 1
         if self._budget < 0:
             raise _BudgetExceeded
-        if isinstance(node, cst.SimpleStatementLine):
+        node_type = type(node)  # exact types: see _value
+        if node_type is cst.SimpleStatementLine:
             for small in node.body:
                 self._small(small, state)
-        elif isinstance(node, cst.If):
+        elif node_type is cst.If:
             self._value(node.test, state)
             self._branches(node.body, node.orelse, state)
-        elif isinstance(node, (cst.For, cst.While)):
+        elif node_type in (cst.For, cst.While):
             self._loop(node, state)
-        elif isinstance(node, cst.With):
+        elif node_type is cst.With:
             frame = self._frames[-1]
             saved = frame.no_grad
             for item in node.items:
@@ -284,7 +285,7 @@ class Evaluator:
                 self._block(node.body, state)
             finally:
                 frame.no_grad = saved
-        elif isinstance(node, (cst.Try, cst.TryStar)):
+        elif node_type in (cst.Try, cst.TryStar):
             self._block(node.body, state)
             for handler in node.handlers:
                 branch = state.copy()
@@ -294,15 +295,15 @@ class Evaluator:
                 self._block(node.orelse.body, state)
             if node.finalbody is not None:
                 self._block(node.finalbody.body, state)
-        elif isinstance(node, cst.FunctionDef):
+        elif node_type is cst.FunctionDef:
             function = self.sem.function_of(node)
             if function is not None:
                 state.env[node.name.value] = FunctionRef(function)
-        elif isinstance(node, cst.ClassDef):
+        elif node_type is cst.ClassDef:
             cls = self.sem.class_of(node)
             if cls is not None:
                 state.env[node.name.value] = ClassRef(cls)
-        elif isinstance(node, cst.Match):
+        elif node_type is cst.Match:
             self._value(node.subject, state)
             for case in node.cases:
                 branch = state.copy()
@@ -403,14 +404,15 @@ class Evaluator:
         return None
 
     def _small(self, node: cst.CSTNode, state: State) -> None:
-        if isinstance(node, cst.Assign):
+        node_type = type(node)  # exact types: see _value
+        if node_type is cst.Assign:
             value = self._value(node.value, state)
             for target in node.targets:
                 self._assign(target.target, value, state)
-        elif isinstance(node, cst.AnnAssign):
+        elif node_type is cst.AnnAssign:
             if node.value is not None:
                 self._assign(node.target, self._value(node.value, state), state)
-        elif isinstance(node, cst.AugAssign):
+        elif node_type is cst.AugAssign:
             right = self._value(node.value, state)
             left = self._value(node.target, state)
             if isinstance(left, Container) and isinstance(node.operator, cst.AddAssign):
@@ -419,15 +421,15 @@ class Evaluator:
             else:
                 result = self._binary(type(node.operator).__name__.replace("Assign", ""), left, right, node)
             self._assign(node.target, result, state)
-        elif isinstance(node, cst.Expr):
+        elif node_type is cst.Expr:
             self._value(node.value, state)
-        elif isinstance(node, cst.Return):
+        elif node_type is cst.Return:
             frame = self._frames[-1]
             frame.returns.append(self._value(node.value, state) if node.value is not None else Constant(None))
             state.returned = True
-        elif isinstance(node, cst.Raise):
+        elif node_type is cst.Raise:
             state.returned = True
-        elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
+        elif node_type in (cst.Import, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
             for alias in node.names:
                 state.env.pop(alias.evaluated_alias or alias.evaluated_name.split(".")[0], None)
 
@@ -471,16 +473,19 @@ class Evaluator:
     def _value(self, expr: Optional[cst.BaseExpression], state: State) -> Value:
         if expr is None:
             return Unknown()
-        if isinstance(expr, cst.Name):
+        # Exact types, not isinstance: LibCST's node classes are ABCs, and every failed
+        # isinstance against one goes through ABCMeta.__instancecheck__ (slow, and hot here).
+        expr_type = type(expr)
+        if expr_type is cst.Name:
             return self._name(expr.value, state)
-        if isinstance(expr, cst.Attribute):
+        if expr_type is cst.Attribute:
             return self._attribute(expr, state)
-        if isinstance(expr, cst.Call):
+        if expr_type is cst.Call:
             return self._call(expr, state)
-        if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+        if expr_type in (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString):
             folded = fold(expr, self._frames[-1].scope)
             return Constant(folded) if folded is not UNKNOWN else Unknown()
-        if isinstance(expr, (cst.Tuple, cst.List)):
+        if expr_type in (cst.Tuple, cst.List):
             container = Container("list", [], expr)
             for element in expr.elements:
                 value = self._value(element.value, state)
@@ -489,7 +494,7 @@ class Evaluator:
                 else:
                     container.items.append(value)
             return container
-        if isinstance(expr, cst.Dict):
+        if expr_type is cst.Dict:
             container = Container("dict", [], expr, keys=[])
             for element in expr.elements:
                 if isinstance(element, cst.DictElement):
@@ -503,11 +508,11 @@ class Evaluator:
                     self._value(element.value, state)
                     container.complete = False
             return container
-        if isinstance(expr, cst.BinaryOperation):
+        if expr_type is cst.BinaryOperation:
             left = self._value(expr.left, state)
             right = self._value(expr.right, state)
             return self._binary(type(expr.operator).__name__, left, right, expr)
-        if isinstance(expr, cst.UnaryOperation):
+        if expr_type is cst.UnaryOperation:
             operand = self._value(expr.expression, state)
             if isinstance(operand, Constant):
                 folded = fold(expr, self._frames[-1].scope)
@@ -515,28 +520,28 @@ class Evaluator:
             if isinstance(operand, Tensor):
                 return self._tensor("unary", type(expr.operator).__name__, (operand,), expr)
             return Unknown()
-        if isinstance(expr, cst.IfExp):
+        if expr_type is cst.IfExp:
             self._value(expr.test, state)
             return merge(self._value(expr.body, state), self._value(expr.orelse, state))
-        if isinstance(expr, cst.Subscript):
+        if expr_type is cst.Subscript:
             return self._subscript(expr, state)
-        if isinstance(expr, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
+        if expr_type in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
             return self._comprehension(expr, state)
-        if isinstance(expr, cst.NamedExpr):
+        if expr_type is cst.NamedExpr:
             value = self._value(expr.value, state)
             self._assign(expr.target, value, state)
             return value
-        if isinstance(expr, (cst.Comparison, cst.BooleanOperation)):
-            parts = [expr.left] + [c.comparator for c in expr.comparisons] if isinstance(expr, cst.Comparison) else [expr.left, expr.right]
+        if expr_type in (cst.Comparison, cst.BooleanOperation):
+            parts = [expr.left] + [c.comparator for c in expr.comparisons] if expr_type is cst.Comparison else [expr.left, expr.right]
             values = [self._value(part, state) for part in parts]
-            if isinstance(expr, cst.BooleanOperation):
+            if expr_type is cst.BooleanOperation:
                 return merge(values[0], values[1])
             return Unknown()
-        if isinstance(expr, (cst.Await,)):
+        if expr_type in (cst.Await,):
             return self._value(expr.expression, state)
-        if isinstance(expr, cst.Lambda):
+        if expr_type is cst.Lambda:
             return Unknown()
-        if isinstance(expr, cst.FormattedString):
+        if expr_type is cst.FormattedString:
             for part in expr.parts:
                 if isinstance(part, cst.FormattedStringExpression):
                     self._value(part.expression, state)
