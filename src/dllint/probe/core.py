@@ -153,7 +153,7 @@ class _FwdAcc:
 
 
 _FWD_SLOTS = 7  # n, sum, sum of squares, other outputs' sum, input sum, saturated, saturated-of
-_PARAM_SLOTS = 11
+_PARAM_SLOTS = 9
 
 
 class Probe:
@@ -682,7 +682,7 @@ class Probe:
                     extra = torch.stack([v.to(dev) for v in a.more]).to(f64)
                     extra[:, 1] = extra[:, 1] * extra[:, 1]
                     rows[i] += extra.sum(0)
-            counts = torch.tensor([[float(a.n), float(a.sat_n)] for a in keys], dtype=f64, device=dev)
+            counts = torch.tensor([[float(a.n), float(a.sat_n)] for a in keys], dtype=f64).to(dev, non_blocking=True)
             fwd_vec = torch.cat([counts[:, :1], rows, counts[:, 1:]], dim=1).flatten()
         relu = [a for a in keys if a.alive is not None]
         alive_cat = (torch.cat([a.alive.to(dev, torch.uint8) for a in relu])
@@ -725,7 +725,7 @@ class Probe:
             hist.append(mask)
             window_alive = torch.stack(list(hist)).any(0)
             dead.append(torch.stack([1.0 - mask.to(f64).mean(), 1.0 - window_alive.to(f64).mean(),
-                                     torch.tensor(float(len(hist)), dtype=f64, device=dev)]))
+                                     torch.full((), float(len(hist)), dtype=f64, device=dev)]))
         dead_vec = torch.cat(dead) if dead else torch.zeros(0, dtype=f64, device=dev)
 
         items = self._trainable()
@@ -739,42 +739,47 @@ class Probe:
         return keys, relu, items, pmeta, host
 
     def _param_stats(self, items, dev, f64):
-        """Per parameter: grad L2^2, L1, Linf, weight L2, weight Linf, before-norm, update L2,
-        duplicate weight rows, duplicate non-zero grad rows, numel, has-grad."""
+        """Per parameter, on device: grad L2, L1, Linf, weight L2, weight Linf, weight L2 before
+        the update, update L2, duplicate weight rows, duplicate non-zero grad rows. Host facts
+        (numel, has a gradient) go in the metadata: no host->device copies here, since on CUDA a
+        blocking one would be a sync."""
         if not items:
             return torch.zeros(0, dtype=f64, device=dev), []
         params = [p for _, _, p, _ in items]
         grads = [p.grad for p in params]
-        have = [i for i, g in enumerate(grads) if g is not None and not g.is_sparse]
-        zeros = torch.zeros(len(params), dtype=f64, device=dev)
+        have = [g is not None and not g.is_sparse for g in grads]
+        zero = torch.zeros((), dtype=f64, device=dev)
+        nan = torch.full((), math.nan, dtype=f64, device=dev)
+
+        def column(values):
+            return torch.stack([v.to(dev, f64) if v is not None else zero for v in values])
+
         with torch.no_grad():
-            g_l2 = zeros.clone(); g_l1 = zeros.clone(); g_inf = zeros.clone()
-            if have:
-                gs = [grads[i].detach() for i in have]
-                idx = torch.tensor(have, device=dev)
-                g_l2 = g_l2.index_copy(0, idx, torch.stack([t.to(dev, f64) for t in torch._foreach_norm(gs, 2)]))
-                g_l1 = g_l1.index_copy(0, idx, torch.stack([t.to(dev, f64) for t in torch._foreach_norm(gs, 1)]))
-                g_inf = g_inf.index_copy(0, idx, torch.stack([t.to(dev, f64) for t in torch._foreach_norm(gs, math.inf)]))
+            gs = [g.detach() for g, h in zip(grads, have) if h]
+            g_cols = [[None] * len(params) for _ in range(3)]
+            if gs:
+                pos = [i for i, h in enumerate(have) if h]
+                for c, order in enumerate((2, 1, math.inf)):
+                    for i, t in zip(pos, torch._foreach_norm(gs, order)):
+                        g_cols[c][i] = t
             ps = [p.detach() for p in params]
-            w_l2 = torch.stack([t.to(dev, f64) for t in torch._foreach_norm(ps, 2)])
-            w_inf = torch.stack([t.to(dev, f64) for t in torch._foreach_norm(ps, math.inf)])
-            before = torch.full((len(params),), math.nan, dtype=f64, device=dev)
-            upd = torch.full((len(params),), math.nan, dtype=f64, device=dev)
+            w_l2 = torch._foreach_norm(ps, 2)
+            w_inf = torch._foreach_norm(ps, math.inf)
+            before = [nan] * len(params)
+            upd = [nan] * len(params)
             snap = self._snapshot
             if snap is not None and self._snapshot_params is not None:
-                pos = {id(p): i for i, p in enumerate(params)}
-                sel = [(pos[id(p)], j) for j, p in enumerate(self._snapshot_params) if id(p) in pos]
+                pos_of = {id(p): i for i, p in enumerate(params)}
+                sel = [(pos_of[id(p)], j) for j, p in enumerate(self._snapshot_params) if id(p) in pos_of]
                 if sel:
                     js = [j for _, j in sel]
                     diffs = torch._foreach_sub([snap[j] for j in js], [self._snapshot_params[j].detach() for j in js])
-                    dnorm = torch.stack([t.to(dev, f64) for t in torch._foreach_norm(diffs)])
-                    bnorm = torch.stack([self._snapshot_norms[j].to(dev, f64) for j in js])
-                    where = torch.tensor([i for i, _ in sel], device=dev)
-                    upd = upd.index_copy(0, where, dnorm)
-                    before = before.index_copy(0, where, bnorm)
+                    for (i, j), d in zip(sel, torch._foreach_norm(diffs)):
+                        upd[i] = d
+                        before[i] = self._snapshot_norms[j]
                     del diffs
-            dup_w = zeros.clone(); dup_g = zeros.clone()
-            dups_w, dups_g, dup_idx = [], [], []
+            dup_w = [None] * len(params)
+            dup_g = [None] * len(params)
             for i, (mname, pname, p, m) in enumerate(items):
                 if p.dim() < 2 or self._kind.get(mname) != KIND_WEIGHT:
                     continue
@@ -782,25 +787,15 @@ class Probe:
                 if rows.shape[0] < 2:
                     continue
                 proj = self._projection(mname, pname, rows)
-                dups_w.append(_duplicate_rows(rows @ proj, None).to(dev, f64))
-                g = grads[i]
-                if g is not None and not g.is_sparse:
-                    grows = _rows(g.detach(), m)
+                dup_w[i] = _duplicate_rows(rows @ proj, None)
+                if have[i]:
+                    grows = _rows(grads[i].detach(), m)
                     nonzero = grows.abs().amax(dim=1) > 0
-                    dups_g.append(_duplicate_rows(grows.to(proj.dtype) @ proj, nonzero).to(dev, f64))
-                else:
-                    dups_g.append(torch.zeros((), dtype=f64, device=dev))
-                dup_idx.append(i)
-            if dup_idx:
-                where = torch.tensor(dup_idx, device=dev)
-                dup_w = dup_w.index_copy(0, where, torch.stack(dups_w))
-                dup_g = dup_g.index_copy(0, where, torch.stack(dups_g))
-        numel = torch.tensor([float(p.numel()) for p in params], dtype=f64, device=dev)
-        has = torch.zeros(len(params), dtype=f64, device=dev)
-        if have:
-            has[torch.tensor(have, device=dev)] = 1.0
-        mat = torch.stack([g_l2, g_l1, g_inf, w_l2, w_inf, before, upd, dup_w, dup_g, numel, has], dim=1)
-        return mat.flatten(), [(mname, pname, p.dim(), _units(p, m)) for mname, pname, p, m in items]
+                    dup_g[i] = _duplicate_rows(grows.to(proj.dtype) @ proj, nonzero)
+            mat = torch.stack([column(g_cols[0]), column(g_cols[1]), column(g_cols[2]), column(w_l2),
+                               column(w_inf), column(before), column(upd), column(dup_w), column(dup_g)], dim=1)
+        meta = [(mname, pname, p.dim(), _units(p, m), p.numel(), h) for (mname, pname, p, m), h in zip(items, have)]
+        return mat.flatten(), meta
 
     def _projection(self, mname: str, pname: str, rows: torch.Tensor) -> torch.Tensor:
         key = (mname, pname)
@@ -843,8 +838,8 @@ class Probe:
                                saturated=sat_frac, dead_step=d_step, dead_window=d_win,
                                window=win, units=None if a.alive is None else a.alive.numel()))
         layers: dict = {}
-        for i, (mname, pname, ndim, units) in enumerate(pmeta):
-            g2, g1, ginf, w2, winf, before, upd, dupw, dupg, numel, has = pvals[i * _PARAM_SLOTS:(i + 1) * _PARAM_SLOTS]
+        for i, (mname, pname, ndim, units, numel, has) in enumerate(pmeta):
+            g2, g1, ginf, w2, winf, before, upd, dupw, dupg = pvals[i * _PARAM_SLOTS:(i + 1) * _PARAM_SLOTS]
             lg = layers.get(mname)
             if lg is None:
                 lg = layers[mname] = LayerGrad(name=mname, cls=self._cls.get(mname, "?"), kind=self._kind.get(mname, KIND_OTHER))
