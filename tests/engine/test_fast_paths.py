@@ -57,3 +57,45 @@ def test_children_are_those_of_the_general_walk() -> None:
             children = list(iter_children(node))
             assert [id(c) for c in children] == [id(c) for c in _slow_children(node)], (path, type(node))
             stack.extend(children)
+
+
+POSITION_CASES = [
+    "", "\n", "x = 1", "x = 1\n", "x = 1\r\ny = 2\r\n", "x = 1\ry = 2\r", "# only a comment",
+    "if x:\n    y = (\n        1 +\n        2\n    )  # c\n\n\n@d\nclass A(B):\n    '''doc\n    string'''\n",
+    "def f(a, *, b=1, **k) -> int:\n    return [i for i in a if i]\n",
+    "x = f'{a!r:>{w}}' 'tail'\nlambda: (yield)\n",
+]
+
+
+def _reference_positions(module: cst.Module):
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+
+@pytest.mark.parametrize("text", POSITION_CASES)
+def test_positions_match_libcsts_provider_on_edge_cases(text: str) -> None:
+    from dllint.semantics.positions import Positions
+
+    module = cst.parse_module(text)
+    expected = _reference_positions(module)
+    got = Positions(module)
+    assert len(got) == len(expected)
+    for node, span in expected.items():
+        assert got[node] == span, type(node)
+
+
+def test_positions_match_libcsts_provider_on_the_fixtures() -> None:
+    from pathlib import Path
+
+    from dllint.semantics.positions import Positions
+
+    paths = sorted((Path(__file__).parents[1] / "rules" / "fixtures").rglob("*.py"))
+    paths += sorted((Path(__file__).parents[2] / "src" / "dllint").rglob("*.py"))[:30]
+    for path in paths:
+        module = cst.parse_module(path.read_bytes())
+        expected = _reference_positions(module)
+        got = Positions(module)
+        assert len(got) == len(expected), path
+        for node, span in expected.items():
+            assert got[node] == span, (path, type(node))

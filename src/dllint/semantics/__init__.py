@@ -14,7 +14,7 @@ from pathlib import PurePath
 from typing import Iterable, Iterator, Mapping, Optional
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
 from dllint.semantics import catalog
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
@@ -428,10 +428,15 @@ class FileSemantics:
 
     # positions ------------------------------------------------------------------------------
 
-    def positions(self, nodes: Iterable[cst.CSTNode]) -> Mapping[cst.CSTNode, CodeRange]:
-        """Source ranges of the given nodes (computed only for files that have findings)."""
-        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-        return wrapper.resolve(PositionProvider)
+    def positions(self, nodes: Iterable[cst.CSTNode] = ()) -> Mapping[cst.CSTNode, CodeRange]:
+        """Source ranges of nodes, as LibCST's PositionProvider gives them: computed once per
+        file, on first use (only files with findings, or rules that read comments, pay)."""
+        table = self.__dict__.get("_position_table")
+        if table is None:
+            from dllint.semantics.positions import Positions
+
+            table = self.__dict__["_position_table"] = Positions(self.module)
+        return table
 
     # names and comments -----------------------------------------------------------------------
 
