@@ -5,8 +5,8 @@
     dllint probe examples/probe/broken_mlp.py:HealthyMLP --input 32,64 --target classes:10
 
 BrokenMLP: DL201 (a deep sigmoid stack) is confirmed by DLP001 (vanishing gradients), DL101 (a
-zero-initialised hidden layer) by DLP008 (symmetric units). RandnMLP: DL102 (std-1 ``randn``
-weights) by DLP007 (activation scale drift). The DL502 finding in ``predict`` is about inference
+zero-initialised hidden layer) by DLP008 (symmetric units). RandnMLP: DL102 (``nn.init.normal_``
+with its default std of 1) by DLP007 (activation scale drift). The DL502 finding in ``predict`` is about inference
 code, which the CLI does not run, so it is reported "not observed" with that reason; wrap the
 inference in ``with Probe(model):`` to check it (docs/probe.md).
 """
@@ -37,27 +37,24 @@ class BrokenMLP(nn.Module):
         return self.out(h)
 
 
-class RandnLinear(nn.Module):
-    def __init__(self, fan_in, fan_out):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(fan_out, fan_in))
-        self.bias = nn.Parameter(torch.zeros(fan_out))
-
-    def forward(self, x):
-        return x @ self.weight.t() + self.bias
-
-
 class RandnMLP(nn.Module):
-    def __init__(self, inp=64, width=128, depth=5, classes=10):
+    def __init__(self, inp=64, width=128, classes=10):
         super().__init__()
-        dims = [inp] + [width] * depth
-        self.layers = nn.ModuleList([RandnLinear(a, b) for a, b in zip(dims, dims[1:])])
-        self.act = nn.ReLU()
+        self.fc1 = nn.Linear(inp, width)
+        self.fc2 = nn.Linear(width, width)
+        self.fc3 = nn.Linear(width, width)
+        self.fc4 = nn.Linear(width, width)
         self.out = nn.Linear(width, classes)
+        nn.init.normal_(self.fc1.weight)  # std 1: activations grow ~sqrt(fan_in / 2)x per layer
+        nn.init.normal_(self.fc2.weight)
+        nn.init.normal_(self.fc3.weight)
+        nn.init.normal_(self.fc4.weight)
 
     def forward(self, x):
-        for layer in self.layers:
-            x = self.act(layer(x))
+        x = torch.relu(self.fc1(x))
+        x = torch.relu(self.fc2(x))
+        x = torch.relu(self.fc3(x))
+        x = torch.relu(self.fc4(x))
         return self.out(x)
 
 

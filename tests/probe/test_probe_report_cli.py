@@ -197,3 +197,13 @@ def test_missing_torch_gives_the_install_hint(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert out.returncode != 0 and "pip install 'dllint[probe]'" in out.stderr
+
+
+def test_cli_confirm_std1_init_by_activation_drift():
+    pytest.importorskip("dllint.engine")
+    res = invoke(f"{EXAMPLE}:RandnMLP", "--input", "32,64", "--target", "classes:10", "--confirm", "--steps", "4",
+                 "--output-format", "json")
+    dl102 = [s for s in json.loads(res.output)["static"] if s["code"] == "DL102"]
+    assert len(dl102) == 4 and all(s["status"] == "confirmed" for s in dl102)
+    ev = dl102[0]["evidence"][0]
+    assert ev["code"] == "DLP007" and ev["match"] == "line" and ev["values"]["factor"] > 10
