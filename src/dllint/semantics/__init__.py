@@ -91,6 +91,16 @@ class FileSemantics:
     def _sites(self) -> dict[int, CallSite]:
         return {id(site.node): site for site in self.info.calls}
 
+    def exclusive(self, a: cst.Call, b: cst.Call) -> bool:
+        """Whether two calls sit in different arms of the same ``if``/``elif``/``else`` (so no
+        single run executes both): the evaluator follows both arms into one object, so two
+        layers appended to one list under ``if``/``else`` look like neighbours."""
+        site_a, site_b = self.site_of(a), self.site_of(b)
+        if site_a is None or site_b is None:
+            return False
+        arms = {id(test): in_body for test, in_body in site_a.guards}
+        return any(id(test) in arms and arms[id(test)] != in_body for test, in_body in site_b.guards)
+
     def function_of(self, node: cst.CSTNode) -> Optional[FunctionInfo]:
         return self._functions.get(id(node))
 

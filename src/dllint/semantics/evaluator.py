@@ -457,7 +457,13 @@ class Evaluator:
             owner = self._value(target.value, state)
             if isinstance(owner, Container) and owner.kind in ("module_dict", "dict"):
                 key = self._value(target.slice[0].slice.value, state) if isinstance(target.slice[0].slice, cst.Index) else None
-                if isinstance(key, Constant):
+                if isinstance(key, Constant) and owner.keys is not None and key.value in owner.keys:
+                    # A key set again keeps its slot (dict semantics); set in one branch and
+                    # again in another (``d["head"] = ...`` under if and else), it holds either.
+                    index = owner.keys.index(key.value)
+                    conditional = self._frames[-1].conditional > 0
+                    owner.items[index] = merge(owner.items[index], value) if conditional else value
+                elif isinstance(key, Constant):
                     owner.keys = (owner.keys or []) + [key.value]
                     owner.items.append(value)
                 else:
