@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+from dllint.rules.base import Report, Rule, TextEdit
+from dllint.semantics import FileSemantics, Tensor, describe, short_name
+
+# Operations that keep the rank of their input: the dimensionality seen by the BatchNorm is
+# that of the layer before them.
+_RANK_PRESERVING = ("activation", "dropout", "identity", "pad")
+# Layers whose output has a known number of spatial dimensions.
+_DIMENSIONED = ("conv", "conv_transpose", "batch", "instance", "maxpool", "avgpool", "lppool", "fractionalmaxpool",
+                "adaptive", "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool")
+
+
+class BatchNormDimMismatch(Rule):
+    """
+    ## What it does
+    Flags a `BatchNorm1d`/`BatchNorm2d`/`BatchNorm3d` fed directly — in an `nn.Sequential` or
+    through `forward`'s dataflow, looking through activations, dropout, padding and
+    `nn.Identity` — by a layer of another dimensionality: a `Conv3d` (or 3-D pooling, 3-D
+    norm) into `BatchNorm2d`, a `Conv2d` into `BatchNorm1d`, a `Conv1d` into `BatchNorm2d`.
+    The fix renames the norm to the matching dimensionality.
+
+    Not flagged: a reshape between them (`flatten`, `view`, `nn.Flatten`, `permute`), which
+    changes the rank on purpose; `Linear → BatchNorm1d` and `Conv1d → BatchNorm1d` (both
+    correct: `BatchNorm1d` takes `(N, C)` and `(N, C, L)`); `SyncBatchNorm` (any rank).
+
+    ## Why is this bad?
+    Batch normalisation computes one mean and variance *per channel* over every other axis
+    (seed §1.6.3–§1.6.4), and the `1d/2d/3d` suffix fixes which rank of input it accepts:
+    `(N, C[, L])`, `(N, C, H, W)`, `(N, C, D, H, W)`. A `Conv2d` output is 4-D, so a
+    `BatchNorm1d` after it raises at the first forward pass ("expected 2D or 3D input"); a
+    `Conv3d` into `BatchNorm2d` does the same. The mismatch usually comes from copying a 2-D
+    block into a 1-D or 3-D model and changing the conv but not the norm; catching it
+    statically saves a failed launch, and where a reshape makes the shapes line up by
+    accident, the statistics are computed over the wrong axis.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    block = nn.Sequential(nn.Conv3d(1, 16, kernel_size=3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+
+    block = nn.Sequential(nn.Conv3d(1, 16, kernel_size=3, padding=1), nn.BatchNorm3d(16), nn.ReLU())
+    ```
+
+    ## References
+    - Seed notes §1.6.3–§1.6.4 (batch normalisation: per-channel mean and variance over the batch)
+    - [PyTorch: torch.nn.BatchNorm2d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html) (input shape `(N, C, H, W)`)
+    """
+
+    code = "DL304"
+    name = "batchnorm-dim-mismatch"
+    summary = "BatchNorm whose dimensionality differs from the layer that feeds it"
+    fixable = True
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        reported: set[int] = set()
+        for graph in sem.all_graphs():
+            for tensor, norm in graph.module_applications():
+                if norm.op.kind != "norm" or norm.op.family != "batch" or norm.op.dims is None or not tensor.inputs:
+                    continue
+                source = _dimensioned_source(tensor.inputs[0])
+                if source is None:
+                    continue
+                dims = source.module_op.dims  # type: ignore[union-attr]
+                if dims is None or dims == norm.op.dims or id(norm.node) in reported:
+                    continue
+                reported.add(id(norm.node))
+                wanted = norm.qualified[:-2] + f"{dims}d"
+                yield Report(
+                    norm.node,
+                    f"`{short_name(norm.qualified)}` is fed by {describe(source)}, whose output has {dims} spatial "
+                    f"dimension{'s' if dims != 1 else ''}: it fails on that rank (or normalises over the wrong axis) — "
+                    f"use `{short_name(wanted)}`",
+                    fix_message=f"Use `{short_name(wanted)}`",
+                    edits=_rename(norm.node.func, dims),
+                )
+
+
+def _dimensioned_source(value) -> Optional[Tensor]:
+    """The nearest producing layer with a known dimensionality, looking through rank-preserving
+    operations; None when a reshape, a merge or an unknown operation comes first."""
+    current = value
+    for _ in range(50):
+        if not isinstance(current, Tensor):
+            return None
+        op = current.module_op
+        if op is None:
+            return None
+        if op.family in _DIMENSIONED and op.kind in ("affine", "norm", "pool") and op.dims is not None:
+            return current
+        if op.kind not in _RANK_PRESERVING or not current.inputs:
+            return None
+        current = current.inputs[0]
+    return None
+
+
+def _rename(func, dims: int) -> tuple[TextEdit, ...]:
+    import libcst as cst
+
+    if isinstance(func, cst.Attribute) and func.attr.value[-2:] in ("1d", "2d", "3d"):
+        return (TextEdit(func.attr, func.attr.value[:-2] + f"{dims}d"),)
+    return ()
