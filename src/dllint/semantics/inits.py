@@ -634,3 +634,73 @@ def filled_by_assignment(sem: "FileSemantics") -> set[str]:
 def producer_call(value: Value) -> Optional[cst.CSTNode]:
     """The call node that built a tensor (for ``nn.Parameter`` tensors: the ``nn.Parameter`` call)."""
     return value.node if isinstance(value, (Tensor, Obj, Layer)) else None
+
+
+# --- what follows a layer -----------------------------------------------------------------------
+
+_PASS_THROUGH = ("dropout", "identity", "reshape", "pad", "pool")
+
+
+def next_operations(graph: "ForwardGraph", tensor: Tensor, limit: int = 200) -> list[Optional[Tensor]]:
+    """The first operation on each path out of a layer's output that is not a pass-through
+    (dropout, reshape, identity, padding, pooling, a bias add or a scalar scale): an activation,
+    a normalisation, another layer, a merge (residual add, gate), an unknown call… ``None`` for a
+    path that ends (the tensor is returned or unused)."""
+    found: list[Optional[Tensor]] = []
+    stack = [tensor]
+    seen: set[int] = set()
+    while stack and len(seen) < limit:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        consumers = graph.consumers.get(id(current), ())
+        if not consumers:
+            found.append(None)
+        for consumer in consumers:
+            op = consumer.module_op
+            passes = (op is not None and op.kind in _PASS_THROUGH) or (consumer.kind == "binop" and _offset(consumer)) or (
+                consumer.kind in ("subscript", "unary")
+            ) or (consumer.kind == "method" and op is None and consumer.target in ("contiguous", "clone", "float", "half"))
+            if passes:
+                stack.append(consumer)
+            else:
+                found.append(consumer)
+    return found
+
+
+def in_residual_branch(graph: "ForwardGraph", tensor: Tensor, limit: int = 3000) -> bool:
+    """Whether the tensor lies on a residual branch: downstream of it, an addition joins its path
+    with a tensor that is not computed from it but from what came *before* it
+    (``x + f(norm(x))``, a transformer block; ``x + bn(conv(x))``, a ResNet block)."""
+    from dllint.semantics.loops import ancestors
+
+    upstream = {id(t) for t in ancestors(tensor, limit=limit) if t is not tensor}
+    if not upstream:
+        return False
+    downstream: dict[int, Tensor] = {id(tensor): tensor}
+    stack = [tensor]
+    while stack and len(downstream) < limit:
+        current = stack.pop()
+        for consumer in graph.consumers.get(id(current), ()):
+            if id(consumer) not in downstream:
+                downstream[id(consumer)] = consumer
+                stack.append(consumer)
+    for merge in downstream.values():
+        if merge.kind != "binop" or merge.target not in ("Add", "Subtract") or _offset(merge):
+            continue
+        for other in merge.inputs:
+            if isinstance(other, Tensor) and id(other) not in downstream and (
+                id(other) in upstream or any(id(a) in upstream for a in ancestors(other, limit=500))
+            ):
+                return True
+    return False
+
+
+def applications(sem: "FileSemantics") -> dict[int, list[tuple["ForwardGraph", Tensor]]]:
+    """For each layer construction (by id of node), every application of it in every graph."""
+    found: dict[int, list[tuple["ForwardGraph", Tensor]]] = {}
+    for graph in sem.all_graphs():
+        for tensor, layer in graph.module_applications():
+            found.setdefault(id(layer.node), []).append((graph, tensor))
+    return found
