@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+from dllint.rules.base import Report, Rule
+from dllint.semantics import FileSemantics, Layer, Tensor, describe, short_name
+from dllint.semantics.inits import InitWrite, applications, in_residual_branch, next_operations, scale_reaches_weights, written
+
+_XAVIER = ("xavier_uniform_", "xavier_normal_")
+_KAIMING = ("kaiming_uniform_", "kaiming_normal_")
+_SPECIFIC = ("direct", "self", "class")
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    layer: Layer
+    activation: Tensor
+
+
+class InitActivationMismatch(Rule):
+    """
+    ## What it does
+    Flags an initialisation whose scale is derived for one kind of activation applied to
+    layers followed by another:
+    - Xavier/Glorot (`nn.init.xavier_uniform_`/`xavier_normal_` with the default gain 1) on a
+      layer whose output goes through a ReLU-family activation (ReLU, LeakyReLU, GELU, SiLU…);
+    - Kaiming/He (`nn.init.kaiming_uniform_`/`kaiming_normal_` with `nonlinearity="relu"`, or
+      the default `"leaky_relu"` with a small slope) on a layer whose output goes through
+      tanh or sigmoid.
+
+    The activation that follows each layer is read from the forward pass (`forward`
+    dataflow and `nn.Sequential` order), so an init loop over `self.modules()` or an init
+    function given to `model.apply` is judged layer by layer.
+
+    Not flagged: nets where each layer's init matches its own activation (a tanh branch with
+    Xavier next to a ReLU branch with He); the final (pre-loss) layer and any layer whose
+    activation output feeds no further layer (sigmoid/tanh outputs, gates such as
+    squeeze-and-excitation); layers normalised right after (BatchNorm/LayerNorm/GroupNorm
+    between the layer and the activation); layers inside a residual branch (transformer and
+    ResNet blocks: Xavier + LayerNorm + residual is the standard transformer recipe); an
+    explicit gain (`gain=nn.init.calculate_gain("relu")`); Kaiming with `a=math.sqrt(5)`
+    (PyTorch's own default init) or another large negative slope; a layer given its own
+    init elsewhere in the file.
+
+    ## Why is this bad?
+    Both schemes pick the weight variance that keeps the activation variance constant from
+    layer to layer — but for different activations. Xavier (seed §1.7.3) assumes an activation
+    that is linear around 0 (tanh): `Var(w) = 2 / (fan_in + fan_out)`. ReLU zeroes half of its
+    inputs, halving the variance at every layer, so with Xavier the signal shrinks by about
+    `1/√2` per ReLU layer and vanishes in a deep stack (seed §1.7.3: Xavier "cannot handle
+    ReLU"). He initialisation (seed §1.7.4) doubles the variance (`2 / fan_in`) to compensate
+    — which, in front of tanh or sigmoid, pushes pre-activations into the saturated tails
+    where the gradient is nearly 0 (seed §1.3.1, §1.5).
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    model = nn.Sequential(
+        nn.Linear(784, 512), nn.ReLU(),
+        nn.Linear(512, 512), nn.ReLU(),
+        nn.Linear(512, 10),
+    )
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+
+    model = nn.Sequential(
+        nn.Linear(784, 512), nn.ReLU(),
+        nn.Linear(512, 512), nn.ReLU(),
+        nn.Linear(512, 10),
+    )
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+    ```
+
+    ## References
+    - Seed notes §1.7.3 (Xavier initialisation suits tanh, not ReLU), §1.7.4 (He initialisation
+      for ReLU), §1.3.1 and §1.3.2 (sigmoid and tanh saturate), §1.5 (vanishing gradients)
+    - He et al., [Delving Deep into Rectifiers](https://arxiv.org/abs/1502.01852), 2015
+    - [PyTorch: torch.nn.init.calculate_gain](https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.calculate_gain)
+    - Runtime counterpart: DLP007 activation-scale-drift (`dllint probe`)
+    """
+
+    code = "DL103"
+    name = "init-activation-mismatch"
+    summary = "Xavier init before ReLU layers, or He init before tanh/sigmoid layers"
+
+    def check(self, sem: FileSemantics) -> Iterator[Report]:
+        candidates = [(write, scheme) for write in sem.init_writes if (scheme := _scheme(write)) is not None]
+        if not candidates:
+            return
+        uses = applications(sem)
+        specific = _specifically_initialised(sem)
+        for write, scheme in candidates:
+            mismatched: list[_Verdict] = []
+            seen: set[int] = set()
+            for target in written(sem, write):
+                layer = target.layer
+                if layer is None or target.parameter != "weight" or id(layer.node) in seen:
+                    continue
+                seen.add(id(layer.node))
+                if target.via not in _SPECIFIC and specific.get(id(layer.node), write) is not write:
+                    continue  # the layer gets its own init elsewhere
+                verdict = _judge(layer, scheme, uses.get(id(layer.node), ()))
+                if verdict is not None:
+                    mismatched.append(verdict)
+            if mismatched:
+                yield Report(write.node, _message(write, scheme, mismatched))
+
+
+def _scheme(write: InitWrite) -> Optional[str]:
+    """``xavier`` (gain-1 Glorot) or ``he-relu`` (Kaiming with the ReLU gain), else None."""
+    if write.method:
+        return None
+    if write.name in _XAVIER:
+        gain = write.arg("gain", 1.0)
+        return "xavier" if _number(gain) and gain <= 1.2 else None
+    if write.name in _KAIMING:
+        nonlinearity = write.arg("nonlinearity", "leaky_relu")
+        slope = write.arg("a", 0)
+        if nonlinearity == "relu" or (nonlinearity == "leaky_relu" and _number(slope) and abs(slope) <= 0.3):
+            return "he-relu"
+    return None
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _specifically_initialised(sem: FileSemantics) -> dict[int, InitWrite]:
+    """Layers (by node) a weight initialiser names directly (``nn.init.x_(self.fc.weight)``):
+    that init is the one meant for the layer, whatever a loop over all layers does."""
+    found: dict[int, InitWrite] = {}
+    for write in sem.init_writes:
+        if write.method and write.name not in ("normal_", "uniform_"):
+            continue
+        for target in written(sem, write):
+            if target.layer is not None and target.via in _SPECIFIC and target.parameter.startswith("weight"):
+                found[id(target.layer.node)] = write
+    return found
+
+
+def _judge(layer: Layer, scheme: str, uses) -> Optional[_Verdict]:
+    """The activation that makes the scheme wrong for this layer, if every application agrees
+    that the layer is a hidden one feeding that activation, unnormalised and outside a
+    residual branch."""
+    op = layer.op
+    if op.kind != "affine" or op.family in ("embedding", "bilinear"):
+        return None
+    if not uses:
+        return None
+    found: Optional[_Verdict] = None
+    for graph, tensor in uses:
+        if in_residual_branch(graph, tensor):
+            return None
+        for following in next_operations(graph, tensor):
+            if following is None:
+                continue
+            after = following.module_op
+            if after is None:
+                continue
+            if after.kind == "norm":
+                return None
+            if after.kind != "activation":
+                continue
+            wrong = (scheme == "xavier" and after.family == "relu") or (scheme == "he-relu" and after.saturating)
+            right = (scheme == "xavier" and after.saturating) or (scheme == "he-relu" and after.family == "relu")
+            if right:
+                return None  # also used where the pairing is right: not a clear mismatch
+            if wrong and scale_reaches_weights(graph, following) and found is None:
+                found = _Verdict(layer, following)
+    return found
+
+
+def _message(write: InitWrite, scheme: str, mismatched: list[_Verdict]) -> str:
+    init = f"`{short_name(write.site.qualified)}`" if write.site.qualified else f"`{write.name}`"
+    layers = sorted({f"`{short_name(v.layer.qualified)}`" for v in mismatched})
+    activations = sorted({describe(v.activation) for v in mismatched})
+    count = f"{len(mismatched)} layers" if len(mismatched) > 1 else "a layer"
+    kinds = ", ".join(layers)
+    if scheme == "xavier":
+        return (
+            f"{init} (Xavier, gain 1) initialises {count} ({kinds}) followed by the ReLU-family "
+            f"{', '.join(activations)}: Xavier assumes an activation linear around 0, ReLU halves the variance at "
+            "every layer and the signal shrinks with depth — use `nn.init.kaiming_uniform_(w, nonlinearity=\"relu\")` "
+            "(He init) or pass `gain=nn.init.calculate_gain(\"relu\")`"
+        )
+    return (
+        f"{init} (He init, ReLU gain) initialises {count} ({kinds}) followed by {', '.join(activations)}: the "
+        "doubled variance pushes tanh/sigmoid into their saturated tails where the gradient vanishes — use "
+        "`nn.init.xavier_uniform_` (or `gain=nn.init.calculate_gain(\"tanh\")`) for these layers"
+    )
