@@ -57,14 +57,29 @@ class LinearCollapse(Rule):
     a constant may sit between them; those are all linear.
 
     Not flagged: a normalisation, pooling, activation, attention, gating or residual merge
-    between the layers; an `nn.Embedding` followed by a `Linear` (a factorised embedding
-    table — ALBERT's, or a frozen pretrained table with a trainable projection); a layer
-    whose output is also used elsewhere (returned as features, split into several branches);
-    layers that are conditionally applied. By default also not flagged: deliberate low-rank
-    or factorised pairs — the middle width is smaller than both ends (`Linear(768, 64) →
-    Linear(64, 768)`), a depthwise or grouped conv next to a 1×1 conv (a depthwise-separable
-    convolution), a `1×k` conv next to a `k×1` one, and pairs whose names or comments say so
-    (`lora_A`/`lora_B`, `down`/`up`, `bottleneck`, "low-rank", "factorised").
+    between the layers; resampling (`nn.Upsample`, `F.interpolate`) or any other operation
+    dllint does not know to be linear; functional `F.linear`/`F.conv2d` (their weight is as
+    often a fixed buffer — a DCT basis, a blur filter — as a parameter); an `nn.Embedding`
+    followed by a `Linear` (a lookup table and a projection are a factorised embedding —
+    ALBERT's, or a frozen pretrained table with a trainable projection — not two layers of
+    depth); a layer whose output is also used elsewhere (returned as features, split with
+    `chunk` into several branches); layers applied under a condition, or built in different
+    arms of an `if`/`else` (a ViT head that is either one `Linear` or
+    `pre_logits → tanh → head`).
+
+    By default also not flagged: deliberate low-rank or factorised pairs, where the two
+    layers cost fewer parameters than the single layer they equal —
+
+    - the middle width is smaller than both ends (`Linear(768, 64) → Linear(64, 768)`);
+    - a depthwise or grouped conv next to another layer (a depthwise-separable convolution,
+      SegFormer's `Linear → depthwise conv`), or a `1×k` conv next to a `k×1` one;
+    - a pointwise layer (`Linear`, 1×1 conv) that changes the width next to a spatial conv
+      (DPT's "project with a 1×1, then resize"), unless the widths fold and show the pair costs
+      more; a *square* pointwise layer (`Linear(d, d)` right after a conv that outputs `d`)
+      is always flagged, since it folds into its neighbour for free;
+    - pairs whose names, width expressions or comments say so (`lora_A`/`lora_B`,
+      `down`/`up`, `bottleneck`, `config.adapter_rank`, `# low-rank factorisation`), or that
+      sit in a class named or documented as LoRA / low-rank / factorised.
 
     ## Why is this bad?
     A composition of affine maps is one affine map: `W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1
@@ -104,11 +119,13 @@ class LinearCollapse(Rule):
       (returned as a feature, fed to several heads) or when only some branch leaves the two
       layers adjacent; that finds more forgotten activations but also flags projections whose
       output is deliberately shared (a linear feature returned and also classified).
-    - `allow-low-rank` (bool, default true): do not flag deliberate low-rank factorisations
-      (described above). A low-rank pair *is* one linear map, but a constrained one — fewer
-      parameters than the full matrix (LoRA adapters, ALBERT-style factorised projections,
-      depthwise-separable convolutions) — so it is a design choice rather than a mistake. Set
-      it to false to see those pairs too.
+    - `allow-low-rank` (bool, default true): do not flag the deliberate low-rank and
+      factorised pairs listed above. Such a pair *is* one linear map, but a constrained,
+      cheaper one (LoRA adapters, ALBERT-style factorised projections, depthwise-separable
+      convolutions, a channel projection before an upsampling layer), so it is a design
+      choice rather than a forgotten activation. The price: a forgotten activation between a
+      1×1 conv and a 3×3 conv whose widths dllint cannot fold goes unreported. Set it to false
+      to see every pair.
 
     ## References
     - Seed notes §1.3.5 (why neural networks need non-linearity)

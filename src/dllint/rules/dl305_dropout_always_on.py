@@ -7,7 +7,7 @@ import libcst as cst
 from dllint.rules.base import Report, Rule, TextEdit
 from dllint.semantics import FileSemantics, fold, short_name
 from dllint.semantics import catalog
-from dllint.semantics.scopes import ClassInfo, Scope
+from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
 from dllint.semantics.syntax import bind_arguments, has_star_args
 
 # Functional dropout whose ``training`` argument defaults to True. (``alpha_dropout`` and
@@ -16,6 +16,8 @@ _ALWAYS_ON = tuple(
     f"torch.nn.functional.{name}" for name in ("dropout", "dropout1d", "dropout2d", "dropout3d")
 )
 _PARAMS = ("input", "p", "training", "inplace")
+# Methods that only ever run while training (Lightning's hook): dropout there is meant to be on.
+_TRAINING_ONLY = frozenset({"training_step"})
 
 
 class DropoutAlwaysOn(Rule):
@@ -32,7 +34,8 @@ class DropoutAlwaysOn(Rule):
     Not flagged: `F.dropout(x, p, training=self.training)` or `F.dropout(x, p, self.training)`
     (any `training` argument, including an explicit `training=True` for deliberate Monte-Carlo
     dropout); functional dropout in plain functions that no module calls; dropout with
-    `p=0`; `F.alpha_dropout`, whose `training` defaults to False.
+    `p=0`; `F.alpha_dropout`, whose `training` defaults to False; a Lightning
+    `training_step`, which only runs in training.
 
     ## Why is this bad?
     Dropout is a training-time regulariser (seed §1.6.1): at evaluation the network must use
@@ -99,6 +102,9 @@ class DropoutAlwaysOn(Rule):
             if "training" in bound or has_star_args(call) or _no_op(bound, site.scope):
                 continue
             owner = _module_class_of(sem, site.scope)
+            method = _method_of(site.scope)
+            if method is not None and method.name in _TRAINING_ONLY:
+                continue
             if owner is None and id(call) not in called_from_forward:
                 continue
             where = f"in `{owner.name}`" if owner is not None else "in a helper that a module's `forward` calls"
@@ -108,7 +114,7 @@ class DropoutAlwaysOn(Rule):
                 f"`{short_name(site.qualified)}` {where} has no `training` argument, and it defaults to True: "
                 "this dropout stays on after `model.eval()` — pass `training=self.training`",
                 fix_message="Pass `training=self.training`",
-                edits=_training_edit(call) if owner is not None else (),
+                edits=_training_edit(call, method.self_name) if owner is not None and method is not None else (),
             )
         for qualified, op in catalog.LAYERS.items():
             if op.kind != "dropout":
@@ -130,24 +136,27 @@ class DropoutAlwaysOn(Rule):
                 )
 
 
-def _module_class_of(sem: FileSemantics, scope: Scope) -> Optional[ClassInfo]:
-    """The nn.Module class whose method (or a function nested in one) holds the scope."""
+def _method_of(scope: Scope) -> Optional[FunctionInfo]:
+    """The method (of any class) whose body — or a function nested in it — holds the scope."""
     current: Optional[Scope] = scope
     while current is not None:
         if current.kind == "function" and current.info is not None and current.info.cls is not None:
-            cls = current.info.cls
-            return cls if sem.is_module_class(cls) else None
+            return current.info  # type: ignore[return-value]
         current = current.parent
     return None
 
 
+def _module_class_of(sem: FileSemantics, scope: Scope) -> Optional[ClassInfo]:
+    """The nn.Module class whose method (or a function nested in one) holds the scope."""
+    method = _method_of(scope)
+    if method is None or method.cls is None:
+        return None
+    return method.cls if sem.is_module_class(method.cls) else None
+
+
 def _inside_forward(scope: Scope) -> bool:
-    current: Optional[Scope] = scope
-    while current is not None:
-        if current.kind == "function" and current.info is not None and current.info.cls is not None:
-            return current.info.name == "forward"
-        current = current.parent
-    return False
+    method = _method_of(scope)
+    return method is not None and method.name == "forward"
 
 
 def _dropout_calls_in_forwards(sem: FileSemantics) -> set[int]:
@@ -166,9 +175,9 @@ def _no_op(bound: dict[str, cst.BaseExpression], scope: Scope) -> bool:
     return isinstance(p, (int, float)) and not isinstance(p, bool) and p == 0
 
 
-def _training_edit(call: cst.Call) -> tuple[TextEdit, ...]:
-    if not call.args or any(arg.star for arg in call.args):
+def _training_edit(call: cst.Call, self_name: Optional[str]) -> tuple[TextEdit, ...]:
+    if not self_name or not call.args or any(arg.star for arg in call.args):
         return ()
     last = call.args[-1]
     text = cst.Module(body=[]).code_for_node(last.value)
-    return (TextEdit(last.value, text + ", training=self.training"),)
+    return (TextEdit(last.value, f"{text}, training={self_name}.training"),)
