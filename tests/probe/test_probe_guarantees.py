@@ -281,3 +281,13 @@ def test_probe_on_a_model_with_frozen_layers():
     with Probe(m, every=1) as p:
         train(m, Teacher((32,)), 5, torch.optim.SGD([q for q in m.parameters() if q.requires_grad], 0.05), probe=p)
     assert p.report().findings == []
+
+
+def test_torch_compile_still_checks_train_mode_inference():
+    m = DropoutBNNet()
+    cm = torch.compile(m, backend="eager")
+    cm(torch.randn(8, 32))  # compiled before the probe is attached
+    with Probe(cm, every=1, warn=False) as p:
+        with torch.no_grad():
+            cm(torch.randn(8, 32))
+    assert p.report().codes == ["DLP006"]
