@@ -99,3 +99,22 @@ def test_positions_match_libcsts_provider_on_the_fixtures() -> None:
         assert len(got) == len(expected), path
         for node, span in expected.items():
             assert got[node] == span, (path, type(node))
+
+
+def test_statement_walk_yields_the_statements_of_the_full_walk() -> None:
+    from pathlib import Path
+
+    from dllint.semantics.syntax import iter_statements, iter_tree
+
+    kinds = (cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite, cst.Else, cst.Finally, cst.ExceptHandler,
+             cst.ExceptStarHandler, cst.MatchCase)
+    paths = sorted((Path(__file__).parents[1] / "rules" / "fixtures").rglob("*.py"))[:60]
+    texts = [p.read_text(encoding="utf-8") for p in paths] + [
+        "match x:\n    case 1:\n        a = 1\n    case _:\n        b: int = 2\ntry:\n    pass\nexcept* E:\n    c += 1\n"
+        "finally:\n    d = 4\nwhile x:\n    e = 5\nelse:\n    f = 6\nf = lambda: (g := 1)\n",
+    ]
+    for text in texts:
+        module = cst.parse_module(text)
+        expected = [id(n) for n in iter_tree(module) if isinstance(n, kinds)]
+        got = [id(n) for n in iter_statements(module) if n is not module]
+        assert got == expected

@@ -33,7 +33,7 @@ import libcst as cst
 from dllint.semantics import catalog
 from dllint.semantics.constants import UNKNOWN, fold
 from dllint.semantics.scopes import CallSite, FunctionInfo
-from dllint.semantics.syntax import bind_arguments, iter_tree
+from dllint.semantics.syntax import bind_arguments, iter_statements, iter_tree
 from dllint.semantics.values import (
     AttributeOf,
     Container,
@@ -610,7 +610,7 @@ def filled_by_assignment(sem: "FileSemantics") -> set[str]:
     """Attribute names whose values some statement assigns in place: ``x.w.data = t``,
     ``x.w[...] = t``, ``x.w.data[...] = t``, ``x.w.data.copy_`` is a call (see :func:`collect`)."""
     names: set[str] = set()
-    for node in iter_tree(sem.module):
+    for node in iter_statements(sem.module):  # assignments are statements: no need to walk expressions
         targets: list[cst.BaseExpression] = []
         if isinstance(node, cst.Assign):
             targets = [t.target for t in node.targets]

@@ -95,12 +95,12 @@ class CallSite:
     def method(self) -> Optional[str]:
         """``step`` for ``optimizer.step()``: the attribute called, whatever its receiver."""
         func = self.node.func
-        return func.attr.value if isinstance(func, cst.Attribute) else None
+        return func.attr.value if type(func) is cst.Attribute else None  # (exact type: ABC isinstance is slow)
 
     @property
     def receiver(self) -> Optional[cst.BaseExpression]:
         func = self.node.func
-        return func.value if isinstance(func, cst.Attribute) else None
+        return func.value if type(func) is cst.Attribute else None
 
     @property
     def function(self) -> Optional["FunctionInfo"]:
@@ -173,9 +173,10 @@ class ModuleInfo:
         self.scope = Scope("module", self.node, None, self)
 
     def resolve(self, expr: cst.BaseExpression, scope: Scope) -> Optional[str]:
-        if isinstance(expr, cst.Name):
+        expr_type = type(expr)  # (exact types: ABC isinstance is slow)
+        if expr_type is cst.Name:
             qualified = self._resolve_name(expr.value, scope)
-        elif isinstance(expr, cst.Attribute):
+        elif expr_type is cst.Attribute:
             base = self.resolve(expr.value, scope)
             qualified = f"{base}.{expr.attr.value}" if base else None
         else:
@@ -248,32 +249,33 @@ class Collector:
             self._statement(statement, ctx)
 
     def _statement(self, node: cst.CSTNode, ctx: _Context) -> None:
-        if isinstance(node, cst.SimpleStatementLine):
+        node_type = type(node)  # exact types: isinstance on LibCST's ABC node classes is slow
+        if node_type is cst.SimpleStatementLine:
             for small in node.body:
                 self._small(small, ctx)
-        elif isinstance(node, cst.FunctionDef):
+        elif node_type is cst.FunctionDef:
             self._function(node, ctx)
-        elif isinstance(node, cst.ClassDef):
+        elif node_type is cst.ClassDef:
             self._class(node, ctx)
-        elif isinstance(node, cst.If):
+        elif node_type is cst.If:
             self._expr(node.test, ctx)
             self._block(node.body, ctx.replace(guards=ctx.guards + ((node.test, True),)))
             if node.orelse is not None:
                 self._statement(node.orelse, ctx.replace(guards=ctx.guards + ((node.test, False),)))
-        elif isinstance(node, cst.Else):
+        elif node_type is cst.Else:
             self._block(node.body, ctx)
-        elif isinstance(node, cst.For):
+        elif node_type is cst.For:
             self._expr(node.iter, ctx)
             self._bind_target(node.target, None, node, ctx)
             self._block(node.body, ctx.replace(loops=ctx.loops + (node,)))
             if node.orelse is not None:
                 self._statement(node.orelse, ctx)
-        elif isinstance(node, cst.While):
+        elif node_type is cst.While:
             self._expr(node.test, ctx)
             self._block(node.body, ctx.replace(loops=ctx.loops + (node,)))
             if node.orelse is not None:
                 self._statement(node.orelse, ctx)
-        elif isinstance(node, cst.With):
+        elif node_type is cst.With:
             no_grad = ctx.no_grad
             for item in node.items:
                 self._expr(item.item, ctx)
@@ -282,7 +284,7 @@ class Collector:
                 if item.asname is not None:
                     self._bind_target(item.asname.name, None, node, ctx)
             self._block(node.body, ctx.replace(no_grad=no_grad))
-        elif isinstance(node, (cst.Try, cst.TryStar)):
+        elif node_type in (cst.Try, cst.TryStar):
             self._block(node.body, ctx)
             for handler in node.handlers:
                 if handler.type is not None:
@@ -294,11 +296,11 @@ class Collector:
                 self._statement(node.orelse, ctx)
             if node.finalbody is not None:
                 self._block(node.finalbody.body, ctx)
-        elif isinstance(node, cst.Match):
+        elif node_type is cst.Match:
             self._expr(node.subject, ctx)
             for case in node.cases:
                 self._block(case.body, ctx)
-        elif isinstance(node, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+        elif node_type in (cst.IndentedBlock, cst.SimpleStatementSuite):
             self._block(node, ctx)
 
     def _block(self, block: cst.BaseSuite, ctx: _Context) -> None:
@@ -309,21 +311,22 @@ class Collector:
             self._body(block.body, ctx)
 
     def _small(self, node: cst.BaseSmallStatement, ctx: _Context) -> None:
+        node_type = type(node)  # exact types: isinstance on LibCST's ABC node classes is slow
         scope = ctx.scope
-        if isinstance(node, cst.Assign):
+        if node_type is cst.Assign:
             self._expr(node.value, ctx)
             for target in node.targets:
                 self._bind_target(target.target, node.value, node, ctx)
-        elif isinstance(node, cst.AnnAssign):
+        elif node_type is cst.AnnAssign:
             if node.value is not None:
                 self._expr(node.value, ctx)
             self._bind_target(node.target, node.value, node, ctx)
-        elif isinstance(node, cst.AugAssign):
+        elif node_type is cst.AugAssign:
             self._expr(node.value, ctx)
             self._expr(node.target, ctx)
             if isinstance(node.target, cst.Name):
                 scope.bind(node.target.value, Binding("other", node))
-        elif isinstance(node, cst.Import):
+        elif node_type is cst.Import:
             for alias in node.names:
                 full = dotted_name(alias.name)
                 if full is None:
@@ -334,7 +337,7 @@ class Collector:
                 else:
                     top = full.split(".", 1)[0]
                     scope.bind(top, Binding("import", node, top))
-        elif isinstance(node, cst.ImportFrom):
+        elif node_type is cst.ImportFrom:
             base = self._import_base(node)
             if base is None:
                 return
@@ -348,8 +351,8 @@ class Collector:
                     continue
                 local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
                 scope.bind(local, Binding("import", node, f"{base}.{name}" if base else name))
-        elif isinstance(node, (cst.Global, cst.Nonlocal)):
-            if isinstance(node, cst.Global):
+        elif node_type in (cst.Global, cst.Nonlocal):
+            if node_type is cst.Global:
                 scope.globals.update(item.name.value for item in node.names)
         else:
             for child in iter_children(node):

@@ -101,6 +101,34 @@ def iter_tree(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         stack.extend(children)
 
 
+_STATEMENT_TYPES = (
+    cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite, cst.Else, cst.Finally, cst.ExceptHandler,
+    cst.ExceptStarHandler, cst.MatchCase,
+)
+_statement_types: dict[type, bool] = {}
+
+
+def iter_statements(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every statement below ``node`` (compound ones, simple lines and their small
+    statements, blocks and clauses), in source order, without entering expressions: what
+    :func:`iter_tree` yields of these, for a fraction of the walk."""
+    stack = [node]
+    known = _statement_types
+    while stack:
+        current = stack.pop()
+        yield current
+        children = []
+        for child in children_of(current):
+            child_type = type(child)
+            keep = known.get(child_type)
+            if keep is None:
+                keep = known[child_type] = issubclass(child_type, _STATEMENT_TYPES)
+            if keep:
+                children.append(child)
+        children.reverse()
+        stack.extend(children)
+
+
 def dotted_name(expr: cst.BaseExpression) -> Optional[str]:
     """``torch.nn.Conv2d`` for a Name/Attribute chain, else None."""
     parts = []
