@@ -38,7 +38,9 @@ class UninitializedParameter(Rule):
     Not flagged: parameters filled later in `__init__`, in `reset_parameters` (called or not —
     frameworks call it), in an init function `apply`'d to the model or guarded by the class;
     buffers (`register_buffer`) and `requires_grad=False` placeholders that are meant to be
-    loaded; empty placeholders of size 0; classes whose base class comes from another file or
+    loaded, and the other parameters of a class that has such placeholders or integer/float8
+    parameters (a pre-quantized layer whose scales and bias come from the checkpoint too);
+    empty placeholders of size 0; classes whose base class comes from another file or
     library (its `reset_parameters` may fill them) or that call an inherited
     `reset_parameters`/`init_weights` defined elsewhere.
 
@@ -115,7 +117,7 @@ class UninitializedParameter(Rule):
             name, cls = _name_of(sem, site)
             if name is None or name in touched_names:
                 continue
-            if cls is not None and _may_be_initialised_elsewhere(sem, cls):
+            if cls is not None and (_may_be_initialised_elsewhere(sem, cls) or _holds_loaded_storage(sem, cls)):
                 continue
             constructor = _constructor(site)
             yield Report(
@@ -257,6 +259,27 @@ def _tensor_name(expr: cst.BaseExpression) -> Optional[str]:
     if isinstance(expr, cst.Name):
         return expr.value
     return None
+
+
+_STORAGE_DTYPE = re.compile(r"^torch\.(u?int\d+|float8\w*|bool|q(u)?int\w*|float4\w*)$")
+
+
+def _holds_loaded_storage(sem: FileSemantics, cls: ClassInfo) -> bool:
+    """A class that creates frozen (``requires_grad=False``) or integer/float8 parameters is a
+    container for weights loaded from a checkpoint (a pre-quantized linear layer): its other
+    empty parameters (scales, biases) are loaded with them, not initialised."""
+    for method in cls.methods.values():
+        for site in method.calls:
+            if site.qualified != "torch.nn.Parameter":
+                continue
+            flag = keyword(site.node, "requires_grad")
+            if isinstance(flag, cst.Name) and flag.value == "False":
+                return True
+            inner = _inner(site)
+            dtype = keyword(inner, "dtype") if inner is not None else None
+            if dtype is not None and _STORAGE_DTYPE.match(site.scope.resolve(dtype) or ""):
+                return True
+    return False
 
 
 def _may_be_initialised_elsewhere(sem: FileSemantics, cls: ClassInfo) -> bool:
