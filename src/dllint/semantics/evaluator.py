@@ -450,8 +450,11 @@ class Evaluator:
                 owner.attrs[target.attr.value] = value
             elif isinstance(owner, AttributeOf) and target.attr.value == "requires_grad" and _is_false(value):
                 self._freeze(owner)
-            if target.attr.value == "grad" and isinstance(value, Constant) and value.value is None:
-                # ``p.grad = None``: clears a parameter's gradient, like ``zero_grad(set_to_none=True)``.
+            if target.attr.value == "grad" and (
+                (isinstance(value, Constant) and value.value is None) or (isinstance(value, Tensor) and value.kind == "fresh")
+            ):
+                # ``p.grad = None`` / ``p.grad = torch.zeros_like(p)``: clears a parameter's gradient,
+                # like ``zero_grad(set_to_none=True)`` (``p.grad += g`` computes a binop: not a clear).
                 self._event("zero_grad", target, owner)
         elif isinstance(target, cst.Subscript):
             owner = self._value(target.value, state)
