@@ -53,6 +53,11 @@ _NORM: tuple = (_BATCHNORM, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm.
 if hasattr(nn, "RMSNorm"):
     _NORM = _NORM + (nn.RMSNorm,)
 _PURE_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+# Torch modules that cannot turn finite inputs into NaN/Inf and feed no detector: not hooked
+# (a non-finite value they pass on is caught at the next hooked module, as "input non-finite").
+_PASSIVE = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+            nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
+            _DROPOUT, nn.Identity, nn.Flatten, nn.Unflatten)
 
 KIND_WEIGHT = "weight"  # a layer with a trainable weight matrix (Linear, Conv*, RNN, attention)
 KIND_RELU = "relu"
@@ -500,7 +505,7 @@ class Probe:
         if not self.compiled:
             self._starts = {}
             for name, m in self._named:
-                if isinstance(m, _PURE_CONTAINERS):
+                if isinstance(m, _PURE_CONTAINERS) or (isinstance(m, _PASSIVE) and name):
                     continue
                 if self._kind[name] == KIND_WEIGHT:
                     self._fwd_handles.append(m.register_forward_pre_hook(self._make_start_hook(name)))
