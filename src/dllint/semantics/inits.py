@@ -208,7 +208,13 @@ class Written:
 
     owner: Value
     parameter: str
-    via: str  # direct | self | type | class | parameters | modules
+    via: str  # direct | self | type | class | parameters | parameters-selected | modules
+
+    @property
+    def certain(self) -> bool:
+        """False for ``parameters-selected``: a parameter loop whose condition (``if "fc" in
+        name``) picks some parameters — this one may or may not be among them."""
+        return self.via != "parameters-selected"
 
     @property
     def layer(self) -> Optional[Layer]:
@@ -233,8 +239,9 @@ def written(sem: "FileSemantics", write: InitWrite) -> list[Written]:
         return found
     loop = _loop_over(write.site, root) if root else None
     if loop is not None and loop[0] in _PARAMETER_ITERATORS and not write.path:
+        via = "parameters" if _selects_all_weights(write.site, loop) else "parameters-selected"
         for model in _loop_receivers(sem, loop[1]):
-            found.extend(_parameters_of(model, "parameters"))
+            found.extend(_parameters_of(model, via))
         return found
     if loop is not None and loop[0] in _MODULE_ITERATORS and len(write.path) == 1:
         for model in _loop_receivers(sem, loop[1]):
@@ -393,6 +400,34 @@ def _loop_over(site: CallSite, name: str) -> Optional[tuple[str, cst.Call]]:
                 return method, iterable
         return None
     return None
+
+
+def _selects_all_weights(site: CallSite, loop: tuple[str, cst.Call]) -> bool:
+    """Whether the conditions between a parameter loop and the write keep every weight: none
+    that mention the loop's variables, or only ``p.dim() > 1`` / ``p.ndim >= 2`` /
+    ``"weight" in name`` (the standard "every weight matrix" idiom)."""
+    loop_node = next((l for l in site.loops if isinstance(l, cst.For) and l.iter is loop[1]), None)
+    names = _bound_names(loop_node.target) if loop_node is not None else set()
+    for test, in_body in site.guards:
+        mentioned = {n.value for n in iter_tree(test) if isinstance(n, cst.Name)} & names
+        if not mentioned:
+            continue
+        if not in_body or not _weights_test(test):
+            return False
+    return True
+
+
+def _weights_test(test: cst.BaseExpression) -> bool:
+    if isinstance(test, cst.Comparison):
+        strings = [n for n in iter_tree(test) if isinstance(n, cst.SimpleString)]
+        if strings:
+            return all(s.evaluated_value == "weight" for s in strings)
+        return any(
+            isinstance(n, cst.Attribute) and n.attr.value in ("dim", "ndim", "ndimension") for n in iter_tree(test)
+        )
+    if isinstance(test, cst.Call) and isinstance(test.func, cst.Attribute) and test.func.attr.value == "endswith":
+        return [a.value.evaluated_value for a in test.args if isinstance(a.value, cst.SimpleString)] == ["weight"]
+    return False
 
 
 def loop_source_names(write: InitWrite) -> set[str]:
