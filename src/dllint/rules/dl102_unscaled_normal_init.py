@@ -109,7 +109,9 @@ class UnscaledNormalInit(Rule):
                 continue
             if hidden_layers is None:
                 hidden_layers = hidden_layer_nodes(sem)
-            targets = [target for target in written(sem, write) if _hidden_weight(sem, target, hidden_layers)]
+            targets = [
+                target for target in written(sem, write) if target.certain and _hidden_weight(sem, target, hidden_layers)
+            ]
             if not targets or id(write.node) in reported:
                 continue
             reported.add(id(write.node))

@@ -39,7 +39,8 @@ class InitActivationMismatch(Rule):
     squeeze-and-excitation); layers normalised right after (BatchNorm/LayerNorm/GroupNorm
     between the layer and the activation); layers inside a residual branch (transformer and
     ResNet blocks: Xavier + LayerNorm + residual is the standard transformer recipe); an
-    explicit gain (`gain=nn.init.calculate_gain("relu")`); Kaiming with `a=math.sqrt(5)`
+    explicit gain (`gain=nn.init.calculate_gain("relu")`, or a deliberately tiny
+    `gain=0.01` that starts a flow or residual branch near the identity); Kaiming with `a=math.sqrt(5)`
     (PyTorch's own default init) or another large negative slope; a layer given its own
     init elsewhere in the file.
 
@@ -104,7 +105,7 @@ class InitActivationMismatch(Rule):
             seen: set[int] = set()
             for target in written(sem, write):
                 layer = target.layer
-                if layer is None or target.parameter != "weight" or id(layer.node) in seen:
+                if layer is None or not target.certain or target.parameter != "weight" or id(layer.node) in seen:
                     continue
                 seen.add(id(layer.node))
                 if target.via not in _SPECIFIC and specific.get(id(layer.node), write) is not write:
@@ -122,7 +123,7 @@ def _scheme(write: InitWrite) -> Optional[str]:
         return None
     if write.name in _XAVIER:
         gain = write.arg("gain", 1.0)
-        return "xavier" if _number(gain) and gain <= 1.2 else None
+        return "xavier" if _number(gain) and 0.8 <= gain <= 1.2 else None  # gain=0.01: a deliberately tiny init
     if write.name in _KAIMING:
         nonlinearity = write.arg("nonlinearity", "leaky_relu")
         slope = write.arg("a", 0)
