@@ -25,7 +25,8 @@ class DropoutBeforeBatchNorm(Rule):
     usual `Conv → BN → ReLU → Dropout` order); dropout whose output reaches a BatchNorm only
     through another layer with weights; `AlphaDropout` (it keeps the mean and variance by
     design); dropout with `p=0`; `LayerNorm`/`GroupNorm` after dropout (they normalise each
-    sample with its own statistics, at training and test time alike).
+    sample with its own statistics, at training and test time alike); a BatchNorm with
+    `track_running_stats=False`, which uses batch statistics at evaluation too.
 
     ## Why is this bad?
     During training, dropout zeroes units and scales the survivors by 1/(1−p): the mean is
@@ -77,6 +78,8 @@ class DropoutBeforeBatchNorm(Rule):
             for tensor, norm in graph.module_applications():
                 if norm.op.kind != "norm" or norm.op.family != "batch" or not tensor.inputs:
                     continue
+                if norm.arg("track_running_stats", True) is False:
+                    continue  # batch statistics at eval too: nothing learned in training to shift
                 dropout = _dropout_feeding(sem, tensor.inputs[0])
                 if dropout is None:
                     continue
