@@ -21,7 +21,6 @@ This module imports nothing heavy: a fully cached run never imports LibCST.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -45,8 +44,14 @@ def default_directory(settings: Any) -> Optional[Path]:
     return Path(root) / DEFAULT_DIRNAME if root is not None else None
 
 
+try:  # the builtin module: importing hashlib would initialise OpenSSL (~2 ms of start-up)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - CPython always has it
+    from hashlib import blake2b
+
+
 def content_digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=32).hexdigest()
+    return blake2b(data, digest_size=32).hexdigest()
 
 
 class ResultCache:
@@ -81,7 +86,7 @@ class ResultCache:
             mode,
             extra,
         ]
-        return hashlib.blake2b("\0".join(parts).encode("utf-8", "surrogatepass"), digest_size=32).hexdigest()
+        return blake2b("\0".join(parts).encode("utf-8", "surrogatepass"), digest_size=32).hexdigest()
 
     def _path(self, key: str) -> Path:
         return self._entries / key[:2] / key[2:]
@@ -99,7 +104,7 @@ class ResultCache:
         if data[len(_MAGIC) : len(_MAGIC) + _KEY_BYTES] != key.encode("ascii"):
             return None
         payload = data[head:]
-        if hashlib.blake2b(payload, digest_size=_DIGEST_BYTES).digest() != data[head - _DIGEST_BYTES : head]:
+        if blake2b(payload, digest_size=_DIGEST_BYTES).digest() != data[head - _DIGEST_BYTES : head]:
             return None
         return payload
 
@@ -111,7 +116,7 @@ class ResultCache:
             path = self._path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
             data = b"".join(
-                (_MAGIC, key.encode("ascii"), hashlib.blake2b(payload, digest_size=_DIGEST_BYTES).digest(), payload)
+                (_MAGIC, key.encode("ascii"), blake2b(payload, digest_size=_DIGEST_BYTES).digest(), payload)
             )
             _atomic_write(path, data)
         except OSError:
@@ -178,7 +183,7 @@ def code_fingerprint() -> str:
             except OSError:
                 continue
     parts.append(_libcst_stamp())
-    _fingerprint = hashlib.blake2b("\n".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    _fingerprint = blake2b("\n".join(parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
     return _fingerprint
 
 

@@ -15,7 +15,6 @@ is a :class:`ConfigError` (exit 2), never silently ignored.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -205,6 +204,8 @@ def resolve_selection(layers: Iterable[RuleSelection], registry: Mapping[str, An
 # --- validation -------------------------------------------------------------------------------
 
 def _unknown_code_message(selector: str, registry: Mapping[str, Any]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(selector, list(registry), n=1)
     hint = f" Did you mean `{close[0]}`?" if close else ""
     return (
@@ -358,6 +359,8 @@ def settings_from_table(table: Mapping[str, Any], origin: str, base: Optional[Se
     settings = base or Settings()
     for key in table:
         if key not in KNOWN_KEYS:
+            import difflib
+
             close = difflib.get_close_matches(key, list(KNOWN_KEYS), n=1)
             hint = f" Did you mean `{close[0]}`?" if close else ""
             if key == "tool":

@@ -33,7 +33,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, Union
@@ -49,6 +48,7 @@ UNUSED_NOQA = "DL002"
 _POOL_MIN_BYTES = 96 * 1024
 _CHUNK_MAX_BYTES = 256 * 1024
 _CHUNK_MAX_FILES = 32
+_GC_THRESHOLD = 50_000
 
 
 class Settings(Protocol):
@@ -310,7 +310,15 @@ class _Runner:
         if not self.local_ready:
             _init_worker(self.rule_settings, self.cache_spec, in_process=True)
             self.local_ready = True
-        return [_run_task(task.payload())[0] for task in tasks]
+        import gc
+
+        # Syntax trees are many objects and few cycles: collect rarely while analysing.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], _GC_THRESHOLD), *thresholds[1:])
+        try:
+            return [_run_task(task.payload())[0] for task in tasks]
+        finally:
+            gc.set_threshold(*thresholds)
 
     def _run_pool(self, tasks: Sequence[_Task], sizes: list[int]) -> list[FileResult]:
         from concurrent.futures import as_completed
@@ -382,6 +390,8 @@ def _chunks(sizes: list[int], jobs: int) -> list[list[int]]:
 
 def _failed(task: _Task, why: str = "") -> FileResult:
     result = FileResult(filename=task.filename, enabled=task.enabled, module=task.module)
+    import traceback
+
     detail = f"{why}\n" if why else traceback.format_exc()
     result.internal_errors.append(f"internal error while checking {task.filename} (please report it):\n{detail}")
     return result
@@ -421,7 +431,7 @@ def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any
         # What the worker inherited lives as long as it does: keep the collector off it,
         # and collect less often (a syntax tree is thousands of objects without cycles).
         gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
+        gc.set_threshold(_GC_THRESHOLD, 20, 100)
 
 
 def _run_chunk(payloads: list[tuple]) -> list[Union[FileResult, bytes]]:
@@ -788,4 +798,6 @@ def _syntax_error(text: str, filename: str, error: BaseException) -> SourceError
 
 
 def _internal_error(code: str, filename: str) -> str:
+    import traceback
+
     return f"internal error in {code} while checking {filename} (please report it):\n{traceback.format_exc()}"
