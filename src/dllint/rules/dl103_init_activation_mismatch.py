@@ -5,6 +5,7 @@ from typing import Iterator, Optional
 
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Layer, Tensor, describe, short_name
+from dllint.semantics.values import Constant
 from dllint.semantics.inits import InitWrite, applications, in_residual_branch, next_operations, scale_reaches_weights, written
 
 _XAVIER = ("xavier_uniform_", "xavier_normal_")
@@ -176,9 +177,20 @@ def _judge(layer: Layer, scheme: str, uses) -> Optional[_Verdict]:
             right = (scheme == "xavier" and after.saturating) or (scheme == "he-relu" and after.family == "relu")
             if right:
                 return None  # also used where the pairing is right: not a clear mismatch
+            if wrong and after.saturating and _gates(graph, following):
+                return None  # sigmoid/tanh as a gate (squeeze-and-excitation, GLU-like): not a hidden activation
             if wrong and scale_reaches_weights(graph, following) and found is None:
                 found = _Verdict(layer, following)
     return found
+
+
+def _gates(graph, activation: Tensor) -> bool:
+    """Whether the activation's output multiplies something that is not a constant."""
+    for consumer in graph.consumers.get(id(activation), ()):
+        if consumer.kind == "binop" and consumer.target == "Multiply":
+            if any(not isinstance(other, Constant) for other in consumer.inputs if other is not activation):
+                return True
+    return False
 
 
 def _message(write: InitWrite, scheme: str, mismatched: list[_Verdict]) -> str:
