@@ -255,10 +255,34 @@ def written(sem: "FileSemantics", write: InitWrite) -> list[Written]:
             found.extend(_denoted(value, "direct"))
     if found:
         return found
-    if function is not None and root == function.self_name and function.cls is not None and write.path:
+    if function is not None and function.self_name and function.cls is not None and sem.is_module_class(function.cls):
         instance = sem.generic_instance(function.cls)
-        found.extend(_follow(instance, write.path, "self"))
+        if root == function.self_name and write.path:
+            found.extend(_follow(instance, write.path, "self"))
+        elif root is not None:
+            # ``for proj in (self.q_proj, self.k_proj): init(proj.weight)``
+            for element in _literal_loop_elements(write.site, root):
+                path = _self_path(element, function.self_name)
+                if path:
+                    found.extend(_follow(instance, path + write.path, "self"))
     return found
+
+
+def _literal_loop_elements(site: CallSite, name: str) -> list[cst.BaseExpression]:
+    for loop in reversed(site.loops):
+        if isinstance(loop, cst.For) and isinstance(loop.target, cst.Name) and loop.target.value == name:
+            if isinstance(loop.iter, (cst.Tuple, cst.List)):
+                return [element.value for element in loop.iter.elements if not isinstance(element, cst.StarredElement)]
+            return []
+    return []
+
+
+def _self_path(expr: cst.BaseExpression, self_name: str) -> tuple[str, ...]:
+    names = []
+    while isinstance(expr, cst.Attribute):
+        names.append(expr.attr.value)
+        expr = expr.value
+    return tuple(reversed(names)) if isinstance(expr, cst.Name) and expr.value == self_name else ()
 
 
 def _denoted(value: Value, via: str) -> Iterator[Written]:
