@@ -354,10 +354,16 @@ def _coverage(sem: "FileSemantics", write: InitWrite) -> list[Layer]:
     root = write.root
     loop = _loop_over(write.site, root) if root else None
     models: list[Value] = []
+    family = False
     if loop is not None and loop[0] in _MODULE_ITERATORS:
         models = list(_loop_receivers(sem, loop[1]))
     elif write.site.function is not None and root in _param_names(write.site.function):
         models = list(applied_to(sem, write.site.function))
+        if not models and write.site.function.cls is not None:
+            # ``def _init_weights(self, module)`` of a (Hugging Face) base model class: applied to
+            # the modules of that class's models, i.e. of its subclasses in this file.
+            models = list(_family_instances(sem, write.site.function.cls))
+            family = True
     if not models:
         return list(sem.layers)
     layers: list[Layer] = []
@@ -367,7 +373,24 @@ def _coverage(sem: "FileSemantics", write: InitWrite) -> list[Layer]:
             if isinstance(item, Layer) and id(item) not in seen:
                 seen.add(id(item))
                 layers.append(item)
+    if family and not layers:
+        return list(sem.layers)  # a base class whose models are all defined elsewhere
     return layers
+
+
+def _family_instances(sem: "FileSemantics", cls) -> Iterator[Value]:
+    """The instances of a model class and of its subclasses defined in this file."""
+    for candidate in sem.module_classes():
+        current, seen = [candidate], set()
+        while current:
+            klass = current.pop()
+            if id(klass) in seen:
+                continue
+            seen.add(id(klass))
+            if klass is cls:
+                yield sem.generic_instance(candidate)
+                break
+            current.extend(sem.local_bases(klass))
 
 
 def _param_names(function: FunctionInfo) -> set[str]:
