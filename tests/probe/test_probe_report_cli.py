@@ -207,3 +207,10 @@ def test_cli_confirm_std1_init_by_activation_drift():
     assert len(dl102) == 4 and all(s["status"] == "confirmed" for s in dl102)
     ev = dl102[0]["evidence"][0]
     assert ev["code"] == "DLP007" and ev["match"] == "line" and ev["values"]["factor"] > 10
+
+
+def test_dllint_probe_through_the_main_cli():
+    out = subprocess.run([sys.executable, "-m", "dllint", "probe", f"{EXAMPLE}:BrokenMLP", "--input", "16,64",
+                          "--target", "classes:10", "--steps", "3"], capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert "DLP001 vanishing-gradient" in out.stdout

@@ -133,9 +133,9 @@ def probe_command(target, inputs, target_spec, steps, every, lr, optimizer, seed
                   plot_path, confirm, ignore, thresholds, exit_zero):
     """Run the runtime probe on the model built by TARGET (module:factory or file.py:factory).
 
-    FACTORY is an nn.Module class or a zero-argument callable returning one. The probe trains a
-    copy for --steps steps on synthetic batches and reports DLP findings. Exit codes: 0 no
-    findings, 1 findings, 2 usage or internal error.
+    FACTORY is an nn.Module class or a zero-argument callable returning one. The probe trains
+    the model it builds for --steps steps on synthetic batches and reports DLP findings. Exit
+    codes: 0 no findings, 1 findings, 2 usage or internal error.
     """
     specs = [parse_input_spec(s) for s in inputs]
     kind, classes = parse_target_spec(target_spec)
