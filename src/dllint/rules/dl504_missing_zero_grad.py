@@ -70,7 +70,8 @@ class MissingZeroGrad(Rule):
     summary = "Training loop that never clears the gradients between steps"
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        reported: set[int] = set()
+        uncleared: dict[int, Event] = {}
+        cleared: set[int] = set()
         by_trace: dict[int, list[TrainingStep]] = {}
         for step in sem.training_steps:
             if step.step is not None:
@@ -80,20 +81,28 @@ class MissingZeroGrad(Rule):
             position = {id(event): index for index, event in enumerate(events)}
             previous: dict[int, TrainingStep] = {}
             for step in steps:
+                assert step.step is not None
                 earlier = previous.get(id(step.step.node))
                 previous[id(step.step.node)] = step
-                if earlier is None or step.step is earlier.step:
+                if earlier is None:
                     continue
                 backward = _uncleared(events, position, earlier, step)
-                if backward is not None and id(backward.node) not in reported:
-                    reported.add(id(backward.node))
-                    yield Report(
-                        backward.node,
-                        "this `backward()` runs on every iteration, followed by an optimizer `step()`, but nothing "
-                        "clears the gradients between one step and the next backward: backward adds to `.grad`, so "
-                        "each step applies the sum of all earlier batches' gradients — call `optimizer.zero_grad()` "
-                        "before `backward()` (or right after `step()`)",
-                    )
+                if backward is None:
+                    cleared.add(id(step.backward.node))
+                else:
+                    uncleared.setdefault(id(backward.node), backward)
+        # The same loop seen from several roots: a root deep enough to inline the helper that
+        # clears the gradients outweighs one whose inlining stopped short of it.
+        for key, backward in uncleared.items():
+            if key in cleared:
+                continue
+            yield Report(
+                backward.node,
+                "this `backward()` runs on every iteration, followed by an optimizer `step()`, but nothing "
+                "clears the gradients between one step and the next backward: backward adds to `.grad`, so "
+                "each step applies the sum of all earlier batches' gradients — call `optimizer.zero_grad()` "
+                "before `backward()` (or right after `step()`)",
+            )
 
 
 def _uncleared(events: list[Event], position: dict[int, int], earlier: TrainingStep, later: TrainingStep) -> Optional[Event]:
