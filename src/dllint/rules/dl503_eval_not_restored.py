@@ -89,7 +89,8 @@ class EvalNotRestored(Rule):
     summary = "Training resumes after `model.eval()` without `model.train()`"
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        reported: set[int] = set()
+        unrestored: dict[int, tuple[Event, Event]] = {}
+        restored: set[int] = set()
         for trace in sem.traces:
             events = trace.events
             for index, event in enumerate(events):
@@ -100,22 +101,28 @@ class EvalNotRestored(Rule):
                     forward = events[position]
                     if forward.kind == "backward":
                         break
-                    if forward.kind != "forward" or id(forward.node) in reported:
+                    if forward.kind != "forward":
                         continue
                     if not any(id(option) in lineage for option in options_of(forward.output or _NOTHING)):
                         continue
-                    culprit = _unrestored_eval(events, position)
-                    if culprit is None:
-                        continue
-                    reported.add(id(forward.node))
-                    where = f" in `{culprit.stack[-1].name}()`" if culprit.stack and culprit.stack[-1] is not forward.stack[-1] else ""
-                    yield Report(
-                        forward.node,
-                        f"this training forward runs in eval mode on later iterations: `.eval()`{where} switched the "
-                        "model to eval mode and nothing switches it back before training resumes, so Dropout is off "
-                        "and BatchNorm stops using batch statistics — call `model.train()` at the start of each "
-                        "epoch (or of the training function)",
-                    )
+                    verdict = _unrestored_eval(events, position)
+                    if verdict is _RESTORED:
+                        restored.add(id(forward.node))
+                    elif isinstance(verdict, Event):
+                        unrestored.setdefault(id(forward.node), (forward, verdict))
+        # The same loop seen from several roots: one whose inlining reached the helper that calls
+        # ``model.train()`` outweighs one that stopped short of it.
+        for key, (forward, culprit) in unrestored.items():
+            if key in restored:
+                continue
+            where = f" in `{culprit.stack[-1].name}()`" if culprit.stack and culprit.stack[-1] is not forward.stack[-1] else ""
+            yield Report(
+                forward.node,
+                f"this training forward runs in eval mode on later iterations: `.eval()`{where} switched the "
+                "model to eval mode and nothing switches it back before training resumes, so Dropout is off "
+                "and BatchNorm stops using batch statistics — call `model.train()` at the start of each "
+                "epoch (or of the training function)",
+            )
 
 
 class _Nothing:
@@ -125,25 +132,33 @@ class _Nothing:
 _NOTHING: Value = _Nothing()  # type: ignore[assignment]
 
 
-def _unrestored_eval(events: list[Event], position: int) -> Optional[Event]:
+_RESTORED = object()
+
+
+def _unrestored_eval(events: list[Event], position: int):
     """The ``.eval()`` that put the model of the forward at ``position`` in eval mode, when the
-    same call ran earlier in training mode and no ``.train()`` came in between."""
+    same call ran earlier in training mode and no ``.train()`` came in between; ``_RESTORED``
+    when a ``.train()`` follows an ``.eval()`` of that model before the forward; else None."""
     forward = events[position]
-    if forward.mode not in ("eval", "unknown"):
-        return None
     culprit: Optional[Event] = None
     for earlier in range(position - 1, -1, -1):
         event = events[earlier]
         if event.kind in ("eval", "train") and _same(event.target, forward.target):
             if event.kind == "train":
-                return None
+                return _RESTORED if culprit is None and _evaluated_before(events, earlier, forward) else None
             culprit = culprit or event
         elif event.kind == "forward" and event.node is forward.node:
+            if forward.mode not in ("eval", "unknown"):
+                return None
             if event.mode in ("train", "caller") and culprit is not None:
                 return culprit
             if event.mode not in ("eval", "unknown"):
                 return None
     return None
+
+
+def _evaluated_before(events: list[Event], position: int, forward: Event) -> bool:
+    return any(e.kind == "eval" and _same(e.target, forward.target) for e in events[:position])
 
 
 def _same(a: Value, b: Value) -> bool:
