@@ -8,7 +8,7 @@ import libcst as cst
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, fold, short_name
 from dllint.semantics.inits import InitWrite, Written, rescaled, scale_reaches_weights, written
-from dllint.semantics.syntax import bind_arguments, keyword
+from dllint.semantics.syntax import bind_arguments, iter_tree, keyword
 from dllint.semantics.values import Tensor
 
 _NORMALS = ("normal_", "trunc_normal_", "trunc_normal_tf_")
@@ -38,7 +38,8 @@ class UnscaledNormalInit(Rule):
     initialised with std 1 by PyTorch itself, and position embeddings, class tokens or latent
     queries that are added or attended to rather than multiplied); tensors that are not
     trained weights (noise, `requires_grad=False` random projections); weights that are
-    normalised before use (`F.normalize(W)`, cosine classifiers); layers normalised right
+    normalised before use (`F.normalize(W)`, cosine classifiers); draws scaled right after
+    (`w.data.normal_(0, 1).mul_(0.01)`, `w.data *= 0.01`); layers normalised right
     after (BatchNorm/LayerNorm/GroupNorm divide the weight scale away); output layers, and
     layers whose output ends at a residual add, a gate or a discrete choice (the logits of a
     Gumbel-softmax or argmax codebook selection, where the scale only acts as a temperature —
@@ -112,7 +113,7 @@ class UnscaledNormalInit(Rule):
             targets = [
                 target for target in written(sem, write) if target.certain and _hidden_weight(sem, target, hidden_layers)
             ]
-            if not targets or id(write.node) in reported:
+            if not targets or id(write.node) in reported or _rescaled_after(sem, write):
                 continue
             reported.add(id(write.node))
             yield Report(write.node, _message(write, std, targets))
@@ -222,6 +223,38 @@ def _unscaled_draw(sem: FileSemantics, parameter: Tensor) -> bool:
         value = fold(std, site.scope) if site is not None else None
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1
     return False
+
+
+_SCALING_METHODS = ("mul_", "div_")
+
+
+def _rescaled_after(sem: FileSemantics, write: InitWrite) -> bool:
+    """``w.data.normal_(0, 1).mul_(0.01)``, or, later in the same function, ``w.data.mul_(c)``,
+    ``w.data *= c``, ``w.data /= c``: the draw is scaled afterwards."""
+    function = write.site.function
+    spelled = _spelling(sem, write.target)
+    for site in sem.method_calls(*_SCALING_METHODS):
+        if site.receiver is write.node:
+            return True
+        if site.function is function and site.order > write.site.order and site.receiver is not None:
+            receiver = site.receiver
+            while isinstance(receiver, cst.Attribute) and receiver.attr.value == "data":
+                receiver = receiver.value
+            if _spelling(sem, receiver) == spelled:
+                return True
+    if function is not None:
+        for node in iter_tree(function.node):
+            if isinstance(node, cst.AugAssign) and isinstance(node.operator, (cst.MultiplyAssign, cst.DivideAssign)):
+                target = node.target
+                while isinstance(target, cst.Attribute) and target.attr.value == "data":
+                    target = target.value
+                if _spelling(sem, target) == spelled:
+                    return True
+    return False
+
+
+def _spelling(sem: FileSemantics, expr: cst.CSTNode) -> str:
+    return sem.module.code_for_node(expr)
 
 
 def _rewritten_parameters(sem: FileSemantics) -> set[int]:
