@@ -41,7 +41,6 @@ from dllint.semantics.values import (
     Instance,
     Layer,
     Merge,
-    Obj,
     Tensor,
     Value,
     options_of,
@@ -711,11 +710,6 @@ def filled_by_assignment(sem: "FileSemantics") -> set[str]:
             elif isinstance(stripped, cst.Name):
                 names.add(stripped.value)
     return names
-
-
-def producer_call(value: Value) -> Optional[cst.CSTNode]:
-    """The call node that built a tensor (for ``nn.Parameter`` tensors: the ``nn.Parameter`` call)."""
-    return value.node if isinstance(value, (Tensor, Obj, Layer)) else None
 
 
 # --- what follows a layer -----------------------------------------------------------------------
