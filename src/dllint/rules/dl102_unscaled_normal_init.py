@@ -7,7 +7,13 @@ import libcst as cst
 
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, fold, short_name
-from dllint.semantics.inits import InitWrite, Written, rescaled, scale_reaches_weights, written
+from dllint.semantics.inits import (
+    InitWrite,
+    Written,
+    rescaled,
+    scale_reaches_weights,
+    written,
+)
 from dllint.semantics.syntax import bind_arguments, iter_tree, keyword
 from dllint.semantics.values import Tensor
 

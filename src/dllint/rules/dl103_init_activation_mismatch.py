@@ -5,8 +5,15 @@ from typing import Iterator, Optional
 
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Layer, Tensor, describe, short_name
+from dllint.semantics.inits import (
+    InitWrite,
+    applications,
+    in_residual_branch,
+    next_operations,
+    scale_reaches_weights,
+    written,
+)
 from dllint.semantics.values import Constant
-from dllint.semantics.inits import InitWrite, applications, in_residual_branch, next_operations, scale_reaches_weights, written
 
 _XAVIER = ("xavier_uniform_", "xavier_normal_")
 _KAIMING = ("kaiming_uniform_", "kaiming_normal_")

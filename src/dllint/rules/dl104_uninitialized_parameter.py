@@ -6,9 +6,13 @@ from typing import Iterator, Optional
 import libcst as cst
 
 from dllint.rules.base import Report, Rule
-from dllint.semantics import FileSemantics, fold
-from dllint.semantics import catalog
-from dllint.semantics.inits import filled_by_assignment, loop_receiver_unknown, loop_source_names, written
+from dllint.semantics import FileSemantics, catalog, fold
+from dllint.semantics.inits import (
+    filled_by_assignment,
+    loop_receiver_unknown,
+    loop_source_names,
+    written,
+)
 from dllint.semantics.scopes import CallSite, ClassInfo
 from dllint.semantics.syntax import iter_tree, keyword
 

@@ -6,7 +6,15 @@ from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Instance
 from dllint.semantics.evaluator import Event, _model_like_name
 from dllint.semantics.loops import TrainingStep
-from dllint.semantics.values import Container, Layer, Obj, Param, Unknown, Value, options_of
+from dllint.semantics.values import (
+    Container,
+    Layer,
+    Obj,
+    Param,
+    Unknown,
+    Value,
+    options_of,
+)
 
 
 class MissingZeroGrad(Rule):
