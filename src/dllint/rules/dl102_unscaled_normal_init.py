@@ -162,7 +162,8 @@ def _mean_for_std(write: InitWrite) -> bool:
 
 
 def _message(write: InitWrite, std: float, targets: list[Written]) -> str:
-    spelled = f"`{short_name(write.site.qualified)}`" if write.site.qualified else f"`.{write.name}()`"
+    qualified = write.site.qualified or ""
+    spelled = f"`{short_name(qualified)}`" if qualified.startswith("torch.") else f"`{_callee(write)}`" if qualified else f"`.{write.name}()`"
     if _mean_for_std(write):
         why = f"{spelled}'s second positional argument is the *mean*; the std stays at its default of 1"
     elif "std" in write.args:
@@ -176,6 +177,18 @@ def _message(write: InitWrite, std: float, targets: list[Written]) -> str:
         "per layer and activations explode or saturate with depth — pass a small `std=` (e.g. 0.02 or "
         "1/√fan_in) or use `nn.init.kaiming_normal_` / `nn.init.xavier_normal_`"
     )
+
+
+def _callee(write: InitWrite) -> str:
+    """How the initialiser is spelled in the source: ``init.normal_`` (transformers, timm)."""
+    func = write.node.func
+    parts = []
+    while isinstance(func, cst.Attribute):
+        parts.append(func.attr.value)
+        func = func.value
+    if isinstance(func, cst.Name):
+        parts.append(func.value)
+    return ".".join(reversed(parts)) or write.name
 
 
 def _hidden_weight(sem: FileSemantics, target: Written, hidden_layers: set[int]) -> bool:

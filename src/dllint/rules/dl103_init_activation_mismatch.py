@@ -3,6 +3,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
+import libcst as cst
+
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Layer, Tensor, describe, short_name
 from dllint.semantics.inits import (
@@ -191,6 +193,11 @@ def _judge(layer: Layer, scheme: str, uses) -> Optional[_Verdict]:
     return found
 
 
+def _callee(write: InitWrite) -> str:
+    func = write.node.func
+    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else write.name
+
+
 def _gates(graph, activation: Tensor) -> bool:
     """Whether the activation's output multiplies something that is not a constant."""
     for consumer in graph.consumers.get(id(activation), ()):
@@ -201,7 +208,8 @@ def _gates(graph, activation: Tensor) -> bool:
 
 
 def _message(write: InitWrite, scheme: str, mismatched: list[_Verdict]) -> str:
-    init = f"`{short_name(write.site.qualified)}`" if write.site.qualified else f"`{write.name}`"
+    qualified = write.site.qualified or ""
+    init = f"`{short_name(qualified)}`" if qualified.startswith("torch.") else f"`{_callee(write)}`"
     layers = sorted({f"`{short_name(v.layer.qualified)}`" for v in mismatched})
     activations = sorted({describe(v.activation) for v in mismatched})
     count = f"{len(mismatched)} layers" if len(mismatched) > 1 else "a layer"
