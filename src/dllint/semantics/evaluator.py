@@ -864,7 +864,7 @@ class Evaluator:
             return self._dict_from(args, kwargs, node)
         if qualified.startswith(_ZOO_PREFIXES):
             # attrs records what the code puts on it (``model.fc = nn.Linear(512, 10)``: a new head)
-            return Instance(qualified, node, attrs={})
+            return Instance(qualified, node, origin="zoo", attrs={})
         if qualified.endswith(".from_pretrained"):
             return Instance(qualified.rsplit(".", 1)[0], node, origin="pretrained")
         if qualified in ("torch.load", "torch.jit.load", "torch.jit.script", "torch.compile", "torch.nn.DataParallel",

@@ -118,7 +118,7 @@ def _holds_one(sem: "FileSemantics", model: Value, families: frozenset[str], unk
             return _from_families(sem.class_contains(model.cls) | families_of(model), families, unknown)
         if model.origin in ("loaded", "pretrained") or model.qualified is None:
             return Verdict(unknown)
-        if model.qualified.startswith(("torchvision.", "timm.", "transformers.", "torch.hub.")):
+        if model.origin == "zoo":
             return Verdict(unknown)
         return Verdict(None, (model.qualified,))
     return Verdict(unknown)
@@ -179,7 +179,7 @@ def looks_like_model(sem: "FileSemantics", value: Value, call: cst.CSTNode) -> b
         if isinstance(option, Instance):
             if option.cls is not None:
                 return sem.is_module_class(option.cls)
-            if option.origin in ("loaded", "pretrained") or (option.qualified or "").startswith(_ZOOS):
+            if option.origin in ("zoo", "loaded", "pretrained"):
                 return True
             return _model_like_name(called) or _model_like_name((option.qualified or "").rsplit(".", 1)[-1])
         if isinstance(option, Container):
@@ -188,8 +188,6 @@ def looks_like_model(sem: "FileSemantics", value: Value, call: cst.CSTNode) -> b
             return option.op.kind in ("dropout", "norm")
     return _model_like_name(called)
 
-
-_ZOOS = ("torchvision.", "timm.", "torch.hub.")
 
 
 def _called_name(call: cst.CSTNode) -> str:

@@ -137,10 +137,10 @@ def _model_origin(sem: "FileSemantics", tensor: Tensor) -> Origin:
         if family is None and sem.class_returns_logits(model.cls):
             family = LOGITS
         return Origin(family, tensor) if family is not None else _UNKNOWN_ORIGIN
+    if model.origin == "zoo":
+        return _replaced_head_origin(sem, model, tensor)
     if model.origin != "constructed" or not model.qualified:
         return _UNKNOWN_ORIGIN
-    if model.qualified.startswith(_ZOO):
-        return _replaced_head_origin(sem, model, tensor)
     if model.qualified.startswith(("torch.", "transformers.")):
         return _UNKNOWN_ORIGIN
     # Known only by name: the index decides. The family here is a placeholder that every
@@ -148,7 +148,6 @@ def _model_origin(sem: "FileSemantics", tensor: Tensor) -> Origin:
     return Origin("deferred", None, "", (model.qualified,))
 
 
-_ZOO = ("torchvision.models.", "timm.create_model", "torch.hub.load", "segmentation_models_pytorch.")
 # The attribute that holds a zoo classifier's last layer: ``fc`` (ResNet, Inception, RegNet),
 # ``classifier`` (VGG, DenseNet, MobileNet, EfficientNet, ConvNeXt), ``head``/``heads`` (ViT,
 # Swin, timm models). Replacing it is how transfer learning sets the number of classes.

@@ -108,7 +108,8 @@ class Container(Value):
 class Instance(Value):
     """An object of a class: a model class of this file (``cls``), or one known only by name.
 
-    origin: constructed | pretrained (``from_pretrained``, already in eval mode) | loaded
+    origin: constructed | zoo (``torchvision.models.resnet50()``, ``timm.create_model``) |
+            pretrained (``from_pretrained``, already in eval mode) | loaded (a checkpoint)
     """
 
     qualified: Optional[str]
