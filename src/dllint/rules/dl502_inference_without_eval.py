@@ -5,7 +5,7 @@ from typing import Iterator, Optional
 import libcst as cst
 
 from dllint.rules.base import Report, Rule
-from dllint.semantics import FileSemantics
+from dllint.semantics import FileSemantics, Param
 from dllint.semantics.evaluator import Event
 from dllint.semantics.loops import holds, inference_function, looks_like_model, unless_none_hold_or_custom_call
 
@@ -85,7 +85,7 @@ class InferenceWithoutEval(Rule):
                     continue
                 occurrences.setdefault(id(event.node), []).append(event)
         for events in occurrences.values():
-            event = _deciding(events)
+            event = _deciding(sem, events)
             if event is None or (event.mode == "attr" and _owner_evaluates_it(sem, event)):
                 continue
             verdict = holds(sem, event.target, _DROPOUT_OR_BN, unknown=True)
@@ -139,7 +139,7 @@ def _inside_training_step(event: Event, backward_scopes) -> bool:
     )
 
 
-def _deciding(events: list[Event]) -> Optional[Event]:
+def _deciding(sem: FileSemantics, events: list[Event]) -> Optional[Event]:
     """One call seen in several traces (its own function's, and inlined into callers): the
     callers' view (train, eval, or unknown when their branches disagree) wins over the
     callee's "the caller decides"; one caller that surely passes a model in train mode is
@@ -152,4 +152,25 @@ def _deciding(events: list[Event]) -> Optional[Event]:
     training = next((event for event in events if event.mode == "train"), None)
     if training is not None or any(event.mode in ("eval", "unknown", "self") for event in events):
         return training
-    return next((event for event in events if event.mode in ("caller", "attr") and inference_function(event)), None)
+    return next(
+        (
+            event
+            for event in events
+            if event.mode in ("caller", "attr") and inference_function(event) and not _framework_hook(sem, event)
+        ),
+        None,
+    )
+
+
+def _framework_hook(sem: FileSemantics, event: Event) -> bool:
+    """A method of a class derived from a class of another file or library (a Trainer's
+    ``prediction_step``, a LightningModule's ``validation_step``): the framework that calls
+    it owns the model's mode, and its caller is not in this file."""
+    function = event.target.function if isinstance(event.target, Param) else (event.stack[-1] if event.stack else None)
+    cls = function.cls if function is not None else None
+    while cls is not None:
+        if any(base is None or (not base.startswith("builtins.") and sem.local_class(base) is None) for base in cls.bases):
+            return True
+        bases = sem.local_bases(cls)
+        cls = bases[0] if bases else None
+    return False

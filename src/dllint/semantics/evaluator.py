@@ -805,10 +805,13 @@ class Evaluator:
         if isinstance(model, Merge):
             modes = {self._mode(option, state) for option in model.options}
             return modes.pop() if len(modes) == 1 else "unknown"
-        owner = self._frames[-1].self_value
-        if owner is not None and (model is owner or _held_by(owner, model)):
-            is_module = isinstance(owner, Instance) and owner.cls is not None and self.sem.is_module_class(owner.cls)
-            return "self" if is_module else "attr"
+        # The ``self`` of a method on the stack, or something it holds (``self.model.encoder``),
+        # also once passed on to a helper function (``_generate(self, ...)``).
+        for frame in reversed(self._frames):
+            owner = frame.self_value
+            if owner is not None and (model is owner or _held_by(owner, model)):
+                is_module = isinstance(owner, Instance) and owner.cls is not None and self.sem.is_module_class(owner.cls)
+                return "self" if is_module else "attr"
         if isinstance(model, Param):
             return "caller"
         if isinstance(model, Instance):
@@ -1178,19 +1181,28 @@ def _train_mode(args: tuple[Value, ...], kwargs: dict[str, Value]) -> str:
     return "unknown"
 
 
-def _held_by(owner: Value, value: Value, depth: int = 0) -> bool:
-    """Whether ``value`` is one of ``owner``'s attributes (or inside one of its containers)."""
-    if depth > 3:
-        return False
-    children = owner.attrs.values() if isinstance(owner, Instance) and owner.attrs else (
-        owner.items if isinstance(owner, Container) else ()
-    )
-    for child in children:
-        if child is value or any(option is child for option in options_of(value)):
-            return True
-        if isinstance(child, Container) and _held_by(child, value, depth + 1):
-            return True
-    return False
+def _held_by(owner: Value, value: Value) -> bool:
+    """Whether ``value`` (every option of it, when it is one of several) is one of
+    ``owner``'s attributes or inside one of its containers — ``self.dropouts[i]``."""
+    held: set[int] = set()
+    stack: list[tuple[Value, int]] = [(owner, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > 4:
+            continue
+        if isinstance(current, Instance) and current.attrs:
+            children = list(current.attrs.values())
+        elif isinstance(current, Container):
+            children = list(current.items)
+        elif isinstance(current, Merge):
+            children = list(current.options)
+        else:
+            children = []
+        for child in children:
+            if id(child) not in held:
+                held.add(id(child))
+                stack.append((child, depth + 1))
+    return id(value) in held or all(id(option) in held for option in options_of(value))
 
 
 def _clears_gradients(call: cst.Call) -> bool:
