@@ -14,7 +14,8 @@ repeated, reporting median, min and max wall time of a fresh process each time:
 * ``touched``    after appending a comment to one model file (only it is re-analysed; the
                  files that depend on it are re-resolved from their cached results);
 * ``TorchFix`` / ``Fixit``   on the same tree, when their commands are found (``--torchfix``,
-                 ``--fixit``, or on PATH); they are slow, so they run ``--tool-repeat`` times;
+                 ``--fixit``, or on PATH); they are slow, so they run ``--tool-repeat`` times,
+                 on the ``--tool-corpus`` corpora only (default: torchvision);
 
 plus, once per benchmark, one small file end to end (the pre-commit case) against
 ``python -c "import libcst"``. Each row shows its ratio to the floor and to TorchFix and the
@@ -206,8 +207,9 @@ def bench_corpus(corpus: Corpus, args: argparse.Namespace, scratch: Path) -> Non
         "warm": Measure("dllint warm (nothing changed)"),
         "touched": Measure(f"dllint, {corpus.touch} touched"),
     }
-    torchfix = tool_command(args.torchfix, "torchfix") if not args.no_tools else None
-    fixit = tool_command(args.fixit, "fixit") if not args.no_tools else None
+    with_tools = not args.no_tools and corpus.name in (args.tool_corpus or ["torchvision"])
+    torchfix = tool_command(args.torchfix, "torchfix") if with_tools else None
+    fixit = tool_command(args.fixit, "fixit") if with_tools else None
     if torchfix:
         measures["torchfix"] = Measure("TorchFix")
     if fixit:
@@ -227,7 +229,7 @@ def bench_corpus(corpus: Corpus, args: argparse.Namespace, scratch: Path) -> Non
         run(dllint + ["--cache-dir", str(warm_dir), target], work, measures["touched"])
         if round_ < args.tool_repeat:
             if torchfix:
-                run(torchfix + [target], work, measures["torchfix"])
+                run(torchfix + ["-j", str(jobs), target], work, measures["torchfix"])
             if fixit:
                 run(fixit + ["lint", target], work, measures["fixit"])
     report(list(measures.values()), measures["floor"], measures.get("torchfix"))
@@ -256,16 +258,23 @@ def bench_one_file(args: argparse.Namespace, scratch: Path) -> None:
     nocache = Measure("dllint tiny.py --no-cache")
     cold = Measure("dllint tiny.py (empty cache)")
     warm = Measure("dllint tiny.py (cached)")
+    tools = []
+    for name, command in (("TorchFix", tool_command(args.torchfix, "torchfix")), ("Fixit", tool_command(args.fixit, "fixit"))):
+        if command and not args.no_tools:
+            tools.append((Measure(f"{name} tiny.py"), command + (["lint"] if name == "Fixit" else []) + ["tiny.py"]))
     run(base + ["tiny.py"], directory, Measure("untimed"))
-    for _ in range(args.repeat * 4):
+    for round_ in range(args.repeat * 4):
         run([sys.executable, "-c", "import libcst"], directory, libcst)
         run(base + ["--no-cache", "tiny.py"], directory, nocache)
         shutil.rmtree(directory / ".dllint_cache", ignore_errors=True)
         run(base + ["tiny.py"], directory, cold)
         run(base + ["tiny.py"], directory, warm)
+        if round_ < args.repeat:
+            for measure, command in tools:
+                run(command, directory, measure)
     print("\none small file, end to end (the pre-commit case):", flush=True)
     print(f"  {'':40} {'median':>8} {'min':>8} {'max':>8} {'x import libcst':>16}")
-    for m in (libcst, nocache, cold, warm):
+    for m in (libcst, nocache, cold, warm, *(measure for measure, _ in tools)):
         print(f"  {m.label:40} {m.median * 1000:6.0f}ms {min(m.times) * 1000:6.0f}ms {max(m.times) * 1000:6.0f}ms "
               f"{m.median / libcst.median:16.2f}  (n={len(m.times)})", flush=True)
 
@@ -280,6 +289,8 @@ def main() -> None:
     parser.add_argument("--fixit", help="Fixit command (default: `fixit` on PATH or next to this python)")
     parser.add_argument("--tool-repeat", type=int, default=1, help="rounds that also run TorchFix/Fixit (default 1)")
     parser.add_argument("--no-tools", action="store_true", help="do not run TorchFix or Fixit")
+    parser.add_argument("--tool-corpus", action="append", choices=sorted(CORPORA),
+                        help="corpora to run TorchFix/Fixit on (default: torchvision; they take minutes per corpus)")
     parser.add_argument("--no-one-file", action="store_true", help="skip the one-small-file measurement")
     args = parser.parse_args()
     if args.jobs is None:
