@@ -162,8 +162,37 @@ class LinearCollapse(Rule):
                         continue  # built in different arms of one if/else: never neighbours
                     if self.settings["allow-low-rank"] and _low_rank(sem, first, second):
                         continue
+                    if _joined_nonlinearly_elsewhere(sem, first, second):
+                        continue  # a shortcut path (``if S == 0: return out(q(x))``) past the usual attention
                     reported.add(key)
                     yield Report(_site(sem, second), _message(sem, first, second, between))
+
+
+def _joined_nonlinearly_elsewhere(sem: FileSemantics, first: _Affine, second: _Affine) -> bool:
+    """Whether, on another path of the same forward, the first layer's output reaches the
+    second layer through something non-linear (attention, an activation): then the direct
+    pair is a deliberate bypass of that computation, not a forgotten activation."""
+    if first.layer is None or second.layer is None:
+        return False
+    for graph in sem.all_graphs():
+        starts = [t for t, layer in graph.module_applications() if layer is first.layer and t is not first.tensor]
+        for start in starts:
+            stack = [(consumer, False) for consumer in graph.consumers.get(id(start), ())]
+            seen: set[int] = set()
+            while stack:
+                tensor, nonlinear = stack.pop()
+                if id(tensor) in seen or len(seen) > 200:
+                    continue
+                seen.add(id(tensor))
+                if tensor.kind == "module" and tensor.target is second.layer:
+                    if nonlinear:
+                        return True
+                    continue
+                op = tensor.module_op
+                opaque = tensor.kind in ("call", "binop") or (tensor.kind == "module" and not isinstance(tensor.target, Layer))
+                step_nonlinear = nonlinear or opaque or (op is not None and op.kind not in _LINEAR_KINDS and op.kind != "affine")
+                stack.extend((consumer, step_nonlinear) for consumer in graph.consumers.get(id(tensor), ()))
+    return False
 
 
 def _affine(tensor: Tensor) -> Optional[_Affine]:
