@@ -14,7 +14,8 @@ Entries are written to a temporary file and renamed into place (``os.replace``),
 concurrent runs (two pre-commit hooks at once) never see a half-written entry; each entry
 also carries its key and a digest of its payload, and anything that does not check out
 (truncated, corrupted, written by another version) is a miss, never an error. A cache that
-cannot be written (read-only directory, full disk) is silently skipped.
+cannot be written (read-only directory, full disk) is silently skipped. Entries older than
+30 days are deleted (at most one sweep a day), so stale ones do not pile up.
 
 This module imports nothing heavy: a fully cached run never imports LibCST.
 """
@@ -121,6 +122,40 @@ class ResultCache:
             _atomic_write(path, data)
         except OSError:
             self._writable = False
+
+    def prune(self, max_age: float = 30 * 86400, every: float = 86400) -> None:
+        """Delete entries written more than ``max_age`` seconds ago (an unchanged file's entry
+        is then simply written again), and temporary files left by killed runs — at most
+        once per ``every`` seconds, so a run normally pays one ``stat``."""
+        import time
+
+        marker = self.directory / ".pruned"
+        now = time.time()
+        try:
+            if now - os.stat(marker).st_mtime < every:
+                return
+        except FileNotFoundError:
+            if not self._entries.is_dir():
+                return
+        except OSError:
+            return
+        try:
+            _atomic_write(marker, b"")
+            shards = list(os.scandir(self._entries))
+        except OSError:
+            return
+        for shard in shards:
+            try:
+                entries = list(os.scandir(shard.path))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    age = now - entry.stat().st_mtime
+                    if age > max_age or (entry.name.endswith(".tmp") and age > 3600):
+                        os.unlink(entry.path)
+                except OSError:
+                    continue
 
     def _prepare(self) -> None:
         """Create the directory with a ``.gitignore`` (``*``) and a ``CACHEDIR.TAG``."""

@@ -150,6 +150,8 @@ def lint_sources(
                 results[position] = result
     finally:
         runner.close()
+    if cache is not None:
+        cache.prune()
     return finish(r for r in results if r is not None)
 
 
@@ -365,6 +367,8 @@ def _start_pool(workers: int, rule_settings: Mapping[str, Mapping[str, Any]], ca
     # it is safe and the default (Linux), else the platform's default.
     method = "fork" if sys.platform.startswith("linux") else None
     context = multiprocessing.get_context(method)
+    if sys.platform == "win32":
+        workers = min(workers, 61)  # the most ProcessPoolExecutor supports there
     return ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(rule_settings, cache_spec)
     )

@@ -205,3 +205,24 @@ def test_concurrent_runs_sharing_a_cache_leave_it_valid(tree: Path) -> None:
         assert engine._load(store, key) is not None, path
     assert not [p for p in (tree / ".dllint_cache").rglob("*.tmp")]
     assert lint(tree) == lint(tree, cache=False)
+
+
+def test_old_entries_and_stale_temporary_files_are_pruned(tmp_path: Path) -> None:
+    import time
+
+    store = ResultCache(tmp_path / "c", salt="s")
+    store.store("ab" * 32, b"old")
+    store.store("cd" * 32, b"new")
+    old = store._path("ab" * 32)
+    stale = old.with_name(".x.123.tmp")
+    stale.write_bytes(b"half")
+    long_ago = time.time() - 40 * 86400
+    os.utime(old, (long_ago, long_ago))
+    os.utime(stale, (long_ago, long_ago))
+    store.prune()
+    assert store.load("ab" * 32) is None and not stale.exists()
+    assert store.load("cd" * 32) == b"new"
+    store.store("ab" * 32, b"old")
+    os.utime(store._path("ab" * 32), (long_ago, long_ago))
+    store.prune()  # at most one sweep a day
+    assert store.load("ab" * 32) == b"old"
