@@ -258,7 +258,7 @@ class Detectors:
             self.vanishing_at = c.step
             self._emit("DLP001", order[0], first.cls, c.step, values,
                        {"ratio_below": th.vanishing_ratio, "first_grad_rms_below": th.vanishing_first_rms},
-                       f"gradient RMS of the first layer {order[0]} is {_g(f)}, {_g(ratio)} of the last layer's "
+                       f"gradient RMS of the first layer {order[0]} is {_g(f)}, {_g(ratio)}× that of the last layer "
                        f"{order[-1]} ({_g(l)}): the early layers barely learn; use ReLU-family activations, "
                        "normalisation or residual connections and an init that matches the activation "
                        "(see DL201, DL103)",
