@@ -6,8 +6,8 @@ from typing import Iterator, Optional
 import libcst as cst
 
 from dllint.rules.base import Report, Rule
-from dllint.semantics import FileSemantics, Layer, short_name
-from dllint.semantics import catalog
+from dllint.semantics import FileSemantics, Layer, catalog, short_name
+from dllint.semantics.inits import MODULE_ITERATORS, guard_types, loop_over
 from dllint.semantics.scopes import CallSite
 from dllint.semantics.values import AttributeOf, Tensor
 
@@ -15,7 +15,6 @@ _CONSTANT_INITS = ("torch.nn.init.zeros_", "torch.nn.init.ones_", "torch.nn.init
 _WEIGHT = re.compile(r"^(weight|weight_(ih|hh)_l\d+(_reverse)?)$")
 _CONSTANT_TENSORS = ("torch.zeros", "torch.ones", "torch.full")
 _WEIGHT_MATRIX_NAME = re.compile(r"^(w|W|weight|weights|kernel|W_\w+|w_\w+|\w+_weight|\w+_W)$")
-_MODULE_ITERATORS = ("modules", "children", "named_modules")
 
 
 class ZeroWeightInit(Rule):
@@ -103,7 +102,7 @@ class ZeroWeightInit(Rule):
         what = _describe_init(site)
         owner = target.value
         if isinstance(owner, cst.Name):
-            layer_types = _isinstance_guard(site, owner.value)
+            layer_types = guard_types(site, owner.value)
             if layer_types is None:
                 return None
             if layer_types:
@@ -116,7 +115,8 @@ class ZeroWeightInit(Rule):
                         "layer start identical, get identical gradients and never become different",
                     )
                 return None
-            if _inside_module_loop(site, owner.value):
+            loop = loop_over(site, owner.value)
+            if loop is not None and loop[0] in MODULE_ITERATORS:
                 return Report(
                     site.node,
                     f"{what} gives the weight of every module in the model the same constant: the units "
@@ -201,43 +201,6 @@ def _describe_init(site: CallSite) -> str:
 
 def _has_weight_matrix(op: Optional[catalog.Op]) -> bool:
     return op is not None and op.trainable and op.family != "bilinear"
-
-
-def _isinstance_guard(site: CallSite, name: str) -> Optional[list[str]]:
-    """The layer classes of the ``if isinstance(name, ...)`` the call sits directly in.
-
-    None when a further condition inside it selects particular layers
-    (``if name.startswith("head")``): the init then targets chosen layers, not every one.
-    """
-    for depth in range(len(site.guards) - 1, -1, -1):
-        test, in_body = site.guards[depth]
-        if not in_body:
-            continue
-        for call in _isinstance_calls(test):
-            if len(call.args) >= 2 and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == name:
-                if depth != len(site.guards) - 1:
-                    return None
-                types = call.args[1].value
-                elements = [e.value for e in types.elements] if isinstance(types, (cst.Tuple, cst.List)) else [types]
-                return [q for q in (site.scope.resolve(e) for e in elements) if q]
-    return []
-
-
-def _isinstance_calls(test: cst.BaseExpression) -> Iterator[cst.Call]:
-    if isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance":
-        yield test
-    elif isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
-        yield from _isinstance_calls(test.left)
-        yield from _isinstance_calls(test.right)
-
-
-def _inside_module_loop(site: CallSite, name: str) -> bool:
-    for loop in site.loops:
-        if isinstance(loop, cst.For) and isinstance(loop.target, cst.Name) and loop.target.value == name:
-            iterable = loop.iter
-            if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Attribute):
-                return iterable.func.attr.value in _MODULE_ITERATORS
-    return False
 
 
 def _layers_written(sem: FileSemantics, site: CallSite) -> Iterator[Layer]:

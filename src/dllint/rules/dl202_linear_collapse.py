@@ -7,7 +7,15 @@ from typing import Any, Iterator, Optional
 import libcst as cst
 
 from dllint.rules.base import Option, Report, Rule
-from dllint.semantics import FileSemantics, ForwardGraph, Layer, Tensor, as_int_tuple, options_of, short_name
+from dllint.semantics import (
+    FileSemantics,
+    ForwardGraph,
+    Layer,
+    Tensor,
+    as_int_tuple,
+    options_of,
+    short_name,
+)
 from dllint.semantics.values import Constant, Container, Instance, Merge, Obj, Value
 
 _AFFINE_FAMILIES = ("linear", "conv", "conv_transpose")

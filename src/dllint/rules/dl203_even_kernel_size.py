@@ -4,7 +4,17 @@ import re
 from typing import Any, Iterator, Optional
 
 from dllint.rules.base import Report, Rule
-from dllint.semantics import UNKNOWN, FileSemantics, Instance, Layer, Tensor, as_int_tuple, fold, short_name
+from dllint.semantics import (
+    UNKNOWN,
+    FileSemantics,
+    Instance,
+    Layer,
+    Tensor,
+    as_int_tuple,
+    fold,
+    short_name,
+)
+from dllint.semantics.constants import per_dimension
 
 _TRIM_NAMES = re.compile(r"chomp|trim|crop|causal", re.I)
 
@@ -81,7 +91,7 @@ def _even_same_padding(layer: Layer) -> Optional[str]:
     if kernel is None or stride is None or dilation is None or padding is UNKNOWN:
         return None
     dims = layer.op.dims or len(kernel)
-    kernel, stride, dilation = (_expand(v, dims) for v in (kernel, stride, dilation))
+    kernel, stride, dilation = (per_dimension(v, dims) for v in (kernel, stride, dilation))
     if kernel is None or stride is None or dilation is None or any(s != 1 for s in stride):
         return None
     effective = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
@@ -95,7 +105,7 @@ def _even_same_padding(layer: Layer) -> Optional[str]:
             f"kernel size {shown} is even, so `padding='same'` pads one side more than the other and shifts "
             "the feature map by half a pixel: use an odd kernel size"
         )
-    pads = _expand(as_int_tuple(padding), dims)
+    pads = per_dimension(as_int_tuple(padding), dims)
     if pads is None:
         return None
     same_intent = [
@@ -108,14 +118,6 @@ def _even_same_padding(layer: Layer) -> Optional[str]:
         f"kernel size {shown} is even with padding {padding!r} at stride 1: there is no centre pixel and no "
         "symmetric padding, so the output is not the input's size (off by one) — use an odd kernel size"
     )
-
-
-def _expand(value: Optional[tuple[int, ...]], dims: int) -> Optional[list[int]]:
-    if value is None:
-        return None
-    if len(value) == 1:
-        return [value[0]] * dims
-    return list(value) if len(value) == dims else None
 
 
 def _padded_or_trimmed(sem: FileSemantics, layer: Layer) -> bool:

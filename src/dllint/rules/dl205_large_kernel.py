@@ -5,7 +5,15 @@ import re
 from typing import Any, Iterator, Optional
 
 from dllint.rules.base import Option, Report, Rule
-from dllint.semantics import UNKNOWN, FileSemantics, Layer, as_int_tuple, fold, short_name
+from dllint.semantics import (
+    UNKNOWN,
+    FileSemantics,
+    Layer,
+    as_int_tuple,
+    fold,
+    short_name,
+)
+from dllint.semantics.constants import per_dimension
 from dllint.semantics.syntax import dotted_name
 
 # A layer that reads or writes an image or a mask (RGB, RGBA, grayscale, a few classes):
@@ -103,9 +111,9 @@ class LargeKernel(Rule):
 
 def _replaceable(layer: Layer, min_kernel: int) -> Optional[str]:
     dims = layer.op.dims or 2
-    kernel = _expand(as_int_tuple(layer.arg("kernel_size")), dims)
-    stride = _expand(as_int_tuple(layer.arg("stride", 1)), dims)
-    dilation = _expand(as_int_tuple(layer.arg("dilation", 1)), dims)
+    kernel = per_dimension(as_int_tuple(layer.arg("kernel_size")), dims)
+    stride = per_dimension(as_int_tuple(layer.arg("stride", 1)), dims)
+    dilation = per_dimension(as_int_tuple(layer.arg("dilation", 1)), dims)
     groups = layer.arg("groups", 1)
     if kernel is None or stride is None or dilation is None or groups != 1 or isinstance(groups, bool):
         return None
@@ -131,14 +139,6 @@ def _replaceable(layer: Layer, min_kernel: int) -> Optional[str]:
         f"convolutions see the same {shape} window with {stacked} and add non-linearities between them — "
         "use a stack of small kernels"
     )
-
-
-def _expand(value: Optional[tuple[int, ...]], dims: int) -> Optional[list[int]]:
-    if value is None:
-        return None
-    if len(value) == 1:
-        return [value[0]] * dims
-    return list(value) if len(value) == dims else None
 
 
 def _is_int(value: Any) -> bool:

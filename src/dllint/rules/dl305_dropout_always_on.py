@@ -5,8 +5,7 @@ from typing import Iterator, Optional
 import libcst as cst
 
 from dllint.rules.base import Report, Rule, TextEdit
-from dllint.semantics import FileSemantics, fold, short_name
-from dllint.semantics import catalog
+from dllint.semantics import FileSemantics, catalog, fold, short_name
 from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
 from dllint.semantics.syntax import bind_arguments, has_star_args
 

@@ -5,7 +5,14 @@ from typing import Iterator
 import libcst as cst
 
 from dllint.rules.base import Report, Rule
-from dllint.semantics import CallSite, FileSemantics, Instance, Layer, Tensor, short_name
+from dllint.semantics import (
+    CallSite,
+    FileSemantics,
+    Instance,
+    Layer,
+    Tensor,
+    short_name,
+)
 from dllint.semantics.syntax import bind_arguments, has_star_args
 from dllint.semantics.values import Constant, Container, Obj, Reference
 

@@ -4,7 +4,12 @@ from typing import Iterator
 
 from dllint.rules.base import Option, Report, Rule
 from dllint.semantics import FileSemantics, short_name
-from dllint.semantics.losses import LOGITS, describe_origin, loss_inputs, unless_output_is_not
+from dllint.semantics.losses import (
+    LOGITS,
+    describe_origin,
+    loss_inputs,
+    unless_output_is_not,
+)
 
 
 class LogSoftmaxIntoCrossEntropy(Rule):

@@ -4,7 +4,12 @@ from typing import Iterator
 
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Instance, Layer
-from dllint.semantics.loops import TrainingStep, ancestors, holds, unless_not_known_to_hold
+from dllint.semantics.loops import (
+    TrainingStep,
+    ancestors,
+    holds,
+    unless_not_known_to_hold,
+)
 from dllint.semantics.values import Obj, Value, options_of
 
 _RECURRENT = frozenset({"recurrent"})

@@ -19,7 +19,14 @@ from libcst.metadata import CodeRange
 from dllint.semantics import catalog
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator, Event, Trace
-from dllint.semantics.scopes import CallSite, ClassInfo, Collector, FunctionInfo, ModuleInfo, Scope
+from dllint.semantics.scopes import (
+    CallSite,
+    ClassInfo,
+    Collector,
+    FunctionInfo,
+    ModuleInfo,
+    Scope,
+)
 from dllint.semantics.syntax import dotted_name
 from dllint.semantics.values import (
     Container,
@@ -729,7 +736,7 @@ def module_name_for(filename: str) -> str:
     return ".".join(parts) or path.stem
 
 
-from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
-from dllint.semantics.project import ModuleSummary  # noqa: E402
-from dllint.semantics.losses import LossApplication  # noqa: E402
 from dllint.semantics.inits import InitWrite, WeightUse  # noqa: E402
+from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
+from dllint.semantics.losses import LossApplication  # noqa: E402
+from dllint.semantics.project import ModuleSummary  # noqa: E402

@@ -165,3 +165,12 @@ def as_int_tuple(value: Any) -> Optional[tuple[int, ...]]:
     if isinstance(value, tuple) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         return value
     return None
+
+
+def per_dimension(value: Optional[tuple[int, ...]], dims: int) -> Optional[list[int]]:
+    """A conv argument (``3`` or ``(3, 5)``) as one value per spatial dimension."""
+    if value is None:
+        return None
+    if len(value) == 1:
+        return [value[0]] * dims
+    return list(value) if len(value) == dims else None

@@ -95,7 +95,7 @@ OVERWRITING_METHODS: dict[str, tuple[str, ...]] = {
     "random_": ("from", "to"),
     "trunc_normal_": ("mean", "std", "a", "b"),
 }
-_MODULE_ITERATORS = ("modules", "children", "named_modules", "named_children")
+MODULE_ITERATORS = ("modules", "children", "named_modules", "named_children")
 _PARAMETER_ITERATORS = ("parameters", "named_parameters")
 
 
@@ -236,13 +236,13 @@ def written(sem: "FileSemantics", write: InitWrite) -> list[Written]:
         for qualified in types:
             found.extend(_of_type(sem, write, qualified))
         return found
-    loop = _loop_over(write.site, root) if root else None
+    loop = loop_over(write.site, root) if root else None
     if loop is not None and loop[0] in _PARAMETER_ITERATORS and not write.path:
         via = "parameters" if _selects_all_weights(write.site, loop) else "parameters-selected"
         for model in _loop_receivers(sem, loop[1]):
             found.extend(_parameters_of(model, via))
         return found
-    if loop is not None and loop[0] in _MODULE_ITERATORS and len(write.path) == 1:
+    if loop is not None and loop[0] in MODULE_ITERATORS and len(write.path) == 1:
         for model in _loop_receivers(sem, loop[1]):
             for item in modules_of(model):
                 if isinstance(item, Layer):
@@ -351,10 +351,10 @@ def _coverage(sem: "FileSemantics", write: InitWrite) -> list[Layer]:
     """The layers an isinstance-guarded init may reach: those of the models its loop walks or
     that ``apply`` it; every layer of the file when that cannot be told."""
     root = write.root
-    loop = _loop_over(write.site, root) if root else None
+    loop = loop_over(write.site, root) if root else None
     models: list[Value] = []
     family = False
-    if loop is not None and loop[0] in _MODULE_ITERATORS:
+    if loop is not None and loop[0] in MODULE_ITERATORS:
         models = list(_loop_receivers(sem, loop[1]))
     elif write.site.function is not None and root in _param_names(write.site.function):
         models = list(applied_to(sem, write.site.function))
@@ -431,7 +431,7 @@ def _isinstance_calls(test: cst.BaseExpression) -> Iterator[cst.Call]:
         yield from _isinstance_calls(test.right)
 
 
-def _loop_over(site: CallSite, name: str) -> Optional[tuple[str, cst.Call]]:
+def loop_over(site: CallSite, name: str) -> Optional[tuple[str, cst.Call]]:
     """(``modules`` | ``parameters`` | …, the iterator call) when ``name`` is the variable of an
     enclosing ``for`` over ``X.modules()``, ``X.named_parameters()`` and the like."""
     for loop in reversed(site.loops):
@@ -442,7 +442,7 @@ def _loop_over(site: CallSite, name: str) -> Optional[tuple[str, cst.Call]]:
             iterable = iterable.args[0].value
         if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Attribute):
             method = iterable.func.attr.value
-            if method in _MODULE_ITERATORS or method in _PARAMETER_ITERATORS:
+            if method in MODULE_ITERATORS or method in _PARAMETER_ITERATORS:
                 return method, iterable
         return None
     return None
@@ -511,7 +511,7 @@ def _loop_receivers(sem: "FileSemantics", call: cst.Call) -> Iterator[Value]:
 def loop_receiver_unknown(sem: "FileSemantics", write: InitWrite) -> bool:
     """Whether the write is in a loop over some model's parameters/modules that dllint cannot
     see (the loop ran in no evaluation, or over a model of unknown content)."""
-    loop = _loop_over(write.site, write.root) if write.root else None
+    loop = loop_over(write.site, write.root) if write.root else None
     if loop is None:
         return False
     receivers = list(_loop_receivers(sem, loop[1]))

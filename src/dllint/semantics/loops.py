@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 import libcst as cst
 
 from dllint.semantics.evaluator import Event, Trace, _model_like_name
-from dllint.semantics.values import Container, Instance, Layer, Tensor, Value, options_of
+from dllint.semantics.values import (
+    Container,
+    Instance,
+    Layer,
+    Tensor,
+    Value,
+    options_of,
+)
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics

@@ -25,7 +25,16 @@ import libcst as cst
 
 from dllint.semantics import catalog
 from dllint.semantics.scopes import FunctionInfo
-from dllint.semantics.values import Container, Instance, Layer, Merge, Reference, Tensor, Value, options_of
+from dllint.semantics.values import (
+    Container,
+    Instance,
+    Layer,
+    Merge,
+    Reference,
+    Tensor,
+    Value,
+    options_of,
+)
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
