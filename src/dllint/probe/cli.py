@@ -26,7 +26,7 @@ def parse_input_spec(spec: str) -> tuple:
     try:
         shape = tuple(int(d) for d in parts[0].replace("x", ",").split(",") if d.strip())
     except ValueError:
-        raise click.BadParameter(f"{spec!r}: the shape must be comma-separated integers, e.g. 8,3,32,32")
+        raise click.BadParameter(f"{spec!r}: the shape must be comma-separated integers, e.g. 8,3,32,32") from None
     if not shape or any(d <= 0 for d in shape):
         raise click.BadParameter(f"{spec!r}: the shape must have positive dimensions")
     dtype = _DTYPES.get(parts[1].strip().lower()) if len(parts) > 1 else "float32"
@@ -37,7 +37,7 @@ def parse_input_spec(spec: str) -> tuple:
         try:
             high = int(parts[2])
         except ValueError:
-            raise click.BadParameter(f"{spec!r}: the upper bound after the dtype must be an integer")
+            raise click.BadParameter(f"{spec!r}: the upper bound after the dtype must be an integer") from None
     if dtype in ("int64", "int32") and high is None:
         raise click.BadParameter(f"{spec!r}: integer inputs need an upper bound, e.g. 8,16:long:1000")
     return shape, dtype, high
@@ -101,7 +101,7 @@ def _parse_thresholds(items) -> dict:
         try:
             out[k] = int(v) if v.strip().lstrip("-").isdigit() else float(v)
         except ValueError:
-            raise click.BadParameter(f"{item!r}: the value must be a number", param_hint="--threshold")
+            raise click.BadParameter(f"{item!r}: the value must be a number", param_hint="--threshold") from None
     return out
 
 
@@ -144,7 +144,7 @@ def probe_command(target, inputs, target_spec, steps, every, lr, optimizer, seed
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise click.ClickException("dllint probe needs PyTorch: pip install 'dllint[probe]'")
+        raise click.ClickException("dllint probe needs PyTorch: pip install 'dllint[probe]'") from None
     factory, _ = load_factory(target)
     try:
         report, model, verdicts, files = _run(factory, specs, kind, classes, steps, every, lr, optimizer, seed,
@@ -158,7 +158,7 @@ def probe_command(target, inputs, target_spec, steps, every, lr, optimizer, seed
         try:
             report.plot(plot_path)
         except ImportError as exc:
-            raise click.ClickException(str(exc))
+            raise click.ClickException(str(exc)) from exc
     if output_format == "json":
         data = report.to_dict()
         if verdicts is not None:

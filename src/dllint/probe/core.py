@@ -843,7 +843,7 @@ class Probe:
                                saturated=sat_frac, dead_step=d_step, dead_window=d_win,
                                window=win, units=None if a.alive is None else a.alive.numel()))
         layers: dict = {}
-        for i, (mname, pname, ndim, units, numel, has) in enumerate(pmeta):
+        for i, (mname, _param, ndim, units, numel, has) in enumerate(pmeta):
             g2, g1, ginf, w2, winf, before, upd, dupw, dupg = pvals[i * _PARAM_SLOTS:(i + 1) * _PARAM_SLOTS]
             lg = layers.get(mname)
             if lg is None:
