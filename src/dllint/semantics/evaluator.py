@@ -763,9 +763,9 @@ class Evaluator:
         if isinstance(callee, Reference):
             return self._call_reference(callee.qualified, args, kwargs, node, state)
         if isinstance(callee, ClassRef):
-            if self.sem.is_module_class(callee.cls):
-                return self.instance_of(callee.cls, self._init_args(callee.cls, args, kwargs), node)
-            return Instance(callee.cls.qualified, node, cls=callee.cls)
+            # Any class of this file: a model, or a trainer holding one (``Trainer(Net()).fit()``),
+            # whose methods then see the objects it was built with.
+            return self.instance_of(callee.cls, self._init_args(callee.cls, args, kwargs), node)
         if isinstance(callee, FunctionRef):
             if callee.bound_self is not None and callee.function.name == "forward":
                 return self._forward_call(callee.bound_self, args, node, state)
