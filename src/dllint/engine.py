@@ -133,6 +133,9 @@ def lint_sources(
     try:
         for position, result in zip(pending, runner.run([tasks[p] for p in pending])):
             results[position] = result
+        for task, result in zip(tasks, results):
+            if result is None or not result.skipped:
+                task.data = None  # only skipped files may be read again (analysed fully)
         forced = _to_analyse_fully([r for r in results if r is not None])
         if forced:
             again: list[int] = []
@@ -350,7 +353,8 @@ class _Runner:
         except BaseException:
             self.close(cancel=True)
             raise
-        return [r for r in results if r is not None]
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
 
     def close(self, cancel: bool = False) -> None:
         if self.pool is not None:
