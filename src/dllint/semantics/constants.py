@@ -27,13 +27,13 @@ class _Unknown:
 UNKNOWN: Any = _Unknown()
 
 _BINARY = {
-    cst.Add: operator.add,
-    cst.Subtract: operator.sub,
-    cst.Multiply: operator.mul,
-    cst.Divide: operator.truediv,
-    cst.FloorDivide: operator.floordiv,
-    cst.Modulo: operator.mod,
-    cst.Power: operator.pow,
+    "Add": operator.add,
+    "Subtract": operator.sub,
+    "Multiply": operator.mul,
+    "Divide": operator.truediv,
+    "FloorDivide": operator.floordiv,
+    "Modulo": operator.mod,
+    "Power": operator.pow,
 }
 _NAMED = {"True": True, "False": False, "None": None}
 _MAX_DEPTH = 20
@@ -73,19 +73,9 @@ def _fold(expr: cst.BaseExpression, scope: Scope, env: Mapping[str, Any], depth:
             return not value
         return UNKNOWN
     if isinstance(expr, cst.BinaryOperation):
-        function = _BINARY.get(type(expr.operator))
-        if function is None:
-            return UNKNOWN
         left = _fold(expr.left, scope, env, depth + 1)
         right = _fold(expr.right, scope, env, depth + 1)
-        if left is UNKNOWN or right is UNKNOWN:
-            return UNKNOWN
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
-            return UNKNOWN
-        try:
-            return function(left, right)
-        except (ArithmeticError, ValueError, OverflowError):
-            return UNKNOWN
+        return arithmetic(type(expr.operator).__name__, left, right)
     if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
         return _fold_subscript(expr, scope, env, depth)
     if isinstance(expr, (cst.Tuple, cst.List)):
@@ -141,6 +131,22 @@ def _fold_subscript(expr: cst.Subscript, scope: Scope, env: Mapping[str, Any], d
             return UNKNOWN
         return owner[slice(*bounds)]
     except (IndexError, ValueError):
+        return UNKNOWN
+
+
+def arithmetic(operator_name: str, left: Any, right: Any) -> Any:
+    """``left <op> right`` for two folded numbers (the operator named as LibCST names it:
+    ``Add``, ``FloorDivide`` …); UNKNOWN for anything else."""
+    function = _BINARY.get(operator_name)
+    if function is None or left is UNKNOWN or right is UNKNOWN:
+        return UNKNOWN
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
+        return UNKNOWN
+    if operator_name == "Power" and abs(right) > 64:
+        return UNKNOWN
+    try:
+        return function(left, right)
+    except (ArithmeticError, ValueError, OverflowError):
         return UNKNOWN
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import libcst as cst
 
 from dllint.semantics import catalog
-from dllint.semantics.constants import UNKNOWN, fold
+from dllint.semantics.constants import UNKNOWN, arithmetic, fold
 from dllint.semantics.scopes import CallSite, ClassInfo, FunctionInfo, Scope
 from dllint.semantics.syntax import bind_arguments, dotted_name
 from dllint.semantics.values import (
@@ -700,7 +700,7 @@ class Evaluator:
 
     def _binary(self, operator: str, left: Value, right: Value, node: cst.CSTNode) -> Value:
         if isinstance(left, Constant) and isinstance(right, Constant):
-            folded = fold(node, self._frames[-1].scope) if isinstance(node, cst.BinaryOperation) else UNKNOWN
+            folded = arithmetic(operator, left.value, right.value)
             return Constant(folded) if folded is not UNKNOWN else Unknown()
         if operator == "Add" and isinstance(left, Container) and isinstance(right, Container):
             return Container("list", left.items + right.items, node, complete=left.complete and right.complete)
