@@ -64,6 +64,7 @@ class ResultCache:
         self._entries = self.directory / _LAYOUT
         self._writable = True
         self._prepared = False
+        self._selections: dict[frozenset, str] = {}  # (the options of a run are fixed)
 
     def key(
         self,
@@ -76,17 +77,13 @@ class ResultCache:
         mode: str,
         extra: str = "",
     ) -> str:
-        codes = sorted(enabled)
-        parts = [
-            self.salt,
-            filename,
-            module,
-            ",".join(codes),
-            repr([(code, sorted(options.get(code, {}).items())) for code in codes]),
-            digest,
-            mode,
-            extra,
-        ]
+        selection = self._selections.get(enabled) if isinstance(enabled, frozenset) else None
+        if selection is None:
+            codes = sorted(enabled)
+            selection = ",".join(codes) + "\0" + repr([(code, sorted(options.get(code, {}).items())) for code in codes])
+            if isinstance(enabled, frozenset):
+                self._selections[enabled] = selection
+        parts = [self.salt, filename, module, selection, digest, mode, extra]
         return blake2b("\0".join(parts).encode("utf-8", "surrogatepass"), digest_size=32).hexdigest()
 
     def _path(self, key: str) -> Path:

@@ -696,14 +696,18 @@ def _to_analyse_fully(results: Sequence[FileResult]) -> set[str]:
     if not defining:
         return set()
     related = set(defining)
-    pending = [r for r in results if r.module not in related]
-    while True:
+    pending = {r.module: r.imports for r in results if r.module not in related}
+    for r in results:  # two files may share a module name (scripts in different folders)
+        if r.module in pending and pending[r.module] is not r.imports:
+            pending[r.module] = tuple(dict.fromkeys(pending[r.module] + r.imports))
+    while pending:
         matcher = _ModuleMatcher(related)
-        rest = [r for r in pending if not any(matcher.matches(name) for name in r.imports)]
-        if len(rest) == len(pending):
+        joined = [module for module, imports in pending.items() if any(matcher.matches(name) for name in imports)]
+        if not joined:
             break
-        related.update(r.module for r in pending if r not in rest)
-        pending = rest
+        related.update(joined)
+        for module in joined:
+            del pending[module]
     return {r.module for r in results if r.skipped and r.module in related}
 
 
