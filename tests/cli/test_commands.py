@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
 
 from dllint import __version__
 from tests.cli.conftest import invoke, notebook, run_subprocess, write

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 
 from dllint.config import RuleSelection, resolve_selection
 from tests.cli.conftest import codes, invoke, write
