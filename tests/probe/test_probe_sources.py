@@ -1,6 +1,5 @@
 """Source locations: the statement that built a module, read from its owning class with ast."""
 
-import torch
 from torch import nn
 
 from dllint.probe.sources import SourceMap
