@@ -112,6 +112,7 @@ def lint_sources(
 
         settings = DefaultSettings(use_cache=False)
     jobs = jobs or default_jobs()
+    _package_dirs.clear()  # packages are looked up afresh on each run (a long-lived caller)
     cache = _open_cache(settings)
     tasks = [_Task(_filename_of(source), source, settings.enabled_codes(_filename_of(source))) for source in sources]
     rule_settings = _rule_settings(settings, {code for task in tasks for code in task.enabled})
