@@ -16,62 +16,18 @@ from __future__ import annotations
 
 import argparse
 import csv
-import subprocess
 import sys
 import time
-import zipfile
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_CACHE = HERE.parent / ".bench_cache"
-TRIAGE = HERE / "triage.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpora import D2L, DEFAULT_CACHE, FORECASTING, TABNET, TIMM, TORCHVISION, TRANSFORMERS, ULTRALYTICS, fetch  # noqa: E402
+
+TRIAGE = Path(__file__).resolve().parent / "triage.csv"
 
 
-@dataclass(frozen=True)
-class Corpus:
-    name: str
-    version: str
-    package: str  # the top-level directory in the wheel to lint
-
-    @property
-    def requirement(self) -> str:
-        return f"{self.name}=={self.version}"
-
-
-CORPORA = (
-    Corpus("torchvision", "0.29.1", "torchvision"),
-    Corpus("timm", "1.0.31", "timm"),
-    Corpus("transformers", "5.24.0", "transformers"),
-    # Code with training and inference loops, not only model definitions:
-    Corpus("d2l", "1.0.3", "d2l"),
-    Corpus("ultralytics", "8.4.190", "ultralytics"),
-    Corpus("pytorch-tabnet", "4.1.0", "pytorch_tabnet"),
-    Corpus("pytorch-forecasting", "1.8.0", "pytorch_forecasting"),
-)
-
-
-def fetch(corpus: Corpus, cache: Path) -> Path:
-    """The unpacked package directory, downloading and unzipping the wheel if needed."""
-    root = cache / "src" / f"{corpus.name}-{corpus.version}"
-    marker = root / ".complete"
-    if not marker.exists():
-        wheels = cache / "wheels"
-        wheels.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-             "--python-version", "3.11", "-d", str(wheels), corpus.requirement],
-            check=True,
-        )
-        prefix = corpus.name.replace("-", "_").lower()
-        wheel = next(w for w in wheels.glob("*.whl") if w.name.lower().startswith(f"{prefix}-{corpus.version}"))
-        with zipfile.ZipFile(wheel) as archive:
-            for member in archive.namelist():
-                if member.endswith(".py"):
-                    archive.extract(member, root)
-        marker.touch()
-    return root / corpus.package
+CORPORA = (TORCHVISION, TIMM, TRANSFORMERS, D2L, ULTRALYTICS, TABNET, FORECASTING)
 
 
 def lint(package: Path, jobs: int):

@@ -40,32 +40,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_CACHE = HERE.parent / ".bench_cache"
+sys.path.insert(0, str(HERE))
+from corpora import DEFAULT_CACHE, TIMM, TORCHVISION, TRANSFORMERS, Corpus, fetch  # noqa: E402
 
 
-@dataclass(frozen=True)
-class Corpus:
-    name: str
-    version: str
-    package: str  # the top-level directory in the wheel
-    touch: str  # a model file to change for the "touched" measurement, relative to the package
-
-    @property
-    def requirement(self) -> str:
-        return f"{self.name}=={self.version}"
-
-
-CORPORA = {
-    "torchvision": Corpus("torchvision", "0.29.1", "torchvision", "models/resnet.py"),
-    "timm": Corpus("timm", "1.0.31", "timm", "models/resnet.py"),
-    "transformers": Corpus("transformers", "5.24.0", "transformers", "models/bert/modeling_bert.py"),
-}
+CORPORA = {corpus.name: corpus for corpus in (TORCHVISION, TIMM, TRANSFORMERS)}
 
 FLOOR = r"""
 import os, sys
@@ -107,28 +91,6 @@ class Net(nn.Module):
         x = torch.relu(self.bn(self.conv(x)))
         return self.fc(x.mean((2, 3)))
 '''
-
-
-def fetch(corpus: Corpus, cache: Path) -> Path:
-    """The unpacked package directory, downloading and unzipping the wheel if needed."""
-    root = cache / "src" / f"{corpus.name}-{corpus.version}"
-    marker = root / ".complete"
-    if not marker.exists():
-        wheels = cache / "wheels"
-        wheels.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-             "--python-version", "3.11", "-d", str(wheels), corpus.requirement],
-            check=True,
-        )
-        prefix = corpus.name.replace("-", "_").lower()
-        wheel = next(w for w in wheels.glob("*.whl") if w.name.lower().startswith(f"{prefix}-{corpus.version}"))
-        with zipfile.ZipFile(wheel) as archive:
-            for member in archive.namelist():
-                if member.endswith(".py"):
-                    archive.extract(member, root)
-        marker.touch()
-    return root / corpus.package
 
 
 @dataclass
