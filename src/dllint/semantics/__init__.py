@@ -14,7 +14,7 @@ from pathlib import PurePath
 from typing import Iterable, Iterator, Mapping, Optional
 
 import libcst as cst
-from libcst.metadata import CodeRange
+from libcst._position import CodeRange
 
 from dllint.semantics import catalog
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
