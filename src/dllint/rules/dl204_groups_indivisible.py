@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from dllint.rules.base import Report, Rule
-from dllint.semantics import UNKNOWN, FileSemantics, Layer, fold, short_name
+from dllint.semantics import FileSemantics, short_name
 
 
 class GroupsIndivisible(Rule):
@@ -66,11 +66,8 @@ class GroupsIndivisible(Rule):
             ]
             if not bad:
                 continue
-            node = layer.node
-            where = ""
-            if layer.instance_site is not None and _from_call_site(layer, ["groups"] + [name for name, _ in bad]):
-                node = layer.instance_site
-                where = f" (the `{short_name(layer.qualified)}` inside the model built here)"
+            node, at_call_site = layer.report_site("groups", *(name for name, _ in bad))
+            where = f" (the `{short_name(layer.qualified)}` inside the model built here)" if at_call_site else ""
             if id(node) in reported:
                 continue
             reported.add(id(node))
@@ -84,8 +81,3 @@ class GroupsIndivisible(Rule):
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _from_call_site(layer: Layer, names: list[str]) -> bool:
-    """Whether one of the arguments only folds with the values passed where the model was built."""
-    return any(name in layer.args and fold(layer.args[name], layer.scope) is UNKNOWN for name in names)

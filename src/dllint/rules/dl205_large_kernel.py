@@ -10,7 +10,6 @@ from dllint.semantics import (
     FileSemantics,
     Layer,
     as_int_tuple,
-    fold,
     short_name,
 )
 from dllint.semantics.constants import per_dimension
@@ -98,11 +97,8 @@ class LargeKernel(Rule):
             verdict = _replaceable(layer, self.settings["min-kernel"])
             if verdict is None:
                 continue
-            node = layer.node
-            where = ""
-            if layer.instance_site is not None and fold(layer.args.get("kernel_size"), layer.scope) is UNKNOWN:
-                node = layer.instance_site
-                where = f" (the `{short_name(layer.qualified)}` inside the model built here)"
+            node, at_call_site = layer.report_site("kernel_size")
+            where = f" (the `{short_name(layer.qualified)}` inside the model built here)" if at_call_site else ""
             if id(node) in reported:
                 continue
             reported.add(id(node))

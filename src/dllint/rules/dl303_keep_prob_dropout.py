@@ -97,8 +97,7 @@ class KeepProbDropout(Rule):
             if _is_number(p):
                 if p < limit:
                     continue
-                if layer.instance_site is not None and fold(layer.args.get("p"), layer.scope) is UNKNOWN:
-                    node = layer.instance_site
+                node, _ = layer.report_site("p")
                 message = _message(short_name(layer.qualified), p)
             elif names and _keep_named(layer.args.get("p")):
                 message = _name_message(short_name(layer.qualified), layer.args["p"])

@@ -88,6 +88,16 @@ class Layer(Value):
     def passed(self, name: str) -> bool:
         return name in self.args
 
+    def report_site(self, *names: str) -> tuple[cst.CSTNode, bool]:
+        """Where a finding about these arguments belongs: the call that built the enclosing
+        model (``Block(3, 16, k=4)``) when one of them folds only with the values passed
+        there, else the layer's own constructor. The flag says which."""
+        if self.instance_site is not None and any(
+            name in self.args and fold(self.args[name], self.scope) is UNKNOWN for name in names
+        ):
+            return self.instance_site, True
+        return self.node, False
+
 
 @dataclass(eq=False, repr=False)
 class Container(Value):
