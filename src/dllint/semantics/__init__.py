@@ -78,12 +78,6 @@ class FileSemantics:
             if site.qualified in wanted:
                 yield site
 
-    def calls_with_prefix(self, prefix: str) -> Iterator[CallSite]:
-        for site in self.info.calls:
-            name = site.qualified
-            if name and name.startswith(prefix):
-                yield site
-
     def method_calls(self, *names: str) -> Iterator[CallSite]:
         """Every ``<expr>.name(...)`` call whose callee is not a resolvable module path."""
         wanted = set(names)

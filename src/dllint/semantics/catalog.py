@@ -218,7 +218,6 @@ METHODS: dict[str, Op] = {
     },
 }
 
-INIT = "torch.nn.init."
 
 # Canonical spellings for names that live at several paths.
 _ALIASES = {
@@ -264,8 +263,6 @@ def function_op(qualified_name: Optional[str]) -> Optional[Op]:
     return FUNCTIONS.get(qualified_name) if qualified_name else None
 
 
-# Names that make a file worth a full analysis when they appear in its text.
-TORCH_MARKERS = (b"torch", b"nn.", b"Module")
 
 NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.set_grad_enabled"})
 

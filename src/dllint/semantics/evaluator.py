@@ -27,7 +27,7 @@ import libcst as cst
 from dllint.semantics import catalog
 from dllint.semantics.constants import UNKNOWN, arithmetic, fold
 from dllint.semantics.scopes import CallSite, ClassInfo, FunctionInfo, Scope
-from dllint.semantics.syntax import bind_arguments, dotted_name
+from dllint.semantics.syntax import bind_arguments
 from dllint.semantics.values import (
     AttributeOf,
     ClassRef,
@@ -772,10 +772,7 @@ class Evaluator:
             return self._call_function(callee.function, args, kwargs, callee.bound_self, node, state)
         if isinstance(callee, Param) and callee.annotation is None and self._param_default(callee) is not None:
             default = self._param_default(callee)
-            value = self._invoke(default, args, kwargs, node, state)  # type: ignore[arg-type]
-            if isinstance(value, Layer):
-                value.from_default = True
-            return value
+            return self._invoke(default, args, kwargs, node, state)  # type: ignore[arg-type]
         return self._forward_call(callee, args, node, state)
 
     def _param_default(self, param: Param) -> Optional[Value]:
@@ -1292,5 +1289,3 @@ def _bind_call(function: FunctionInfo, args: tuple[Value, ...], kwargs: dict[str
     return bound
 
 
-def qualified_call_name(site: CallSite) -> Optional[str]:
-    return site.qualified or dotted_name(site.node.func)

@@ -151,10 +151,6 @@ def index_says_any_holds(names: tuple[str, ...], families: tuple[str, ...], inde
     return any(index.contains(name, family) is True for name in names for family in families)
 
 
-def unless_none_hold(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[["ProjectIndex"], bool]:
-    return partial(index_says_none_hold, names, families)
-
-
 def unless_none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[["ProjectIndex"], bool]:
     """For a model called like a function: drop the report when the index knows the classes
     hold none of the families, or when a class overrides ``__call__`` (a predictor wrapper

@@ -123,9 +123,6 @@ class ProjectIndex:
         item = self.lookup(qualified)
         return item.logits if item is not None else None
 
-    def is_known(self, qualified: str) -> bool:
-        return self.lookup(qualified) is not None
-
     @staticmethod
     def _may_be_project_class(qualified: str) -> bool:
         return not qualified.startswith(("torch.", "builtins.", "typing."))

@@ -141,13 +141,6 @@ def dotted_name(expr: cst.BaseExpression) -> Optional[str]:
     return ".".join(reversed(parts))
 
 
-def self_attribute(expr: cst.BaseExpression, self_name: str = "self") -> Optional[str]:
-    """``conv1`` for ``self.conv1``."""
-    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == self_name:
-        return expr.attr.value
-    return None
-
-
 def bind_arguments(call: cst.Call, params: Sequence[str]) -> dict[str, cst.BaseExpression]:
     """Map a call's arguments onto parameter names (positional by ``params``, then keywords).
 

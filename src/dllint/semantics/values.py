@@ -73,7 +73,6 @@ class Layer(Value):
     scope: Scope
     args: dict[str, cst.BaseExpression]
     env: dict[str, Any] = field(default_factory=dict)  # constants the arguments may refer to
-    from_default: bool = False  # built as ``act_layer()`` from a parameter's default
     # The call that built the model-class instance this layer belongs to, when that instance
     # was built with arguments (``Block(3, 16, k=4)``): where argument-dependent findings go.
     instance_site: Optional[cst.CSTNode] = None
@@ -84,9 +83,6 @@ class Layer(Value):
         if name not in self.args:
             return UNKNOWN if any(arg.star for arg in self.node.args) else default
         return fold(self.args[name], self.scope, self.env)
-
-    def passed(self, name: str) -> bool:
-        return name in self.args
 
     def report_site(self, *names: str) -> tuple[cst.CSTNode, bool]:
         """Where a finding about these arguments belongs: the call that built the enclosing
