@@ -1,11 +1,14 @@
-"""Probe overhead on a CPU training loop of a small CNN: with vs without the probe, interleaved.
+"""Probe overhead on a training loop of a small CNN: with vs without the probe, interleaved.
 
-    python benchmarks/probe_overhead.py                # default sampling (every=10)
+    python benchmarks/probe_overhead.py                # default sampling (every=10), on the CPU
     python benchmarks/probe_overhead.py --every 1 --rounds 10 --json out.json
+    python benchmarks/probe_overhead.py --device cuda --batch 256 --width 64
 
 Two identical models (same init, same batches) train in alternating blocks of steps, one with a
 ``Probe(every=N)`` attached for the whole run and one without; the order of the two blocks
-alternates each round so drift in machine load hits both. Reported:
+alternates each round so drift in machine load hits both. On CUDA every timed step ends with
+``torch.cuda.synchronize()``, so a step's time is the GPU's work, not just the kernel launches.
+Reported:
 
 * the median over rounds of (time per step with probe) / (time per step without) — the
   amortised overhead at that sampling;
@@ -29,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from dllint.probe import Probe  # noqa: E402
+from dllint.probe import Probe
 
 
 class SmallCNN(nn.Module):
@@ -58,6 +61,8 @@ def step(model, opt, x, y, probe=None):
     opt.step()
     if probe is not None:
         probe.step(loss)
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
 
 
 def main(argv=None):
@@ -67,20 +72,23 @@ def main(argv=None):
     ap.add_argument("--block", type=int, default=20, help="steps per block (a multiple of --every)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--width", type=int, default=32, help="channels of the first convolution")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    plain = SmallCNN()
-    probed = SmallCNN()
+    device = torch.device(args.device)
+    plain = SmallCNN(width=args.width).to(device)
+    probed = SmallCNN(width=args.width).to(device)
     probed.load_state_dict(plain.state_dict())
     opt_a = torch.optim.SGD(plain.parameters(), 0.05, momentum=0.9)
     opt_b = torch.optim.SGD(probed.parameters(), 0.05, momentum=0.9)
     g = torch.Generator().manual_seed(1)
-    batches = [(torch.randn(args.batch, 3, args.size, args.size, generator=g),
-                torch.randint(0, 10, (args.batch,), generator=g)) for _ in range(args.block)]
+    batches = [(torch.randn(args.batch, 3, args.size, args.size, generator=g).to(device),
+                torch.randint(0, 10, (args.batch,), generator=g).to(device)) for _ in range(args.block)]
 
     for _ in range(5):  # warm-up both (allocator, kernels)
         step(plain, opt_a, *batches[0])
@@ -115,6 +123,8 @@ def main(argv=None):
         "steps_per_block": args.block,
         "batch": [args.batch, 3, args.size, args.size],
         "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "width": args.width,
         "torch": torch.__version__,
         "plain_step_ms_median": 1e3 * statistics.median(plain_steps),
         "median_ratio": statistics.median(ratios),
@@ -126,7 +136,8 @@ def main(argv=None):
         "sampled_steps": len(sampled),
         "probe_findings": report.codes,
     }
-    print(f"small CNN, batch {args.batch}x3x{args.size}x{args.size}, {result['threads']} thread(s), torch {torch.__version__}")
+    print(f"small CNN (width {args.width}), batch {args.batch}x3x{args.size}x{args.size}, on {result['device']}, "
+          f"{result['threads']} thread(s), torch {torch.__version__}")
     print(f"plain step: {result['plain_step_ms_median']:.2f} ms (median)")
     print(f"with Probe(every={args.every}): median ratio {result['median_ratio']:.3f}x over {args.rounds} interleaved "
           f"rounds (quartiles {result['ratio_quartiles'][0]:.3f}-{result['ratio_quartiles'][1]:.3f})")
