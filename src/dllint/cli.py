@@ -176,7 +176,6 @@ def check_command(**options: Any) -> None:
 
 
 def _settings(paths: Sequence[str], options: dict[str, Any]):
-    from dataclasses import replace
     from pathlib import Path
 
     from dllint import config as cfg
@@ -224,7 +223,7 @@ def _settings(paths: Sequence[str], options: dict[str, Any]):
     if options["no_cache"]:
         changes["use_cache"] = False
     if changes:
-        settings = replace(settings, **changes)
+        settings = settings.replace(**changes)
     settings.check_rule_options()
     settings.selected_codes()
     return settings

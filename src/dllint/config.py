@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -53,39 +52,71 @@ class ConfigError(Exception):
     """A configuration or selection problem the user must fix (exit code 2)."""
 
 
-@dataclass(frozen=True)
 class RuleSelection:
     """One layer of selection: a config file's or the command line's."""
 
-    select: Optional[tuple[str, ...]] = None
-    ignore: tuple[str, ...] = ()
-    extend_select: tuple[str, ...] = ()
+    __slots__ = ("select", "ignore", "extend_select")
+
+    def __init__(
+        self,
+        select: Optional[tuple[str, ...]] = None,
+        ignore: tuple[str, ...] = (),
+        extend_select: tuple[str, ...] = (),
+    ) -> None:
+        self.select = select
+        self.ignore = ignore
+        self.extend_select = extend_select
 
 
-@dataclass
 class Settings:
     """Everything a run is configured with. ``Settings()`` is the defaults (no config file)."""
 
-    selections: tuple[RuleSelection, ...] = ()
-    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
-    extend_exclude: tuple[str, ...] = ()
-    force_exclude: bool = False
-    respect_gitignore: bool = True
-    output_format: str = "full"
-    show_fixes: bool = False
-    rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # Where per-file-ignores and exclude patterns are anchored: the config file's directory.
-    project_root: Path = field(default_factory=Path.cwd)
-    config_file: Optional[Path] = None
-    # Read by the engine's result cache: (content hash, version, config hash) -> findings.
-    cache_dir: Optional[Path] = None
-    use_cache: bool = True
+    _ARGUMENTS = (
+        "selections", "per_file_ignores", "exclude", "extend_exclude", "force_exclude", "respect_gitignore",
+        "output_format", "show_fixes", "rules", "project_root", "config_file", "cache_dir", "use_cache",
+    )
+    __slots__ = _ARGUMENTS + ("_selected", "_per_file", "_ignore_specs")
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        selections: tuple[RuleSelection, ...] = (),
+        per_file_ignores: Optional[Mapping[str, tuple[str, ...]]] = None,
+        exclude: tuple[str, ...] = DEFAULT_EXCLUDE,
+        extend_exclude: tuple[str, ...] = (),
+        force_exclude: bool = False,
+        respect_gitignore: bool = True,
+        output_format: str = "full",
+        show_fixes: bool = False,
+        rules: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        project_root: Optional[Path] = None,
+        config_file: Optional[Path] = None,
+        cache_dir: Optional[Path] = None,
+        use_cache: bool = True,
+    ) -> None:
+        self.selections = selections
+        self.per_file_ignores: Mapping[str, tuple[str, ...]] = {} if per_file_ignores is None else per_file_ignores
+        self.exclude = exclude
+        self.extend_exclude = extend_exclude
+        self.force_exclude = force_exclude
+        self.respect_gitignore = respect_gitignore
+        self.output_format = output_format
+        self.show_fixes = show_fixes
+        self.rules: Mapping[str, Mapping[str, Any]] = {} if rules is None else rules
+        # Where per-file-ignores and exclude patterns are anchored: the config file's directory.
+        self.project_root = Path.cwd() if project_root is None else project_root
+        self.config_file = config_file
+        # Read by the engine's result cache: (content hash, version, config hash) -> findings.
+        self.cache_dir = cache_dir
+        self.use_cache = use_cache
         self._selected: Optional[frozenset[str]] = None
         self._per_file: dict[str, frozenset[str]] = {}
         self._ignore_specs: Optional[list[tuple[Any, bool, frozenset[str]]]] = None
+
+    def replace(self, **changes: Any) -> Settings:
+        """These settings with ``changes`` made (a new object, with empty per-run caches)."""
+        arguments = {name: getattr(self, name) for name in self._ARGUMENTS}
+        arguments.update(changes)
+        return type(self)(**arguments)
 
     # --- what the engine asks --------------------------------------------------------------
 
@@ -416,7 +447,7 @@ def settings_from_table(table: Mapping[str, Any], origin: str, base: Optional[Se
                 raise ConfigError(f"{origin}: [rules.{code}]: {_unknown_code_message(upper, registry)}")
             merged_rules.setdefault(upper, {}).update(options)
         changes["rules"] = merged_rules
-    return replace(settings, **changes) if changes else settings
+    return settings.replace(**changes) if changes else settings
 
 
 def load_settings(
@@ -444,7 +475,7 @@ def load_settings(
         settings = settings_from_table(_parse_toml_text(snippet, "--config"), f"--config {snippet!r}", settings)
     env_cache = os.environ.get("DLLINT_CACHE_DIR")
     if env_cache and settings.cache_dir is None:
-        settings = replace(settings, cache_dir=Path(env_cache))
+        settings = settings.replace(cache_dir=Path(env_cache))
     return settings
 
 

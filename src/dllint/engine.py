@@ -33,13 +33,13 @@ from __future__ import annotations
 import os
 import pickle
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, Union
 
 from dllint import suppressions
 from dllint.findings import Finding, Location
 from dllint.sources import Source, SourceError
+from dllint.suppressions import FileSuppressions
 
 PARSE_ERROR = "DL001"
 UNUSED_NOQA = "DL002"
@@ -63,36 +63,58 @@ class Settings(Protocol):
     def rule_settings(self, code: str) -> Mapping[str, Any]: ...
 
 
-@dataclass
 class Candidate:
     """A positioned finding that may still be dropped by the project index or a noqa."""
 
-    finding: Finding
-    row: int  # the row in the file's text (notebook findings carry cell-relative rows)
-    unless: Optional[Callable[[Any], bool]] = None
+    __slots__ = ("finding", "row", "unless")
+
+    def __init__(self, finding: Finding, row: int, unless: Optional[Callable[[Any], bool]] = None) -> None:
+        self.finding = finding
+        self.row = row  # the row in the file's text (notebook findings carry cell-relative rows)
+        self.unless = unless
 
 
-@dataclass
 class FileResult:
-    filename: str
-    candidates: list[Candidate] = field(default_factory=list)
-    suppressions: suppressions.FileSuppressions = field(default_factory=suppressions.FileSuppressions)
-    summary: Any = None
-    enabled: frozenset[str] = frozenset()
-    internal_errors: list[str] = field(default_factory=list)
-    # The file's dotted module name and every module it may import (a superset: read off
-    # the text), for deciding which skipped files import a model-defining module.
-    module: str = ""
-    imports: tuple[str, ...] = ()
-    # True when the file was only syntax-checked and noqa-scanned (no torch-related name).
-    skipped: bool = False
+    __slots__ = (
+        "filename", "candidates", "suppressions", "summary", "enabled", "internal_errors", "module", "imports",
+        "skipped",
+    )
+
+    def __init__(
+        self,
+        filename: str,
+        candidates: Optional[list[Candidate]] = None,
+        suppressions: Optional[FileSuppressions] = None,
+        summary: Any = None,
+        enabled: frozenset[str] = frozenset(),
+        internal_errors: Optional[list[str]] = None,
+        module: str = "",
+        imports: tuple[str, ...] = (),
+        skipped: bool = False,
+    ) -> None:
+        self.filename = filename
+        self.candidates: list[Candidate] = [] if candidates is None else candidates
+        self.suppressions = FileSuppressions() if suppressions is None else suppressions
+        self.summary = summary
+        self.enabled = enabled
+        self.internal_errors: list[str] = [] if internal_errors is None else internal_errors
+        # The file's dotted module name and every module it may import (a superset: read off
+        # the text), for deciding which skipped files import a model-defining module.
+        self.module = module
+        self.imports = imports
+        # True when the file was only syntax-checked and noqa-scanned (no torch-related name).
+        self.skipped = skipped
 
 
-@dataclass
 class LintResult:
-    findings: list[Finding]
-    files_checked: int
-    internal_errors: list[str] = field(default_factory=list)
+    __slots__ = ("findings", "files_checked", "internal_errors")
+
+    def __init__(
+        self, findings: list[Finding], files_checked: int, internal_errors: Optional[list[str]] = None
+    ) -> None:
+        self.findings = findings
+        self.files_checked = files_checked
+        self.internal_errors: list[str] = [] if internal_errors is None else internal_errors
 
 
 def lint_paths(paths: Sequence[str], settings: Optional[Settings] = None, *, jobs: Optional[int] = None) -> LintResult:
@@ -200,9 +222,11 @@ def _project_index(results: Sequence[FileResult]) -> Any:
 
 # --- the files of a run -----------------------------------------------------------------------
 
-@dataclass(frozen=True)
 class _PathSource:
-    path: str
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
 
 
 def _filename_of(source: "Source | _PathSource") -> str:

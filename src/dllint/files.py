@@ -17,7 +17,6 @@ import io
 import os
 import stat
 import tokenize
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional, Sequence, Union
 
@@ -123,10 +122,12 @@ def _byte_position(data: bytes, offset: int, encoding: str) -> tuple[int, int]:
 
 # --- discovery --------------------------------------------------------------------------------
 
-@dataclass
 class Discovery:
-    files: list[str] = field(default_factory=list)  # display paths (relative to cwd where under it)
-    errors: list[str] = field(default_factory=list)  # one line each, for paths that do not exist
+    __slots__ = ("files", "errors")
+
+    def __init__(self, files: Optional[list[str]] = None, errors: Optional[list[str]] = None) -> None:
+        self.files: list[str] = [] if files is None else files  # display paths (relative to cwd where under it)
+        self.errors: list[str] = [] if errors is None else errors  # one line each, for paths that do not exist
 
 
 def display_path(path: Union[str, os.PathLike], cwd: Optional[str] = None) -> str:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+from typing import NamedTuple, Optional
 
 DOCS_URL = "https://dllint.readthedocs.io/en/latest/rules/{code}/"
 
 
-@dataclass(frozen=True, order=True)
-class Location:
+class Location(NamedTuple):
     """A 1-based row and 1-based column, as ruff reports them."""
 
     row: int
     column: int
 
 
-@dataclass(frozen=True)
-class Edit:
+class Edit(NamedTuple):
     """Replace the text between two locations (end exclusive) with ``content``."""
 
     content: str
@@ -25,14 +22,12 @@ class Edit:
     end_location: Location
 
 
-@dataclass(frozen=True)
-class Fix:
+class Fix(NamedTuple):
     message: str
     edits: tuple[Edit, ...]
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     code: str
     message: str
     filename: str
@@ -43,7 +38,7 @@ class Finding:
     # For notebooks: the 1-based code cell the finding is in; rows are then relative to the cell.
     cell: Optional[int] = None
     # The flagged source line, for reporters that show context (no trailing newline).
-    source_line: str = field(default="", compare=False)
+    source_line: str = ""
 
     @property
     def url(self) -> str:

@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 from typing import Optional
 
 
-@dataclass(frozen=True)
 class SourceError:
     """Why a file could not be turned into Python text (becomes one DL001 finding)."""
 
-    message: str
-    row: int = 1
-    column: int = 1
+    __slots__ = ("message", "row", "column")
+
+    def __init__(self, message: str, row: int = 1, column: int = 1) -> None:
+        self.message = message
+        self.row = row
+        self.column = column
+
+    def __repr__(self) -> str:  # part of the cache key of a Source given as text (engine._Task.prepare)
+        return f"SourceError(message={self.message!r}, row={self.row!r}, column={self.column!r})"
 
 
-@dataclass(frozen=True)
 class Source:
-    filename: str
-    text: Optional[str]
-    error: Optional[SourceError] = None
-    # Notebooks: the 1-based row of ``text`` at which each code cell starts, in cell order;
-    # None for plain Python files.
-    cell_starts: Optional[tuple[int, ...]] = None
-    # Notebooks: the 1-based cell number (counting every cell, as Jupyter shows it) of each code cell.
-    cell_numbers: Optional[tuple[int, ...]] = None
+    __slots__ = ("filename", "text", "error", "cell_starts", "cell_numbers")
+
+    def __init__(
+        self,
+        filename: str,
+        text: Optional[str],
+        error: Optional[SourceError] = None,
+        cell_starts: Optional[tuple[int, ...]] = None,
+        cell_numbers: Optional[tuple[int, ...]] = None,
+    ) -> None:
+        self.filename = filename
+        self.text = text
+        self.error = error
+        # Notebooks: the 1-based row of ``text`` at which each code cell starts, in cell order;
+        # None for plain Python files.
+        self.cell_starts = cell_starts
+        # Notebooks: the 1-based cell number (counting every cell, as Jupyter shows it) of each code cell.
+        self.cell_numbers = cell_numbers
 
     @property
     def is_notebook(self) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from dllint.findings import Finding, Location
@@ -23,21 +22,38 @@ _DISABLE = re.compile(r"#\s*dllint:\s*disable\s*=\s*(?P<codes>[A-Za-z0-9, ]+)")
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.I)
 
 
-@dataclass(frozen=True)
 class NoqaDirective:
-    row: int  # row in the file's text (for notebooks, the joined cells)
-    codes: Optional[frozenset[str]]  # None: a blanket noqa
-    location: Location  # where to report it (cell-relative for notebooks)
-    end_location: Location
-    cell: Optional[int]
-    line: str
+    __slots__ = ("row", "codes", "location", "end_location", "cell", "line")
+
+    def __init__(
+        self,
+        row: int,
+        codes: Optional[frozenset[str]],
+        location: Location,
+        end_location: Location,
+        cell: Optional[int],
+        line: str,
+    ) -> None:
+        self.row = row  # row in the file's text (for notebooks, the joined cells)
+        self.codes = codes  # None: a blanket noqa
+        self.location = location  # where to report it (cell-relative for notebooks)
+        self.end_location = end_location
+        self.cell = cell
+        self.line = line
 
 
-@dataclass
 class FileSuppressions:
-    directives: dict[int, NoqaDirective] = field(default_factory=dict)
-    disabled_codes: frozenset[str] = frozenset()
-    filename: str = ""
+    __slots__ = ("directives", "disabled_codes", "filename")
+
+    def __init__(
+        self,
+        directives: Optional[dict[int, NoqaDirective]] = None,
+        disabled_codes: frozenset[str] = frozenset(),
+        filename: str = "",
+    ) -> None:
+        self.directives: dict[int, NoqaDirective] = {} if directives is None else directives
+        self.disabled_codes = disabled_codes
+        self.filename = filename
 
     def apply(self, findings: Iterable[tuple[int, Finding]], enabled: frozenset[str]) -> list[Finding]:
         """Drop findings silenced on their row; add DL002 for codes that silenced nothing."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Optional, Sequence
 
 from dllint.findings import Finding
@@ -19,14 +18,23 @@ from dllint.findings import Finding
 FORMATS = ("full", "concise", "json", "sarif", "github", "junit")
 
 
-@dataclass
 class ReportContext:
-    # filename -> code -> how many findings --fix removed from it
-    fixed: dict[str, Counter] = field(default_factory=dict)
-    show_fixes: bool = False
-    fix_mode: bool = False  # --fix was given (changes the summary's hint)
-    color: bool = False
-    quiet: bool = False  # findings only, no summary lines
+    __slots__ = ("fixed", "show_fixes", "fix_mode", "color", "quiet")
+
+    def __init__(
+        self,
+        fixed: Optional[dict[str, Counter]] = None,
+        show_fixes: bool = False,
+        fix_mode: bool = False,
+        color: bool = False,
+        quiet: bool = False,
+    ) -> None:
+        # filename -> code -> how many findings --fix removed from it
+        self.fixed: dict[str, Counter] = {} if fixed is None else fixed
+        self.show_fixes = show_fixes
+        self.fix_mode = fix_mode  # --fix was given (changes the summary's hint)
+        self.color = color
+        self.quiet = quiet  # findings only, no summary lines
 
     @property
     def fixed_count(self) -> int:

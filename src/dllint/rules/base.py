@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Optional
 
 import libcst as cst
@@ -20,10 +19,12 @@ if TYPE_CHECKING:
     from dllint.semantics.project import ProjectIndex
 
 
-@dataclass(frozen=True)
 class Option:
-    default: Any
-    help: str
+    __slots__ = ("default", "help")
+
+    def __init__(self, default: Any, help: str) -> None:
+        self.default = default
+        self.help = help
 
     def validate(self, code: str, name: str, value: Any) -> Any:
         expected = type(self.default)
@@ -36,15 +37,16 @@ class Option:
         return value
 
 
-@dataclass(frozen=True)
 class TextEdit:
     """Replace ``node``'s source text with ``replacement`` (a fix)."""
 
-    node: cst.CSTNode
-    replacement: str
+    __slots__ = ("node", "replacement")
+
+    def __init__(self, node: cst.CSTNode, replacement: str) -> None:
+        self.node = node
+        self.replacement = replacement
 
 
-@dataclass(frozen=True)
 class Report:
     """A rule's verdict on one node, before the engine positions it.
 
@@ -54,11 +56,21 @@ class Report:
     :class:`functools.partial` of one is fine) because results cross process boundaries.
     """
 
-    node: cst.CSTNode
-    message: str
-    fix_message: Optional[str] = None
-    edits: tuple[TextEdit, ...] = ()
-    unless: Optional[Callable[["ProjectIndex"], bool]] = None
+    __slots__ = ("node", "message", "fix_message", "edits", "unless")
+
+    def __init__(
+        self,
+        node: cst.CSTNode,
+        message: str,
+        fix_message: Optional[str] = None,
+        edits: tuple[TextEdit, ...] = (),
+        unless: Optional[Callable[["ProjectIndex"], bool]] = None,
+    ) -> None:
+        self.node = node
+        self.message = message
+        self.fix_message = fix_message
+        self.edits = edits
+        self.unless = unless
 
 
 class Rule:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import libcst as cst
@@ -22,10 +21,12 @@ _KAIMING = ("kaiming_uniform_", "kaiming_normal_")
 _SPECIFIC = ("direct", "self", "class")
 
 
-@dataclass(frozen=True)
 class _Verdict:
-    layer: Layer
-    activation: Tensor
+    __slots__ = ("layer", "activation")
+
+    def __init__(self, layer: Layer, activation: Tensor) -> None:
+        self.layer = layer
+        self.activation = activation
 
 
 class InitActivationMismatch(Rule):

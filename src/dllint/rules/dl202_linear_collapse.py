@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 import libcst as cst
@@ -36,12 +35,14 @@ _LOW_RANK_CLASS_WORDS = re.compile(r"lora|low[_\s-]?rank|factori[sz]", re.I)
 _LOW_RANK_PAIR_NAMES = {("a", "b"), ("down", "up"), ("u", "v"), ("encode", "decode"), ("encoder", "decoder")}
 
 
-@dataclass(frozen=True)
 class _Affine:
     """One application of a layer (or functional op) that computes an affine map."""
 
-    tensor: Tensor
-    layer: Optional[Layer]  # None for functional F.linear / F.conv*d
+    __slots__ = ("tensor", "layer")
+
+    def __init__(self, tensor: Tensor, layer: Optional[Layer]) -> None:
+        self.tensor = tensor
+        self.layer = layer  # None for functional F.linear / F.conv*d
 
     @property
     def node(self) -> Optional[cst.CSTNode]:

@@ -7,11 +7,9 @@ Canonical names are the public ones (``torch.nn.Conv2d``, ``torch.nn.functional.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 
-@dataclass(frozen=True)
 class Op:
     """The role of a layer class or a function.
 
@@ -22,10 +20,16 @@ class Op:
     params: the constructor's (or function's) positional parameter names, in order
     """
 
-    kind: str
-    family: str
-    dims: Optional[int] = None
-    params: tuple[str, ...] = ()
+    __slots__ = ("kind", "family", "dims", "params")
+
+    def __init__(self, kind: str, family: str, dims: Optional[int] = None, params: tuple[str, ...] = ()) -> None:
+        self.kind = kind
+        self.family = family
+        self.dims = dims
+        self.params = params
+
+    def __repr__(self) -> str:
+        return f"Op({self.kind!r}, {self.family!r}, {self.dims!r})"
 
     @property
     def trainable(self) -> bool:

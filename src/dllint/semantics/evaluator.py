@@ -19,7 +19,6 @@ linear time and never hangs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 import libcst as cst
@@ -85,7 +84,6 @@ _TENSOR_CONSTRUCTORS = frozenset(
 _CLIP_METHODS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_gradients", "clip_grad_norm", "clip_grad_value"})
 
 
-@dataclass(eq=False)
 class Event:
     """Something a training or inference loop does, in execution order.
 
@@ -96,48 +94,90 @@ class Event:
     mode: for forward: the model's mode at that moment (train | eval | caller | self | unknown)
     """
 
-    kind: str
-    node: cst.CSTNode
-    target: Value
-    site: Optional[CallSite]
-    no_grad: bool
-    iterations: tuple[tuple[cst.CSTNode, int], ...]
-    conditional: bool
-    stack: tuple[FunctionInfo, ...]
-    mode: str = ""
-    output: Optional[Value] = None
-    args: tuple[Value, ...] = ()
+    __slots__ = (
+        "kind", "node", "target", "site", "no_grad", "iterations", "conditional", "stack", "mode", "output", "args",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        node: cst.CSTNode,
+        target: Value,
+        site: Optional[CallSite],
+        no_grad: bool,
+        iterations: tuple[tuple[cst.CSTNode, int], ...],
+        conditional: bool,
+        stack: tuple[FunctionInfo, ...],
+        mode: str = "",
+        output: Optional[Value] = None,
+        args: tuple[Value, ...] = (),
+    ) -> None:
+        self.kind = kind
+        self.node = node
+        self.target = target
+        self.site = site
+        self.no_grad = no_grad
+        self.iterations = iterations
+        self.conditional = conditional
+        self.stack = stack
+        self.mode = mode
+        self.output = output
+        self.args = args
+
+    def __repr__(self) -> str:
+        return f"<Event {self.kind}>"
 
 
-@dataclass
 class State:
-    env: dict[str, Value]
-    modes: dict[int, str] = field(default_factory=dict)
-    returned: bool = False
+    __slots__ = ("env", "modes", "returned")
+
+    def __init__(self, env: dict[str, Value], modes: Optional[dict[int, str]] = None, returned: bool = False) -> None:
+        self.env = env
+        self.modes: dict[int, str] = {} if modes is None else modes
+        self.returned = returned
 
     def copy(self) -> "State":
         return State(dict(self.env), dict(self.modes), self.returned)
 
 
-@dataclass
 class _Frame:
-    function: Optional[FunctionInfo]
-    scope: Scope
-    self_value: Optional[Value]
-    returns: list[Value]
-    no_grad: bool
-    iterations: tuple[tuple[cst.CSTNode, int], ...] = ()
-    conditional: int = 0
+    __slots__ = ("function", "scope", "self_value", "returns", "no_grad", "iterations", "conditional")
+
+    def __init__(
+        self,
+        function: Optional[FunctionInfo],
+        scope: Scope,
+        self_value: Optional[Value],
+        returns: list[Value],
+        no_grad: bool,
+        iterations: tuple[tuple[cst.CSTNode, int], ...] = (),
+        conditional: int = 0,
+    ) -> None:
+        self.function = function
+        self.scope = scope
+        self.self_value = self_value
+        self.returns = returns
+        self.no_grad = no_grad
+        self.iterations = iterations
+        self.conditional = conditional
 
 
-@dataclass
 class Trace:
     """What one root evaluation saw."""
 
-    root: Optional[FunctionInfo]
-    events: list[Event] = field(default_factory=list)
-    returns: list[Value] = field(default_factory=list)
-    complete: bool = True
+    __slots__ = ("root", "events", "returns", "complete")
+
+    def __init__(
+        self,
+        root: Optional[FunctionInfo],
+        events: Optional[list[Event]] = None,
+        returns: Optional[list[Value]] = None,
+        complete: bool = True,
+    ) -> None:
+        self.root = root
+        self.events: list[Event] = [] if events is None else events
+        self.returns: list[Value] = [] if returns is None else returns
+        self.complete = complete
 
 
 class Evaluator:
@@ -1132,21 +1172,26 @@ class _BudgetExceeded(Exception):
     pass
 
 
-@dataclass(eq=False, repr=False)
 class _Star(Value):
     """A ``*args`` argument whose elements are unknown."""
 
-    value: Value
+    __slots__ = ("value",)
+
+    def __init__(self, value: Value) -> None:
+        self.value = value
 
 
-@dataclass(eq=False, repr=False)
 class _Super(Value):
-    owner: Optional[Value]
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: Optional[Value]) -> None:
+        self.owner = owner
 
 
-@dataclass(eq=False)
 class _ParamWithDefault(Constant):
     """A parameter with a literal default: folds to the default unless a caller says otherwise."""
+
+    __slots__ = ("name", "function", "annotation")
 
     def __init__(self, name: str, function: FunctionInfo, annotation: Optional[str], default: Any) -> None:
         super().__init__(default)

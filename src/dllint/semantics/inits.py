@@ -25,7 +25,6 @@ can denote:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import libcst as cst
@@ -110,16 +109,26 @@ def initializer(qualified: Optional[str]) -> Optional[str]:
     return None
 
 
-@dataclass(eq=False)
 class InitWrite:
     """One call that overwrites a tensor's values."""
 
-    site: CallSite
-    name: str  # ``normal_``, ``xavier_uniform_``, ``zero_`` …
-    method: bool  # an in-place tensor method (``w.normal_()``) rather than an initialiser function
-    target: cst.BaseExpression  # the tensor expression written, ``.data`` and subscripts removed
-    partial: bool  # only a slice is written (``w[:, 0].zero_()``)
-    args: dict[str, cst.BaseExpression]
+    __slots__ = ("site", "name", "method", "target", "partial", "args")
+
+    def __init__(
+        self,
+        site: CallSite,
+        name: str,
+        method: bool,
+        target: cst.BaseExpression,
+        partial: bool,
+        args: dict[str, cst.BaseExpression],
+    ) -> None:
+        self.site = site
+        self.name = name  # ``normal_``, ``xavier_uniform_``, ``zero_`` …
+        self.method = method  # an in-place tensor method (``w.normal_()``) rather than an initialiser function
+        self.target = target  # the tensor expression written, ``.data`` and subscripts removed
+        self.partial = partial  # only a slice is written (``w[:, 0].zero_()``)
+        self.args = args
 
     @property
     def node(self) -> cst.Call:
@@ -199,15 +208,17 @@ def _is_grad(expr: cst.BaseExpression) -> bool:
 
 # --- what a write denotes ----------------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False)
 class Written:
     """A tensor an init write may overwrite: parameter ``parameter`` of ``owner`` (a layer or a
     model instance), or an ``nn.Parameter`` tensor itself (``owner`` is that Tensor,
     ``parameter`` is "")."""
 
-    owner: Value
-    parameter: str
-    via: str  # direct | self | type | class | parameters | parameters-selected | modules
+    __slots__ = ("owner", "parameter", "via")
+
+    def __init__(self, owner: Value, parameter: str, via: str) -> None:
+        self.owner = owner
+        self.parameter = parameter
+        self.via = via  # direct | self | type | class | parameters | parameters-selected | modules
 
     @property
     def certain(self) -> bool:
@@ -569,11 +580,13 @@ def weight_uses(sem: "FileSemantics") -> dict[int, list["WeightUse"]]:
     return uses
 
 
-@dataclass(frozen=True, eq=False)
 class WeightUse:
-    graph: "ForwardGraph"
-    product: Tensor  # the matrix product's output
-    parameter: Tensor  # the ``nn.Parameter`` tensor used as its weight
+    __slots__ = ("graph", "product", "parameter")
+
+    def __init__(self, graph: "ForwardGraph", product: Tensor, parameter: Tensor) -> None:
+        self.graph = graph
+        self.product = product  # the matrix product's output
+        self.parameter = parameter  # the ``nn.Parameter`` tensor used as its weight
 
 
 _PRODUCTS = frozenset({"torch.matmul", "torch.mm", "torch.bmm", "torch.einsum", "torch.nn.functional.linear"})

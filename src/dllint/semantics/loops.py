@@ -11,7 +11,6 @@ index), or a model of unknown class.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
@@ -32,12 +31,16 @@ if TYPE_CHECKING:
     from dllint.semantics.project import ProjectIndex
 
 
-@dataclass
 class TrainingStep:
-    trace: Trace
-    backward: Event
-    step: Optional[Event]
-    between: list[Event] = field(default_factory=list)
+    __slots__ = ("trace", "backward", "step", "between")
+
+    def __init__(
+        self, trace: Trace, backward: Event, step: Optional[Event], between: Optional[list[Event]] = None
+    ) -> None:
+        self.trace = trace
+        self.backward = backward
+        self.step = step
+        self.between: list[Event] = [] if between is None else between
 
     @property
     def clipped(self) -> bool:
@@ -80,13 +83,18 @@ def ancestors(value: Value, limit: int = 5000) -> Iterator[Tensor]:
 
 # --- what a model holds -----------------------------------------------------------------------
 
-@dataclass(frozen=True)
 class Verdict:
     """Whether a model holds some kind of layer: known yes/no here, or to be decided by the
     project index for the classes named in ``deferred`` (classes defined in other files)."""
 
-    holds: Optional[bool]
-    deferred: tuple[str, ...] = ()
+    __slots__ = ("holds", "deferred")
+
+    def __init__(self, holds: Optional[bool], deferred: tuple[str, ...] = ()) -> None:
+        self.holds = holds
+        self.deferred = deferred
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.holds!r}, {self.deferred!r})"
 
     @property
     def certain(self) -> bool:

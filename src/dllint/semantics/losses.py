@@ -17,7 +17,6 @@ deferred to the project index (``Origin.deferred``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -53,7 +52,6 @@ _MATMULS = frozenset({"torch.matmul", "torch.mm", "torch.bmm", "torch.einsum"})
 _MAX_DEPTH = 60
 
 
-@dataclass(frozen=True)
 class Origin:
     """What a value is, as far as a loss is concerned.
 
@@ -66,10 +64,18 @@ class Origin:
     deferred: model classes of other files whose forward output decides (all must agree)
     """
 
-    family: Optional[str]
-    tensor: Optional[Tensor] = None
-    spelled: str = ""
-    deferred: tuple[str, ...] = ()
+    __slots__ = ("family", "tensor", "spelled", "deferred")
+
+    def __init__(
+        self, family: Optional[str], tensor: Optional[Tensor] = None, spelled: str = "", deferred: tuple[str, ...] = ()
+    ) -> None:
+        self.family = family
+        self.tensor = tensor
+        self.spelled = spelled
+        self.deferred = deferred
+
+    def __repr__(self) -> str:
+        return f"Origin({self.family!r}, spelled={self.spelled!r}, deferred={self.deferred!r})"
 
     @property
     def known(self) -> bool:
@@ -201,7 +207,6 @@ def _module_output(sem: "FileSemantics", module: Value, depth: int) -> tuple[Opt
 
 # --- loss applications ------------------------------------------------------------------------
 
-@dataclass(frozen=True)
 class LossApplication:
     """One call of a torch loss in one evaluation.
 
@@ -212,13 +217,25 @@ class LossApplication:
     prediction / target: the values passed as ``input`` and ``target`` (None if not passed)
     """
 
-    node: cst.Call
-    family: str
-    qualified: str
-    criterion: Optional[Layer]
-    prediction: Optional[Value]
-    target: Optional[Value]
-    function: Optional[FunctionInfo]
+    __slots__ = ("node", "family", "qualified", "criterion", "prediction", "target", "function")
+
+    def __init__(
+        self,
+        node: cst.Call,
+        family: str,
+        qualified: str,
+        criterion: Optional[Layer],
+        prediction: Optional[Value],
+        target: Optional[Value],
+        function: Optional[FunctionInfo],
+    ) -> None:
+        self.node = node
+        self.family = family
+        self.qualified = qualified
+        self.criterion = criterion
+        self.prediction = prediction
+        self.target = target
+        self.function = function
 
 
 def loss_applications(sem: "FileSemantics") -> list[LossApplication]:

@@ -8,32 +8,47 @@ and evaluates the reports that depend on other files against the merged index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
 
 
-@dataclass(frozen=True)
 class ClassSummary:
-    qualified: str
-    bases: tuple[str, ...]
-    is_module: bool
-    # op families among its submodules (``recurrent``, ``dropout``, ``batch`` …) and
-    # ``external:<qualified>`` for submodule classes defined elsewhere
-    contains: frozenset[str]
-    output: Optional[str]  # softmax | sigmoid | log_softmax | None
-    # forward returns raw logits (a weighted layer's output, no activation after it) on every path
-    logits: bool = False
-    methods: frozenset[str] = frozenset()
+    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods")
+
+    def __init__(
+        self,
+        qualified: str,
+        bases: tuple[str, ...],
+        is_module: bool,
+        contains: frozenset[str],
+        output: Optional[str],
+        logits: bool = False,
+        methods: frozenset[str] = frozenset(),
+    ) -> None:
+        self.qualified = qualified
+        self.bases = bases
+        self.is_module = is_module
+        # op families among its submodules (``recurrent``, ``dropout``, ``batch`` …) and
+        # ``external:<qualified>`` for submodule classes defined elsewhere
+        self.contains = contains
+        self.output = output  # softmax | sigmoid | log_softmax | None
+        # forward returns raw logits (a weighted layer's output, no activation after it) on every path
+        self.logits = logits
+        self.methods = methods
+
+    def __repr__(self) -> str:
+        return f"<ClassSummary {self.qualified}>"
 
 
-@dataclass
 class ModuleSummary:
-    module: str
-    filename: str
-    classes: dict[str, ClassSummary] = field(default_factory=dict)
+    __slots__ = ("module", "filename", "classes")
+
+    def __init__(self, module: str, filename: str, classes: Optional[dict[str, ClassSummary]] = None) -> None:
+        self.module = module
+        self.filename = filename
+        self.classes: dict[str, ClassSummary] = {} if classes is None else classes
 
 
 def summarize(sem: "FileSemantics") -> ModuleSummary:

@@ -8,7 +8,6 @@ anywhere in a function is local to it, class bodies are not visible from their m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterator, Optional, Union
 
 import libcst as cst
@@ -17,29 +16,49 @@ from dllint.semantics import catalog
 from dllint.semantics.syntax import children_of, dotted_name, iter_children
 
 
-@dataclass(frozen=True)
 class Binding:
     """How a name got its value in one scope.
 
     kind: import | assign | def | class | param | other
     """
 
-    kind: str
-    node: cst.CSTNode
-    qualified: Optional[str] = None  # import / def / class
-    value: Optional[cst.BaseExpression] = None  # assign (a single-name target)
+    __slots__ = ("kind", "node", "qualified", "value")
+
+    def __init__(
+        self,
+        kind: str,
+        node: cst.CSTNode,
+        qualified: Optional[str] = None,
+        value: Optional[cst.BaseExpression] = None,
+    ) -> None:
+        self.kind = kind
+        self.node = node
+        self.qualified = qualified  # import / def / class
+        self.value = value  # assign (a single-name target)
 
 
-@dataclass(eq=False)
 class Scope:
-    kind: str  # module | class | function
-    node: cst.CSTNode
-    parent: Optional["Scope"]
-    module: "ModuleInfo"
-    bindings: dict[str, list[Binding]] = field(default_factory=dict)
-    globals: set[str] = field(default_factory=set)
-    star_imports: list[str] = field(default_factory=list)
-    info: Optional[Union["FunctionInfo", "ClassInfo"]] = None
+    __slots__ = ("kind", "node", "parent", "module", "bindings", "globals", "star_imports", "info")
+
+    def __init__(
+        self,
+        kind: str,
+        node: cst.CSTNode,
+        parent: Optional["Scope"],
+        module: "ModuleInfo",
+        bindings: Optional[dict[str, list[Binding]]] = None,
+        globals: Optional[set[str]] = None,
+        star_imports: Optional[list[str]] = None,
+        info: Optional[Union["FunctionInfo", "ClassInfo"]] = None,
+    ) -> None:
+        self.kind = kind  # module | class | function
+        self.node = node
+        self.parent = parent
+        self.module = module
+        self.bindings: dict[str, list[Binding]] = {} if bindings is None else bindings
+        self.globals: set[str] = set() if globals is None else globals
+        self.star_imports: list[str] = [] if star_imports is None else star_imports
+        self.info = info
 
     def bind(self, name: str, binding: Binding) -> None:
         target = self.module.scope if name in self.globals else self
@@ -72,17 +91,28 @@ class Scope:
         return None
 
 
-@dataclass(eq=False)
 class CallSite:
-    node: cst.Call
-    scope: Scope
-    order: int
-    no_grad: bool
-    loops: tuple[cst.CSTNode, ...]
-    # Enclosing ``if`` tests, outermost first, each with whether the call is in its body
-    # (True) or its else branch (False).
-    guards: tuple[tuple[cst.BaseExpression, bool], ...] = ()
-    _qualified: object = field(default=..., repr=False)
+    __slots__ = ("node", "scope", "order", "no_grad", "loops", "guards", "_qualified")
+
+    def __init__(
+        self,
+        node: cst.Call,
+        scope: Scope,
+        order: int,
+        no_grad: bool,
+        loops: tuple[cst.CSTNode, ...],
+        guards: tuple[tuple[cst.BaseExpression, bool], ...] = (),
+        _qualified: object = ...,
+    ) -> None:
+        self.node = node
+        self.scope = scope
+        self.order = order
+        self.no_grad = no_grad
+        self.loops = loops
+        # Enclosing ``if`` tests, outermost first, each with whether the call is in its body
+        # (True) or its else branch (False).
+        self.guards = guards
+        self._qualified = _qualified
 
     @property
     def qualified(self) -> Optional[str]:
@@ -107,16 +137,31 @@ class CallSite:
         return self.scope.function
 
 
-@dataclass(eq=False)
 class FunctionInfo:
-    node: cst.FunctionDef
-    name: str
-    qualname: str
-    scope: Scope  # the function's own scope
-    cls: Optional["ClassInfo"]
-    decorators: list[Optional[str]]
-    no_grad: bool = False
-    calls: list[CallSite] = field(default_factory=list)
+    __slots__ = ("node", "name", "qualname", "scope", "cls", "decorators", "no_grad", "calls")
+
+    def __init__(
+        self,
+        node: cst.FunctionDef,
+        name: str,
+        qualname: str,
+        scope: Scope,
+        cls: Optional["ClassInfo"],
+        decorators: list[Optional[str]],
+        no_grad: bool = False,
+        calls: Optional[list[CallSite]] = None,
+    ) -> None:
+        self.node = node
+        self.name = name
+        self.qualname = qualname
+        self.scope = scope  # the function's own scope
+        self.cls = cls
+        self.decorators = decorators
+        self.no_grad = no_grad
+        self.calls: list[CallSite] = [] if calls is None else calls
+
+    def __repr__(self) -> str:
+        return f"<FunctionInfo {self.qualname}>"
 
     @property
     def params(self) -> list[cst.Param]:
@@ -132,45 +177,74 @@ class FunctionInfo:
         return params[0].name.value if params else None
 
 
-@dataclass(eq=False)
 class AttributeAssignment:
     """``self.<name> = value`` inside a method."""
 
-    name: str
-    value: Optional[cst.BaseExpression]
-    method: FunctionInfo
-    node: cst.CSTNode
-    order: int
+    __slots__ = ("name", "value", "method", "node", "order")
+
+    def __init__(
+        self, name: str, value: Optional[cst.BaseExpression], method: FunctionInfo, node: cst.CSTNode, order: int
+    ) -> None:
+        self.name = name
+        self.value = value
+        self.method = method
+        self.node = node
+        self.order = order
 
 
-@dataclass(eq=False)
 class ClassInfo:
-    node: cst.ClassDef
-    name: str
-    qualified: str
-    scope: Scope  # the class body's scope
-    outer: Scope
-    methods: dict[str, FunctionInfo] = field(default_factory=dict)
-    attribute_assignments: list[AttributeAssignment] = field(default_factory=list)
+    __slots__ = ("node", "name", "qualified", "scope", "outer", "methods", "attribute_assignments")
+
+    def __init__(
+        self,
+        node: cst.ClassDef,
+        name: str,
+        qualified: str,
+        scope: Scope,
+        outer: Scope,
+        methods: Optional[dict[str, FunctionInfo]] = None,
+        attribute_assignments: Optional[list[AttributeAssignment]] = None,
+    ) -> None:
+        self.node = node
+        self.name = name
+        self.qualified = qualified
+        self.scope = scope  # the class body's scope
+        self.outer = outer
+        self.methods: dict[str, FunctionInfo] = {} if methods is None else methods
+        self.attribute_assignments: list[AttributeAssignment] = (
+            [] if attribute_assignments is None else attribute_assignments
+        )
+
+    def __repr__(self) -> str:
+        return f"<ClassInfo {self.qualified}>"
 
     @property
     def bases(self) -> list[Optional[str]]:
         return [self.outer.resolve(base.value) for base in self.node.bases]
 
 
-@dataclass(eq=False)
 class ModuleInfo:
-    name: str  # dotted module name (``pkg.models``)
-    node: cst.Module
-    scope: Scope = field(init=False)
-    calls: list[CallSite] = field(default_factory=list)
-    functions: list[FunctionInfo] = field(default_factory=list)
-    classes: list[ClassInfo] = field(default_factory=list)
-    imports: list[str] = field(default_factory=list)  # every module or name imported, anywhere in the file
-    _resolving: set = field(default_factory=set)
+    __slots__ = ("name", "node", "scope", "calls", "functions", "classes", "imports", "_resolving")
 
-    def __post_init__(self) -> None:
-        self.scope = Scope("module", self.node, None, self)
+    def __init__(
+        self,
+        name: str,
+        node: cst.Module,
+        calls: Optional[list[CallSite]] = None,
+        functions: Optional[list[FunctionInfo]] = None,
+        classes: Optional[list[ClassInfo]] = None,
+        imports: Optional[list[str]] = None,
+        _resolving: Optional[set] = None,
+    ) -> None:
+        self.name = name  # dotted module name (``pkg.models``)
+        self.node = node
+        self.calls: list[CallSite] = [] if calls is None else calls
+        self.functions: list[FunctionInfo] = [] if functions is None else functions
+        self.classes: list[ClassInfo] = [] if classes is None else classes
+        # every module or name imported, anywhere in the file
+        self.imports: list[str] = [] if imports is None else imports
+        self._resolving: set = set() if _resolving is None else _resolving
+        self.scope = Scope("module", node, None, self)
 
     def resolve(self, expr: cst.BaseExpression, scope: Scope) -> Optional[str]:
         expr_type = type(expr)  # (exact types: ABC isinstance is slow)
@@ -220,15 +294,24 @@ _BUILTINS = frozenset(
 )
 
 
-@dataclass(frozen=True)
 class _Context:
-    scope: Scope
-    no_grad: bool = False
-    loops: tuple[cst.CSTNode, ...] = ()
-    guards: tuple[tuple[cst.BaseExpression, bool], ...] = ()
+    __slots__ = ("scope", "no_grad", "loops", "guards")
+
+    def __init__(
+        self,
+        scope: Scope,
+        no_grad: bool = False,
+        loops: tuple[cst.CSTNode, ...] = (),
+        guards: tuple[tuple[cst.BaseExpression, bool], ...] = (),
+    ) -> None:
+        self.scope = scope
+        self.no_grad = no_grad
+        self.loops = loops
+        self.guards = guards
 
     def replace(self, **changes) -> "_Context":
-        return _Context(**{**self.__dict__, **changes})
+        fields = {"scope": self.scope, "no_grad": self.no_grad, "loops": self.loops, "guards": self.guards}
+        return _Context(**{**fields, **changes})
 
 
 class Collector:

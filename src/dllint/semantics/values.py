@@ -8,7 +8,6 @@ something else the rules care about (an optimizer, a constant, a function).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import libcst as cst
@@ -21,61 +20,83 @@ from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
 class Value:
     """Base class of every abstract value."""
 
+    __slots__ = ()
+
     def __repr__(self) -> str:  # short on purpose: values are cyclic and hold syntax trees
         label = getattr(self, "qualified", None) or getattr(self, "kind", None) or getattr(self, "name", None) or ""
         return f"<{type(self).__name__} {label}>".replace(" >", ">")
 
 
-@dataclass(eq=False, repr=False)
 class Unknown(Value):
-    pass
+    __slots__ = ()
 
 
-@dataclass(eq=False, repr=False)
 class Constant(Value):
-    value: Any
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
-@dataclass(eq=False, repr=False)
 class Reference(Value):
     """A resolved name that is not defined in this file: ``torch.nn.Conv2d``, ``torch.optim.Adam``."""
 
-    qualified: str
+    __slots__ = ("qualified",)
+
+    def __init__(self, qualified: str) -> None:
+        self.qualified = qualified
 
 
-@dataclass(eq=False, repr=False)
 class ClassRef(Value):
-    cls: ClassInfo
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: ClassInfo) -> None:
+        self.cls = cls
 
 
-@dataclass(eq=False, repr=False)
 class FunctionRef(Value):
-    function: FunctionInfo
-    bound_self: Optional[Value] = None
+    __slots__ = ("function", "bound_self")
+
+    def __init__(self, function: FunctionInfo, bound_self: Optional[Value] = None) -> None:
+        self.function = function
+        self.bound_self = bound_self
 
 
-@dataclass(eq=False, repr=False)
 class Param(Value):
     """A function parameter whose value comes from the caller."""
 
-    name: str
-    function: FunctionInfo
-    annotation: Optional[str] = None
+    __slots__ = ("name", "function", "annotation")
+
+    def __init__(self, name: str, function: FunctionInfo, annotation: Optional[str] = None) -> None:
+        self.name = name
+        self.function = function
+        self.annotation = annotation
 
 
-@dataclass(eq=False, repr=False)
 class Layer(Value):
     """An instance of a ``torch.nn`` layer class, with the arguments it was built with."""
 
-    op: Op
-    qualified: str
-    node: cst.Call
-    scope: Scope
-    args: dict[str, cst.BaseExpression]
-    env: dict[str, Any] = field(default_factory=dict)  # constants the arguments may refer to
-    # The call that built the model-class instance this layer belongs to, when that instance
-    # was built with arguments (``Block(3, 16, k=4)``): where argument-dependent findings go.
-    instance_site: Optional[cst.CSTNode] = None
+    __slots__ = ("op", "qualified", "node", "scope", "args", "env", "instance_site")
+
+    def __init__(
+        self,
+        op: Op,
+        qualified: str,
+        node: cst.Call,
+        scope: Scope,
+        args: dict[str, cst.BaseExpression],
+        env: Optional[dict[str, Any]] = None,
+        instance_site: Optional[cst.CSTNode] = None,
+    ) -> None:
+        self.op = op
+        self.qualified = qualified
+        self.node = node
+        self.scope = scope
+        self.args = args
+        self.env: dict[str, Any] = {} if env is None else env  # constants the arguments may refer to
+        # The call that built the model-class instance this layer belongs to, when that instance
+        # was built with arguments (``Block(3, 16, k=4)``): where argument-dependent findings go.
+        self.instance_site = instance_site
 
     def arg(self, name: str, default: Any = UNKNOWN) -> Any:
         """The folded value of a constructor argument; ``default`` when it was surely not
@@ -95,22 +116,31 @@ class Layer(Value):
         return self.node, False
 
 
-@dataclass(eq=False, repr=False)
 class Container(Value):
     """``nn.Sequential``, ``nn.ModuleList``, ``nn.ModuleDict`` or a plain list/tuple/dict.
 
     ``complete`` is False when something of unknown content went in (``extend(unknown)``).
     """
 
-    kind: str  # sequential | module_list | module_dict | list | dict
-    items: list[Value]
-    node: Optional[cst.CSTNode]
-    keys: Optional[list[Any]] = None
-    complete: bool = True
-    qualified: Optional[str] = None
+    __slots__ = ("kind", "items", "node", "keys", "complete", "qualified")
+
+    def __init__(
+        self,
+        kind: str,
+        items: list[Value],
+        node: Optional[cst.CSTNode],
+        keys: Optional[list[Any]] = None,
+        complete: bool = True,
+        qualified: Optional[str] = None,
+    ) -> None:
+        self.kind = kind  # sequential | module_list | module_dict | list | dict
+        self.items = items
+        self.node = node
+        self.keys = keys
+        self.complete = complete
+        self.qualified = qualified
 
 
-@dataclass(eq=False, repr=False)
 class Instance(Value):
     """An object of a class: a model class of this file (``cls``), or one known only by name.
 
@@ -118,15 +148,25 @@ class Instance(Value):
             pretrained (``from_pretrained``, already in eval mode) | loaded (a checkpoint)
     """
 
-    qualified: Optional[str]
-    node: Optional[cst.CSTNode]
-    cls: Optional[ClassInfo] = None
-    origin: str = "constructed"
-    attrs: Optional[dict[str, Value]] = None  # filled by evaluating ``__init__``
-    init_args: dict[str, Value] = field(default_factory=dict)
+    __slots__ = ("qualified", "node", "cls", "origin", "attrs", "init_args")
+
+    def __init__(
+        self,
+        qualified: Optional[str],
+        node: Optional[cst.CSTNode],
+        cls: Optional[ClassInfo] = None,
+        origin: str = "constructed",
+        attrs: Optional[dict[str, Value]] = None,
+        init_args: Optional[dict[str, Value]] = None,
+    ) -> None:
+        self.qualified = qualified
+        self.node = node
+        self.cls = cls
+        self.origin = origin
+        self.attrs = attrs  # filled by evaluating ``__init__``
+        self.init_args: dict[str, Value] = {} if init_args is None else init_args
 
 
-@dataclass(eq=False, repr=False)
 class Tensor(Value):
     """The output of an operation.
 
@@ -137,11 +177,16 @@ class Tensor(Value):
             name (method) or the operator's class name (binop/unary)
     """
 
-    kind: str
-    target: Any
-    inputs: tuple[Value, ...]
-    node: Optional[cst.CSTNode]
-    op: Optional[Op] = None
+    __slots__ = ("kind", "target", "inputs", "node", "op")
+
+    def __init__(
+        self, kind: str, target: Any, inputs: tuple[Value, ...], node: Optional[cst.CSTNode], op: Optional[Op] = None
+    ) -> None:
+        self.kind = kind
+        self.target = target
+        self.inputs = inputs
+        self.node = node
+        self.op = op
 
     @property
     def module_op(self) -> Optional[Op]:
@@ -151,12 +196,14 @@ class Tensor(Value):
         return self.op
 
 
-@dataclass(eq=False, repr=False)
 class AttributeOf(Value):
     """``owner.name`` where the owner is a layer or a model known only by name: ``fc.weight``."""
 
-    owner: Value
-    name: str
+    __slots__ = ("owner", "name")
+
+    def __init__(self, owner: Value, name: str) -> None:
+        self.owner = owner
+        self.name = name
 
     @property
     def base(self) -> Value:
@@ -177,22 +224,32 @@ class AttributeOf(Value):
         return current, ""
 
 
-@dataclass(eq=False, repr=False)
 class Obj(Value):
     """The result of calling something outside this file that is not a layer or a tensor op:
     an optimizer, a GradScaler, ``model.parameters()``, a Trainer."""
 
-    qualified: str
-    node: Optional[cst.CSTNode]
-    args: tuple[Value, ...] = ()
-    kwargs: dict[str, Value] = field(default_factory=dict)
+    __slots__ = ("qualified", "node", "args", "kwargs")
+
+    def __init__(
+        self,
+        qualified: str,
+        node: Optional[cst.CSTNode],
+        args: tuple[Value, ...] = (),
+        kwargs: Optional[dict[str, Value]] = None,
+    ) -> None:
+        self.qualified = qualified
+        self.node = node
+        self.args = args
+        self.kwargs: dict[str, Value] = {} if kwargs is None else kwargs
 
 
-@dataclass(eq=False, repr=False)
 class Merge(Value):
     """One of several values, depending on a branch taken at run time."""
 
-    options: tuple[Value, ...]
+    __slots__ = ("options",)
+
+    def __init__(self, options: tuple[Value, ...]) -> None:
+        self.options = options
 
 
 def merge(a: Value, b: Value) -> Value:
