@@ -172,14 +172,15 @@ class Settings:
 
     def check_rule_options(self) -> None:
         """Instantiate each configured rule with its options: its own validation, run now."""
+        from dllint import rules
+
         registry = _registry()
         where = str(_shown(self.config_file, Path.cwd())) if self.config_file else "configuration"
         for code, options in self.rules.items():
-            rule = registry.get(code)
-            if rule is None:
+            if code not in registry:
                 raise ConfigError(f"{where}: [rules.{code}]: {_unknown_code_message(code, registry)}")
             try:
-                rule(options)
+                rules.all_rules()[code](options)
             except ValueError as error:
                 raise ConfigError(f"{where}: [rules.{code}]: {error}") from None
 
@@ -187,7 +188,7 @@ class Settings:
 def _registry() -> dict[str, Any]:
     from dllint import rules
 
-    return rules.all_rules()
+    return rules.rule_catalog()
 
 
 def _specificity(selector: str) -> int:

@@ -215,7 +215,7 @@ def finish(results: Iterable[FileResult]) -> LintResult:
 
 
 def _project_index(results: Sequence[FileResult]) -> Any:
-    from dllint.semantics.project import ProjectIndex
+    from dllint.project import ProjectIndex
 
     return ProjectIndex.from_summaries(r.summary for r in results if r.summary is not None)
 

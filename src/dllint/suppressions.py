@@ -72,9 +72,9 @@ class FileSuppressions:
         return kept
 
     def _unused(self, used: dict[int, set[str]], enabled: frozenset[str]) -> Iterable[Finding]:
-        from dllint.rules import all_rules
+        from dllint.rules import rule_catalog
 
-        known = all_rules()
+        known = rule_catalog()
         for row, directive in sorted(self.directives.items()):
             if directive.codes is None:
                 continue
@@ -135,9 +135,9 @@ def scan(text: str, source: Source) -> FileSuppressions:
 
 def _expand(selectors: set[str]) -> set[str]:
     """``DL2`` disables every DL2xx rule, like a prefix in --ignore."""
-    from dllint.rules import all_rules
+    from dllint.rules import rule_catalog
 
-    codes = set(all_rules())
+    codes = set(rule_catalog())
     return {code for code in codes if any(code.startswith(selector) for selector in selectors)}
 
 

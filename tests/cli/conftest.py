@@ -2,8 +2,9 @@
 
 The real rules are being written in parallel and their verdicts may change; the CLI tests
 need findings whose position and fix they control. ``test_rules`` registers three small
-rules by monkeypatching :func:`dllint.rules.all_rules` (the engine, config, suppressions and
-reporters all look it up at call time, and runs of fewer than 16 files stay in-process):
+rules by monkeypatching :func:`dllint.rules.all_rules` and :func:`dllint.rules.rule_catalog`
+(the engine, config, suppressions and reporters all look them up at call time, and small runs
+stay in-process):
 
 * DL990 test-bad-name (on, fixable): every name ``bad_name``, fixed to ``good_name``;
 * DL991 test-off-rule (off by default): every name ``off_name``;
@@ -24,7 +25,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import dllint.rules as rules_pkg
-from dllint.rules import Option, Report, Rule, TextEdit
+from dllint.rules.base import Option, Report, Rule, TextEdit
 
 
 def _names(sem: Any, value: str) -> list[cst.Name]:
@@ -107,7 +108,9 @@ def test_rules(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     registry = dict(rules_pkg.all_rules())
     registry.update(TEST_RULES)
     registry = dict(sorted(registry.items()))
+    catalog = {code: rules_pkg.RuleInfo(code, rule.name, rule.default_enabled) for code, rule in registry.items()}
     monkeypatch.setattr(rules_pkg, "all_rules", lambda: dict(registry))
+    monkeypatch.setattr(rules_pkg, "rule_catalog", lambda: dict(catalog))
     return registry
 
 

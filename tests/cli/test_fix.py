@@ -157,7 +157,7 @@ def test_fixes_converge_across_iterations(project: Path, test_rules, monkeypatch
     """A fix whose result is flagged again is applied again in the next round, after a re-lint."""
     import libcst as cst
 
-    from dllint.rules import Report, TextEdit
+    from dllint.rules.base import Report, TextEdit
     from tests.cli.conftest import BadName
 
     def check(self, sem):

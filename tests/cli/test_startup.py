@@ -1,9 +1,11 @@
-"""The CLI path never imports torch, and `import dllint.cli` stays cheap (no LibCST, no engine)."""
+"""The CLI path never imports torch, `import dllint.cli` stays cheap (no LibCST, no engine), and
+a run served from the result cache imports neither LibCST nor any rule."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,16 +22,19 @@ if mode != "import":
         dllint.cli.main()
     except SystemExit as exit:
         code = exit.code
-print(json.dumps(sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "libcst", "dllint.probe", "dllint.engine")))))
+print(json.dumps(sorted(sys.modules)))
 """
+WATCHED = ("torch", "libcst", "dllint.probe", "dllint.engine")
 
 
-def loaded(tmp_path: Path, *args: str) -> list[str]:
+def loaded(tmp_path: Path, *args: str, watched: tuple[str, ...] = WATCHED) -> list[str]:
+    """The modules among ``watched`` (and their submodules) that running the CLI imported."""
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), NO_COLOR="1")
     result = subprocess.run([sys.executable, "-c", CHECK, *args], cwd=tmp_path, capture_output=True, text=True,
                             env=env, timeout=120)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    modules = json.loads(result.stdout.strip().splitlines()[-1])
+    return [m for m in modules if m in watched or m.startswith(tuple(w + "." for w in watched))]
 
 
 def test_import_dllint_cli_imports_neither_torch_nor_libcst(tmp_path: Path) -> None:
@@ -53,3 +58,12 @@ def test_a_full_lint_run_never_imports_torch(tmp_path: Path) -> None:
     assert not [m for m in modules if m == "torch" or m.startswith("torch.")]
     assert "libcst" in modules  # the run did lint
     assert not [m for m in modules if m.startswith("dllint.probe")]
+
+
+def test_a_run_served_from_the_cache_imports_no_libcst_and_no_rule(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "broken", project)
+    args = ("run", "--isolated", "--output-format", "json", ".")
+    assert "libcst" in loaded(project, *args)  # the first run lints and fills the cache
+    cached = loaded(project, *args, watched=("libcst", "dllint.semantics", "dllint.rules.base"))
+    assert cached == []

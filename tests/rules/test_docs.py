@@ -7,11 +7,18 @@ import re
 
 import pytest
 
-from dllint.rules import all_rules
+from dllint.rules import all_rules, rule_catalog
 from tests.helpers import lint_text
 
 SECTIONS = ("## What it does", "## Why is this bad?", "## Example", "## Use instead", "## References")
 RULES = sorted(all_rules().items())
+
+
+def test_the_catalog_read_off_module_names_matches_the_rule_classes() -> None:
+    # all_rules() raises on a mismatch; this says so in one place, whatever the import order.
+    classes = {code: (rule.code, rule.name, rule.default_enabled) for code, rule in RULES}
+    assert classes == {code: tuple(info) for code, info in rule_catalog().items()}
+    assert [code for code, (_, _, on) in classes.items() if not on] == ["DL002", "DL205", "DL505"]
 
 
 @pytest.mark.parametrize("code, rule", RULES, ids=[code for code, _ in RULES])

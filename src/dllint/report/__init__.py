@@ -42,8 +42,10 @@ class ReportContext:
 
 
 def rule_name(code: str) -> str:
-    rule = _registry().get(code)
-    return getattr(rule, "name", "") if rule is not None else ""
+    from dllint import rules
+
+    info = rules.rule_catalog().get(code)
+    return info.name if info is not None else ""
 
 
 def _registry() -> dict[str, Any]:

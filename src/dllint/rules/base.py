@@ -16,7 +16,7 @@ import libcst as cst
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
-    from dllint.semantics.project import ProjectIndex
+    from dllint.project import ProjectIndex
 
 
 class Option:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from dllint.project import unless_output_is_not
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, short_name
-from dllint.semantics.losses import describe_origin, loss_inputs, unless_output_is_not
+from dllint.semantics.losses import describe_origin, loss_inputs
 
 
 class SoftmaxIntoCrossEntropy(Rule):

@@ -2,14 +2,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from dllint.project import unless_not_known_to_hold
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Instance, Layer
-from dllint.semantics.loops import (
-    TrainingStep,
-    ancestors,
-    holds,
-    unless_not_known_to_hold,
-)
+from dllint.semantics.loops import TrainingStep, ancestors, holds
 from dllint.semantics.values import Obj, Value, options_of
 
 _RECURRENT = frozenset({"recurrent"})

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator, Mapping, Optional
 import libcst as cst
 from libcst._position import CodeRange
 
+from dllint.project import LOGITS, ClassSummary, ModuleSummary
 from dllint.semantics import catalog
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator, Event, Trace
@@ -352,7 +353,7 @@ class FileSemantics:
         """Whether a model class's forward returns, on every path, the raw output of a layer
         with weights (``nn.Linear``, a conv, ``F.linear``, a matrix product): logits, with no
         output activation after them."""
-        from dllint.semantics.losses import LOGITS, origin
+        from dllint.semantics.losses import origin
 
         known = self._class_logits
         if id(cls) not in known:
@@ -432,10 +433,23 @@ class FileSemantics:
         return loss_applications(self)
 
     @cached_property
-    def summary(self) -> "ModuleSummary":
-        from dllint.semantics.project import summarize
-
-        return summarize(self)
+    def summary(self) -> ModuleSummary:
+        """What the project index needs to know of this file's classes."""
+        summary = ModuleSummary(self.module_name, self.source.filename)
+        if not self.mentions_torch:
+            return summary
+        for cls in self.info.classes:
+            is_module = self.is_module_class(cls)
+            summary.classes[cls.qualified] = ClassSummary(
+                qualified=cls.qualified,
+                bases=tuple(base for base in cls.bases if base),
+                is_module=is_module,
+                contains=frozenset(self.class_contains(cls)) if is_module else frozenset(),
+                output=self.class_output(cls) if is_module else None,
+                logits=self.class_returns_logits(cls) if is_module else False,
+                methods=frozenset(cls.methods),
+            )
+        return summary
 
     # positions ------------------------------------------------------------------------------
 
@@ -733,4 +747,3 @@ def module_name_for(filename: str) -> str:
 from dllint.semantics.inits import InitWrite, WeightUse  # noqa: E402
 from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
 from dllint.semantics.losses import LossApplication  # noqa: E402
-from dllint.semantics.project import ModuleSummary  # noqa: E402

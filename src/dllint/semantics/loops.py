@@ -11,8 +11,7 @@ index), or a model of unknown class.
 from __future__ import annotations
 
 import re
-from functools import partial
-from typing import TYPE_CHECKING, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import libcst as cst
 
@@ -28,7 +27,6 @@ from dllint.semantics.values import (
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
-    from dllint.semantics.project import ProjectIndex
 
 
 class TrainingStep:
@@ -148,35 +146,6 @@ def _from_families(found: set[str], families: frozenset[str], unknown: bool) -> 
     if externals:
         return Verdict(None, externals)
     return Verdict(False)
-
-
-def index_says_none_hold(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectIndex") -> bool:
-    """True when the index knows every named class and none holds any of the families."""
-    return all(index.contains(name, family) is False for name in names for family in families)
-
-
-def index_says_any_holds(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectIndex") -> bool:
-    return any(index.contains(name, family) is True for name in names for family in families)
-
-
-def unless_none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[["ProjectIndex"], bool]:
-    """For a model called like a function: drop the report when the index knows the classes
-    hold none of the families, or when a class overrides ``__call__`` (a predictor wrapper
-    such as ultralytics' ``YOLO``, whose call is not a plain forward pass)."""
-    return partial(_none_hold_or_custom_call, names, families)
-
-
-def _none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectIndex") -> bool:
-    return index_says_none_hold(names, families, index) or any(index.defines(name, "__call__") for name in names)
-
-
-def unless_not_known_to_hold(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[["ProjectIndex"], bool]:
-    """Drop the report unless the index confirms that one of the classes holds a family."""
-    return partial(_not_any, names, families)
-
-
-def _not_any(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectIndex") -> bool:
-    return not index_says_any_holds(names, families, index)
 
 
 # --- models called in a loop ------------------------------------------------------------------

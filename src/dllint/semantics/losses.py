@@ -17,11 +17,11 @@ deferred to the project index (``Origin.deferred``).
 
 from __future__ import annotations
 
-from functools import partial
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
+from dllint.project import LOGITS
 from dllint.semantics import catalog
 from dllint.semantics.scopes import FunctionInfo
 from dllint.semantics.values import (
@@ -37,11 +37,9 @@ from dllint.semantics.values import (
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
-    from dllint.semantics.project import ProjectIndex
 
 # Output activations a loss cares about, and "logits" for the raw output of a weighted layer.
 OUTPUT_FAMILIES = ("softmax", "sigmoid", "log_softmax")
-LOGITS = "logits"
 
 # Operations that keep what a tensor *is* (probabilities stay probabilities): reshapes and
 # views, dtype/device moves, dropout, indexing, clamping into a range.
@@ -329,7 +327,7 @@ def loss_inputs(sem: "FileSemantics", losses: tuple[str, ...], inputs: tuple[str
     """The loss calls of one of the ``losses`` families whose prediction is one of ``inputs``
     (origin families: ``softmax``, ``sigmoid``, ``log_softmax``, ``logits``), one per call:
     an evaluation that shows it here wins; otherwise one where it depends on model classes of
-    other files (``origin.deferred``: report with :func:`unless_output_is_not`)."""
+    other files (``origin.deferred``: report with :func:`dllint.project.unless_output_is_not`)."""
     found: dict[int, tuple[LossApplication, Origin]] = {}
     for application in sem.loss_applications:
         if application.family not in losses:
@@ -369,29 +367,3 @@ def describe_origin(sem: "FileSemantics", application: LossApplication, origin: 
     return spelled
 
 
-# --- cross-file verdicts ----------------------------------------------------------------------
-
-def index_output(index: "ProjectIndex", name: str, _depth: int = 0) -> Optional[str]:
-    """What a model class of the run returns: an output activation family, ``logits``, or None.
-    A class without its own ``forward`` returns what the base class that defines it returns."""
-    item = index.lookup(name)
-    if item is None or _depth > 8:
-        return None
-    if "forward" not in item.methods:
-        bases = [base for base in item.bases if index.lookup(base) is not None]
-        return index_output(index, bases[0], _depth + 1) if len(bases) == 1 else None
-    family = index.output(name)
-    if family is None and index.returns_logits(name):
-        return LOGITS
-    return family
-
-
-def index_output_is_not(names: tuple[str, ...], families: tuple[str, ...], index: "ProjectIndex") -> bool:
-    """True (drop the report) unless the index knows that every named model class's forward
-    ends in one of ``families`` (output activations, or ``logits``)."""
-    return any(index_output(index, name) not in families for name in names)
-
-
-def unless_output_is_not(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[["ProjectIndex"], bool]:
-    """The ``unless`` of a report that holds only if the named classes end in one of ``families``."""
-    return partial(index_output_is_not, names, families)

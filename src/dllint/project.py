@@ -4,14 +4,20 @@
 Each file contributes a small picklable :class:`ModuleSummary` (built from the semantics the
 rules already computed — no second parse); the engine merges them once every file is read
 and evaluates the reports that depend on other files against the merged index.
+
+A report that depends on a class defined in another file carries an ``unless``: one of the
+picklable predicates at the end of this module, asked of the merged index (the report is
+dropped when it is True). This module imports nothing of the LibCST-based analysis, so a run
+whose files all come from the result cache never imports LibCST.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Optional
+from functools import partial
+from typing import Callable, Iterable, Optional
 
-if TYPE_CHECKING:
-    from dllint.semantics import FileSemantics
+# What a model's forward returns when it ends in a weighted layer with no activation after it.
+LOGITS = "logits"
 
 
 class ClassSummary:
@@ -49,24 +55,6 @@ class ModuleSummary:
         self.module = module
         self.filename = filename
         self.classes: dict[str, ClassSummary] = {} if classes is None else classes
-
-
-def summarize(sem: "FileSemantics") -> ModuleSummary:
-    summary = ModuleSummary(sem.module_name, sem.source.filename)
-    if not sem.mentions_torch:
-        return summary
-    for cls in sem.info.classes:
-        is_module = sem.is_module_class(cls)
-        summary.classes[cls.qualified] = ClassSummary(
-            qualified=cls.qualified,
-            bases=tuple(base for base in cls.bases if base),
-            is_module=is_module,
-            contains=frozenset(sem.class_contains(cls)) if is_module else frozenset(),
-            output=sem.class_output(cls) if is_module else None,
-            logits=sem.class_returns_logits(cls) if is_module else False,
-            methods=frozenset(cls.methods),
-        )
-    return summary
 
 
 class ProjectIndex:
@@ -138,6 +126,52 @@ class ProjectIndex:
         item = self.lookup(qualified)
         return item.logits if item is not None else None
 
+    def output_family(self, qualified: str, _depth: int = 0) -> Optional[str]:
+        """What a model class of the run returns: an output activation family, ``logits``, or None.
+        A class without its own ``forward`` returns what the base class that defines it returns."""
+        item = self.lookup(qualified)
+        if item is None or _depth > 8:
+            return None
+        if "forward" not in item.methods:
+            bases = [base for base in item.bases if self.lookup(base) is not None]
+            return self.output_family(bases[0], _depth + 1) if len(bases) == 1 else None
+        family = self.output(qualified)
+        if family is None and self.returns_logits(qualified):
+            return LOGITS
+        return family
+
     @staticmethod
     def _may_be_project_class(qualified: str) -> bool:
         return not qualified.startswith(("torch.", "builtins.", "typing."))
+
+
+# --- deferred verdicts: a report's ``unless`` -------------------------------------------------
+
+def unless_output_is_not(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For a report that holds only if the named classes end in one of ``families``."""
+    return partial(_output_is_not, names, families)
+
+
+def _output_is_not(names: tuple[str, ...], families: tuple[str, ...], index: ProjectIndex) -> bool:
+    return any(index.output_family(name) not in families for name in names)
+
+
+def unless_none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For a model called like a function: drop the report when the index knows the classes
+    hold none of the families, or when a class overrides ``__call__`` (a predictor wrapper
+    such as ultralytics' ``YOLO``, whose call is not a plain forward pass)."""
+    return partial(_none_hold_or_custom_call, names, families)
+
+
+def _none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...], index: ProjectIndex) -> bool:
+    none_hold = all(index.contains(name, family) is False for name in names for family in families)
+    return none_hold or any(index.defines(name, "__call__") for name in names)
+
+
+def unless_not_known_to_hold(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """Drop the report unless the index confirms that one of the classes holds a family."""
+    return partial(_none_known_to_hold, names, families)
+
+
+def _none_known_to_hold(names: tuple[str, ...], families: tuple[str, ...], index: ProjectIndex) -> bool:
+    return not any(index.contains(name, family) is True for name in names for family in families)
