@@ -6,6 +6,8 @@ user waits for. This prints the median wall time of N subprocess runs of:
 * ``python -c "import libcst"``        – the floor: the parser dllint cannot do without;
 * ``python -c "import dllint.cli"``    – what the CLI costs before it lints anything;
 * ``python -m dllint tiny.py``         – a full lint of one small file (cold process, no cache);
+* the same with the result cache, the file unchanged since the last run (a cache hit: no
+  LibCST import at all);
 
 and whether ``import dllint.cli`` pulled torch into ``sys.modules`` (it must not).
 
@@ -62,6 +64,7 @@ def main() -> None:
             ("python -c 'import libcst'", wall([py, "-c", "import libcst"], args.runs, tmp)),
             ("python -c 'import dllint.cli'", wall([py, "-c", "import dllint.cli"], args.runs, tmp)),
             ("dllint tiny.py (python -m dllint)", wall([py, "-m", "dllint", "--isolated", "--no-cache", "tiny.py"], args.runs, tmp)),
+            ("dllint tiny.py, cache hit", wall([py, "-m", "dllint", "--isolated", "tiny.py"], args.runs, tmp)),
         ]
         probe = subprocess.run(
             [py, "-c", "import sys, dllint.cli; print('torch' in sys.modules)"],
