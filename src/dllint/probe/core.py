@@ -2,8 +2,9 @@
 
 What runs when
 --------------
-* Every step: a counter. ``probe.step(loss)`` also adds ``isfinite(loss)`` to two device-side
-  accumulators (no host sync), so a non-finite loss between checks is not lost.
+* Every step: a counter. ``probe.step(loss)`` also keeps ``loss * 0`` (0, or NaN for a non-finite
+  loss: one device op, no host sync), read at the next check (every 64 steps they are folded into
+  two device counters), so a non-finite loss between checks is not lost.
 * Every forward of a Dropout/BatchNorm module: a forward pre-hook that reads
   ``torch.is_grad_enabled()`` and ``module.training`` (DLP006 must see inference passes, which
   are not training steps).
@@ -15,6 +16,12 @@ What runs when
   ``.tolist()``. Under ``torch.distributed`` the per-rank tensors are all-reduced first and only
   rank 0 runs the detectors.
 
+On a GPU a sampled step costs kernel launches and Python dispatch per op, so the end of the step
+works on all layers at once: ``torch._foreach_norm`` over all gradients and weights, one stack per
+statistic, one sort for the identical-rows check of every weight matrix, per-segment counts as a
+cumulative sum read at the segment ends. Per-layer ops are left only where the data comes one
+layer at a time (the forward hooks) or differs in shape per layer (the projections).
+
 Hooks only read. The probe draws its random projection vectors from its own generator, so the
 global RNG stream (dropout masks, data order) is untouched and training is bitwise unchanged.
 """
@@ -25,7 +32,6 @@ import math
 import warnings
 import weakref
 import zlib
-from collections import deque
 from typing import Any, Callable, Iterable, Optional
 
 from . import require_torch
@@ -34,6 +40,7 @@ require_torch()
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
 
 from .detectors import Check, Detectors, FwdStat, LayerGrad
 from .thresholds import Thresholds
@@ -142,8 +149,11 @@ def _is_compiling() -> bool:
 
 
 class _FwdAcc:
-    __slots__ = ("name", "call", "cls", "kind", "order", "start", "n", "sat_n", "vec", "more", "alive",
-                 "unit_dim")
+    """One (module, call) of a sampled step. Each statistic is a list of device scalars, one per
+    forward (several under gradient accumulation); the host pools them."""
+
+    __slots__ = ("name", "call", "cls", "kind", "order", "start", "n", "sat_n", "sums", "norms", "inputs",
+                 "others", "saturated", "unit_max")
 
     def __init__(self, name: str, call: int, cls: str, kind: str, order: int):
         self.name, self.call, self.cls, self.kind, self.order = name, call, cls, kind, order
@@ -151,14 +161,16 @@ class _FwdAcc:
         # are used before its children finish), else when it finished
         self.n = 0
         self.sat_n = 0
-        self.vec: Optional[torch.Tensor] = None  # [sum, L2 norm, other outputs' sum, input sum, saturated]
-        self.more: list = []  # the same per further call
-        self.alive: Optional[torch.Tensor] = None  # ReLU: per-unit "was > 0 somewhere"
-        self.unit_dim: Optional[int] = None
+        self.sums: list = []  # of the output
+        self.norms: list = []  # L2 norms of the output
+        self.inputs: list = []  # sums of the input (forwards with a floating-point input)
+        self.others: list = []  # sums of further outputs (an LSTM's state, ...)
+        self.saturated: list = []  # sigmoid/tanh: input elements beyond the saturation bound
+        self.unit_max: Optional[torch.Tensor] = None  # ReLU: per-unit maximum (alive where > 0)
 
 
-_FWD_SLOTS = 7  # n, sum, sum of squares, other outputs' sum, input sum, saturated, saturated-of
-_PARAM_SLOTS = 9
+_LOSS_FOLD = 64  # pending per-step loss flags folded into device counters (bounded memory)
+_NO_STEP = 2 ** 62  # "no non-finite loss" in the first-step counter (exact in float64)
 
 
 class Probe:
@@ -226,16 +238,22 @@ class Probe:
         self._starts: dict = {}
         self._last_weight_is_conv = False
         self._snapshot: Optional[list] = None
-        self._snapshot_norms: Optional[list] = None
         self._snapshot_params: Optional[list] = None
         self._opt_stepped = False
+        self._sums: dict = {}  # id(tensor) -> (weakref, version, its sum): an output read again as an input
 
         # across steps (small)
-        self._alive_hist: dict = {}
+        self._ages: Optional[torch.Tensor] = None  # ReLU units: checks since last > 0
+        self._ages_layout: tuple = ()  # ((module, call), units) per segment of _ages
+        self._parked_ages: dict = {}  # (module, call) -> ages, for those missing from the last check
+        self._dead_checks: dict = {}  # (module, call) -> checks in its window so far
+        self._segment_cache: dict = {}  # purpose -> ((sizes, device), index tensors on the device)
         self._proj: dict = {}
         self._gen = torch.Generator().manual_seed(0x5EED)
-        self._loss_bad: Optional[torch.Tensor] = None
-        self._loss_first: Optional[torch.Tensor] = None
+        self._loss_flags: list = []  # per probe.step(loss) since the last fold: loss * 0
+        self._loss_steps: list = []  # the step of each
+        self._loss_bad: Optional[torch.Tensor] = None  # folded: count of non-finite losses
+        self._loss_first: Optional[torch.Tensor] = None  # folded: the first one's step, or _NO_STEP
         self._errors: dict = {}
         self._notes: list = []
         self._dlp006: dict = {}
@@ -303,10 +321,13 @@ class Probe:
             for h in self._handles:
                 h.remove()
             self._handles.clear()
-            self._alive_hist.clear()
+            self._ages, self._ages_layout = None, ()
+            self._parked_ages.clear()
+            self._dead_checks.clear()
+            self._segment_cache.clear()
             self._proj.clear()
-            self._snapshot = self._snapshot_norms = self._snapshot_params = None
-            self._loss_bad = self._loss_first = None
+            self._snapshot = self._snapshot_params = None
+            self._reset_losses()
             self._open = False
             self._closed = True
 
@@ -482,13 +503,12 @@ class Probe:
 
     def _take_snapshot(self) -> None:
         with torch.no_grad():
-            items = self._trainable()
-            params = [p for _, _, p, _ in items]
+            params = [p for _, _, p, _ in self._trainable()]
             if not params:
                 return
-            self._snapshot = [p.detach().clone() for p in params]
+            # a copy of every parameter in one op (x * 1 is x, bit for bit)
+            self._snapshot = list(torch._foreach_mul(params, 1))
             self._snapshot_params = params
-            self._snapshot_norms = list(torch._foreach_norm(self._snapshot))
 
     # ----------------------------------------------------------------------------------------
     # sampled steps: arm / forward hooks / disarm
@@ -502,6 +522,7 @@ class Probe:
         self._fwd = {}
         self._calls = {}
         self._starts = {}
+        self._sums = {}
         if not self.compiled:
             self._starts = {}
             for name, m in self._named:
@@ -572,44 +593,46 @@ class Probe:
         outs = _float_tensors(output, [])
         if not outs:
             return
+        main = outs[0]
+        n = main.numel()
+        if n == 0:
+            return
         with torch.no_grad():
             # Two fast reductions per output (sum, L2 norm): std from them, and non-finite
             # detection for free (a NaN/Inf element makes the sum non-finite; so would finite
             # values beyond ~1e35, which this reports as non-finite too).
-            main = outs[0].detach()
-            n = main.numel()
-            if n == 0:
-                return
-            x = main if main.dtype in (torch.float32, torch.float64) else main.float()
-            parts = [x.sum(), torch.linalg.vector_norm(x)]
-            dev = parts[0].device
-            extra = [t.detach().sum().to(dev, x.dtype) for t in outs[1:4]]
-            parts.append(torch.stack(extra).sum() if extra else torch.zeros((), device=dev, dtype=x.dtype))
+            acc.sums.append(self._sum(main))
+            acc.norms.append(torch.linalg.vector_norm(main, dtype=_reduction_dtype(main)))
+            acc.others.extend(self._sum(t) for t in outs[1:4])
             ins = _float_tensors(args, [])
-            parts.append(ins[0].detach().sum().to(dev, x.dtype) if ins else torch.zeros((), device=dev, dtype=x.dtype))
-            if kind == KIND_SATURATING and ins:
-                pre = ins[0].detach()
-                parts.append((pre.abs() > self.thresholds.saturation_bound).sum().to(dev, x.dtype))
-                acc.sat_n += pre.numel()
-            else:
-                parts.append(torch.zeros((), device=dev, dtype=x.dtype))
-            vec = torch.stack(parts)  # [sum, norm, sum of other outputs, input sum, saturated]
-            if acc.vec is None:
-                acc.vec = vec
-            else:  # a module called again in the same forward / micro-batch: pool the moments
-                acc.more.append(vec)
+            if ins:
+                acc.inputs.append(self._sum(ins[0]))
+                if kind == KIND_SATURATING:
+                    acc.saturated.append((ins[0].abs() > self.thresholds.saturation_bound).sum())
+                    acc.sat_n += ins[0].numel()
             acc.n += n
             if kind == KIND_WEIGHT:
                 self._last_weight_is_conv = isinstance(module, _CONV)
             elif kind == KIND_RELU and main.dim() >= 2:
                 unit_dim = self._unit_dim(main)
-                dims = [d for d in range(main.dim()) if d != unit_dim]
-                alive = main.amax(dim=dims) > 0
-                if acc.alive is None:
-                    acc.alive, acc.unit_dim = alive, unit_dim
-                elif acc.alive.shape == alive.shape:
-                    acc.alive = acc.alive | alive
+                unit_max = main.amax(dim=[d for d in range(main.dim()) if d != unit_dim])
+                if acc.unit_max is None:
+                    acc.unit_max = unit_max
+                elif acc.unit_max.shape == unit_max.shape:  # fmax: a NaN in one forward hides nothing
+                    acc.unit_max = torch.fmax(acc.unit_max, unit_max)
         return None
+
+    def _sum(self, t: torch.Tensor) -> torch.Tensor:
+        """``t``'s sum; a tensor already summed in this step (a module's output that is the next
+        one's input) and not changed in place since is not summed again."""
+        if t.is_inference():  # no version counter
+            return t.sum(dtype=_reduction_dtype(t))
+        seen = self._sums.get(id(t))
+        if seen is not None and seen[0]() is t and seen[1] == t._version:
+            return seen[2]
+        total = t.sum(dtype=_reduction_dtype(t))
+        self._sums[id(t)] = (weakref.ref(t), t._version, total)
+        return total
 
     def _unit_dim(self, t: torch.Tensor) -> int:
         if t.dim() == 2 or t.dim() >= 4:
@@ -623,15 +646,41 @@ class Probe:
 
     def _feed_loss(self, loss: torch.Tensor) -> None:
         with torch.no_grad():
-            l = loss.detach()
-            bad = torch.isfinite(l).all().logical_not_()
-            if self._loss_bad is None or self._loss_bad.device != l.device:
-                self._loss_bad = torch.zeros((), dtype=torch.long, device=l.device)
-                self._loss_first = torch.full((), -1, dtype=torch.long, device=l.device)
-            # the optimizer may already have ended this iteration's step
-            step = self._step - 1 if self._opt_steps_since_user_step > 0 else self._step
-            self._loss_bad += bad
-            self._loss_first.masked_fill_(bad & (self._loss_first < 0), step)
+            flag = loss * 0  # 0 for a finite loss, NaN for NaN and +-Inf
+            if flag.dim():  # NaN if any element is not finite
+                flag = flag.sum()
+        # the optimizer may already have ended this iteration's step
+        self._loss_steps.append(self._step - 1 if self._opt_steps_since_user_step > 0 else self._step)
+        self._loss_flags.append(flag)
+        if len(self._loss_flags) >= _LOSS_FOLD:
+            self._fold_losses()
+
+    def _fold_losses(self) -> None:
+        """Pending loss flags -> the device counters (how many were non-finite, the first one's step)."""
+        if not self._loss_flags:
+            return
+        device = self._loss_flags[0].device
+        with torch.no_grad():
+            bad = _stack(self._loss_flags, device).isnan()
+            steps = _device_vector(self._loss_steps, torch.int64, device)
+            count, first = bad.sum(), torch.where(bad, steps, _NO_STEP).amin()
+            if self._loss_bad is None:
+                self._loss_bad, self._loss_first = count, first
+            else:
+                self._loss_bad, self._loss_first = self._loss_bad + count, torch.minimum(self._loss_first, first)
+        self._loss_flags, self._loss_steps = [], []
+
+    def _add_losses(self, payload: dict, dev) -> list:
+        """The loss flags and folded counters into the payload; returns the flags' steps."""
+        if self._loss_flags:
+            payload["loss_flags"] = _stack(self._loss_flags, dev)
+        if self._loss_bad is not None:
+            payload["loss_folded"] = torch.stack([self._loss_bad, self._loss_first]).to(dev)
+        return self._loss_steps
+
+    def _reset_losses(self) -> None:
+        self._loss_flags, self._loss_steps = [], []
+        self._loss_bad = self._loss_first = None
 
     def _end_step(self) -> None:
         step = self._step
@@ -645,9 +694,9 @@ class Probe:
 
     def _finish_check(self, step: int, partial: bool = False) -> None:
         try:
-            payload = self._collect(step)
-            if payload is not None:
-                check = self._to_check(step, payload, partial)
+            collected = self._collect(step)
+            if collected is not None:
+                check = self._to_check(step, collected, partial)
                 self._latest = check
                 self._checks += 1
                 self._detectors.observe(check)
@@ -656,16 +705,20 @@ class Probe:
         finally:
             self._fwd = {}
             self._calls = {}
-            self._snapshot = self._snapshot_norms = self._snapshot_params = None
+            self._sums = {}
+            self._snapshot = self._snapshot_params = None
 
     def _read_loss_tail(self) -> None:
-        """At close: the loss accumulators since the last check (one more host read)."""
-        if self._loss_bad is None or self._rank != 0 and self._world > 1:
+        """At close: the losses fed since the last check (one more host read)."""
+        if self._rank != 0 and self._world > 1:
             return
         try:
-            bad, first = torch.stack([self._loss_bad, self._loss_first]).tolist()
-            if bad:
-                self._detectors.loss_nonfinite(int(bad), int(first), self._step)
+            payload: dict = {}
+            steps = self._add_losses(payload, self._device)
+            if payload:
+                bad, first = _nonfinite_losses(_transfer(payload, self._device), steps)
+                if bad:
+                    self._detectors.loss_nonfinite(bad, first, self._step)
         except Exception as exc:
             self._failed("loss check at close", exc)
 
@@ -673,160 +726,210 @@ class Probe:
 
     def _collect(self, step: int):
         dev = self._device
-        f64 = torch.float64 if dev.type != "mps" else torch.float32
-        keys = sorted(self._fwd.values(), key=lambda a: a.order)
-        keys = [a for a in keys if a.vec is not None]
-        # forward: [n, sum, sum of squares, other sum, input sum, saturated, sat_n] per key, in
-        # float64, summable across calls and ranks (the squares are taken in float64)
-        fwd_vec = torch.zeros(0, dtype=f64, device=dev)
-        if keys:
-            rows = torch.stack([a.vec.to(dev) for a in keys]).to(f64)
-            rows[:, 1] = rows[:, 1] * rows[:, 1]
-            for i, a in enumerate(keys):
-                if a.more:
-                    extra = torch.stack([v.to(dev) for v in a.more]).to(f64)
-                    extra[:, 1] = extra[:, 1] * extra[:, 1]
-                    rows[i] += extra.sum(0)
-            counts = torch.tensor([[float(a.n), float(a.sat_n)] for a in keys], dtype=f64).to(dev, non_blocking=True)
-            fwd_vec = torch.cat([counts[:, :1], rows, counts[:, 1:]], dim=1).flatten()
-        relu = [a for a in keys if a.alive is not None]
-        alive_cat = (torch.cat([a.alive.to(dev, torch.uint8) for a in relu])
-                     if relu else torch.zeros(0, dtype=torch.uint8, device=dev))
-        loss_vec = torch.zeros(2, dtype=f64, device=dev)
-        if self._loss_bad is not None:
-            loss_vec = torch.stack([self._loss_bad.to(dev, f64), self._loss_first.to(dev, f64)])
-            first_min = torch.where(loss_vec[1] < 0, torch.full_like(loss_vec[1], math.inf), loss_vec[1])
-            loss_vec = torch.stack([loss_vec[0], first_min])
-        else:
-            loss_vec[1] = math.inf
-
-        if self._world > 1:
-            layout = "|".join(f"{a.name}#{a.call}:{a.kind}" for a in keys) + "/" + ",".join(
-                str(a.alive.numel()) for a in relu)
-            ok = _dist_layout_agrees(layout, fwd_vec.numel() + alive_cat.numel(), dev)
-            if ok:
-                import torch.distributed as dist
-
-                dist.all_reduce(fwd_vec, op=dist.ReduceOp.SUM)
-                if alive_cat.numel():
-                    dist.all_reduce(alive_cat, op=dist.ReduceOp.MAX)
-                red = torch.stack([loss_vec[0], -loss_vec[1]])
-                dist.all_reduce(red, op=dist.ReduceOp.MAX)  # count: max across ranks; first: min
-                loss_vec = torch.stack([red[0], -red[1]])
-            elif not self._layout_warned:
-                self._layout_warned = True
-                self._note("ranks executed different modules at a check: statistics are rank 0's own")
-
-        # dead fractions (window) on device
-        dead = []
-        offset = 0
-        for a in relu:
-            k = a.alive.numel()
-            mask = alive_cat[offset:offset + k].bool()
-            offset += k
-            hist = self._alive_hist.get((a.name, a.call))
-            if hist is None or (hist and hist[-1].shape != mask.shape):
-                hist = self._alive_hist[(a.name, a.call)] = deque(maxlen=self.thresholds.window)
-            hist.append(mask)
-            window_alive = torch.stack(list(hist)).any(0)
-            dead.append(torch.stack([1.0 - mask.to(f64).mean(), 1.0 - window_alive.to(f64).mean(),
-                                     torch.full((), float(len(hist)), dtype=f64, device=dev)]))
-        dead_vec = torch.cat(dead) if dead else torch.zeros(0, dtype=f64, device=dev)
-
-        items = self._trainable()
-        pvec, pmeta = self._param_stats(items, dev, f64)
-        if self._loss_bad is not None:  # consumed (and reduced): reset on every rank
-            self._loss_bad.zero_()
-            self._loss_first.fill_(-1)
+        payload: dict = {}  # name -> 1-D device tensor; all of them go to the host in one transfer
+        keys = [a for a in sorted(self._fwd.values(), key=lambda a: a.order) if a.sums]
+        relu = [a for a in keys if a.unit_max is not None]
+        with torch.no_grad():
+            if keys:
+                # one entry per forward, summable across forwards and ranks (squares in float64)
+                payload["sums"] = _stack([v for a in keys for v in a.sums], dev)
+                payload["squares"] = _stack([v for a in keys for v in a.norms], dev).to(_f64(dev)).square_()
+                for name in ("inputs", "others", "saturated"):
+                    values = [v for a in keys for v in getattr(a, name)]
+                    if values:
+                        payload[name] = _stack(values, dev)
+            alive = torch.cat([a.unit_max.to(dev) for a in relu]) > 0 if relu else None
+            if self._world > 1:
+                alive = self._all_reduce(keys, relu, alive, payload, dev)
+            windows = self._dead_units(relu, alive, dev, payload) if relu else []
+            params = self._param_stats(self._trainable(), dev, payload)
+        loss_steps = self._add_losses(payload, dev)
+        self._reset_losses()  # consumed (and reduced): reset on every rank
         if self._rank != 0:
             return None
-        host = torch.cat([fwd_vec, dead_vec, pvec, loss_vec]).tolist()  # one transfer
-        return keys, relu, items, pmeta, host
+        return keys, relu, windows, params, loss_steps, _transfer(payload, dev)
 
-    def _param_stats(self, items, dev, f64):
-        """Per parameter, on device: grad L2, L1, Linf, weight L2, weight Linf, weight L2 before
-        the update, update L2, duplicate weight rows, duplicate non-zero grad rows. Host facts
-        (numel, has a gradient) go in the metadata: no host->device copies here, since on CUDA a
-        blocking one would be a sync."""
+    def _all_reduce(self, keys, relu, alive, payload, dev):
+        """Across ranks, when all ran the same modules: forward statistics and counts summed, alive
+        units OR-ed, non-finite losses counted (max) with the first step (min). Returns ``alive``."""
+        import torch.distributed as dist
+
+        fwd = [name for name in ("sums", "squares", "inputs", "others", "saturated") if name in payload]
+        layout = "|".join(f"{a.name}#{a.call}:{a.kind}:{len(a.sums)},{len(a.inputs)},{len(a.others)},"
+                          f"{len(a.saturated)}" for a in keys) + "/" + ",".join(str(a.unit_max.numel()) for a in relu)
+        size = sum(payload[name].numel() for name in fwd) + (0 if alive is None else alive.numel())
+        self._fold_losses()
+        if not _dist_layout_agrees(layout, size, dev):
+            if not self._layout_warned:
+                self._layout_warned = True
+                self._note("ranks executed different modules at a check: statistics are rank 0's own")
+            return alive
+        f64 = _f64(dev)
+        counts = torch.tensor([float(a.n) for a in keys] + [float(a.sat_n) for a in keys], dtype=f64, device=dev)
+        parts = [payload[name] for name in fwd] + [counts]
+        summed = torch.cat([t.to(f64) for t in parts])
+        dist.all_reduce(summed, op=dist.ReduceOp.SUM)
+        payload.update(zip(fwd + ["counts"], summed.split([t.numel() for t in parts])))
+        if alive is not None:
+            merged = alive.to(torch.uint8)
+            dist.all_reduce(merged, op=dist.ReduceOp.MAX)
+            alive = merged.bool()
+        if self._loss_bad is None:
+            losses = torch.tensor([0, -_NO_STEP], dtype=torch.int64, device=dev)
+        else:
+            losses = torch.stack([self._loss_bad, -self._loss_first]).to(dev)
+        dist.all_reduce(losses, op=dist.ReduceOp.MAX)  # count: max across ranks; first step: min
+        self._loss_bad, self._loss_first = losses[0], -losses[1]
+        return alive
+
+    def _dead_units(self, relu, alive, dev, payload) -> list:
+        """Per ReLU (module, call), counted on device: units alive in this batch and in any batch of
+        the window. Returns how many checks each one's window spans."""
+        window = self.thresholds.window
+        layout = tuple(((a.name, a.call), a.unit_max.numel()) for a in relu)
+        ages = self._unit_ages(layout, dev)
+        ages.add_(1).masked_fill_(alive, 0)
+        _, ends, _ = self._segments("dead", tuple(units for _, units in layout) * 2, dev)
+        payload["alive"] = torch.cumsum(torch.cat([alive, ages < window]), 0).index_select(0, ends)
+        spans = []
+        for key, _ in layout:
+            self._dead_checks[key] = min(self._dead_checks.get(key, 0) + 1, window)
+            spans.append(self._dead_checks[key])
+        return spans
+
+    def _unit_ages(self, layout: tuple, dev) -> torch.Tensor:
+        """Per unit of the ReLUs in ``layout``: checks since it was last > 0 (``window`` or more: not
+        in the window). One tensor while every check has the same ReLUs; a (module, call) missing
+        from a check keeps its history for the next check that has it."""
+        if layout != self._ages_layout:
+            if self._ages is not None:
+                old = self._ages_layout
+                self._parked_ages.update(zip((key for key, _ in old), self._ages.split([units for _, units in old])))
+            parts = []
+            for key, units in layout:
+                part = self._parked_ages.pop(key, None)
+                if part is None or part.numel() != units:
+                    part = torch.full((units,), self.thresholds.window, dtype=torch.int32, device=dev)
+                    self._dead_checks.pop(key, None)
+                parts.append(part.to(dev))
+            self._ages, self._ages_layout = torch.cat(parts), layout
+        return self._ages
+
+    def _segments(self, purpose: str, sizes: tuple, dev) -> tuple:
+        """For consecutive segments of ``sizes`` elements, on ``dev``: each element's segment, each
+        segment's last element, and whether the next element is in the same segment. Kept while
+        the layout stays the same."""
+        cached = self._segment_cache.get(purpose)
+        if cached is None or cached[0] != (sizes, dev):
+            counts = _device_vector(list(sizes), torch.int64, dev)
+            ids = torch.repeat_interleave(torch.arange(len(sizes), device=dev), counts, output_size=sum(sizes))
+            cached = self._segment_cache[purpose] = ((sizes, dev), (ids, counts.cumsum(0) - 1, ids[1:] == ids[:-1]))
+        return cached[1]
+
+    def _param_stats(self, items, dev, payload) -> tuple:
+        """Per parameter, on device, all at once: gradient L2, L1 and Linf norms, weight L2 and Linf,
+        and where a snapshot was taken the weight L2 before the update and the update's L2; then the
+        identical rows of weight matrices. Returns the host facts that place each value: per
+        parameter (module, name, ndim, units, numel, has a gradient), the parameters with an update,
+        and the matrices whose rows were compared."""
         if not items:
-            return torch.zeros(0, dtype=f64, device=dev), []
+            return [], [], ([], [])
         params = [p for _, _, p, _ in items]
-        grads = [p.grad for p in params]
-        have = [g is not None and not g.is_sparse for g in grads]
-        zero = torch.zeros((), dtype=f64, device=dev)
-        nan = torch.full((), math.nan, dtype=f64, device=dev)
+        has_grad = [p.grad is not None and not p.grad.is_sparse for p in params]
+        grads = [p.grad for p, has in zip(params, has_grad) if has]
+        norms: list = []
+        if grads:
+            for order in (2, 1, math.inf):
+                norms += torch._foreach_norm(grads, order)
+        norms += torch._foreach_norm(params, 2)
+        norms += torch._foreach_norm(params, math.inf)
+        updated = self._update_norms(params, norms)
+        payload["params"] = _stack(norms, dev)
+        compared = self._identical_rows(items, has_grad, dev, payload)
+        meta = [(mname, pname, p.dim(), _units(p, m), p.numel(), has)
+                for (mname, pname, p, m), has in zip(items, has_grad)]
+        return meta, updated, compared
 
-        def column(values):
-            return torch.stack([v.to(dev, f64) if v is not None else zero for v in values])
+    def _update_norms(self, params: list, norms: list) -> list:
+        """Appends the L2 norms of the snapshot and of the update (snapshot minus now) to ``norms``;
+        returns the positions in ``params`` they belong to."""
+        if self._snapshot is None:
+            return []
+        position = {id(p): i for i, p in enumerate(params)}
+        pairs = [(position[id(p)], before, p) for before, p in zip(self._snapshot, self._snapshot_params)
+                 if id(p) in position]
+        if not pairs:
+            return []
+        snapshot = [before for _, before, _ in pairs]
+        norms += torch._foreach_norm(snapshot)
+        torch._foreach_sub_(snapshot, [p for _, _, p in pairs])  # in place: dropped after this step
+        norms += torch._foreach_norm(snapshot)
+        return [i for i, _, _ in pairs]
 
-        with torch.no_grad():
-            gs = [g.detach() for g, h in zip(grads, have) if h]
-            g_cols = [[None] * len(params) for _ in range(3)]
-            if gs:
-                pos = [i for i, h in enumerate(have) if h]
-                for c, order in enumerate((2, 1, math.inf)):
-                    for i, t in zip(pos, torch._foreach_norm(gs, order)):
-                        g_cols[c][i] = t
-            ps = [p.detach() for p in params]
-            w_l2 = torch._foreach_norm(ps, 2)
-            w_inf = torch._foreach_norm(ps, math.inf)
-            before = [nan] * len(params)
-            upd = [nan] * len(params)
-            snap = self._snapshot
-            if snap is not None and self._snapshot_params is not None:
-                pos_of = {id(p): i for i, p in enumerate(params)}
-                sel = [(pos_of[id(p)], j) for j, p in enumerate(self._snapshot_params) if id(p) in pos_of]
-                if sel:
-                    js = [j for _, j in sel]
-                    diffs = torch._foreach_sub([snap[j] for j in js], [self._snapshot_params[j].detach() for j in js])
-                    for (i, j), d in zip(sel, torch._foreach_norm(diffs)):
-                        upd[i] = d
-                        before[i] = self._snapshot_norms[j]
-                    del diffs
-            dup_w = [None] * len(params)
-            dup_g = [None] * len(params)
-            for i, (mname, pname, p, m) in enumerate(items):
-                if p.dim() < 2 or self._kind.get(mname) != KIND_WEIGHT:
-                    continue
-                rows = _rows(p.detach(), m)
-                if rows.shape[0] < 2:
-                    continue
-                proj = self._projection(mname, pname, rows)
-                dup_w[i] = _duplicate_rows(rows @ proj, None)
-                if have[i]:
-                    grows = _rows(grads[i].detach(), m)
-                    nonzero = grows.abs().amax(dim=1) > 0
-                    dup_g[i] = _duplicate_rows(grows.to(proj.dtype) @ proj, nonzero)
-            mat = torch.stack([column(g_cols[0]), column(g_cols[1]), column(g_cols[2]), column(w_l2),
-                               column(w_inf), column(before), column(upd), column(dup_w), column(dup_g)], dim=1)
-        meta = [(mname, pname, p.dim(), _units(p, m), p.numel(), h) for (mname, pname, p, m), h in zip(items, have)]
-        return mat.flatten(), meta
+    def _identical_rows(self, items, has_grad, dev, payload) -> tuple:
+        """Rows equal to another row, per weight matrix and per gradient matrix, every layer in one
+        pass: two random projections per row, rows sorted by matrix and then by projection, each
+        compared with its neighbour. Two distinct rows agree on both projections only by accident
+        of measure zero. All-zero gradient rows are left out (dead units are DLP003's business, not
+        symmetry): their projections become NaN, which equals nothing. Returns the positions in
+        ``items`` of the weight matrices and of the gradient matrices, in payload order."""
+        weight_at, grad_at, weight_rows, grad_rows, grad_row_max = [], [], [], [], []
+        for i, (mname, pname, p, m) in enumerate(items):
+            if p.dim() < 2 or self._kind.get(mname) != KIND_WEIGHT:
+                continue
+            rows = _rows(p, m)
+            if rows.shape[0] < 2:
+                continue
+            proj = self._projection(mname, pname, rows)
+            weight_at.append(i)
+            weight_rows.append((rows.to(proj.dtype) @ proj).to(dev))
+            if has_grad[i]:
+                g = _rows(p.grad, m)
+                grad_at.append(i)
+                grad_rows.append((g.to(proj.dtype) @ proj).to(dev))
+                grad_row_max.append(torch.linalg.vector_norm(g, math.inf, dim=1, keepdim=True).to(dev))
+        if not weight_at:
+            return [], []
+        proj = torch.cat(weight_rows + grad_rows)
+        if grad_at:
+            proj[sum(t.shape[0] for t in weight_rows):].masked_fill_(torch.cat(grad_row_max) == 0, math.nan)
+        matrix, ends, same_matrix = self._segments("rows", tuple(t.shape[0] for t in weight_rows + grad_rows), dev)
+        order = torch.argsort(proj[:, 0], stable=True)
+        order = order[torch.argsort(matrix[order], stable=True)]
+        rows = proj[order]
+        same = (rows[1:] == rows[:-1]).all(dim=1) & same_matrix
+        paired = F.pad(same, (1, 0)) | F.pad(same, (0, 1))
+        payload["rows"] = torch.cumsum(paired, 0).index_select(0, ends)
+        return weight_at, grad_at
 
     def _projection(self, mname: str, pname: str, rows: torch.Tensor) -> torch.Tensor:
         key = (mname, pname)
+        dtype = rows.dtype if rows.dtype in (torch.float32, torch.float64) else torch.float32
         proj = self._proj.get(key)
-        if proj is None or proj.shape[0] != rows.shape[1] or proj.device != rows.device or proj.dtype != rows.dtype:
+        if proj is None or proj.shape[0] != rows.shape[1] or proj.device != rows.device or proj.dtype != dtype:
             # own generator: the global RNG (dropout masks, shuffling) is never touched
             cpu = torch.randn(rows.shape[1], 2, generator=self._gen, dtype=torch.float32)
-            dtype = rows.dtype if rows.dtype in (torch.float32, torch.float64) else torch.float32
             proj = self._proj[key] = cpu.to(device=rows.device, dtype=dtype)
         return proj
 
-    # -- host side: turn the flat list back into records ---------------------------------------
+    # -- host side: turn the lists back into records --------------------------------------------
 
-    def _to_check(self, step, payload, partial) -> Check:
-        keys, relu, items, pmeta, host = payload
-        pos = 0
+    def _to_check(self, step, collected, partial) -> Check:
+        keys, relu, windows, (meta, updated, (weight_at, grad_at)), loss_steps, host = collected
+        values = {name: iter(host.get(name, ())) for name in ("sums", "squares", "inputs", "others", "saturated")}
+
+        def pooled(name: str, forwards: int) -> float:
+            return sum(next(values[name]) for _ in range(forwards))
+
+        counts = host.get("counts")  # summed across ranks
+        alive = _differences(host.get("alive", []))  # per ReLU: alive in this batch, then in the window
+        relu_pos = {id(a): j for j, a in enumerate(relu)}
         fwd = []
-        relu_pos = {id(a): i for i, a in enumerate(relu)}
-        nk = len(keys)
-        fwd_vals = host[pos:pos + nk * _FWD_SLOTS]; pos += nk * _FWD_SLOTS
-        dead_vals = host[pos:pos + 3 * len(relu)]; pos += 3 * len(relu)
-        np_ = len(items)
-        pvals = host[pos:pos + np_ * _PARAM_SLOTS]; pos += np_ * _PARAM_SLOTS
-        loss_bad, loss_first = host[pos], host[pos + 1]
         for i, a in enumerate(keys):
-            n, s1, s2, other, ins, sat, sat_n = fwd_vals[i * _FWD_SLOTS:(i + 1) * _FWD_SLOTS]
+            s1, s2 = pooled("sums", len(a.sums)), pooled("squares", len(a.norms))
+            other, ins = pooled("others", len(a.others)), pooled("inputs", len(a.inputs))
+            sat = pooled("saturated", len(a.saturated))
+            n, sat_n = (counts[i], counts[len(keys) + i]) if counts else (a.n, a.sat_n)
             nfo = 0 if (math.isfinite(s1) and math.isfinite(s2) and math.isfinite(other)) else 1
             nfi = 0 if math.isfinite(ins) else 1
             mean = s1 / n if n else math.nan
@@ -834,23 +937,40 @@ class Probe:
             sat_frac = (sat / sat_n) if (a.kind == KIND_SATURATING and sat_n) else None
             d_step = d_win = None
             win = 0
+            relu_units = None
             if id(a) in relu_pos:
                 j = relu_pos[id(a)]
-                d_step, d_win, win = dead_vals[3 * j], dead_vals[3 * j + 1], int(dead_vals[3 * j + 2])
+                relu_units = a.unit_max.numel()
+                d_step, d_win = 1.0 - alive[j] / relu_units, 1.0 - alive[len(relu) + j] / relu_units
+                win = windows[j]
             fwd.append(FwdStat(name=a.name, call=a.call, cls=a.cls, kind=a.kind, n=int(n), mean=mean,
                                std=math.sqrt(var) if math.isfinite(var) else math.nan,
                                nonfinite_out=nfo, nonfinite_in=nfi,
                                saturated=sat_frac, dead_step=d_step, dead_window=d_win,
-                               window=win, units=None if a.alive is None else a.alive.numel()))
+                               window=win, units=relu_units))
+        # "params": gradient L2, L1, Linf (parameters with a gradient), weight L2, Linf (all),
+        # L2 before the update and of the update (parameters with a snapshot)
+        norms = host.get("params", [])
+        with_grad = [i for i, m in enumerate(meta) if m[5]]
+        ng, npar, nup = len(with_grad), len(meta), len(updated)
+        grad_of = {i: (norms[k], norms[ng + k], norms[2 * ng + k]) for k, i in enumerate(with_grad)}
+        w2s, winfs = norms[3 * ng:3 * ng + npar], norms[3 * ng + npar:3 * ng + 2 * npar]
+        before = dict(zip(updated, norms[3 * ng + 2 * npar:3 * ng + 2 * npar + nup]))
+        update = dict(zip(updated, norms[3 * ng + 2 * npar + nup:]))
+        identical = _differences(host.get("rows", []))
+        dup_w = dict(zip(weight_at, identical))
+        dup_g = dict(zip(grad_at, identical[len(weight_at):]))
         layers: dict = {}
-        for i, (mname, _param, ndim, units, numel, has) in enumerate(pmeta):
-            g2, g1, ginf, w2, winf, before, upd, dupw, dupg = pvals[i * _PARAM_SLOTS:(i + 1) * _PARAM_SLOTS]
+        for i, (mname, _param, ndim, units, numel, has) in enumerate(meta):
+            g2, g1, ginf = grad_of.get(i, (0.0, 0.0, 0.0))
+            w2, winf = w2s[i], winfs[i]
             lg = layers.get(mname)
             if lg is None:
                 lg = layers[mname] = LayerGrad(name=mname, cls=self._cls.get(mname, "?"), kind=self._kind.get(mname, KIND_OTHER))
             lg.add(g2=g2 ** 2 if math.isfinite(g2) else math.inf, g1=g1, ginf=ginf, numel=int(numel),
                    has_grad=bool(has), w2=w2 ** 2 if math.isfinite(w2) else math.inf, winf=winf,
-                   before=before, upd=upd, dup_w=int(dupw), dup_g=int(dupg), units=units, ndim=ndim)
+                   before=before.get(i, math.nan), upd=update.get(i, math.nan), dup_w=int(dup_w.get(i, 0)),
+                   dup_g=int(dup_g.get(i, 0)), units=units, ndim=ndim)
         # weight layers in the order their forward began; the root is left out when it has
         # children: where in its forward its own parameters are used is unknown
         root_has_children = any(True for _ in self.model.children())
@@ -867,40 +987,73 @@ class Probe:
         fwd_by_start = sorted(range(len(fwd)), key=lambda i: keys[i].start)
         for rank_, i in enumerate(fwd_by_start):
             fwd[i].start = rank_
+        loss_bad, loss_first = _nonfinite_losses(host, loss_steps)
         return Check(step=step, fwd=fwd, layers=layers, weight_order=order,
                      optimizer_stepped=self._opt_stepped, partial=partial,
-                     loss_nonfinite=int(loss_bad), loss_first_nonfinite=None if not math.isfinite(loss_first) else int(loss_first))
+                     loss_nonfinite=loss_bad, loss_first_nonfinite=loss_first)
+
+
+def _reduction_dtype(t: torch.Tensor) -> torch.dtype:
+    """Sums and norms of half/bfloat16 tensors are taken in float32 (without a float32 copy)."""
+    return t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def _f64(device) -> torch.dtype:
+    return torch.float64 if torch.device(device).type != "mps" else torch.float32
+
+
+def _stack(tensors: list, device) -> torch.Tensor:
+    return torch.stack([t.to(device) for t in tensors])
+
+
+def _device_vector(values: list, dtype: torch.dtype, device) -> torch.Tensor:
+    """Host integers as a vector on ``device`` without a host->device copy (on CUDA a blocking one
+    synchronises): they travel as kernel arguments."""
+    out = torch.zeros(len(values), dtype=dtype, device=device)
+    torch._foreach_add_(out.unbind(), values)
+    return out
+
+
+def _transfer(payload: dict, device) -> dict:
+    """The one device->host transfer: every part of ``payload`` as a list of floats, by name."""
+    if not payload:
+        return {}
+    sizes = [t.numel() for t in payload.values()]
+    flat = torch.empty(sum(sizes), dtype=_f64(device), device=device)
+    host = torch.cat(list(payload.values()), out=flat).tolist()
+    out, pos = {}, 0
+    for name, size in zip(payload, sizes):
+        out[name] = host[pos:pos + size]
+        pos += size
+    return out
+
+
+def _differences(cumulative: list) -> list:
+    """Per segment, from a cumulative sum read at each segment's last element."""
+    return [c - p for p, c in zip([0.0] + cumulative[:-1], cumulative)]
+
+
+def _nonfinite_losses(host: dict, steps: list) -> tuple:
+    """(how many fed losses were non-finite, the first one's step or None)."""
+    bad, first = host.get("loss_folded", (0, _NO_STEP))
+    for flag, step in zip(host.get("loss_flags", ()), steps):
+        if not math.isfinite(flag):
+            bad += 1
+            first = min(first, step)
+    return int(bad), (None if first >= _NO_STEP else int(first))
 
 
 def _rows(t: torch.Tensor, module: nn.Module) -> torch.Tensor:
     """A weight (or gradient) as one row per output unit."""
     if isinstance(module, _CONV_T) and t.dim() >= 2:
         t = t.transpose(0, 1)
-    return t.reshape(t.shape[0], -1)
+    return t.flatten(1)
 
 
 def _units(p: torch.Tensor, module: nn.Module) -> int:
     if p.dim() < 2:
         return 0
     return int(p.shape[1] if isinstance(module, _CONV_T) else p.shape[0])
-
-
-def _duplicate_rows(proj: torch.Tensor, keep: Optional[torch.Tensor]) -> torch.Tensor:
-    """Number of rows equal to another row, from two random projections per row (on device).
-
-    Two distinct rows agree on both projections only by accident of measure zero; ``keep``
-    excludes rows (all-zero gradient rows: dead units are DLP003's business, not symmetry).
-    """
-    order = torch.argsort(proj[:, 0])
-    s = proj[order]
-    same = (s[1:] == s[:-1]).all(dim=1)
-    if keep is not None:
-        k = keep[order]
-        same = same & k[1:] & k[:-1]
-    flag = torch.zeros(s.shape[0], dtype=torch.bool, device=s.device)
-    flag[1:] |= same
-    flag[:-1] |= same
-    return flag.sum()
 
 
 def _scaler_enabled(scaler) -> bool:
