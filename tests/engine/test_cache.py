@@ -14,7 +14,7 @@ import pytest
 from dllint import cache as cache_module
 from dllint import engine
 from dllint.cache import ResultCache
-from tests.engine.conftest import MODELS_LINEAR, as_tuples, settings, write_tree
+from tests.engine.conftest import MODELS_LINEAR, as_tuples, settings
 
 FILES = ["broken.py", "noqa_only.py", "pkg/__init__.py", "pkg/blocks.py", "pkg/models.py", "plain_train.py", "train.py", "util.py"]
 
