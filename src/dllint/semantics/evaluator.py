@@ -1226,25 +1226,35 @@ def _train_mode(args: tuple[Value, ...], kwargs: dict[str, Value]) -> str:
 def _held_by(owner: Value, value: Value) -> bool:
     """Whether ``value`` (every option of it, when it is one of several) is one of
     ``owner``'s attributes or inside one of its containers — ``self.dropouts[i]``."""
-    held: set[int] = set()
+    missing = {id(option) for option in options_of(value)}
+    if not missing:
+        return True
+    seen: set[int] = set()
     stack: list[tuple[Value, int]] = [(owner, 0)]
-    while stack:
+    while stack:  # stops at the first proof: a big model's object graph is walked per call
         current, depth = stack.pop()
         if depth > 4:
             continue
         if isinstance(current, Instance) and current.attrs:
-            children = list(current.attrs.values())
+            children = current.attrs.values()
         elif isinstance(current, Container):
-            children = list(current.items)
+            children = current.items
         elif isinstance(current, Merge):
-            children = list(current.options)
+            children = current.options
         else:
-            children = []
+            continue
         for child in children:
-            if id(child) not in held:
-                held.add(id(child))
-                stack.append((child, depth + 1))
-    return id(value) in held or all(id(option) in held for option in options_of(value))
+            key = id(child)
+            if key in seen:
+                continue
+            if child is value:
+                return True
+            seen.add(key)
+            missing.discard(key)
+            if not missing:
+                return True
+            stack.append((child, depth + 1))
+    return False
 
 
 def _clears_gradients(call: cst.Call) -> bool:
