@@ -257,3 +257,129 @@ class LSTMClassifier(nn.Module):
     def forward(self, x):
         out, (h, c) = self.lstm(self.embed(x))  # tuple output
         return self.head(out[:, -1])
+
+
+# ---------------------------------------------------------------------------------------------
+# functional activations: F.relu / torch.relu / x.relu() / torch.sigmoid / torch.tanh in forward
+# ---------------------------------------------------------------------------------------------
+
+
+def _apply_relu(h, style):
+    if style == "F":
+        return F.relu(h)
+    if style == "torch":
+        return torch.relu(h)
+    if style == "method":
+        return h.relu()
+    if style == "inplace":
+        return F.relu(h, inplace=True)
+    if style == "method_":
+        return h.relu_()
+    raise ValueError(style)
+
+
+class FReluBlock(nn.Module):
+    """A Linear followed by a ReLU called functionally in this module's forward."""
+
+    def __init__(self, d_in, d_out, style="F"):
+        super().__init__()
+        self.fc = nn.Linear(d_in, d_out)
+        self.style = style
+
+    def forward(self, x):
+        return _apply_relu(self.fc(x), self.style)
+
+
+class FunctionalReluMLP(nn.Module):
+    """ReluMLP with the ReLUs called in the blocks' forward (``style``: F.relu, torch.relu, x.relu(),
+    F.relu(inplace=True), x.relu_())."""
+
+    def __init__(self, inp=32, width=64, depth=4, classes=10, bias=None, style="F"):
+        super().__init__()
+        self.blocks = nn.ModuleList(FReluBlock(inp if i == 0 else width, width, style) for i in range(depth))
+        self.head = nn.Linear(width, classes)
+        if bias is not None:
+            for block in self.blocks:
+                nn.init.constant_(block.fc.bias, bias)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+class FunctionalSigmoidMLP(nn.Module):
+    """SigmoidMLP with ``torch.sigmoid`` (or ``torch.tanh``) called in the model's own forward."""
+
+    def __init__(self, inp=32, width=64, depth=10, classes=10, init_std=None, act="sigmoid"):
+        super().__init__()
+        dims = [inp] + [width] * depth
+        self.fcs = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims, dims[1:]))
+        self.head = nn.Linear(width, classes)
+        self.act = act
+        if init_std is not None:
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.normal_(m.weight, 0.0, init_std)
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        for fc in self.fcs:
+            x = torch.sigmoid(fc(x)) if self.act == "sigmoid" else torch.tanh(fc(x))
+        return self.head(x)
+
+
+class FBasicBlock(nn.Module):
+    """torchvision's BasicBlock with the ReLUs written as F.relu (as many user models and timm do)."""
+
+    def __init__(self, cin, cout, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.short = None
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.short is None else self.short(x)), inplace=True)
+
+
+class FunctionalResNet(nn.Module):
+    def __init__(self, classes=10, width=16):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(width)
+        self.layer1 = FBasicBlock(width, width)
+        self.layer2 = FBasicBlock(width, 2 * width, 2)
+        self.layer3 = FBasicBlock(2 * width, 4 * width, 2)
+        self.fc = nn.Linear(4 * width, classes)
+        for m in self.modules():  # torchvision's ResNet init
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = torch.relu(self.bn(self.conv(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class FunctionalTanhMLP(nn.Module):
+    """A tanh MLP with Xavier init (Glorot & Bengio's recipe), tanh called as x.tanh()."""
+
+    def __init__(self, inp=32, width=128, depth=4, classes=10):
+        super().__init__()
+        dims = [inp] + [width] * depth
+        self.fcs = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims, dims[1:]))
+        self.head = nn.Linear(width, classes)
+        for fc in self.fcs:
+            nn.init.xavier_uniform_(fc.weight, gain=nn.init.calculate_gain("tanh"))
+            nn.init.zeros_(fc.bias)
+
+    def forward(self, x):
+        for fc in self.fcs:
+            x = fc(x).tanh()
+        return self.head(x)

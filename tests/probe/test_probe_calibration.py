@@ -10,8 +10,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from dllint.probe import Probe, check
-from probe_models import (BNMLP, DropoutBNNet, LSTMClassifier, PoisonNet, RandnNet, ReluMLP, SigmoidMLP,
-                          SmallResNet, Teacher, TinyTransformer, TokenTeacher, ZeroMLP, train)
+from probe_models import (BNMLP, DropoutBNNet, FunctionalReluMLP, FunctionalResNet, FunctionalTanhMLP, LSTMClassifier,
+                          PoisonNet, RandnNet, ReluMLP, SigmoidMLP, SmallResNet, Teacher, TinyTransformer, TokenTeacher,
+                          ZeroMLP, train)
 
 
 def run(model, data, opt, steps, every=1, **kw):
@@ -57,6 +58,40 @@ def test_sigmoid_mlp_on_raw_pixels_vanishes_and_saturates():
     r = run(m, RawPixels((32,)), torch.optim.SGD(m.parameters(), 0.1), steps=5)
     assert {"DLP001", "DLP004"} <= codes(r)
     assert r.by_code("DLP004")[0].module == "body.1"  # the first sigmoid, fed raw pixels
+
+
+class BinaryClassifier(nn.Module):
+    """A healthy binary classifier whose forward ends in a sigmoid (a module or a call)."""
+
+    def __init__(self, functional):
+        super().__init__()
+        self.functional = functional
+        self.body = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1))
+        self.out = nn.Sigmoid()
+
+    def forward(self, x):
+        logits = self.body(x)
+        return (torch.sigmoid(logits) if self.functional else self.out(logits)).squeeze(1)
+
+
+@pytest.mark.parametrize("functional", [False, True], ids=["nn.Sigmoid", "torch.sigmoid"])
+def test_a_confident_output_sigmoid_is_not_saturation(functional):
+    # Trained on a separable task its outputs sit near 0 and 1, |logit| > 5: that is the goal,
+    # not a unit stuck in a flat tail. Only activations that feed a later weight layer count.
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(16, generator=g)
+    m = BinaryClassifier(functional)
+    opt = torch.optim.Adam(m.parameters(), 1e-2)
+    with Probe(m, every=10) as p:
+        for _ in range(300):
+            x = torch.randn(64, 16, generator=g)
+            loss = F.binary_cross_entropy(m(x), (x @ w > 0).float())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            p.step(loss)
+    assert loss.item() < 0.2
+    assert p.report().findings == []
 
 
 # --- DLP003: dead ReLU -----------------------------------------------------------------------
@@ -153,6 +188,20 @@ def test_injected_nan_names_the_module():
     assert "this module's own computation" in f.message
 
 
+@pytest.mark.parametrize("make_model", [ReluMLP, FunctionalReluMLP], ids=["nn.ReLU", "F.relu"])
+def test_nan_weights_are_not_also_reported_as_dead_relus(make_model):
+    m = make_model()
+    opt = torch.optim.SGD(m.parameters(), 0.01)
+    data = Teacher((32,))
+    with Probe(m, every=1) as p:
+        train(m, data, 3, opt, probe=p)
+        with torch.no_grad():
+            next(m.parameters()).fill_(float("nan"))
+        train(m, data, 10, opt, probe=p)  # every unit now outputs NaN: not "<= 0", not dead
+    codes_ = codes(p.report())
+    assert "DLP005" in codes_ and "DLP003" not in codes_
+
+
 def test_nan_between_checks_is_localised_at_the_next_check():
     m = ReluMLP()
     data = Teacher((32,))
@@ -220,6 +269,10 @@ HEALTHY = {
     "bn-mlp": (BNMLP, lambda: Teacher((32,)), lambda p: torch.optim.Adam(p, 1e-3), None, 40),
     "transformer": (TinyTransformer, TokenTeacher, lambda p: torch.optim.AdamW(p, 1e-3), None, 30),
     "lstm-clipped": (LSTMClassifier, TokenTeacher, lambda p: torch.optim.Adam(p, 1e-3), 1.0, 40),
+    # F.relu in forward (watched through the function mode on sampled steps)
+    "resnet-bn-functional": (FunctionalResNet, lambda: Teacher((3, 16, 16)),
+                             lambda p: torch.optim.SGD(p, 0.1, momentum=0.9, weight_decay=5e-4), None, 24),
+    "tanh-mlp-functional": (FunctionalTanhMLP, lambda: Teacher((32,)), lambda p: torch.optim.Adam(p, 1e-3), None, 40),
 }
 
 

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 import torch
-from probe_models import PoisonNet, ReluMLP, SigmoidMLP, Teacher, ZeroMLP, train
+from probe_models import FunctionalReluMLP, PoisonNet, ReluMLP, SigmoidMLP, Teacher, ZeroMLP, train
 from test_probe_calibration import HEALTHY
 from torch.nn import functional as F
 
@@ -47,8 +47,9 @@ def _codes(make_model, make_data, device, steps, lr):
         (lambda: ReluMLP(bias=-10.0), lambda: Teacher((32,)), 3, 0.01, {"DLP003"}),
         (lambda: ReluMLP(), lambda: Teacher((32,)), 20, 10.0, {"DLP003", "DLP009"}),
         (ReluMLP, lambda: Teacher((32,)), 20, 0.05, set()),
+        (lambda: FunctionalReluMLP(bias=-10.0), lambda: Teacher((32,)), 3, 0.01, {"DLP003"}),
     ],
-    ids=["sigmoid-vanishing", "zero-init", "dead-relu", "lr-too-high", "healthy"],
+    ids=["sigmoid-vanishing", "zero-init", "dead-relu", "lr-too-high", "healthy", "dead-relu-functional"],
 )
 def test_cuda_verdicts_match_the_cpu(make_model, make_data, steps, lr, expected):
     on_cpu = _codes(make_model, make_data, torch.device("cpu"), steps, lr)
@@ -93,8 +94,9 @@ def test_cuda_sync_counting_sees_a_host_transfer():
     assert _sync_warnings(lambda: x.sum()) == 0
 
 
-def test_cuda_unsampled_steps_never_synchronize_and_sampled_steps_once():
-    model = ReluMLP().to(CUDA)
+@pytest.mark.parametrize("make_model", [ReluMLP, FunctionalReluMLP], ids=["modules", "functional"])
+def test_cuda_unsampled_steps_never_synchronize_and_sampled_steps_once(make_model):
+    model = make_model().to(CUDA)
     opt = torch.optim.SGD(model.parameters(), 0.01)
     x, y = OnDevice(Teacher((32,)), CUDA).batch()
 

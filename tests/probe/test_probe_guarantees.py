@@ -69,10 +69,13 @@ def test_no_hooks_left_after_exit_and_none_on_unsampled_steps():
         pre_hooks = {n: len(x._forward_pre_hooks) for n, x in m.named_modules() if x._forward_pre_hooks}
         assert fwd_hooks == 0  # nothing hooked on an unsampled step ...
         assert set(pre_hooks) == {"net.1", "net.3"}  # ... but the DLP006 mode checks on BN/Dropout
+        assert torch._C._len_torch_function_stack() == 0  # no function mode between forwards
         train(m, data, 4, opt, probe=p)
         assert sum(len(x._forward_hooks) for x in m.modules()) > 0  # step 5 is sampled: armed
+        assert torch._C._len_torch_function_stack() == 0  # the mode lives inside a sampled forward only
     assert _hook_counts(m) == before
     assert _global_optimizer_hooks() == g_before
+    assert torch._C._len_torch_function_stack() == 0
 
 
 def test_no_references_kept_and_memory_flat_over_1000_steps():

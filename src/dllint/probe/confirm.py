@@ -195,10 +195,10 @@ def _not_observed_reason(pair: tuple, report, ran_inference: bool) -> str:
             sat = [r for r in layers if r.saturated_fraction is not None]
             if sat:
                 worst = max(sat, key=lambda r: r.saturated_fraction)
-                parts.append(f"DLP004: most saturated {worst.module} {100 * worst.saturated_fraction:.1f}% of "
+                parts.append(f"DLP004: most saturated {worst.label} {100 * worst.saturated_fraction:.1f}% of "
                              f"pre-activations beyond ±{_g(report.summary.get('thresholds', {}).get('saturation_bound', 5.0))}")
             else:
-                parts.append("DLP004: no sigmoid/tanh module ran (functional activations are not hooked)")
+                parts.append("DLP004: no sigmoid/tanh ran (as a module or as a watched functional call)")
         elif code == "DLP007":
             stds = [r for r in layers if r.kind == "weight" and r.act_std and r.call >= 1]
             if len(stds) >= 2:

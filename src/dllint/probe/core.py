@@ -15,6 +15,17 @@ What runs when
   device too, everything is concatenated into one tensor and moved to the host with a single
   ``.tolist()``. Under ``torch.distributed`` the per-rank tensors are all-reduced first and only
   rank 0 runs the detectors.
+* Functional activations (``F.relu``/``torch.relu``/``x.relu()``/``relu_``, ``F.relu6``,
+  ``torch.sigmoid``/``x.sigmoid()``, ``torch.tanh``/``x.tanh()``: ``FUNCTIONAL_ACTIVATIONS``) on
+  sampled steps: a ``TorchFunctionMode`` pushed by the root module's forward pre-hook and popped by
+  its forward hook (``always_call``: also when the forward raises) sees them; forward pre-hooks
+  keep the stack of running modules, so each call is attributed to the module whose forward made
+  it and reported as a layer of its own (``block1 (F.relu)``, ``block1 (F.relu, call 2)``). Calls
+  inside a watched activation module (``nn.ReLU`` calls ``F.relu``) are skipped. A ReLU call costs
+  one ``amax``, a sigmoid/tanh call three ops; every other torch call in the forward goes through
+  the mode's handler (Python only). While no functional activation has run the mode is on at
+  every 10th sampled step only. Not on unsampled steps, never outside the forward, not for
+  ``torch.compile``d models or submodules.
 
 On a GPU a sampled step costs kernel launches and Python dispatch per op, so the end of the step
 works on all layers at once: ``torch._foreach_norm`` over all gradients and weights, one stack per
@@ -60,6 +71,10 @@ _NORM: tuple = (_BATCHNORM, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm.
 if hasattr(nn, "RMSNorm"):
     _NORM = _NORM + (nn.RMSNorm,)
 _PURE_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+# Modules that take a fused fast path in eval mode unless ``has_torch_function`` (true under any
+# function mode): the activation mode is paused inside them in eval mode, so their numerics never
+# change (in training mode they never take the fast path, and F.relu inside them is watched).
+_FAST_PATH = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerEncoder)
 # Torch modules that cannot turn finite inputs into NaN/Inf and feed no detector: not hooked
 # (a non-finite value they pass on is caught at the next hooked module, as "input non-finite").
 _PASSIVE = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
@@ -87,6 +102,49 @@ def module_kind(module: nn.Module) -> str:
             if p.requires_grad and p.dim() >= 2:
                 return KIND_WEIGHT
     return KIND_OTHER
+
+
+# Functional activations watched on sampled steps (DLP003 / DLP004). The op a TorchFunctionMode
+# receives -> (its name in the report, kind). Every spelling of one op shares a name: F.relu,
+# torch.relu, x.relu(), relu_ / F.relu(inplace=True) are all "F.relu"; F.sigmoid and F.tanh arrive
+# as the Tensor methods. Leaky/parametric ReLUs, GELU, SiLU, ELU... are not watched: their units
+# do not die (and their modules are not watched either); hardtanh/ReLU6 only as F.relu6.
+def _functional_activations() -> dict:
+    T = torch.Tensor
+    groups = (
+        ("F.relu", KIND_RELU, (F.relu, torch.relu, T.relu, torch.relu_, T.relu_)),
+        ("F.relu6", KIND_RELU, (F.relu6,)),
+        ("F.sigmoid", KIND_SATURATING, (torch.sigmoid, T.sigmoid, torch.sigmoid_, T.sigmoid_, F.sigmoid,
+                                        getattr(getattr(torch, "special", None), "expit", None))),
+        ("F.tanh", KIND_SATURATING, (torch.tanh, T.tanh, torch.tanh_, T.tanh_, F.tanh)),
+    )
+    return {fn: (name, kind) for name, kind, fns in groups for fn in fns if fn is not None}
+
+
+FUNCTIONAL_ACTIVATIONS = _functional_activations()
+_MAX_FUNCTIONAL_CALLS = 16  # per (module, function) and forward; later calls (a loop over time) unwatched
+_LOOK_EVERY = 10  # while no functional activation has run, the mode is on every 10th sampled step only
+
+
+class _ActivationMode(torch.overrides.TorchFunctionMode):
+    """Active only during the forward of a sampled step (pushed by the root module's forward
+    pre-hook, popped by its forward hook): passes every call through unchanged and hands the
+    watched activations to the probe, which reads them. While this handler runs the mode is off,
+    so what the function calls (and what the probe computes) is not intercepted."""
+
+    def __init__(self, probe: "Probe", watched: dict):
+        super().__init__()
+        self.probe = weakref.proxy(probe)
+        self.watched = watched
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        try:
+            spec = self.watched.get(func)
+        except TypeError:  # an unhashable callable
+            spec = None
+        if spec is None:
+            return func(*args, **kwargs) if kwargs else func(*args)
+        return self.probe._functional_activation(spec, func, args, kwargs)
 
 
 def _is_train_mode_sensitive(module: nn.Module) -> bool:
@@ -149,14 +207,16 @@ def _is_compiling() -> bool:
 
 
 class _FwdAcc:
-    """One (module, call) of a sampled step. Each statistic is a list of device scalars, one per
-    forward (several under gradient accumulation); the host pools them."""
+    """One (module, call) of a sampled step, or one (module, functional activation, call): a call
+    of F.relu & co. made by that module's own forward (``fn`` is then its name, ``cls`` the
+    module's class, and only ``saturated`` or ``unit_max`` are kept). Each statistic is a list of
+    device scalars, one per forward (several under gradient accumulation); the host pools them."""
 
     __slots__ = ("name", "call", "cls", "kind", "order", "start", "n", "sat_n", "sums", "norms", "inputs",
-                 "others", "saturated", "unit_max")
+                 "others", "saturated", "unit_max", "fn")
 
-    def __init__(self, name: str, call: int, cls: str, kind: str, order: int):
-        self.name, self.call, self.cls, self.kind, self.order = name, call, cls, kind, order
+    def __init__(self, name: str, call: int, cls: str, kind: str, order: int, fn: Optional[str] = None):
+        self.name, self.call, self.cls, self.kind, self.order, self.fn = name, call, cls, kind, order, fn
         self.start = order  # weight layers: when the forward began (a parent's own weights
         # are used before its children finish), else when it finished
         self.n = 0
@@ -167,6 +227,10 @@ class _FwdAcc:
         self.others: list = []  # sums of further outputs (an LSTM's state, ...)
         self.saturated: list = []  # sigmoid/tanh: input elements beyond the saturation bound
         self.unit_max: Optional[torch.Tensor] = None  # ReLU: per-unit maximum (alive where > 0)
+
+    @property
+    def key(self) -> tuple:
+        return (self.name, self.call) if self.fn is None else (self.name, self.fn, self.call)
 
 
 _LOSS_FOLD = 64  # pending per-step loss flags folded into device counters (bounded memory)
@@ -241,6 +305,10 @@ class Probe:
         self._snapshot_params: Optional[list] = None
         self._opt_stepped = False
         self._sums: dict = {}  # id(tensor) -> (weakref, version, its sum): an output read again as an input
+        self._stack: list = []  # (name, kind) of the modules whose forward is running (functional activations)
+        self._mode_on = False
+        self._watching = False  # this sampled step's forward runs under the activation mode
+        self._paused_by: Optional[str] = None  # an eval-mode fast-path module running with the mode off
 
         # across steps (small)
         self._ages: Optional[torch.Tensor] = None  # ReLU units: checks since last > 0
@@ -262,6 +330,13 @@ class Probe:
         self._layout_warned = False
         self._latest: Optional[Check] = None
         self._detectors = Detectors(self.thresholds, self.enabled)
+        # functional activations (F.relu, torch.sigmoid, ...): watched on sampled steps through a
+        # TorchFunctionMode active during the model's forward, for the detectors that use them
+        kinds = {k for k, code in ((KIND_RELU, "DLP003"), (KIND_SATURATING, "DLP004")) if code in self.enabled}
+        watched = {fn: spec for fn, spec in FUNCTIONAL_ACTIVATIONS.items() if spec[1] in kinds}
+        self._mode: Optional[_ActivationMode] = _ActivationMode(self, watched) if watched else None
+        self._functional_seen = False  # a watched functional activation ran outside activation modules
+        self._looks = 0  # sampled steps armed while none had been seen
         self._rank, self._world = 0, 1
 
     # ----------------------------------------------------------------------------------------
@@ -304,6 +379,11 @@ class Probe:
             )
             if self.warn:
                 warnings.warn("dllint.probe: " + self._notes[-1], RuntimeWarning, stacklevel=3)
+        if self._mode is not None and not self.compiled and any(
+                type(m).__name__ == "OptimizedModule" for _, m in self._named):
+            self._mode = None
+            self._note("a submodule is torch.compile'd: functional activations (F.relu, torch.sigmoid, ...) are "
+                       "not watched, so DLP003/DLP004 see activation modules only")
         self._arm()
         return self
 
@@ -523,16 +603,28 @@ class Probe:
         self._calls = {}
         self._starts = {}
         self._sums = {}
+        self._stack = []
         if not self.compiled:
             self._starts = {}
+            # a model whose activations are all modules pays for the mode at the first sampled step
+            # and every _LOOK_EVERY-th after it (in case its forward changes), not at every one
+            watching = self._mode is not None and (self._functional_seen or self._looks % _LOOK_EVERY == 0)
+            if self._mode is not None and not self._functional_seen:
+                self._looks += 1
+            self._watching = watching
+            # first: a new forward resets the per-forward state before any other hook of the root
+            self._fwd_handles.append(self.model.register_forward_pre_hook(self._root_pre_hook))
             for name, m in self._named:
                 if isinstance(m, _PURE_CONTAINERS) or (isinstance(m, _PASSIVE) and name):
                     continue
-                if self._kind[name] == KIND_WEIGHT:
-                    self._fwd_handles.append(m.register_forward_pre_hook(self._make_start_hook(name)))
-                self._fwd_handles.append(
-                    m.register_forward_hook(self._make_fwd_hook(name, self._kind[name], type(m))))
-            self._fwd_handles.append(self.model.register_forward_pre_hook(self._root_pre_hook))
+                kind = self._kind[name]
+                if kind == KIND_WEIGHT or watching:
+                    self._fwd_handles.append(m.register_forward_pre_hook(
+                        self._make_pre_hook(name, kind, watching, isinstance(m, _FAST_PATH))))
+                self._fwd_handles.append(m.register_forward_hook(self._make_fwd_hook(name, kind, type(m), watching)))
+            if watching:
+                # last, and also when the forward raises: the function mode never outlives the forward
+                self._fwd_handles.append(self.model.register_forward_hook(self._root_post_hook, always_call=True))
         if self.track_updates and not self._seen_optimizer:
             # hand-written update (or not known yet): weights before the step, taken now
             try:
@@ -545,42 +637,109 @@ class Probe:
             h.remove()
         self._fwd_handles.clear()
         self._armed = False
+        self._watching = False
+        self._stack = []
+        self._paused_by = None
+        if self._mode_on:
+            self._mode_off()
 
     def _root_pre_hook(self, module, args):
         if torch.is_grad_enabled():
             self._calls = {}  # a new forward: call counts restart (gradient accumulation)
             self._last_weight_is_conv = False
+        self._stack = []
+        self._paused_by = None
+        if (self._watching and self._mode is not None and not self._mode_on and torch.is_grad_enabled()
+                and not _is_compiling()):
+            try:
+                self._mode.__enter__()  # torch.overrides._push_mode
+                self._mode_on = True
+            except Exception as exc:
+                self._failed("functional activation mode", exc)
         return None
 
-    def _make_start_hook(self, name: str):
+    def _root_post_hook(self, module, args, output):
+        if self._mode_on:
+            self._mode_off()
+        return None
+
+    def _mode_off(self) -> None:
+        """Pops the activation mode; one pushed above it and left there by the forward stays."""
+        self._mode_on = False
+        try:
+            above = []
+            while torch._C._len_torch_function_stack() > 0:
+                mode = torch._C._pop_torch_function_stack()
+                if mode is self._mode:
+                    break
+                above.append(mode)
+            for mode in reversed(above):
+                torch._C._push_on_torch_function_stack(mode)
+        except Exception as exc:
+            self._failed("functional activation mode", exc)
+
+    def _make_pre_hook(self, name: str, kind: str, watching: bool, fast_path: bool = False):
+        entry = (name, kind)
+
         def hook(module, args):
-            if torch.is_grad_enabled():
+            if watching and not _is_compiling():
+                self._stack.append(entry)
+                if (fast_path and not module.training and self._mode_on and self._paused_by is None
+                        and self._pause_mode()):
+                    self._paused_by = name
+            if kind == KIND_WEIGHT and torch.is_grad_enabled():
                 key = (name, self._calls.get(name, 0) + 1)
                 self._starts.setdefault(key, self._start_counter())
             return None
 
         return hook
 
+    def _leave(self, name: str) -> None:
+        """The module's forward ended: off the stack (with any child whose forward raised)."""
+        stack = self._stack
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] == name:
+                del stack[i:]
+                return
+
     def _start_counter(self) -> int:
         self._start_seq = getattr(self, "_start_seq", 0) + 1
         return self._start_seq
 
-    def _make_fwd_hook(self, name: str, kind: str, cls: type):
+    def _make_fwd_hook(self, name: str, kind: str, cls: type, watching: bool = False):
         cls_name = cls.__name__
 
         def hook(module, args, output):
+            if watching and self._paused_by == name:
+                self._paused_by = None
+                torch._C._push_on_torch_function_stack(self._mode)
+            if watching and self._stack:
+                self._leave(name)
             if not torch.is_grad_enabled():
                 return None
             if _is_compiling():
                 self._traced_while_compiling = True
                 return None
+            paused = self._mode_on and self._pause_mode()
             try:
                 self._record_forward(name, kind, cls_name, module, args, output)
             except Exception as exc:
                 self._failed("forward hook", exc, module=name or "<root>")
+            finally:
+                if paused:
+                    torch._C._push_on_torch_function_stack(self._mode)
             return None
 
         return hook
+
+    def _pause_mode(self) -> bool:
+        """Takes the activation mode off the top of the stack while a hook computes its statistics
+        (they need no interception); False if another mode is above it."""
+        n = torch._C._len_torch_function_stack()
+        if n and torch._C._get_function_stack_at(n - 1) is self._mode:
+            torch._C._pop_torch_function_stack()
+            return True
+        return False
 
     def _record_forward(self, name, kind, cls_name, module, args, output) -> None:
         call = self._calls.get(name, 0) + 1
@@ -621,6 +780,68 @@ class Probe:
                 elif acc.unit_max.shape == unit_max.shape:  # fmax: a NaN in one forward hides nothing
                     acc.unit_max = torch.fmax(acc.unit_max, unit_max)
         return None
+
+    def _functional_activation(self, spec: tuple, func, args: tuple, kwargs: dict):
+        """A watched activation called during a sampled forward (the mode's handler). Runs the call
+        unchanged; around it, reads the statistic its detector needs, on device: for sigmoid/tanh
+        the count of inputs beyond the saturation bound (taken before the call: ``sigmoid_`` would
+        overwrite them), for ReLUs the per-unit maximum of the output. Calls made inside an
+        activation module the hooks already watch (``nn.ReLU`` calls ``F.relu``) are skipped."""
+        fn, kind = spec
+        kwargs = kwargs or {}
+        x = args[0] if args else kwargs.get("input", kwargs.get("self"))
+        owner, owner_kind = self._stack[-1] if self._stack else ("", self._kind.get("", KIND_OTHER))
+        if owner_kind in (KIND_RELU, KIND_SATURATING):
+            return func(*args, **kwargs)
+        self._functional_seen = True
+        watch = (isinstance(x, torch.Tensor) and torch.is_grad_enabled() and x.is_floating_point()
+                 and x.numel() > 0)
+        saturated = None
+        if watch:
+            try:
+                call = self._calls.get((owner, fn), 0) + 1
+                self._calls[(owner, fn)] = call
+                if call > _MAX_FUNCTIONAL_CALLS:
+                    self._note(f"more than {_MAX_FUNCTIONAL_CALLS} calls of one functional activation in one "
+                               f"module's forward (e.g. {owner or '<root>'} calls {fn} in a loop): the later calls "
+                               "are not watched")
+                    watch = False
+                elif kind == KIND_SATURATING:
+                    with torch.no_grad():
+                        saturated = (x.abs() > self.thresholds.saturation_bound).sum()
+            except Exception as exc:
+                self._failed("functional activation", exc, module=owner or "<root>")
+                watch = False
+        out = func(*args, **kwargs)
+        if watch:
+            try:
+                self._record_functional(owner, fn, kind, call, x, out, saturated)
+            except Exception as exc:
+                self._failed("functional activation", exc, module=owner or "<root>")
+        return out
+
+    def _record_functional(self, owner: str, fn: str, kind: str, call: int, x, out, saturated) -> None:
+        unit_max = None
+        if kind == KIND_RELU:
+            if not isinstance(out, torch.Tensor) or out.dim() < 2:
+                return
+            unit_dim = self._unit_dim(out)
+            with torch.no_grad():
+                unit_max = out.amax(dim=[d for d in range(out.dim()) if d != unit_dim])
+        key = (owner, fn, call)
+        acc = self._fwd.get(key)
+        if acc is None:
+            acc = self._fwd[key] = _FwdAcc(owner, call, self._cls.get(owner, "?"), kind, len(self._fwd), fn=fn)
+            acc.start = self._start_counter()
+        acc.n += x.numel()
+        if saturated is not None:
+            acc.saturated.append(saturated)
+            acc.sat_n += x.numel()
+        if unit_max is not None:
+            if acc.unit_max is None:
+                acc.unit_max = unit_max
+            elif acc.unit_max.shape == unit_max.shape:  # fmax: a NaN in one forward hides nothing
+                acc.unit_max = torch.fmax(acc.unit_max, unit_max)
 
     def _sum(self, t: torch.Tensor) -> torch.Tensor:
         """``t``'s sum; a tensor already summed in this step (a module's output that is the next
@@ -727,10 +948,10 @@ class Probe:
     def _collect(self, step: int):
         dev = self._device
         payload: dict = {}  # name -> 1-D device tensor; all of them go to the host in one transfer
-        keys = [a for a in sorted(self._fwd.values(), key=lambda a: a.order) if a.sums]
+        keys = [a for a in sorted(self._fwd.values(), key=lambda a: a.order) if a.sums or a.fn is not None]
         relu = [a for a in keys if a.unit_max is not None]
         with torch.no_grad():
-            if keys:
+            if any(a.sums for a in keys):
                 # one entry per forward, summable across forwards and ranks (squares in float64)
                 payload["sums"] = _stack([v for a in keys for v in a.sums], dev)
                 payload["squares"] = _stack([v for a in keys for v in a.norms], dev).to(_f64(dev)).square_()
@@ -755,7 +976,7 @@ class Probe:
         import torch.distributed as dist
 
         fwd = [name for name in ("sums", "squares", "inputs", "others", "saturated") if name in payload]
-        layout = "|".join(f"{a.name}#{a.call}:{a.kind}:{len(a.sums)},{len(a.inputs)},{len(a.others)},"
+        layout = "|".join(f"{a.name}#{a.fn or ''}#{a.call}:{a.kind}:{len(a.sums)},{len(a.inputs)},{len(a.others)},"
                           f"{len(a.saturated)}" for a in keys) + "/" + ",".join(str(a.unit_max.numel()) for a in relu)
         size = sum(payload[name].numel() for name in fwd) + (0 if alive is None else alive.numel())
         self._fold_losses()
@@ -786,7 +1007,7 @@ class Probe:
         """Per ReLU (module, call), counted on device: units alive in this batch and in any batch of
         the window. Returns how many checks each one's window spans."""
         window = self.thresholds.window
-        layout = tuple(((a.name, a.call), a.unit_max.numel()) for a in relu)
+        layout = tuple((a.key, a.unit_max.numel()) for a in relu)
         ages = self._unit_ages(layout, dev)
         ages.add_(1).masked_fill_(alive, 0)
         _, ends, _ = self._segments("dead", tuple(units for _, units in layout) * 2, dev)
@@ -932,8 +1153,8 @@ class Probe:
             n, sat_n = (counts[i], counts[len(keys) + i]) if counts else (a.n, a.sat_n)
             nfo = 0 if (math.isfinite(s1) and math.isfinite(s2) and math.isfinite(other)) else 1
             nfi = 0 if math.isfinite(ins) else 1
-            mean = s1 / n if n else math.nan
-            var = max(s2 / n - mean * mean, 0.0) if n and not nfo else math.nan
+            mean = s1 / n if n and a.norms else math.nan  # functional activations: no moments
+            var = max(s2 / n - mean * mean, 0.0) if n and a.norms and not nfo else math.nan
             sat_frac = (sat / sat_n) if (a.kind == KIND_SATURATING and sat_n) else None
             d_step = d_win = None
             win = 0
@@ -947,7 +1168,7 @@ class Probe:
                                std=math.sqrt(var) if math.isfinite(var) else math.nan,
                                nonfinite_out=nfo, nonfinite_in=nfi,
                                saturated=sat_frac, dead_step=d_step, dead_window=d_win,
-                               window=win, units=relu_units))
+                               window=win, units=relu_units, fn=a.fn))
         # "params": gradient L2, L1, Linf (parameters with a gradient), weight L2, Linf (all),
         # L2 before the update and of the update (parameters with a snapshot)
         norms = host.get("params", [])

@@ -57,9 +57,14 @@ class FwdStat:
     window: int = 0
     units: Optional[int] = None
     start: int = 0
+    fn: Optional[str] = None  # a functional activation (F.relu, ...) called in module ``name``'s forward
 
     @property
     def label(self) -> str:
+        """``act``, ``act (call 2)``; a functional activation: ``block1 (F.relu)``, ``block1 (F.relu,
+        call 2)`` (``<root>`` for the model's own forward)."""
+        if self.fn is not None:
+            return f"{self.name or '<root>'} ({self.fn}" + (")" if self.call == 1 else f", call {self.call})")
         return self.name if self.call == 1 else f"{self.name} (call {self.call})"
 
 
@@ -293,6 +298,8 @@ class Detectors:
 
     def _dead(self, c: Check) -> None:
         th = self.th
+        if any(lg.weight_nonfinite for lg in c.layers.values()):
+            return  # NaN weights make every unit look dead: a consequence, reported as DLP005
         for f in c.fwd:
             if f.kind != "relu" or f.dead_window is None:
                 continue
@@ -309,8 +316,12 @@ class Detectors:
 
     def _saturation(self, c: Check) -> None:
         th = self.th
+        # An activation no weight layer follows is the model's output (a binary classifier's
+        # sigmoid, a bounded tanh head): confident outputs sit in the tails by design.
+        last_weight = max((f.start for f in c.fwd if f.kind == "weight"), default=-1)
         for f in c.fwd:
-            if f.kind == "saturating" and f.saturated is not None and f.saturated > th.saturation_fraction:
+            if f.kind == "saturating" and f.start < last_weight and f.saturated is not None \
+                    and f.saturated > th.saturation_fraction:
                 self._emit("DLP004", f.label, f.cls, c.step,
                            {"saturated_fraction": f.saturated},
                            {"saturated_fraction_above": th.saturation_fraction,

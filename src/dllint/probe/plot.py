@@ -56,11 +56,11 @@ def plot_gradient_flow(report, path: str, title: Optional[str] = None) -> str:
                 if v >= 0.05:
                     ax2.text(x + off, min(v, 0.93) + 0.02, f"{100 * v:.0f}%", ha="center", fontsize=7)
         ax2.set_xticks(ax_x)
-        ax2.set_xticklabels([(r.module or "<root>") + (f" #{r.call}" if r.call > 1 else "") for r in acts],
+        ax2.set_xticklabels([r.label for r in acts],
                             rotation=45, ha="right", fontsize=8)
         ax2.legend(loc="upper right", fontsize=7)
     else:
-        ax2.text(0.5, 0.5, "no ReLU / sigmoid / tanh modules", ha="center", va="center",
+        ax2.text(0.5, 0.5, "no ReLU / sigmoid / tanh ran", ha="center", va="center",
                  transform=ax2.transAxes, fontsize=8)
         ax2.set_xticks([])
     ax2.set_ylabel("fraction of units")

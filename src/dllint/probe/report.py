@@ -6,10 +6,14 @@ JSON schema (stable, like the linter's)::
                    "threshold", "message"}],
      "layers":   [{"module", "class", "call", "kind", "act_mean", "act_std", "grad_rms",
                    "grad_mean_abs", "grad_max_abs", "log10_update_ratio", "dead_fraction",
-                   "saturated_fraction", "nonfinite_output", "identical_rows"}],
+                   "saturated_fraction", "nonfinite_output", "identical_rows", "function"}],
      "summary":  {"steps", "checks", "every", "world_size", "model", "notes", "errors", ...}}
 
-``source`` is ``{"filename", "row", "end_row"}`` (1-based rows) or null.
+``source`` is ``{"filename", "row", "end_row"}`` (1-based rows) or null. ``function`` is null for a
+module's row; for a functional activation called in a module's forward it names the function
+(``"F.relu"``, ``"F.relu6"``, ``"F.sigmoid"``, ``"F.tanh"``), ``module`` is that module and ``call``
+counts that function's calls in its forward (the finding's ``module`` is then ``"block1 (F.relu)"``,
+``"block1 (F.relu, call 2)"``).
 """
 
 from __future__ import annotations
@@ -57,6 +61,15 @@ class LayerRow:
     saturated_fraction: Optional[float] = None
     nonfinite_output: bool = False
     identical_rows: Optional[int] = None
+    function: Optional[str] = None  # a functional activation called in ``module``'s forward
+
+    @property
+    def label(self) -> str:
+        """The row's name in the table and the plot: ``act #2``, ``block1 (F.relu) #2``."""
+        name = self.module or "<root>"
+        if self.function:
+            name += f" ({self.function})"
+        return name + (f" #{self.call}" if self.call > 1 else "")
 
     def to_dict(self) -> dict:
         return _jsonable({"module": self.module, "class": self.cls, "call": self.call, "kind": self.kind,
@@ -64,7 +77,8 @@ class LayerRow:
                           "grad_mean_abs": self.grad_mean_abs, "grad_max_abs": self.grad_max_abs,
                           "log10_update_ratio": self.log10_update_ratio, "dead_fraction": self.dead_fraction,
                           "saturated_fraction": self.saturated_fraction,
-                          "nonfinite_output": self.nonfinite_output, "identical_rows": self.identical_rows})
+                          "nonfinite_output": self.nonfinite_output, "identical_rows": self.identical_rows,
+                          "function": self.function})
 
 
 @dataclass
@@ -122,10 +136,7 @@ class ProbeReport:
         head = ["layer", "class", "act_std", "grad_rms", "grad_max", "log10 upd", "dead", "sat"]
         rows = []
         for r in self.layers:
-            name = r.module or "<root>"
-            if r.call > 1:
-                name += f" #{r.call}"
-            rows.append([name, r.cls, _g(r.act_std) if r.act_std is not None else "",
+            rows.append([r.label, r.cls, _g(r.act_std) if r.act_std is not None else "",
                          _g(r.grad_rms) if r.grad_rms is not None else "",
                          _g(r.grad_max_abs) if r.grad_max_abs is not None else "",
                          f"{r.log10_update_ratio:.2f}" if r.log10_update_ratio is not None and math.isfinite(r.log10_update_ratio) else ("inf" if r.log10_update_ratio else ""),
@@ -174,7 +185,7 @@ def build_report(probe) -> ProbeReport:
         if agg.code == "DLP006":
             values["modules"] = sorted(probe._dlp006)[:32]
             values["calls"] = sum(r["calls"] for r in probe._dlp006.values())
-        base = agg.module.split(" (call")[0]
+        base = agg.modules[0] if agg.modules else agg.module.split(" (call")[0]
         src = smap.location(base) if agg.module not in (MODEL, LOSS) else None
         findings.append(ProbeFinding(code=agg.code, name=NAMES[agg.code], module=agg.module, cls=agg.cls,
                                      source=src, steps=sorted(agg.steps), values=values,
@@ -217,10 +228,11 @@ def _layer_rows(check) -> list:
     rows = []
     done = set()
     for f in check.fwd:
-        lg = check.layers.get(f.name) if f.call == 1 else None
+        lg = check.layers.get(f.name) if f.call == 1 and f.fn is None else None
         if f.kind == "other" and lg is None and not f.nonfinite_out:
             continue
         rows.append(_row(f.name, f.cls, f.call, f.kind, f, lg))
+        rows[-1].function = f.fn
         if lg is not None:
             done.add(f.name)
     for name, lg in check.layers.items():
@@ -232,7 +244,8 @@ def _layer_rows(check) -> list:
 def _row(name, cls, call, kind, f, lg) -> LayerRow:
     row = LayerRow(module=name, cls=cls, call=call, kind=kind)
     if f is not None:
-        row.act_mean, row.act_std = f.mean, f.std
+        if f.fn is None:  # a functional activation keeps no moments
+            row.act_mean, row.act_std = f.mean, f.std
         row.dead_fraction = f.dead_step
         row.saturated_fraction = f.saturated
         row.nonfinite_output = bool(f.nonfinite_out)
