@@ -1,3 +1,3 @@
-from dllint.cli import main
+from dllint.cli import run
 
-main()
+run()

@@ -118,6 +118,29 @@ def main() -> None:
     """
 
 
+def run() -> None:
+    """The ``dllint`` executable: :func:`main`, then a fast exit.
+
+    Tearing the interpreter down frees LibCST's classes and a run's syntax trees one by one:
+    about 12 ms, a tenth of linting one small file (the pre-commit case). Like mypy's fast
+    exit, a lint run flushes its output and leaves with ``os._exit``; nothing on that path
+    needs a clean shutdown (no atexit handler, the process pool already joined). ``dllint
+    probe`` exits normally: torch, CUDA and distributed back-ends clean up at exit.
+    """
+    try:
+        main()
+    except SystemExit as exit:
+        code = exit.code
+        if isinstance(code, int) and "torch" not in sys.modules:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except Exception:  # noqa: BLE001 - a closed pipe: let Python report it as usual
+                raise exit from None
+            os._exit(code)
+        raise
+
+
 # --- check ------------------------------------------------------------------------------------
 
 SELECT_HELP = (

@@ -67,3 +67,24 @@ def test_a_run_served_from_the_cache_imports_no_libcst_and_no_rule(tmp_path: Pat
     assert "libcst" in loaded(project, *args)  # the first run lints and fills the cache
     cached = loaded(project, *args, watched=("libcst", "dllint.semantics", "dllint.rules.base"))
     assert cached == []
+
+
+def test_the_executable_exits_fast_with_its_status_and_all_of_its_output(tmp_path: Path) -> None:
+    # `python -m dllint` leaves through os._exit after a lint run: all of the output (here far
+    # more than a pipe's buffer) still arrives, and every exit status is kept.
+    broken = Path(__file__).resolve().parents[2] / "examples" / "broken" / "vgg_bn.py"
+    for i in range(100):
+        shutil.copy(broken, tmp_path / f"m{i}.py")
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "clean" / "ok.py").write_text("import torch\n")
+
+    def dllint(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dllint", "--isolated", "--no-cache", *args], cwd=tmp_path,
+                              capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=SRC), timeout=120)
+
+    found = dllint("--output-format", "json", ".")
+    assert found.returncode == 1 and len(found.stdout) > 65536
+    assert len(json.loads(found.stdout)) == 100 * len(json.loads(dllint("--output-format", "json", "m0.py").stdout))
+    assert dllint("clean").returncode == 0
+    bad = dllint("--select", "DL999", ".")
+    assert bad.returncode == 2 and "DL999" in bad.stderr
