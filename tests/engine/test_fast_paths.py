@@ -6,7 +6,7 @@ import libcst as cst
 import pytest
 
 from dllint.semantics.constants import UNKNOWN, literal_value
-from dllint.semantics.syntax import iter_children
+from dllint.semantics.syntax import children_of
 
 LITERALS = [
     "0", "7", "1_000", "0x1F", "0o17", "0b101", "00", "10**3", "1.5", "1.", ".5", "1e-3", "1_0.2_5", "2E+4",
@@ -54,7 +54,7 @@ def test_children_are_those_of_the_general_walk() -> None:
         stack: list[cst.CSTNode] = [module]
         while stack:
             node = stack.pop()
-            children = list(iter_children(node))
+            children = children_of(node)
             assert [id(c) for c in children] == [id(c) for c in _slow_children(node)], (path, type(node))
             stack.extend(children)
 

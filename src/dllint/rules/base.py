@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Op
 import libcst as cst
 
 if TYPE_CHECKING:
-    from dllint.semantics import FileSemantics
     from dllint.project import ProjectIndex
+    from dllint.semantics import FileSemantics
 
 
 class Option:

@@ -11,7 +11,6 @@ from dllint.semantics import (
     Layer,
     Tensor,
     as_int_tuple,
-    short_name,
 )
 from dllint.semantics.constants import per_dimension
 
@@ -71,8 +70,7 @@ class EvenKernelSize(Rule):
             verdict = _even_same_padding(layer)
             if verdict is None or _padded_or_trimmed(sem, layer):
                 continue
-            node, at_call_site = layer.report_site("kernel_size")
-            where = f" (the `{short_name(layer.qualified)}` inside the model built here)" if at_call_site else ""
+            node, where = layer.report_site("kernel_size")
             if id(node) in reported:
                 continue
             reported.add(id(node))

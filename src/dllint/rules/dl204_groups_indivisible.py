@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from dllint.rules.base import Report, Rule
-from dllint.semantics import FileSemantics, short_name
+from dllint.semantics import FileSemantics
 
 
 class GroupsIndivisible(Rule):
@@ -66,8 +66,7 @@ class GroupsIndivisible(Rule):
             ]
             if not bad:
                 continue
-            node, at_call_site = layer.report_site("groups", *(name for name, _ in bad))
-            where = f" (the `{short_name(layer.qualified)}` inside the model built here)" if at_call_site else ""
+            node, where = layer.report_site("groups", *(name for name, _ in bad))
             if id(node) in reported:
                 continue
             reported.add(id(node))

@@ -10,7 +10,6 @@ from dllint.semantics import (
     FileSemantics,
     Layer,
     as_int_tuple,
-    short_name,
 )
 from dllint.semantics.constants import per_dimension
 from dllint.semantics.syntax import dotted_name
@@ -97,8 +96,7 @@ class LargeKernel(Rule):
             verdict = _replaceable(layer, self.settings["min-kernel"])
             if verdict is None:
                 continue
-            node, at_call_site = layer.report_site("kernel_size")
-            where = f" (the `{short_name(layer.qualified)}` inside the model built here)" if at_call_site else ""
+            node, where = layer.report_site("kernel_size")
             if id(node) in reported:
                 continue
             reported.add(id(node))

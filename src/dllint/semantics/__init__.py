@@ -18,6 +18,7 @@ from libcst._position import CodeRange
 
 from dllint.project import LOGITS, ClassSummary, ModuleSummary
 from dllint.semantics import catalog
+from dllint.semantics.catalog import short_name
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator, Event, Trace
 from dllint.semantics.scopes import (
@@ -640,14 +641,6 @@ def _reaches_trainable(start: Tensor, consumers: dict[int, list[Tensor]]) -> boo
 
 def _passes_false(call: cst.Call) -> bool:
     return bool(call.args) and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "False"
-
-
-def short_name(qualified: str) -> str:
-    """``nn.Conv2d`` for ``torch.nn.Conv2d``, ``F.relu`` for ``torch.nn.functional.relu``."""
-    for prefix, short in (("torch.nn.functional.", "F."), ("torch.nn.init.", "nn.init."), ("torch.nn.", "nn.")):
-        if qualified.startswith(prefix):
-            return short + qualified[len(prefix):]
-    return qualified
 
 
 def describe(tensor: Tensor) -> str:

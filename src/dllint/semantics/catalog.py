@@ -285,3 +285,11 @@ MODULE_BASES = frozenset(
         "transformers.modeling_utils.PreTrainedModel",
     }
 )
+
+
+def short_name(qualified: str) -> str:
+    """``nn.Conv2d`` for ``torch.nn.Conv2d``, ``F.relu`` for ``torch.nn.functional.relu``."""
+    for prefix, short in (("torch.nn.functional.", "F."), ("torch.nn.init.", "nn.init."), ("torch.nn.", "nn.")):
+        if qualified.startswith(prefix):
+            return short + qualified[len(prefix):]
+    return qualified

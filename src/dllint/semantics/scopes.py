@@ -13,7 +13,7 @@ from typing import Iterator, Optional, Union
 import libcst as cst
 
 from dllint.semantics import catalog
-from dllint.semantics.syntax import children_of, dotted_name, iter_children
+from dllint.semantics.syntax import children_of, dotted_name
 
 
 class Binding:
@@ -438,7 +438,7 @@ class Collector:
             if node_type is cst.Global:
                 scope.globals.update(item.name.value for item in node.names)
         else:
-            for child in iter_children(node):
+            for child in children_of(node):
                 self._expr(child, ctx)
 
     def _import_base(self, node: cst.ImportFrom) -> Optional[str]:

@@ -1,7 +1,7 @@
 """Small, fast helpers over LibCST nodes.
 
 LibCST's own traversal (``node.visit`` / ``node.children``) rebuilds every node it passes,
-which costs more than the parse itself; :func:`iter_children` reads the dataclass fields
+which costs more than the parse itself; :func:`children_of` reads the dataclass fields
 directly and skips whitespace, punctuation and comments, which no rule asks about.
 """
 
@@ -59,22 +59,9 @@ def is_node_type(node_type: type) -> bool:
     return known
 
 
-def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    node_types = _node_types
-    for name in _fields_of(type(node)):
-        value = getattr(node, name)
-        value_type = type(value)
-        if value_type is tuple or value_type is list:
-            for item in value:
-                item_type = type(item)
-                if node_types.get(item_type) or (item_type not in node_types and is_node_type(item_type)):
-                    yield item
-        elif node_types.get(value_type) or (value_type not in node_types and is_node_type(value_type)):
-            yield value
-
-
 def children_of(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """:func:`iter_children` as a list (cheaper than a generator where all are wanted)."""
+    """The node's child nodes, read straight off its dataclass fields (no whitespace,
+    punctuation or comments)."""
     node_types = _node_types
     found: list[cst.CSTNode] = []
     for name in _fields_of(type(node)):

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import libcst as cst
 
-from dllint.semantics.catalog import Op
+from dllint.semantics.catalog import Op, short_name
 from dllint.semantics.constants import UNKNOWN, fold
 from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
 
@@ -105,15 +105,15 @@ class Layer(Value):
             return UNKNOWN if any(arg.star for arg in self.node.args) else default
         return fold(self.args[name], self.scope, self.env)
 
-    def report_site(self, *names: str) -> tuple[cst.CSTNode, bool]:
-        """Where a finding about these arguments belongs: the call that built the enclosing
-        model (``Block(3, 16, k=4)``) when one of them folds only with the values passed
-        there, else the layer's own constructor. The flag says which."""
+    def report_site(self, *names: str) -> tuple[cst.CSTNode, str]:
+        """Where a finding about these arguments belongs, and what its message must add: the
+        call that built the enclosing model (``Block(3, 16, k=4)``) when one of them folds only
+        with the values passed there, noted as such; else the layer's own constructor."""
         if self.instance_site is not None and any(
             name in self.args and fold(self.args[name], self.scope) is UNKNOWN for name in names
         ):
-            return self.instance_site, True
-        return self.node, False
+            return self.instance_site, f" (the `{short_name(self.qualified)}` inside the model built here)"
+        return self.node, ""
 
 
 class Container(Value):
