@@ -10,6 +10,7 @@ from dllint.semantics import FileSemantics, fold, short_name
 from dllint.semantics.inits import (
     InitWrite,
     Written,
+    parameter_writes,
     rescaled,
     scale_reaches_weights,
     written,
@@ -279,15 +280,8 @@ def _spelling(sem: FileSemantics, expr: cst.CSTNode) -> str:
 def _rewritten_parameters(sem: FileSemantics) -> set[int]:
     """``nn.Parameter`` calls (by id) whose tensor some init write overwrites after construction;
     a write whose target dllint cannot resolve counts for every parameter of that name."""
-    found: set[int] = set()
-    unresolved: set[str] = set()
-    for write in sem.init_writes:
-        targets = written(sem, write)
-        for target in targets:
-            if target.tensor is not None and target.tensor.node is not None:
-                found.add(id(target.tensor.node))
-        if not targets and write.attribute:
-            unresolved.add(write.attribute)
+    found, unresolved_writes = parameter_writes(sem)
+    unresolved = {write.attribute for write in unresolved_writes}
     if unresolved:
         for cls in sem.info.classes:
             for assignment in cls.attribute_assignments:

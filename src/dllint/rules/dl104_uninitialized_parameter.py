@@ -11,7 +11,7 @@ from dllint.semantics.inits import (
     filled_by_assignment,
     loop_receiver_unknown,
     loop_source_names,
-    written,
+    parameter_writes,
 )
 from dllint.semantics.scopes import CallSite, ClassInfo
 from dllint.semantics.syntax import iter_tree, keyword
@@ -228,19 +228,13 @@ def _touched(sem: FileSemantics) -> tuple[set[int], set[str], bool]:
     """What the file's init writes reach: ``nn.Parameter`` nodes, names written through targets
     dllint cannot resolve (or assigned in place, or handed to a helper), and whether some
     write covers every parameter of a model dllint cannot see."""
-    nodes: set[int] = set()
+    nodes, unresolved = parameter_writes(sem)
     names: set[str] = set(filled_by_assignment(sem))
-    everything = False
-    for write in sem.init_writes:
-        targets = written(sem, write)
-        for target in targets:
-            if target.tensor is not None and target.tensor.node is not None:
-                nodes.add(id(target.tensor.node))
-        if not targets and write.attribute:
-            names.add(write.attribute)
-            names |= loop_source_names(write)
-        if loop_receiver_unknown(sem, write) and not write.path:
-            everything = True  # ``for p in model.parameters(): init(p)`` over a model of unknown content
+    for write in unresolved:
+        names.add(write.attribute)
+        names |= loop_source_names(write)
+    # ``for p in model.parameters(): init(p)`` over a model of unknown content
+    everything = any(loop_receiver_unknown(sem, write) and not write.path for write in sem.init_writes)
     for site in sem.info.calls:
         function = site.function
         if function is not None and function.name == "forward":

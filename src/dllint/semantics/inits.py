@@ -235,6 +235,21 @@ class Written:
         return self.owner if isinstance(self.owner, Tensor) else None
 
 
+def parameter_writes(sem: "FileSemantics") -> tuple[set[int], list[InitWrite]]:
+    """The ``nn.Parameter`` constructor calls (by id) that some init write of the file overwrites,
+    and the writes to an attribute whose target dllint cannot resolve."""
+    reached: set[int] = set()
+    unresolved: list[InitWrite] = []
+    for write in sem.init_writes:
+        targets = written(sem, write)
+        for target in targets:
+            if target.tensor is not None and target.tensor.node is not None:
+                reached.add(id(target.tensor.node))
+        if not targets and write.attribute:
+            unresolved.append(write)
+    return reached, unresolved
+
+
 def written(sem: "FileSemantics", write: InitWrite) -> list[Written]:
     """Every layer parameter or ``nn.Parameter`` tensor the write may overwrite (see module doc)."""
     found: list[Written] = []
