@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dllint.semantics import Container, Instance
+from dllint.semantics import Instance
 
 from tests.semantics.helpers import cls, layer_names, semantics
 
@@ -139,13 +139,3 @@ def test_a_try_whose_handler_builds_something_else_is_two_paths():
     assert [t.path for t in sem.traces if t.root is None] == ["the `try` block completes", "the `try` block raises"]
     assert ["Linear", "LayerNorm"] in sequentials(sem)
 
-
-def test_module_dict_and_containers_stay_whole():
-    sem = semantics(
-        """
-        import torch.nn as nn
-
-        heads = nn.ModuleDict({"a": nn.Linear(4, 2), "b": nn.Linear(4, 3)})
-        """
-    )
-    assert any(isinstance(c, Container) and c.kind == "module_dict" and c.keys == ["a", "b"] for c in sem.evaluator.containers)
