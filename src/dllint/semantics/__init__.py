@@ -228,15 +228,18 @@ class FileSemantics:
     def traces(self) -> list[Trace]:
         """One trace per root and path: the module body, then every function that trains,
         evaluates or builds layers (and every function that calls one of those, so that it
-        supplies the concrete models) — a method once per configuration of its class. A model
-        class's ``__init__`` and ``forward`` are evaluated through its instances and
+        supplies the concrete models) — a trainer's method once per configuration of its class,
+        a model's method with its configurations joined. A model class's ``__init__`` and ``forward`` are evaluated through its instances and
         :attr:`forward_graphs` instead."""
         evaluator = self.evaluator
         traces = evaluator.run_module()
         for function in self._root_functions():
-            if function.cls is not None and function.self_name:
+            if function.cls is not None and function.self_name and not self.is_module_class(function.cls):
+                # A trainer's methods, once per configuration (``self.scaler`` built or not).
                 for instance in evaluator.configurations(function.cls)[:MAX_METHOD_CONFIGURATIONS]:
                     traces.extend(evaluator.run_function(function, instance))
+            elif function.cls is not None and function.self_name:
+                traces.extend(evaluator.run_function(function, self.generic_instance(function.cls)))
             else:
                 traces.extend(evaluator.run_function(function))
         return traces
@@ -308,9 +311,8 @@ class FileSemantics:
             if container.kind != "sequential" or key in seen:
                 continue
             seen.add(key)
-            start = len(evaluator.tensors)
-            output = evaluator.apply(container, (), container.node)
-            chains.append(ForwardGraph(None, evaluator.tensors[start:], [output], container))
+            output, tensors = evaluator.apply_alone(container, container.node)
+            chains.append(ForwardGraph(None, tensors, [output], container))
         return chains
 
     def all_graphs(self) -> Iterator["ForwardGraph"]:

@@ -23,12 +23,15 @@ from dllint.semantics.paths import Choices, Frame, State
 from dllint.semantics.scopes import ClassInfo, FunctionInfo
 from dllint.semantics.trace import Trace
 from dllint.semantics.values import (
+    AttributeOf,
     Constant,
     Instance,
     Merge,
+    Obj,
     Param,
     Reference,
     Starred,
+    Tensor,
     Unknown,
     Value,
     merge,
@@ -215,6 +218,9 @@ class ContextsMixin:
 
 
 def constant_key(value: Value) -> Any:
+    """What tells one configuration from another: a constant by its value, a library class or
+    function by its name, a module object by its identity; values that carry no information
+    (unknown, a parameter, a tensor) all alike."""
     if isinstance(value, Constant):
         try:
             hash(value.value)
@@ -223,6 +229,10 @@ def constant_key(value: Value) -> Any:
             return ("v", id(value))
     if isinstance(value, Merge):
         return ("m",) + tuple(constant_key(option) for option in options_of(value))
+    if isinstance(value, Reference):
+        return ("r", value.qualified)
+    if isinstance(value, (Unknown, Param, Tensor, Obj, AttributeOf)):
+        return ("?",)
     return ("v", id(value))
 
 

@@ -112,7 +112,18 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             frame = Frame(function, function.scope, self_value, [], function.no_grad)
             return self._run_root(function, frame, function.node.body, state, choices)
 
-        return self._explore(run)
+        return self._explore(run, choosing=self._builds_models(function))
+
+    def _builds_models(self, function: FunctionInfo) -> bool:
+        """Whether a function constructs layers or model classes of this file (its paths
+        then matter), as opposed to training, evaluating or loading weights."""
+        known = self._structural.get(id(function))
+        if known is None:
+            known = self._structural[id(function)] = any(
+                site.qualified is not None and (catalog.layer_op(site.qualified) is not None or self.sem.local_class(site.qualified) is not None)
+                for site in function.calls
+            )
+        return known
 
     def _run_root(self, function: Optional[FunctionInfo], frame: Frame, body, state: State, choices: Choices) -> Trace:
         trace = Trace(function)
@@ -133,11 +144,30 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             self._trace, self._budget, self._stack, self._frames = previous
         return trace
 
+    def apply_alone(self, module: Value, node: Optional[cst.CSTNode]) -> tuple[Value, list[Tensor]]:
+        """Apply a module object on its own to an input, as a root of its own (with its own
+        statement budget): its output and the tensors it computed."""
+        start = len(self.tensors)
+        previous = (self._trace, self._budget, self._stack, self._frames)
+        self._trace, self._budget, self._stack = None, STATEMENT_BUDGET, []
+        self._frames = [Frame(None, self.sem.info.scope, None, [], False)]
+        try:
+            output = self.apply(module, (), node)
+        except BudgetExceeded:
+            output = Unknown()
+        finally:
+            self._trace, self._budget, self._stack, self._frames = previous
+        return output, self.tensors[start:]
+
     def apply(self, module: Value, inputs: tuple[Value, ...], node: Optional[cst.CSTNode]) -> Value:
         """Apply a module object to input tensors (a forward pass through it)."""
         if isinstance(module, Merge):
             if len(module.options) > MAX_APPLIED_OPTIONS:
                 return Unknown()
+            if len(self._stack) > 1 and all(isinstance(option, Instance) for option in module.options):
+                # The paths of a submodule inside another model's forward: each has its own
+                # forward graph; here its first path stands for all (nested paths multiply).
+                return self.apply(module.options[0], inputs, node)
             result: Value = self.apply(module.options[0], inputs, node)
             for option in module.options[1:]:
                 result = merge(result, self.apply(option, inputs, node))

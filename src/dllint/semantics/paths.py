@@ -339,21 +339,26 @@ class PathsMixin:
         if node.finalbody is not None:
             self._block(node.finalbody.body, state)
 
-    def _explore(self: "Evaluator", run: Callable[[Choices], T]) -> list[T]:
+    def _explore(self: "Evaluator", run: Callable[[Choices], T], choosing: bool = True) -> list[T]:
         """Run ``run`` once per path: first taking the true arm of every chosen condition, then
-        the other combinations of the conditions that run met."""
+        the other combinations of the conditions that run met. A root that does not build
+        models (a training loop, a weight loader) is not split into paths (``choosing``
+        False): its branches are merged, and rules ask whether something happens on any path."""
         first = Choices()
+        if not choosing:
+            return [self._with_choices(None, run, first)]
         results = [self._with_choices(first, run)]
         if first.met:
             for choices in later_runs(first.met):
                 results.append(self._with_choices(choices, run))
         return results
 
-    def _with_choices(self: "Evaluator", choices: Choices, run: Callable[[Choices], T]) -> T:
+    def _with_choices(self: "Evaluator", choices: Optional[Choices], run: Callable[[Choices], T],
+                      record: Optional[Choices] = None) -> T:
         saved = self._choices
         self._choices = choices
         try:
-            return run(choices)
+            return run(choices if choices is not None else record)  # type: ignore[arg-type]
         finally:
             self._choices = saved
 
