@@ -182,11 +182,14 @@ def _not_observed_reason(pair: tuple, report, ran_inference: bool) -> str:
     parts = []
     layers = report.layers
     weights = [r for r in layers if r.kind == "weight" and r.grad_rms is not None]
+    trend = report.summary.get("gradient_trend")
     for code in pair:
-        if code in ("DLP001", "DLP002") and len(weights) >= 2:
-            f, l = weights[0], weights[-1]
-            ratio = f.grad_rms / l.grad_rms if l.grad_rms else math.nan
-            s = f"first/last gradient RMS {_g(ratio)} ({f.module} {_g(f.grad_rms)}, {l.module} {_g(l.grad_rms)})"
+        if code in ("DLP001", "DLP002") and trend:
+            where = f"{trend['layers_compared']} layers"
+            if trend["like_with_like"]:
+                where += f" in {trend['groups']} group(s) of repeated blocks"
+            s = (f"gradient RMS early/late along depth {_g(trend['ratio'])} ({where}, {trend['first_layer']} … "
+                 f"{trend['last_layer']}, step {trend['step']})")
             if code == "DLP002":
                 mx = max((r.grad_mean_abs or 0.0) for r in weights)
                 s += f", largest mean |grad| {_g(mx)}"

@@ -53,6 +53,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from .depth import role_pattern
 from .detectors import Check, Detectors, FwdStat, LayerGrad
 from .thresholds import Thresholds
 
@@ -456,9 +457,13 @@ class Probe:
         self._named = list(self.model.named_modules())
         self._kind = {}
         self._cls = {}
+        self._roles = {}
         for name, m in self._named:
             self._kind[name] = module_kind(m)
             self._cls[name] = type(m).__name__
+            # like-with-like depth comparisons (DLP001/DLP002): class, indexed path, parameter shapes
+            self._roles[name] = (type(m).__name__, role_pattern(name),
+                                 tuple((pn, tuple(p.shape)) for pn, p in m.named_parameters(recurse=False)))
         params = []
         seen = set()
         for name, m in self._named:
@@ -1209,7 +1214,7 @@ class Probe:
         for rank_, i in enumerate(fwd_by_start):
             fwd[i].start = rank_
         loss_bad, loss_first = _nonfinite_losses(host, loss_steps)
-        return Check(step=step, fwd=fwd, layers=layers, weight_order=order,
+        return Check(step=step, fwd=fwd, layers=layers, weight_order=order, roles=self._roles,
                      optimizer_stepped=self._opt_stepped, partial=partial,
                      loss_nonfinite=loss_bad, loss_first_nonfinite=loss_first)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
+from .depth import depth_trend
 from .thresholds import Thresholds
 
 NAMES = {
@@ -79,6 +80,8 @@ class LayerGrad:
     numel: int = 0
     has_grad: bool = False
     w2: float = 0.0
+    wmat2: float = 0.0  # of the weight matrices only (parameters of two or more dimensions)
+    wmat_before2: float = 0.0  # the same before the update (the weights the forward used), when known
     winf: float = 0.0
     before2: float = 0.0
     upd2: float = 0.0
@@ -101,6 +104,8 @@ class LayerGrad:
             self.before2 += before * before
             self.upd2 += upd * upd if not math.isnan(upd) else math.inf
         if ndim >= 2:
+            self.wmat2 += w2
+            self.wmat_before2 += w2 if math.isnan(before) else before * before
             self.dup_w = max(self.dup_w, dup_w)
             self.dup_g = max(self.dup_g, dup_g)
             self.units = max(self.units, units)
@@ -108,6 +113,11 @@ class LayerGrad:
     @property
     def grad_rms(self) -> Optional[float]:
         return math.sqrt(self.g2 / self.numel) if self.has_grad and self.numel else None
+
+    @property
+    def weights_were_zero(self) -> bool:
+        """The weight matrices the forward used were all zero."""
+        return self.wmat_before2 == 0
 
     @property
     def grad_mean_abs(self) -> Optional[float]:
@@ -138,6 +148,7 @@ class Check:
     layers: dict
     weight_order: list
     optimizer_stepped: bool
+    roles: dict = field(default_factory=dict)  # module -> its role among repeated blocks (depth.py)
     partial: bool = False
     loss_nonfinite: int = 0
     loss_first_nonfinite: Optional[int] = None
@@ -162,8 +173,9 @@ class Detectors:
         self.th = thresholds
         self.enabled = frozenset(enabled)
         w = thresholds.window
-        self.flow_hist: deque = deque(maxlen=w)
-        self.flow_ids: Optional[tuple] = None
+        self.trend_hist: deque = deque(maxlen=w)  # DLP001/DLP002 verdicts of the judged checks
+        self.trend: Optional[tuple] = None  # (step, DepthTrend) of the latest judged check
+        self.notes: dict = {}
         self.norms: deque = deque(maxlen=thresholds.exploding_growth_checks)
         self.upd_hist: dict = {}
         self.drift_hist: deque = deque(maxlen=w)
@@ -176,6 +188,10 @@ class Detectors:
         self.nonfinite_at: Optional[int] = None
 
     # -- emission --------------------------------------------------------------------------
+
+    def note(self, key: str, text: str) -> None:
+        """An informational note for the report, once per ``key`` (the first one's text)."""
+        self.notes.setdefault(key, text)
 
     def _emit(self, code, module, cls, step, values, threshold, message, modules=(), key=None,
               pending=False):
@@ -241,39 +257,60 @@ class Detectors:
                        f"({_g(over[n0])}): gradients are exploding; clip them, lower the learning rate, check "
                        "the init (see DL501, DL102)",
                        modules=tuple(over), key=("DLP002", "bound"))
-        if len(order) < 2:
+        self._depth_trend(c, order)
+
+    def _depth_trend(self, c: Check, order: list) -> None:
+        """DLP001 and DLP002's ratio rule: the gradient's trend along depth, like with like
+        (depth.py), persisting over the window."""
+        th = self.th
+        if not order:
             return
-        first, last = c.layers[order[0]], c.layers[order[-1]]
-        f_rms, l_rms = first.grad_rms, last.grad_rms
-        if not (math.isfinite(f_rms) and math.isfinite(l_rms)):
+        head = c.layers[order[-1]]
+        if head.weights_were_zero and len(order) > 1:
+            # a zero-initialised output layer passes no gradient back until it moves: by design
+            self.note("zero head", f"the output layer {order[-1]} had all-zero weights at step {c.step} (a zero-initialised "
+                      "head, as in ViT): no gradient reaches the layers before it until the head moves, so "
+                      "DLP001 is not judged while it is zero")
             return
-        ids = (order[0], order[-1])
-        if ids != self.flow_ids:
-            self.flow_hist.clear()
-            self.flow_ids = ids
-        self.flow_hist.append((f_rms, l_rms))
-        f = statistics.fmean(v for v, _ in self.flow_hist)
-        l = statistics.fmean(v for _, v in self.flow_hist)
-        if l <= 0:
+        rms = {n: c.layers[n].grad_rms for n in order}
+        trend = depth_trend(order, rms, c.roles)
+        if trend is None:
             return
-        ratio = f / l
-        values = {"first_layer": order[0], "last_layer": order[-1], "first_grad_rms": f,
-                  "last_grad_rms": l, "ratio": ratio, "window_checks": len(self.flow_hist)}
-        if ratio < th.vanishing_ratio and f < th.vanishing_first_rms:
+        self.trend = (c.step, trend)
+        vanishing = trend.ratio < th.vanishing_ratio and trend.early_rms < th.vanishing_first_rms
+        verdict = "vanishing" if vanishing else "exploding" if trend.ratio > th.exploding_ratio else None
+        self.trend_hist.append(verdict)
+        if verdict is None or any(v != verdict for v in self.trend_hist):
+            return  # it must persist over the window
+        grouped = trend.layers
+        first, last = grouped[0], grouped[-1]
+        compared = (f"{len(grouped)} layers in {len(trend.groups)} group(s) of repeated blocks, {first} … {last}"
+                    if trend.like_with_like else f"{len(grouped)} layers, {first} … {last}, no repeated blocks")
+        values = {"ratio": trend.ratio, "first_layer": first, "last_layer": last, "first_grad_rms": rms[first],
+                  "last_grad_rms": rms[last], "early_grad_rms": trend.early_rms, "groups": len(trend.groups),
+                  "layers_compared": len(grouped), "like_with_like": trend.like_with_like,
+                  "window_checks": len(self.trend_hist)}
+        if vanishing:
             self.vanishing_at = c.step
-            self._emit("DLP001", order[0], first.cls, c.step, values,
+            # the earliest layer whose gradient is under the bound, up to where the groups begin
+            begin = max(order.index(g[0]) for g in trend.groups)
+            early = next((n for n in order[:begin + 1] if 0 < (rms[n] or 0) < th.vanishing_first_rms), first)
+            values.update(first_layer=early, first_grad_rms=rms[early])
+            self._emit("DLP001", early, c.layers[early].cls, c.step, values,
                        {"ratio_below": th.vanishing_ratio, "first_grad_rms_below": th.vanishing_first_rms},
-                       f"gradient RMS of the first layer {order[0]} is {_g(f)}, {_g(ratio)}× that of the last layer "
-                       f"{order[-1]} ({_g(l)}): the early layers barely learn; use ReLU-family activations, "
-                       "normalisation or residual connections and an init that matches the activation "
-                       "(see DL201, DL103)",
-                       modules=tuple(order))
-        elif ratio > th.exploding_ratio:
-            self._emit("DLP002", order[0], first.cls, c.step, values, {"ratio_above": th.exploding_ratio},
-                       f"gradient RMS of the first layer {order[0]} is {_g(ratio)}x the last layer's "
-                       f"({_g(f)} vs {_g(l)}): gradients grow on the way back; clip them, normalise, "
-                       "lower the learning rate (see DL501, DL102)",
-                       modules=tuple(order), key=("DLP002", order[0], "ratio"))
+                       f"gradient RMS falls towards the input: {_g(rms[early])} at {early}; layer for layer against "
+                       f"the same layers deeper in the model ({compared}) it is {_g(trend.ratio)}x at the start of "
+                       f"that depth what it is at the end, over {len(self.trend_hist)} check(s): the early layers "
+                       "barely learn; use ReLU-family activations, normalisation or residual connections and an "
+                       "init that matches the activation (see DL201, DL103)",
+                       modules=(early,) + tuple(grouped))
+        else:
+            self._emit("DLP002", first, c.layers[first].cls, c.step, values, {"ratio_above": th.exploding_ratio},
+                       f"gradient RMS grows towards the input: layer for layer against the same layers deeper in "
+                       f"the model ({compared}) it is {_g(trend.ratio)}x at the start of that depth what it is at "
+                       f"the end, over {len(self.trend_hist)} check(s): gradients grow on the way back; clip them, "
+                       "normalise, lower the learning rate (see DL501, DL102)",
+                       modules=tuple(grouped), key=("DLP002", first, "ratio"))
 
     def _nonfinite_grads(self, c: Check) -> None:
         bad = [n for n, lg in c.layers.items() if lg.grad_nonfinite]
@@ -429,8 +466,15 @@ class Detectors:
     def _update_ratio(self, c: Check) -> None:
         th = self.th
         meds = {}
+        judged = []
         for n in c.weight_order:
-            r = c.layers[n].log_update_ratio
+            lg = c.layers[n]
+            if lg.has_grad and lg.g2 == 0:
+                # no gradient this step: what moved the weights was (decoupled) weight decay or
+                # momentum, which says nothing about the learning rate's scale against the gradient
+                continue
+            judged.append(n)
+            r = lg.log_update_ratio
             if r is None:
                 continue
             hist = self.upd_hist.get(n)
@@ -441,10 +485,12 @@ class Detectors:
         if not meds:
             return
         high = [n for n, v in meds.items() if v > th.update_ratio_high]
-        low = [n for n, v in meds.items() if v < th.update_ratio_low]
-        # "most layers": of all weight layers, not only those with a measurable ratio (a layer
-        # whose weights are all zero has none)
-        frac = (len(high) + len(low)) / max(len(meds), len(c.weight_order))
+        # too low must persist over a full window: the first steps of a gated layer (a residual
+        # branch behind a zero BatchNorm gamma, a zero-initialised head) move it little by design
+        low = [n for n, v in meds.items() if v < th.update_ratio_low and len(self.upd_hist[n]) == th.window]
+        # "most layers": of all weight layers with a gradient, not only those with a measurable
+        # ratio (a layer whose weights are all zero has none)
+        frac = (len(high) + len(low)) / max(len(meds), len(judged))
         if frac <= th.update_ratio_layers:
             return
         too_high = len(high) >= len(low)
@@ -458,11 +504,11 @@ class Detectors:
                      "because of the learning rate")
         self._emit("DLP009", MODEL, "", c.step,
                    {"fraction_outside": frac, "direction": direction, "layers_outside": len(high) + len(low),
-                    "layers": max(len(meds), len(c.weight_order)), "log10_update_ratio": shown},
+                    "layers": max(len(meds), len(judged)), "log10_update_ratio": shown},
                    {"log10_update_ratio_range": [th.update_ratio_low, th.update_ratio_high],
                     "fraction_above": th.update_ratio_layers},
                    f"log10(|dw|/|w|) per step is outside [{_g(th.update_ratio_low)}, {_g(th.update_ratio_high)}] for "
-                   f"{len(high) + len(low)} of {max(len(meds), len(c.weight_order))} layers ({direction}): {cause}",
+                   f"{len(high) + len(low)} of {max(len(meds), len(judged))} layers ({direction}): {cause}",
                    modules=tuple(high or low), key=("DLP009", MODEL))
 
     def train_mode_inference(self, name: str, cls: str, step: int, inference_mode: bool) -> None:

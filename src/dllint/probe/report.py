@@ -193,7 +193,7 @@ def build_report(probe) -> ProbeReport:
                                      modules=tuple(m for m in agg.modules)))
     findings.sort(key=lambda f: (f.code, f.steps[0] if f.steps else 0, f.module))
     layers = _layer_rows(probe._latest)
-    notes = list(probe._notes)
+    notes = list(probe._notes) + list(det.notes.values())
     dropped = det.dropped_pending(probe._seen_optimizer)
     if dropped:
         notes.append(f"{dropped} check(s) saw non-finite gradients in iterations the optimizer did not take "
@@ -218,8 +218,20 @@ def build_report(probe) -> ProbeReport:
         "codes": sorted(probe.enabled),
         "notes": notes,
         "errors": list(probe._errors.values()),
+        "gradient_trend": _trend_summary(det.trend),
     }
     return ProbeReport(findings=findings, layers=layers, summary=summary)
+
+
+def _trend_summary(latest) -> Optional[dict]:
+    """The gradient's depth trend at the latest judged check (DLP001/DLP002's measure)."""
+    if latest is None:
+        return None
+    step, trend = latest
+    layers = trend.layers
+    return {"step": step, "ratio": trend.ratio, "early_grad_rms": trend.early_rms, "groups": len(trend.groups),
+            "layers_compared": len(layers), "first_layer": layers[0], "last_layer": layers[-1],
+            "like_with_like": trend.like_with_like}
 
 
 def _layer_rows(check) -> list:
