@@ -214,3 +214,33 @@ def test_dllint_probe_through_the_main_cli():
                           "--target", "classes:10", "--steps", "3"], capture_output=True, text=True)
     assert out.returncode == 1, out.stderr
     assert "DLP001 vanishing-gradient" in out.stdout
+
+
+# --- evidence over time ------------------------------------------------------------------------
+
+def test_findings_carry_their_evidence_over_time():
+    m = SigmoidMLP()
+    with Probe(m, every=2) as p:
+        train(m, Teacher((32,)), 9, torch.optim.SGD(m.parameters(), 0.1), probe=p)
+    r = p.report()
+    (f,) = r.by_code("DLP001")
+    assert f.steps == [0, 2, 4, 6, 8]
+    assert f.values["step_range"] == [0, 8] and f.values["checks_seen"] == 5
+    first = f.values["first_check"]
+    assert first["step"] == 0 and first["first_layer"] == "body.0"
+    # the values are the latest check's (the per-layer table is at that check too), not the first's
+    body0 = next(row for row in r.layers if row.module == "body.0")
+    assert r.summary["last_check_step"] == 8 and f.values["first_grad_rms"] == body0.grad_rms
+    assert f.values["first_grad_rms"] != first["first_grad_rms"]
+    # tiny magnitudes keep their exponent: never rounded to "0"
+    assert 0 < f.values["first_grad_rms"] < 1e-6
+    assert f"body.0 has {f.values['first_grad_rms']:.3g}" in f.message and "e-" in f"{f.values['first_grad_rms']:.3g}"
+    assert f"at step 0: ratio {first['ratio']:.3g}, first_grad_rms {first['first_grad_rms']:.3g}" in f.message
+    assert "steps 0–8 (5 checks)" in str(r)
+
+
+def test_numbers_are_formatted_with_their_magnitude():
+    from dllint.probe.detectors import _g, _pct
+
+    assert _g(1.7e-10) == "1.7e-10" and _g(0.0234567) == "0.0235" and _g(0.0) == "0" and _g(128) == "128"
+    assert _pct(0.003) == "0.3%" and _pct(0.421875) == "42.2%" and _pct(1.0) == "100%" and _pct(0.0) == "0%"

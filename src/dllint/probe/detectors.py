@@ -34,11 +34,17 @@ _MAX_STEPS = 50
 
 
 def _g(x: float) -> str:
+    """Three significant digits with the magnitude kept: 1.7e-10, 0.0234, 128 (0 only for zero)."""
     if x is None:
         return "n/a"
     if isinstance(x, float) and not math.isfinite(x):
         return str(x)
     return f"{x:.3g}"
+
+
+def _pct(fraction: float) -> str:
+    """A fraction as a percentage that is 0% only when it is zero: 0.3%, 42.2%, 100%."""
+    return f"{_g(100 * fraction)}%"
 
 
 @dataclass
@@ -154,8 +160,16 @@ class Check:
     loss_first_nonfinite: Optional[int] = None
 
 
+# the values a finding's evidence over time quotes, first those present in its values
+_HEADLINE = ("ratio", "first_grad_rms", "early_grad_rms", "dead_fraction", "saturated_fraction", "factor",
+             "identical_weight_rows", "identical_grad_rows", "fraction_outside", "count", "layers_over")
+
+
 @dataclass
 class _Agg:
+    """One finding, seen at one or more checks: the first check's values and message are kept,
+    the rest are the latest check's."""
+
     code: str
     module: str
     cls: str
@@ -166,6 +180,34 @@ class _Agg:
     modules: tuple = ()
     count: int = 1
     pending: bool = False
+    first_step: int = 0
+    first_values: Optional[dict] = None
+    latest_step: int = 0
+
+    def update(self, step: int, values: dict, message: str, modules: tuple) -> None:
+        self.count += 1
+        if step not in self.steps and len(self.steps) < _MAX_STEPS:
+            self.steps.append(step)
+        if step >= self.latest_step:
+            self.latest_step, self.values, self.message = step, values, message
+            self.modules = tuple(dict.fromkeys(self.modules + modules))
+
+    def evidence(self) -> tuple:
+        """(values, message) with the evidence over time: the latest check's values, the step range,
+        how many checks it held at, the first check's headline values; the message adds them."""
+        values = dict(self.values)
+        if self.latest_step == self.first_step:
+            return values, self.message
+        first = {k: v for k, v in self.first_values.items() if not isinstance(v, (list, dict))}
+        values.update(step_range=[self.first_step, self.latest_step], checks_seen=self.count,
+                      first_check={"step": self.first_step, **first})
+        keys = [k for k in _HEADLINE if isinstance(self.values.get(k), (int, float))
+                and isinstance(first.get(k), (int, float)) and not isinstance(first.get(k), bool)][:2]
+        quoted = "".join(f"; at step {step}: " + ", ".join(f"{k} {_g(vals[k])}" for k in keys)
+                         for step, vals in ((self.first_step, first), (self.latest_step, self.values))) if keys else ""
+        message = (f"{self.message} [held at {self.count} checks, steps {self.first_step}–{self.latest_step}"
+                   f"{quoted}]")
+        return values, message
 
 
 class Detectors:
@@ -200,12 +242,10 @@ class Detectors:
         k = key or (code, module, pending)
         agg = self.found.get(k)
         if agg is None:
-            self.found[k] = _Agg(code, module, cls, [step], values, threshold, message,
-                                 tuple(modules) or (module,), 1, pending)
-            return
-        agg.count += 1
-        if step not in agg.steps and len(agg.steps) < _MAX_STEPS:
-            agg.steps.append(step)
+            self.found[k] = _Agg(code, module, cls, [step], values, threshold, message, tuple(modules) or (module,),
+                                 1, pending, first_step=step, first_values=values, latest_step=step)
+        else:
+            agg.update(step, values, message, tuple(modules) or (module,))
 
     # -- per check ---------------------------------------------------------------------------
 
@@ -235,7 +275,7 @@ class Detectors:
                 if all(r >= th.exploding_growth for r in rates):
                     self._emit("DLP002", MODEL, "", c.step,
                                {"global_grad_norm": [[s, v] for s, v in self.norms],
-                                "growth_per_check": [round(r, 3) for r in rates]},
+                                "growth_per_check": rates},
                                {"growth_per_check_at_least": th.exploding_growth,
                                 "checks": th.exploding_growth_checks},
                                f"the global gradient norm grew >= {_g(th.exploding_growth)}x at each of "
@@ -284,8 +324,9 @@ class Detectors:
             return  # it must persist over the window
         grouped = trend.layers
         first, last = grouped[0], grouped[-1]
-        compared = (f"{len(grouped)} layers in {len(trend.groups)} group(s) of repeated blocks, {first} … {last}"
-                    if trend.like_with_like else f"{len(grouped)} layers, {first} … {last}, no repeated blocks")
+        compared = (f"the same layers of repeated blocks ({first} … {last}: {len(grouped)} layers, "
+                    f"{len(trend.groups)} group(s))" if trend.like_with_like else
+                    f"the weight layers ({first} … {last}: {len(grouped)}, no repeated blocks)")
         values = {"ratio": trend.ratio, "first_layer": first, "last_layer": last, "first_grad_rms": rms[first],
                   "last_grad_rms": rms[last], "early_grad_rms": trend.early_rms, "groups": len(trend.groups),
                   "layers_compared": len(grouped), "like_with_like": trend.like_with_like,
@@ -298,18 +339,16 @@ class Detectors:
             values.update(first_layer=early, first_grad_rms=rms[early])
             self._emit("DLP001", early, c.layers[early].cls, c.step, values,
                        {"ratio_below": th.vanishing_ratio, "first_grad_rms_below": th.vanishing_first_rms},
-                       f"gradient RMS falls towards the input: {_g(rms[early])} at {early}; layer for layer against "
-                       f"the same layers deeper in the model ({compared}) it is {_g(trend.ratio)}x at the start of "
-                       f"that depth what it is at the end, over {len(self.trend_hist)} check(s): the early layers "
-                       "barely learn; use ReLU-family activations, normalisation or residual connections and an "
-                       "init that matches the activation (see DL201, DL103)",
+                       f"gradient RMS falls towards the input: along depth, over {compared}, early/late is "
+                       f"{_g(trend.ratio)}, and {early} has {_g(rms[early])}: the early layers barely learn; use "
+                       "ReLU-family activations, normalisation or residual connections and an init that matches "
+                       "the activation (see DL201, DL103)",
                        modules=(early,) + tuple(grouped))
         else:
             self._emit("DLP002", first, c.layers[first].cls, c.step, values, {"ratio_above": th.exploding_ratio},
-                       f"gradient RMS grows towards the input: layer for layer against the same layers deeper in "
-                       f"the model ({compared}) it is {_g(trend.ratio)}x at the start of that depth what it is at "
-                       f"the end, over {len(self.trend_hist)} check(s): gradients grow on the way back; clip them, "
-                       "normalise, lower the learning rate (see DL501, DL102)",
+                       f"gradient RMS grows towards the input: along depth, over {compared}, early/late is "
+                       f"{_g(trend.ratio)}: gradients grow on the way back; clip them, normalise, lower the "
+                       "learning rate (see DL501, DL102)",
                        modules=tuple(grouped), key=("DLP002", first, "ratio"))
 
     def _nonfinite_grads(self, c: Check) -> None:

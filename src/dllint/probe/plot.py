@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from .detectors import _pct
+
 
 def plot_gradient_flow(report, path: str, title: Optional[str] = None) -> str:
     try:
@@ -54,7 +56,7 @@ def plot_gradient_flow(report, path: str, title: Optional[str] = None) -> str:
         for x, d, s_ in zip(ax_x, dead, sat):
             for off, v in ((-0.2, d), (0.2, s_)):
                 if v >= 0.05:
-                    ax2.text(x + off, min(v, 0.93) + 0.02, f"{100 * v:.0f}%", ha="center", fontsize=7)
+                    ax2.text(x + off, min(v, 0.93) + 0.02, _pct(v), ha="center", fontsize=7)
         ax2.set_xticks(ax_x)
         ax2.set_xticklabels([r.label for r in acts],
                             rotation=45, ha="right", fontsize=8)
