@@ -224,7 +224,8 @@ class Detectors:
         self.sym_hist: dict = {}
         self.seen_updates = False
         self.found: dict = {}
-        self.nonfinite_seen_at: Optional[int] = None
+        self.losses_nonfinite = 0
+        self.loss_first_nonfinite: Optional[int] = None
         self.nonfinite_module: Optional[str] = None
         self.vanishing_at: Optional[int] = None
         self.nonfinite_at: Optional[int] = None
@@ -442,10 +443,13 @@ class Detectors:
     def loss_nonfinite(self, count: int, first_step: Optional[int], step: int) -> None:
         if self.nonfinite_module is not None:
             return
+        self.losses_nonfinite += count  # each read covers the losses fed since the last one
+        if first_step is not None:
+            self.loss_first_nonfinite = min(first_step, self.loss_first_nonfinite or first_step)
         self._emit("DLP005", LOSS, "loss", first_step if first_step is not None else step,
-                   {"nonfinite_losses": count, "loss_first_nonfinite_step": first_step},
+                   {"nonfinite_losses": self.losses_nonfinite, "loss_first_nonfinite_step": self.loss_first_nonfinite},
                    {"nonfinite": True},
-                   f"the loss was non-finite (first at step {first_step}) but no module output was at the "
+                   f"the loss was non-finite (first at step {self.loss_first_nonfinite}) but no module output was at the "
                    "checked steps: the loss function, the targets, or a transient batch produced it; rerun "
                    "with every=1 to localise it",
                    key=("DLP005", LOSS))
