@@ -244,3 +244,27 @@ def test_numbers_are_formatted_with_their_magnitude():
 
     assert _g(1.7e-10) == "1.7e-10" and _g(0.0234567) == "0.0235" and _g(0.0) == "0" and _g(128) == "128"
     assert _pct(0.003) == "0.3%" and _pct(0.421875) == "42.2%" and _pct(1.0) == "100%" and _pct(0.0) == "0%"
+
+
+# --- --summary -----------------------------------------------------------------------------------
+
+def test_cli_summary_text_and_json(tmp_path):
+    (tmp_path / "convnet.py").write_text(
+        "from torch import nn\n"
+        "def build():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
+        "                         nn.Conv2d(8, 8, 3, dilation=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),\n"
+        "                         nn.Linear(8, 10))\n")
+    target = f"{tmp_path / 'convnet.py'}:build"
+    res = invoke(target, "--input", "2,3,32,32", "--summary", "--output-format", "json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["input_shape"] == [2, 3, 32, 32] and data["total_params"] == 224 + 584 + 90
+    layers = {layer["module"]: layer for layer in data["layers"]}
+    # conv 3x3: 3; pool 2x2/2: 3 + 1 = 4, jump 2; conv 3x3 dilation 2 (k_eff 5): 4 + 4*2 = 12
+    assert layers["2"]["receptive_field"] == [4, 4] and layers["2"]["jump"] == [2, 2]
+    assert layers["3"]["receptive_field"] == [12, 12] and layers["3"]["output_shape"] == [2, 8, 12, 12]
+    assert layers["4"]["receptive_field"] is None and layers["6"]["jump"] is None
+    text = invoke(target, "--input", "2,3,32,32", "--summary")
+    assert text.exit_code == 0 and "receptive field" in text.output and "12x12" in text.output
+    assert invoke(target, "--input", "2,3,32,32", "--summary", "--confirm").exit_code == 2

@@ -26,6 +26,8 @@ _EXPORTS = {
     "ProbeFinding": ".report",
     "LayerRow": ".report",
     "NAMES": ".detectors",
+    "summary": ".summary",
+    "ModelSummary": ".summary",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -129,14 +129,20 @@ def _parse_thresholds(items) -> dict:
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
               help="Override a detector threshold (see docs/probe.md), e.g. --threshold dead_fraction=0.8.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--summary", "show_summary", is_flag=True,
+              help="Do not train: one forward pass on --input and a row per layer (output shape, parameters, "
+                   "receptive field and jump per spatial dimension).")
 def probe_command(target, inputs, target_spec, steps, every, lr, optimizer, seed, device, output_format,
-                  plot_path, confirm, ignore, thresholds, exit_zero):
+                  plot_path, confirm, ignore, thresholds, exit_zero, show_summary):
     """Run the runtime probe on the model built by TARGET (module:factory or file.py:factory).
 
     FACTORY is an nn.Module class or a zero-argument callable returning one. The probe trains
     the model it builds for --steps steps on synthetic batches and reports DLP findings. Exit
-    codes: 0 no findings, 1 findings, 2 usage or internal error.
+    codes: 0 no findings, 1 findings, 2 usage or internal error. With --summary it does not
+    train: it prints the model's layers, shapes, parameters and receptive fields (exit 0).
     """
+    if show_summary and (confirm or plot_path):
+        raise click.UsageError("--summary does not train, so it cannot be combined with --confirm or --plot")
     specs = [parse_input_spec(s) for s in inputs]
     kind, classes = parse_target_spec(target_spec)
     ignore_codes = [c.strip().upper() for c in ignore.split(",") if c.strip()]
@@ -146,6 +152,9 @@ def probe_command(target, inputs, target_spec, steps, every, lr, optimizer, seed
     except ImportError:
         raise click.ClickException("dllint probe needs PyTorch: pip install 'dllint[probe]'") from None
     factory, _ = load_factory(target)
+    if show_summary:
+        _print_summary(factory, specs, seed, device, output_format)
+        return
     try:
         report, model, verdicts, files = _run(factory, specs, kind, classes, steps, every, lr, optimizer, seed,
                                               device, ignore_codes, th, confirm)
@@ -177,35 +186,58 @@ def probe_command(target, inputs, target_spec, steps, every, lr, optimizer, seed
     sys.exit(0 if (exit_zero or not has) else 1)
 
 
+def _print_summary(factory: Callable, specs, seed, device, output_format) -> None:
+    import torch
+
+    from .summary import summary
+
+    torch.manual_seed(seed)
+    model = _build(factory, device)
+    result = summary(model, input_data=_synthetic_batch(specs, torch.Generator().manual_seed(seed), device))
+    click.echo(result.to_json() if output_format == "json" else result.to_text())
+
+
+def _build(factory: Callable, device):
+    from torch import nn
+
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise click.ClickException(f"the factory returned {type(model).__name__}, not an nn.Module")
+    return model.to(device)
+
+
+def _synthetic_batch(specs, gen, device) -> tuple:
+    """One batch of the --input shapes: randn for floats, random booleans, integers below HIGH."""
+    import torch
+
+    dtypes = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+              "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}
+    xs = []
+    for shape, dtype, high in specs:
+        dt = dtypes[dtype]
+        if dt.is_floating_point:
+            x = torch.randn(*shape, generator=gen).to(dt)
+        elif dt == torch.bool:
+            x = torch.rand(*shape, generator=gen) > 0.5
+        else:
+            x = torch.randint(0, high, shape, generator=gen, dtype=dt)
+        xs.append(x.to(device))
+    return tuple(xs)
+
+
 def _run(factory: Callable, specs, kind, classes, steps, every, lr, optimizer, seed, device, ignore_codes, th,
          confirm):
     import torch
-    from torch import nn
     from torch.nn import functional as F
 
     from .check import check
 
     torch.manual_seed(seed)
-    model = factory()
-    if not isinstance(model, nn.Module):
-        raise click.ClickException(f"the factory returned {type(model).__name__}, not an nn.Module")
-    model = model.to(device)
+    model = _build(factory, device)
     gen = torch.Generator().manual_seed(seed)
-    dtypes = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-              "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}
 
     def batches(step):
-        xs = []
-        for shape, dtype, high in specs:
-            dt = dtypes[dtype]
-            if dt.is_floating_point:
-                x = torch.randn(*shape, generator=gen).to(dt)
-            elif dt == torch.bool:
-                x = torch.rand(*shape, generator=gen) > 0.5
-            else:
-                x = torch.randint(0, high, shape, generator=gen, dtype=dt)
-            xs.append(x.to(device))
-        return tuple(xs), None
+        return _synthetic_batch(specs, gen, device), None
 
     def loss_fn(out):
         if kind == "classes":
