@@ -1,8 +1,9 @@
 """The calibration suite: small real models that must trigger each detector, and healthy models
 that must trigger none. Shared by the tests, the benchmark and the docs picture.
 
-Nothing here is tuned to the detectors: the broken models are the textbook mistakes (seed notes
-1.4 / 1.5 / 1.7, Glorot & Bengio 2010), the healthy ones are the standard recipes, trained with
+Nothing here is tuned to the detectors: the broken models are the textbook mistakes (Glorot &
+Bengio 2010; He et al. 2015; Lu et al. 2019 on dying ReLUs; Goodfellow et al. 2016, sec. 8.4 on
+symmetry), the healthy ones are the standard recipes, trained with
 the usual optimiser settings for each.
 """
 
@@ -112,7 +113,7 @@ class ReluMLP(nn.Module):
 
 
 class ZeroMLP(nn.Module):
-    """Every weight set to zero (seed 1.7.1): hidden units can never become different."""
+    """Every weight set to zero: hidden units can never become different (Goodfellow et al. 2016, sec. 8.4)."""
 
     def __init__(self, inp=32, width=64, classes=10):
         super().__init__()

@@ -268,3 +268,110 @@ def test_cli_summary_text_and_json(tmp_path):
     text = invoke(target, "--input", "2,3,32,32", "--summary")
     assert text.exit_code == 0 and "receptive field" in text.output and "12x12" in text.output
     assert invoke(target, "--input", "2,3,32,32", "--summary", "--confirm").exit_code == 2
+
+
+# --- cosmetics: the plot's title, a NaN made in the model's own forward --------------------------
+
+def test_plot_title_stays_inside_the_figure():
+    pytest.importorskip("matplotlib")
+    from dllint.probe.plot import gradient_flow_figure
+
+    m = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))  # two layers: the narrowest figure
+    report = check(m, (4, 8), steps=1)
+    long_title = "a title far longer than this figure is wide, " * 4
+    fig = gradient_flow_figure(report, title=long_title)
+    fig.canvas.draw()
+    title = fig.axes[0].title
+    box = title.get_window_extent(fig.canvas.get_renderer())
+    assert "\n" in title.get_text()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+
+
+class NaNInOwnForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(torch.log(self.fc(x) - 100.0))  # the model's own forward, not a submodule
+
+
+def test_a_nan_made_in_the_models_own_forward_names_it():
+    r = check(NaNInOwnForward(), (4, 8), steps=1)
+    (nan,) = r.by_code("DLP005")
+    assert nan.module == "out" and nan.values["input_nonfinite"] is True  # first module to output NaN
+    assert "outside any module" in nan.message
+    m = NaNInOwnForward()
+    m.forward = lambda x: torch.log(m.fc(x) - 100.0)  # now the NaN leaves the root itself
+    r = check(m, (4, 8), steps=1, copy=False)
+    (nan,) = r.by_code("DLP005")
+    assert nan.module == "<root>" and nan.cls == "NaNInOwnForward"
+    assert all("(DLP005 at )" not in f.message for f in r.findings)
+    assert any("(DLP005 at <root>)" in f.message for f in r.by_code("DLP002"))
+
+
+# --- CLI errors: exit 2, one line, no traceback ---------------------------------------------------
+
+def one_line_error(result):
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("dllint probe: error: ")
+    return line
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import not_a_module_dllint_knows\n", "ModuleNotFoundError: No module named 'not_a_module_dllint_knows' "
+                                           "(at {file}:1)"),
+    ("from torch import nn\ndef build(:\n    return nn.Linear(2, 2)\n", "{file}:2: SyntaxError: "),
+    ("raise RuntimeError('no GPU here')\n", "RuntimeError: no GPU here (at {file}:1)"),
+], ids=["missing-import", "syntax-error", "raises"])
+def test_cli_target_file_that_does_not_import(tmp_path, monkeypatch, source, expected):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad_model.py").write_text(source)
+    line = one_line_error(invoke("bad_model.py:build", "--input", "2,2"))
+    assert "bad_model.py does not import" in line and expected.format(file="bad_model.py") in line
+
+
+def test_cli_module_path_that_does_not_import(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(invoke("no_such_package_dllint.models:build", "--input", "2,2"))
+    assert "no module named 'no_such_package_dllint.models'" in line
+    (tmp_path / "pkg_broken_import").mkdir()
+    (tmp_path / "pkg_broken_import" / "__init__.py").write_text("")
+    (tmp_path / "pkg_broken_import" / "nets.py").write_text("import torch\nimport missing_dependency_xyz\n")
+    line = one_line_error(invoke("pkg_broken_import.nets:Net", "--input", "2,2"))
+    assert "No module named 'missing_dependency_xyz'" in line and "nets.py:2" in line
+    assert "has no attribute 'Nope'" in one_line_error(invoke(f"{EXAMPLE}:Nope", "--input", "2,64"))
+
+
+def test_cli_unwritable_plot_path_is_refused_before_the_run(tmp_path, monkeypatch):
+    built = []
+    import dllint.probe.cli as cli
+
+    monkeypatch.setattr(cli, "_build", lambda factory, device: built.append(factory) or factory())
+    line = one_line_error(invoke(f"{EXAMPLE}:HealthyMLP", "--input", "32,64", "--plot",
+                                 str(tmp_path / "no_such_folder" / "g.png")))
+    assert "no_such_folder" in line and "does not exist" in line
+    assert "is a directory" in one_line_error(invoke(f"{EXAMPLE}:HealthyMLP", "--input", "32,64", "--plot",
+                                                     str(tmp_path)))
+    assert built == []  # refused before the model was even built
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_cli_model_that_cannot_run_is_one_line():
+    line = one_line_error(invoke(f"{EXAMPLE}:HealthyMLP", "--input", "8,7"))  # 7 features, the model takes 64
+    assert "RuntimeError" in line and "broken_mlp.py:" in line  # the user's line, not torch's
+
+
+def test_cli_confirm_exit_status_follows_the_probed_model():
+    pytest.importorskip("dllint.engine")
+    healthy = invoke(f"{EXAMPLE}:HealthyMLP", "--input", "32,64", "--target", "classes:10", "--confirm",
+                     "--output-format", "json")
+    static = json.loads(healthy.output)["static"]
+    assert static and not json.loads(healthy.output)["findings"]  # static findings in the file's other classes
+    assert all(s["status"] == "not in the probed model" or s["location"]["row"] > 70 for s in static)
+    assert healthy.exit_code == 0
+    broken = invoke(f"{EXAMPLE}:BrokenMLP", "--input", "32,64", "--target", "classes:10", "--confirm")
+    assert broken.exit_code == 1

@@ -70,9 +70,10 @@ class FwdStat:
     def label(self) -> str:
         """``act``, ``act (call 2)``; a functional activation: ``block1 (F.relu)``, ``block1 (F.relu,
         call 2)`` (``<root>`` for the model's own forward)."""
+        name = self.name or "<root>"  # the model's own forward
         if self.fn is not None:
-            return f"{self.name or '<root>'} ({self.fn}" + (")" if self.call == 1 else f", call {self.call})")
-        return self.name if self.call == 1 else f"{self.name} (call {self.call})"
+            return f"{name} ({self.fn}" + (")" if self.call == 1 else f", call {self.call})")
+        return name if self.call == 1 else f"{name} (call {self.call})"
 
 
 @dataclass
@@ -388,7 +389,7 @@ class Detectors:
                            f"{_g(100 * f.dead_window)}% of the {f.units} units of {f.label} were <= 0 for every "
                            f"sample of the last {f.window} checked batch(es): they no longer learn; lower "
                            "the learning rate, use He init with a zero/small bias, or LeakyReLU "
-                           "(seed 1.5; see DL103)",
+                           "(Lu et al. 2019, \"Dying ReLU and Initialization\", arXiv:1903.06733; see DL103)",
                            modules=(f.name,))
 
     def _saturation(self, c: Check) -> None:
@@ -504,7 +505,7 @@ class Detectors:
                            f"{max(lg.dup_w if updated else 0, lg.dup_g)} of the {lg.units} units of {n} have "
                            "identical weights (or gradients) after an update: they compute the same thing "
                            "and never break symmetry; initialise weights randomly, not to a constant "
-                           "(seed 1.7.1; see DL101)")
+                           "(Goodfellow et al., Deep Learning, 2016, sec. 8.4; see DL101)")
 
     def _update_ratio(self, c: Check) -> None:
         th = self.th
