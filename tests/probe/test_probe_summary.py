@@ -164,3 +164,12 @@ def test_summary_needs_a_module_and_an_input():
         summary("not a model", (1, 3))
     with pytest.raises(TypeError):
         summary(nn.Linear(2, 2))
+
+
+def test_dllint_probe_summary_stays_the_function():
+    import importlib
+
+    import dllint.probe
+
+    importlib.import_module("dllint.probe.model_summary")  # what the CLI imports
+    assert callable(dllint.probe.summary) and dllint.probe.summary is summary

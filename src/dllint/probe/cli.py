@@ -265,7 +265,7 @@ def probe_command(target, inputs, target_spec, steps, every, lr, optimizer, seed
 def _print_summary(factory: Callable, specs, seed, device, output_format) -> None:
     import torch
 
-    from .summary import summary
+    from .model_summary import summary
 
     torch.manual_seed(seed)
     model = _build(factory, device)
