@@ -195,7 +195,8 @@ def main(argv=None):
               f"unsampled probed step ({result['unsampled_step_ms_median']:.2f} ms), "
               f"{result['sampled_vs_plain']:.2f}x a plain step")
         print(f"on average at every={args.every}, from the medians: sampling adds {result['sampling_cost']:.3f}x; "
-              f"(sampled + {args.every - 1} unsampled) / {args.every} plain steps {result['amortised_from_medians']:.3f}x")
+              f"(sampled + {args.every - 1} unsampled) / {args.every} plain steps "
+              f"{result['amortised_from_medians']:.3f}x")
     else:
         print(f"a sampled step: {result['sampled_step_ms_median']:.2f} ms = {result['sampled_vs_plain']:.2f}x a plain step")
     print(f"probe findings on the way: {report.codes or 'none'}")

@@ -433,8 +433,8 @@ class ResNet(nn.Module):
         stages, cin = [], width
         for i, blocks in enumerate(layers):
             cout = width * 2 ** i
-            stage = [TVBasicBlock(cin, cout, 1 if i == 0 else 2)] + [TVBasicBlock(cout, cout) for _ in range(blocks - 1)]
-            stages.append(nn.Sequential(*stage))
+            stage = [TVBasicBlock(cin, cout, 1 if i == 0 else 2)]
+            stages.append(nn.Sequential(*stage, *(TVBasicBlock(cout, cout) for _ in range(blocks - 1))))
             cin = cout
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d(1)

@@ -13,10 +13,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from dllint.probe import Probe, check
-from probe_models import (BNMLP, GPT, UNet, ViT, DropoutBNNet, FunctionalReluMLP, FunctionalResNet, FunctionalTanhMLP,
+from probe_models import (BNMLP, GPT, DropoutBNNet, FunctionalReluMLP, FunctionalResNet, FunctionalTanhMLP,
                           LSTMClassifier, MarkovText, PoisonNet, RandnNet, ReluMLP, ResNet, Reverse, Segments,
-                          Seq2SeqAttention, SigmoidMLP, SigmoidTransformer, SmallResNet, Teacher, TinyTransformer, TokenTeacher, ZeroMLP,
-                          bert_classifier, token_cross_entropy, train)
+                          Seq2SeqAttention, SigmoidMLP, SigmoidTransformer, SmallResNet, Teacher, TinyTransformer,
+                          TokenTeacher, UNet, ViT, ZeroMLP, bert_classifier, token_cross_entropy, train)
 
 
 def run(model, data, opt, steps, every=1, **kw):

@@ -1,8 +1,8 @@
 """``--confirm``: lint the files that define the model and mark each static finding confirmed
 (with the probe's numbers) or not observed.
 
-Pairs (a static rule and the detector that sees its effect): DL101↔DLP008, DL102/DL103↔DLP007, DL201↔DLP001/DLP004, DL501↔DLP002,
-DL502↔DLP006. A static finding is matched to a probe finding, in order of preference:
+Pairs (a static rule and the detector that sees its effect): DL101↔DLP008, DL102/DL103↔DLP007,
+DL201↔DLP001/DLP004, DL501↔DLP002, DL502↔DLP006. A static finding is matched to a probe finding, in order of preference:
 
 1. by line: the static finding sits on the statement that built one of the modules the probe
    finding involves, or on a line of the owning class (outside ``forward``) that mentions
@@ -16,7 +16,6 @@ DL502↔DLP006. A static finding is matched to a probe finding, in order of pref
 from __future__ import annotations
 
 import ast
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional

@@ -310,9 +310,9 @@ class Detectors:
         head = c.layers[order[-1]]
         if head.weights_were_zero and len(order) > 1:
             # a zero-initialised output layer passes no gradient back until it moves: by design
-            self.note("zero head", f"the output layer {order[-1]} had all-zero weights at step {c.step} (a zero-initialised "
-                      "head, as in ViT): no gradient reaches the layers before it until the head moves, so "
-                      "DLP001 is not judged while it is zero")
+            self.note("zero head", f"the output layer {order[-1]} had all-zero weights at step {c.step} (a "
+                      "zero-initialised head, as in ViT): no gradient reaches the layers before it until the head "
+                      "moves, so DLP001 is not judged while it is zero")
             return
         rms = {n: c.layers[n].grad_rms for n in order}
         trend = depth_trend(order, rms, c.roles)
@@ -450,8 +450,8 @@ class Detectors:
         self._emit("DLP005", LOSS, "loss", first_step if first_step is not None else step,
                    {"nonfinite_losses": self.losses_nonfinite, "loss_first_nonfinite_step": self.loss_first_nonfinite},
                    {"nonfinite": True},
-                   f"the loss was non-finite (first at step {self.loss_first_nonfinite}) but no module output was at the "
-                   "checked steps: the loss function, the targets, or a transient batch produced it; rerun "
+                   f"the loss was non-finite (first at step {self.loss_first_nonfinite}) but no module output was "
+                   "at the checked steps: the loss function, the targets, or a transient batch produced it; rerun "
                    "with every=1 to localise it",
                    key=("DLP005", LOSS))
 

@@ -90,11 +90,12 @@ class ModelSummary:
                  _dims(r.receptive_field, "-"), _dims(r.jump, "-")] for r in self.layers]
         widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
         right = {3, 4}
-        out = ["  ".join(h.rjust(w) if i in right else h.ljust(w) for i, (h, w) in enumerate(zip(head, widths))).rstrip(),
-               "  ".join("-" * w for w in widths)]
-        for row in rows:
-            out.append("  ".join(c.rjust(w) if i in right else c.ljust(w)
-                                 for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+
+        def line(cells) -> str:
+            return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+        out = [line(head).rstrip(), "  ".join("-" * w for w in widths)]
+        out += [line(row).rstrip() for row in rows]
         frozen = self.total_params - self.trainable_params
         out.append(f"input {_dims(self.input_shape)}; {self.total_params:,} parameters"
                    + (f" ({self.trainable_params:,} trainable, {frozen:,} frozen)" if frozen else ""))
@@ -294,6 +295,7 @@ _DUNDER = {"__add__": "add", "__radd__": "add", "__iadd__": "add", "__sub__": "s
            "__and__": "bitwise_and", "__or__": "bitwise_or", "__xor__": "bitwise_xor", "__invert__": "bitwise_not",
            "__eq__": "eq", "__ne__": "ne", "__lt__": "lt", "__le__": "le", "__gt__": "gt", "__ge__": "ge",
            "__mod__": "remainder", "__getitem__": "getitem", "__setitem__": "setitem"}
+_TAPS = {"nearest": 1, "nearest-exact": 1, "linear": 2, "bilinear": 2, "trilinear": 2, "bicubic": 4}  # per dim
 _NO_TENSOR_RESULT = frozenset("size dim numel shape stride is_contiguous element_size data_ptr item tolist".split())
 _REDUCTIONS = frozenset("sum mean amax amin max min std var norm logsumexp prod any all median nansum nanmean".split())
 _SAME_LAYOUT = frozenset("view reshape view_as reshape_as expand expand_as contiguous flatten unflatten squeeze "
@@ -372,12 +374,13 @@ class _FieldTracker(torch.overrides.TorchFunctionMode):
                 return None
             if mode == "area":
                 return _adaptive(fld, x.shape[2:], out.shape[2:])
-            taps = {"nearest": 1, "nearest-exact": 1, "linear": 2, "bilinear": 2, "trilinear": 2, "bicubic": 4}.get(mode)
+            taps = _TAPS.get(mode)
             if taps is None:
                 return None
             rf, jump = fld
-            return (tuple(_clean(r + (taps - 1) * j if o != i else r) for r, j, i, o in zip(rf, jump, x.shape[2:], out.shape[2:])),
-                    tuple(_clean(j * i / o) for j, i, o in zip(jump, x.shape[2:], out.shape[2:])))
+            sizes = list(zip(x.shape[2:], out.shape[2:]))
+            return (tuple(_clean(r + (taps - 1) * j if o != i else r) for r, j, (i, o) in zip(rf, jump, sizes)),
+                    tuple(_clean(j * i / o) for j, (i, o) in zip(jump, sizes)))
         if base == "pad":
             return fld
         if base in ("cat", "concat", "concatenate"):
