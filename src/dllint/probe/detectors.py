@@ -87,8 +87,7 @@ class LayerGrad:
     numel: int = 0
     has_grad: bool = False
     w2: float = 0.0
-    wmat2: float = 0.0  # of the weight matrices only (parameters of two or more dimensions)
-    wmat_before2: float = 0.0  # the same before the update (the weights the forward used), when known
+    wmat_before2: float = 0.0  # squared norm of the weight matrices (2+ dimensions) the forward used
     winf: float = 0.0
     before2: float = 0.0
     upd2: float = 0.0
@@ -111,8 +110,7 @@ class LayerGrad:
             self.before2 += before * before
             self.upd2 += upd * upd if not math.isnan(upd) else math.inf
         if ndim >= 2:
-            self.wmat2 += w2
-            self.wmat_before2 += w2 if math.isnan(before) else before * before
+            self.wmat_before2 += w2 if math.isnan(before) else before * before  # after the update if unknown
             self.dup_w = max(self.dup_w, dup_w)
             self.dup_g = max(self.dup_g, dup_g)
             self.units = max(self.units, units)
@@ -168,8 +166,8 @@ _HEADLINE = ("ratio", "first_grad_rms", "early_grad_rms", "dead_fraction", "satu
 
 @dataclass
 class _Agg:
-    """One finding, seen at one or more checks: the first check's values and message are kept,
-    the rest are the latest check's."""
+    """One finding, seen at one or more checks: its values and message are the latest check's; the
+    first check's step and values are kept for the evidence over time."""
 
     code: str
     module: str
