@@ -31,7 +31,9 @@ On a GPU a sampled step costs kernel launches and Python dispatch per op, so the
 works on all layers at once: ``torch._foreach_norm`` over all gradients and weights, one stack per
 statistic, one sort for the identical-rows check of every weight matrix, per-segment counts as a
 cumulative sum read at the segment ends. Per-layer ops are left only where the data comes one
-layer at a time (the forward hooks) or differs in shape per layer (the projections).
+layer at a time (the forward hooks) or differs in shape per layer (the projections). On the CPU the
+cost is memory bandwidth, not launches: the parameter statistics use the fastest kernel per tensor
+and DLP009's update is measured on a strided sample of each large parameter (``BATCHED_STATS``).
 
 Hooks only read. The probe draws its random projection vectors from its own generator, so the
 global RNG stream (dropout masks, data order) is untouched and training is bitwise unchanged.
