@@ -4,15 +4,19 @@ healthy standard recipes fire nothing, at init and after a few dozen steps.
 Thresholds are PROBE.md's defaults (published prior art); nothing here overrides them.
 """
 
+import math
+from typing import Callable, NamedTuple, Optional
+
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from dllint.probe import Probe, check
-from probe_models import (BNMLP, DropoutBNNet, FunctionalReluMLP, FunctionalResNet, FunctionalTanhMLP, LSTMClassifier,
-                          PoisonNet, RandnNet, ReluMLP, SigmoidMLP, SmallResNet, Teacher, TinyTransformer, TokenTeacher,
-                          ZeroMLP, train)
+from probe_models import (BNMLP, GPT, DropoutBNNet, FunctionalReluMLP, FunctionalResNet, FunctionalTanhMLP,
+                          LSTMClassifier, MarkovText, PoisonNet, RandnNet, ReluMLP, ResNet, Reverse, Segments,
+                          Seq2SeqAttention, SigmoidMLP, SigmoidTransformer, SmallResNet, Teacher, TinyTransformer,
+                          TokenTeacher, UNet, ViT, ZeroMLP, bert_classifier, token_cross_entropy, train)
 
 
 def run(model, data, opt, steps, every=1, **kw):
@@ -58,6 +62,51 @@ def test_sigmoid_mlp_on_raw_pixels_vanishes_and_saturates():
     r = run(m, RawPixels((32,)), torch.optim.SGD(m.parameters(), 0.1), steps=5)
     assert {"DLP001", "DLP004"} <= codes(r)
     assert r.by_code("DLP004")[0].module == "body.1"  # the first sigmoid, fed raw pixels
+
+
+def test_sigmoid_attention_stack_vanishes_like_with_like():
+    # the deep sigmoid stack inside repeated attention blocks: block 0's FFN against block 7's
+    m = SigmoidTransformer()
+    r = run(m, TokenTeacher(), torch.optim.Adam(m.parameters(), 1e-3), steps=3)
+    (f,) = r.by_code("DLP001")
+    assert f.module == "blocks.0.attn" and f.steps == [0, 1, 2]
+    assert f.values["like_with_like"] is True and f.values["groups"] == 3  # attn, ffn.0, ffn.2
+    assert f.values["ratio"] < 1e-3 and f.values["early_grad_rms"] < 1e-4
+
+
+def test_bert_query_key_gradients_are_small_by_design_not_vanishing():
+    pytest.importorskip("transformers")
+    m = bert_classifier()
+    r = run(m, TokenTeacher(), torch.optim.AdamW(m.parameters(), 1e-3), steps=3)
+    rms = {row.module: row.grad_rms for row in r.layers if row.kind == "weight"}
+    first, last = "model.bert.encoder.layer.0.attention.self.query", "model.classifier"
+    # what the first-versus-last rule saw (AUTOTRAINER's 1e-3 and 1e-4): Q is small in both layers
+    assert rms[first] / rms[last] < 1e-3 and rms[first] < 1e-4
+    assert rms["model.bert.encoder.layer.1.attention.self.query"] < 1e-4
+    assert r.findings == [], r.to_text(layers=False)
+
+
+def test_a_zero_initialised_head_is_a_note_not_vanishing_and_decay_alone_is_not_an_update():
+    m = ViT()
+    opt = torch.optim.AdamW(m.parameters(), 1e-3, weight_decay=0.05)
+    with Probe(m, every=1) as p:
+        train(m, Teacher((3, 16, 16)), 1, opt, probe=p)
+        step0 = {row.module: row for row in p.report().layers}
+        train(m, Teacher((3, 16, 16)), 4, opt, probe=p)
+    # at step 0 nothing but the head has a gradient, and AdamW's decoupled decay alone moved the rest
+    assert step0["conv_proj"].grad_rms == 0 and step0["heads.head"].grad_rms > 0
+    assert step0["conv_proj"].log10_update_ratio == pytest.approx(math.log10(1e-3 * 0.05), abs=1e-3)
+    r = p.report()
+    assert r.findings == [], r.to_text(layers=False)
+    assert any("heads.head had all-zero weights at step 0" in note for note in r.summary["notes"])
+
+
+def test_zero_init_residual_blocks_the_branches_at_init_and_is_fine():
+    m = ResNet(width=8, zero_init_residual=True)
+    r = run(m, Teacher((3, 32, 32)), torch.optim.SGD(m.parameters(), 0.1, momentum=0.9, weight_decay=5e-4), steps=1)
+    rms = {row.module: row.grad_rms for row in r.layers if row.kind == "weight"}
+    assert rms["layer1.0.conv1"] == 0 and rms["layer4.1.conv2"] == 0 and rms["conv1"] > 0  # blocked, by design
+    assert r.findings == [], r.to_text(layers=False)
 
 
 class BinaryClassifier(nn.Module):
@@ -169,6 +218,15 @@ def test_learning_rate_10_explodes():
     assert growth and all(g_ >= 2 for g_ in growth[0].values["growth_per_check"])
 
 
+def test_learning_rate_far_too_low():
+    m = ReluMLP()
+    r = run(m, Teacher((32,)), torch.optim.SGD(m.parameters(), 1e-7), steps=8)
+    (f,) = r.by_code("DLP009")
+    assert f.values["direction"] == "low"
+    assert f.steps[0] == 4  # too low is judged on a full window (5 checks)
+    assert all(v < -4 for v in f.values["log10_update_ratio"].values())
+
+
 def test_sensible_learning_rate_has_no_update_ratio_finding():
     m = ReluMLP()
     r = run(m, Teacher((32,)), torch.optim.Adam(m.parameters(), 1e-3), steps=20)
@@ -263,27 +321,52 @@ def test_inference_after_eval_is_fine():
 
 # --- healthy models: nothing at init, nothing after a few dozen steps -------------------------
 
+class Healthy(NamedTuple):
+    build: Callable
+    data: Callable
+    opt: Callable
+    steps: int
+    clip: Optional[float] = None
+    loss: Callable = F.cross_entropy
+
+
+def sgd_resnet(p):  # torchvision's ImageNet recipe
+    return torch.optim.SGD(p, 0.1, momentum=0.9, weight_decay=5e-4)
+
+
 HEALTHY = {
-    "resnet-bn": (SmallResNet, lambda: Teacher((3, 16, 16)),
-                  lambda p: torch.optim.SGD(p, 0.1, momentum=0.9, weight_decay=5e-4), None, 24),
-    "bn-mlp": (BNMLP, lambda: Teacher((32,)), lambda p: torch.optim.Adam(p, 1e-3), None, 40),
-    "transformer": (TinyTransformer, TokenTeacher, lambda p: torch.optim.AdamW(p, 1e-3), None, 30),
-    "lstm-clipped": (LSTMClassifier, TokenTeacher, lambda p: torch.optim.Adam(p, 1e-3), 1.0, 40),
+    "resnet-bn": Healthy(SmallResNet, lambda: Teacher((3, 16, 16)), sgd_resnet, 24),
+    "bn-mlp": Healthy(BNMLP, lambda: Teacher((32,)), lambda p: torch.optim.Adam(p, 1e-3), 40),
+    "transformer": Healthy(TinyTransformer, TokenTeacher, lambda p: torch.optim.AdamW(p, 1e-3), 30),
+    "lstm-clipped": Healthy(LSTMClassifier, TokenTeacher, lambda p: torch.optim.Adam(p, 1e-3), 40, clip=1.0),
     # F.relu in forward (watched through the function mode on sampled steps)
-    "resnet-bn-functional": (FunctionalResNet, lambda: Teacher((3, 16, 16)),
-                             lambda p: torch.optim.SGD(p, 0.1, momentum=0.9, weight_decay=5e-4), None, 24),
-    "tanh-mlp-functional": (FunctionalTanhMLP, lambda: Teacher((32,)), lambda p: torch.optim.Adam(p, 1e-3), None, 40),
+    "resnet-bn-functional": Healthy(FunctionalResNet, lambda: Teacher((3, 16, 16)), sgd_resnet, 24),
+    "tanh-mlp-functional": Healthy(FunctionalTanhMLP, lambda: Teacher((32,)), lambda p: torch.optim.Adam(p, 1e-3), 40),
+    # modern architectures: attention (query/key gradients small at init by design), zero-initialised
+    # heads and residual branches, encoder-decoders
+    "bert": Healthy(bert_classifier, TokenTeacher, lambda p: torch.optim.AdamW(p, 1e-3), 20),
+    "vit-zero-head": Healthy(ViT, lambda: Teacher((3, 16, 16)), lambda p: torch.optim.AdamW(p, 1e-3), 20),
+    "gpt-pre-norm": Healthy(lambda: GPT(d=32, length=16), lambda: MarkovText(length=16),
+                            lambda p: torch.optim.AdamW(p, 1e-3, weight_decay=0.1), 20, clip=1.0,
+                            loss=token_cross_entropy),
+    "unet": Healthy(lambda: UNet(width=4, levels=2), Segments, lambda p: torch.optim.Adam(p, 1e-3), 20),
+    "lstm-seq2seq-attention": Healthy(Seq2SeqAttention, Reverse, lambda p: torch.optim.Adam(p, 1e-3), 20, clip=1.0,
+                                      loss=token_cross_entropy),
+    "resnet-zero-init-residual": Healthy(lambda: ResNet(width=8, zero_init_residual=True), lambda: Teacher((3, 32, 32)),
+                                         sgd_resnet, 20),
 }
 
 
 @pytest.mark.parametrize("name", sorted(HEALTHY))
 def test_healthy_models_trigger_nothing(name):
-    build, data, opt, clip, steps = HEALTHY[name]
-    m = build()
-    x, y = data().batch(16)
-    at_init = check(m, x, target=y, steps=1)  # the one-shot probe on a copy, at init
+    case = HEALTHY[name]
+    if case.build is bert_classifier:
+        pytest.importorskip("transformers")
+    m = case.build()
+    x, y = case.data().batch(16)
+    at_init = check(m, x, target=y, loss_fn=case.loss, steps=1)  # the one-shot probe on a copy, at init
     assert at_init.findings == [], at_init.to_text(layers=False)
-    r = run(m, data(), opt(m.parameters()), steps=steps, every=1, clip=clip)
-    assert r.summary["checks"] == steps  # every step checked, from the first (init) on
+    r = run(m, case.data(), case.opt(m.parameters()), steps=case.steps, every=1, clip=case.clip, loss_fn=case.loss)
+    assert r.summary["checks"] == case.steps  # every step checked, from the first (init) on
     assert r.findings == [], r.to_text(layers=False)
     assert r.layers and all(row.grad_rms is None or row.grad_rms > 0 for row in r.layers if row.kind == "weight")

@@ -170,17 +170,24 @@ def test_cli_confirm_marks_static_findings():
     dl502 = by_code["DL502"][0]
     assert dl502["status"] == "not observed" and "inference" in dl502["reason"]
     assert static  # every static finding is listed with a status
-    text = invoke(f"{EXAMPLE}:BrokenMLP", "--input", "32,64", "--target", "classes:10", "--confirm").output
-    assert "confirmed by DLP008 symmetric-units at bottleneck" in text and "not observed:" in text
+    text = invoke(f"{EXAMPLE}:BrokenMLP", "--input", "32,64", "--target", "classes:10", "--confirm")
+    assert "confirmed by DLP008 symmetric-units at bottleneck" in text.output and "not observed:" in text.output
+    assert res.exit_code == text.exit_code == 1
 
 
 def test_cli_confirm_healthy_model_does_not_confirm():
     pytest.importorskip("dllint.engine")
     res = invoke(f"{EXAMPLE}:HealthyMLP", "--input", "32,64", "--target", "classes:10", "--confirm",
                  "--output-format", "json")
-    statuses = {(s["code"], s["status"]) for s in json.loads(res.output)["static"]}
+    data = json.loads(res.output)
+    statuses = {(s["code"], s["status"]) for s in data["static"]}
     assert ("DL201", "not in the probed model") in statuses  # BrokenMLP's finding, other class
     assert not any(st == "confirmed" for _, st in statuses)
+    # the exit status follows the findings about the probed model: none, though its file has some
+    # in other classes (and DL502 in a module-level function, not observed)
+    assert data["findings"] == [] and all(s["status"] in ("not in the probed model", "not observed")
+                                          for s in data["static"])
+    assert res.exit_code == 0
 
 
 def test_importing_dllint_and_the_probe_cli_does_not_import_torch():
@@ -214,3 +221,152 @@ def test_dllint_probe_through_the_main_cli():
                           "--target", "classes:10", "--steps", "3"], capture_output=True, text=True)
     assert out.returncode == 1, out.stderr
     assert "DLP001 vanishing-gradient" in out.stdout
+
+
+# --- evidence over time ------------------------------------------------------------------------
+
+def test_findings_carry_their_evidence_over_time():
+    m = SigmoidMLP()
+    with Probe(m, every=2) as p:
+        train(m, Teacher((32,)), 9, torch.optim.SGD(m.parameters(), 0.1), probe=p)
+    r = p.report()
+    (f,) = r.by_code("DLP001")
+    assert f.steps == [0, 2, 4, 6, 8]
+    assert f.values["step_range"] == [0, 8] and f.values["checks_seen"] == 5
+    first = f.values["first_check"]
+    assert first["step"] == 0 and first["first_layer"] == "body.0"
+    # the values are the latest check's (the per-layer table is at that check too), not the first's
+    body0 = next(row for row in r.layers if row.module == "body.0")
+    assert r.summary["last_check_step"] == 8 and f.values["first_grad_rms"] == body0.grad_rms
+    assert f.values["first_grad_rms"] != first["first_grad_rms"]
+    # tiny magnitudes keep their exponent: never rounded to "0"
+    assert 0 < f.values["first_grad_rms"] < 1e-6
+    assert f"body.0 has {f.values['first_grad_rms']:.3g}" in f.message and "e-" in f"{f.values['first_grad_rms']:.3g}"
+    assert f"at step 0: ratio {first['ratio']:.3g}, first_grad_rms {first['first_grad_rms']:.3g}" in f.message
+    assert "steps 0–8 (5 checks)" in str(r)
+
+
+def test_numbers_are_formatted_with_their_magnitude():
+    from dllint.probe.detectors import _g, _pct
+
+    assert _g(1.7e-10) == "1.7e-10" and _g(0.0234567) == "0.0235" and _g(0.0) == "0" and _g(128) == "128"
+    assert _pct(0.003) == "0.3%" and _pct(0.421875) == "42.2%" and _pct(1.0) == "100%" and _pct(0.0) == "0%"
+
+
+# --- --summary -----------------------------------------------------------------------------------
+
+def test_cli_summary_text_and_json(tmp_path):
+    (tmp_path / "convnet.py").write_text(
+        "from torch import nn\n"
+        "def build():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
+        "                         nn.Conv2d(8, 8, 3, dilation=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),\n"
+        "                         nn.Linear(8, 10))\n")
+    target = f"{tmp_path / 'convnet.py'}:build"
+    res = invoke(target, "--input", "2,3,32,32", "--summary", "--output-format", "json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["input_shape"] == [2, 3, 32, 32] and data["total_params"] == 224 + 584 + 90
+    layers = {layer["module"]: layer for layer in data["layers"]}
+    # conv 3x3: 3; pool 2x2/2: 3 + 1 = 4, jump 2; conv 3x3 dilation 2 (k_eff 5): 4 + 4*2 = 12
+    assert layers["2"]["receptive_field"] == [4, 4] and layers["2"]["jump"] == [2, 2]
+    assert layers["3"]["receptive_field"] == [12, 12] and layers["3"]["output_shape"] == [2, 8, 12, 12]
+    assert layers["4"]["receptive_field"] is None and layers["6"]["jump"] is None
+    text = invoke(target, "--input", "2,3,32,32", "--summary")
+    assert text.exit_code == 0 and "receptive field" in text.output and "12x12" in text.output
+    assert invoke(target, "--input", "2,3,32,32", "--summary", "--confirm").exit_code == 2
+
+
+# --- cosmetics: the plot's title, a NaN made in the model's own forward --------------------------
+
+def test_plot_title_stays_inside_the_figure():
+    pytest.importorskip("matplotlib")
+    from dllint.probe.plot import gradient_flow_figure
+
+    m = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))  # two layers: the narrowest figure
+    report = check(m, (4, 8), steps=1)
+    long_title = "a title far longer than this figure is wide, " * 4
+    fig = gradient_flow_figure(report, title=long_title)
+    fig.canvas.draw()
+    title = fig.axes[0].title
+    box = title.get_window_extent(fig.canvas.get_renderer())
+    assert "\n" in title.get_text()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+
+
+class NaNInOwnForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(torch.log(self.fc(x) - 100.0))  # the model's own forward, not a submodule
+
+
+def test_a_nan_made_in_the_models_own_forward_names_it():
+    r = check(NaNInOwnForward(), (4, 8), steps=1)
+    (nan,) = r.by_code("DLP005")
+    assert nan.module == "out" and nan.values["input_nonfinite"] is True  # first module to output NaN
+    assert "outside any module" in nan.message
+    m = NaNInOwnForward()
+    m.forward = lambda x: torch.log(m.fc(x) - 100.0)  # now the NaN leaves the root itself
+    r = check(m, (4, 8), steps=1, copy=False)
+    (nan,) = r.by_code("DLP005")
+    assert nan.module == "<root>" and nan.cls == "NaNInOwnForward"
+    assert all("(DLP005 at )" not in f.message for f in r.findings)
+    assert any("(DLP005 at <root>)" in f.message for f in r.by_code("DLP002"))
+
+
+# --- CLI errors: exit 2, one line, no traceback ---------------------------------------------------
+
+def one_line_error(result):
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("dllint probe: error: ")
+    return line
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import not_a_module_dllint_knows\n", "ModuleNotFoundError: No module named 'not_a_module_dllint_knows' "
+                                           "(at {file}:1)"),
+    ("from torch import nn\ndef build(:\n    return nn.Linear(2, 2)\n", "{file}:2: SyntaxError: "),
+    ("raise RuntimeError('no GPU here')\n", "RuntimeError: no GPU here (at {file}:1)"),
+], ids=["missing-import", "syntax-error", "raises"])
+def test_cli_target_file_that_does_not_import(tmp_path, monkeypatch, source, expected):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad_model.py").write_text(source)
+    line = one_line_error(invoke("bad_model.py:build", "--input", "2,2"))
+    assert "bad_model.py does not import" in line and expected.format(file="bad_model.py") in line
+
+
+def test_cli_module_path_that_does_not_import(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(invoke("no_such_package_dllint.models:build", "--input", "2,2"))
+    assert "no module named 'no_such_package_dllint.models'" in line
+    (tmp_path / "pkg_broken_import").mkdir()
+    (tmp_path / "pkg_broken_import" / "__init__.py").write_text("")
+    (tmp_path / "pkg_broken_import" / "nets.py").write_text("import torch\nimport missing_dependency_xyz\n")
+    line = one_line_error(invoke("pkg_broken_import.nets:Net", "--input", "2,2"))
+    assert "No module named 'missing_dependency_xyz'" in line and "nets.py:2" in line
+    assert "has no attribute 'Nope'" in one_line_error(invoke(f"{EXAMPLE}:Nope", "--input", "2,64"))
+
+
+def test_cli_unwritable_plot_path_is_refused_before_the_run(tmp_path, monkeypatch):
+    built = []
+    import dllint.probe.cli as cli
+
+    monkeypatch.setattr(cli, "_build", lambda factory, device: built.append(factory) or factory())
+    line = one_line_error(invoke(f"{EXAMPLE}:HealthyMLP", "--input", "32,64", "--plot",
+                                 str(tmp_path / "no_such_folder" / "g.png")))
+    assert "no_such_folder" in line and "does not exist" in line
+    assert "is a directory" in one_line_error(invoke(f"{EXAMPLE}:HealthyMLP", "--input", "32,64", "--plot",
+                                                     str(tmp_path)))
+    assert built == []  # refused before the model was even built
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_cli_model_that_cannot_run_is_one_line():
+    line = one_line_error(invoke(f"{EXAMPLE}:HealthyMLP", "--input", "8,7"))  # 7 features, the model takes 64
+    assert "RuntimeError" in line and "broken_mlp.py:" in line  # the user's line, not torch's

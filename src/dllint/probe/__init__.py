@@ -26,6 +26,8 @@ _EXPORTS = {
     "ProbeFinding": ".report",
     "LayerRow": ".report",
     "NAMES": ".detectors",
+    "summary": ".model_summary",
+    "ModelSummary": ".model_summary",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -33,11 +33,13 @@ def main_output(out: Any) -> torch.Tensor:
 
 
 def default_loss(output: torch.Tensor, target: Optional[torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy for integer targets, MSE otherwise (output's last dim = classes)."""
+    """Cross-entropy for integer targets, MSE otherwise. The class dimension of an integer target's
+    output is the last one (``(N, T, vocab)`` against ``(N, T)``) or, as ``F.cross_entropy`` reads
+    it, the second (``(N, classes, H, W)`` against ``(N, H, W)``)."""
     if target is None:
         raise ValueError("default_loss needs a target")
     if not target.is_floating_point():
-        if output.dim() == target.dim() + 1 and output.dim() > 2 and output.shape[1] != target.shape[1:2].numel():
+        if output.dim() > 2 and output.shape[:-1] == target.shape and output.shape[2:] != target.shape[1:]:
             return F.cross_entropy(output.reshape(-1, output.shape[-1]).float(), target.reshape(-1))
         return F.cross_entropy(output.float(), target)
     return F.mse_loss(output.float(), target.float())

@@ -1,8 +1,8 @@
 """``--confirm``: lint the files that define the model and mark each static finding confirmed
 (with the probe's numbers) or not observed.
 
-Pairs (RULES.md): DL101↔DLP008, DL102/DL103↔DLP007, DL201↔DLP001/DLP004, DL501↔DLP002,
-DL502↔DLP006. A static finding is matched to a probe finding, in order of preference:
+Pairs (a static rule and the detector that sees its effect): DL101↔DLP008, DL102/DL103↔DLP007,
+DL201↔DLP001/DLP004, DL501↔DLP002, DL502↔DLP006. A static finding is matched to a probe finding, in order of preference:
 
 1. by line: the static finding sits on the statement that built one of the modules the probe
    finding involves, or on a line of the owning class (outside ``forward``) that mentions
@@ -16,7 +16,6 @@ DL502↔DLP006. A static finding is matched to a probe finding, in order of pref
 from __future__ import annotations
 
 import ast
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -52,6 +51,13 @@ class Verdict:
     probe_codes: tuple = ()
     evidence: list = field(default_factory=list)  # [{"code", "module", "message", "values"}]
     reason: str = ""
+    in_model_class: bool = False  # it sits in a class the probed model is built from
+
+    @property
+    def about_probed_model(self) -> bool:
+        """A finding about the probed model (what ``dllint probe --confirm``'s exit status follows):
+        one the run confirmed, or one in a class of the model; not one elsewhere in its files."""
+        return self.status == CONFIRMED or (self.in_model_class and self.status != NOT_PROBED)
 
     def to_dict(self) -> dict:
         from .report import _jsonable
@@ -133,7 +139,16 @@ def confirm(static_findings: list, report, model: nn.Module, factory: Optional[C
         v = Verdict(code=sf.code, message=sf.message, filename=sf.filename, row=row, column=col,
                     status=STATIC_ONLY, probe_codes=pair or ())
         verdicts.append(v)
+        cls_name = spans.enclosing(sf.filename, row)
+        prefixes = []
+        if cls_name is not None:
+            prefixes = [n for n, m in named.items() if type(m).__name__ == cls_name
+                        and (user_source_file(type(m)) or "") and _same_file(user_source_file(type(m)), sf.filename)]
+        v.in_model_class = bool(prefixes)
         if not pair:
+            if cls_name is not None and not prefixes:
+                v.status = NOT_PROBED
+                v.reason = f"class {cls_name} is not part of the probed model"
             continue
         candidates = [f for f in report.findings if f.code in pair]
         matched = []
@@ -148,11 +163,7 @@ def confirm(static_findings: list, report, model: nn.Module, factory: Optional[C
                     break
         # 2. by class / 3. model-wide
         if not matched:
-            cls_name = spans.enclosing(sf.filename, row)
-            prefixes = []
             if cls_name is not None:
-                prefixes = [n for n, m in named.items() if type(m).__name__ == cls_name
-                            and (user_source_file(type(m)) or "") and _same_file(user_source_file(type(m)), sf.filename)]
                 if not prefixes and not (isinstance(sf.code, str) and sf.code in ("DL501", "DL502")):
                     v.status = NOT_PROBED
                     v.reason = f"class {cls_name} is not part of the probed model"
@@ -182,11 +193,14 @@ def _not_observed_reason(pair: tuple, report, ran_inference: bool) -> str:
     parts = []
     layers = report.layers
     weights = [r for r in layers if r.kind == "weight" and r.grad_rms is not None]
+    trend = report.summary.get("gradient_trend")
     for code in pair:
-        if code in ("DLP001", "DLP002") and len(weights) >= 2:
-            f, l = weights[0], weights[-1]
-            ratio = f.grad_rms / l.grad_rms if l.grad_rms else math.nan
-            s = f"first/last gradient RMS {_g(ratio)} ({f.module} {_g(f.grad_rms)}, {l.module} {_g(l.grad_rms)})"
+        if code in ("DLP001", "DLP002") and trend:
+            where = f"{trend['layers_compared']} layers"
+            if trend["like_with_like"]:
+                where += f" in {trend['groups']} group(s) of repeated blocks"
+            s = (f"gradient RMS early/late along depth {_g(trend['ratio'])} ({where}, {trend['first_layer']} … "
+                 f"{trend['last_layer']}, step {trend['step']})")
             if code == "DLP002":
                 mx = max((r.grad_mean_abs or 0.0) for r in weights)
                 s += f", largest mean |grad| {_g(mx)}"

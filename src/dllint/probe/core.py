@@ -31,7 +31,9 @@ On a GPU a sampled step costs kernel launches and Python dispatch per op, so the
 works on all layers at once: ``torch._foreach_norm`` over all gradients and weights, one stack per
 statistic, one sort for the identical-rows check of every weight matrix, per-segment counts as a
 cumulative sum read at the segment ends. Per-layer ops are left only where the data comes one
-layer at a time (the forward hooks) or differs in shape per layer (the projections).
+layer at a time (the forward hooks) or differs in shape per layer (the projections). On the CPU the
+cost is memory bandwidth, not launches: the parameter statistics use the fastest kernel per tensor
+and DLP009's update is measured on a strided sample of each large parameter (``BATCHED_STATS``).
 
 Hooks only read. The probe draws its random projection vectors from its own generator, so the
 global RNG stream (dropout masks, data order) is untouched and training is bitwise unchanged.
@@ -53,6 +55,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from .depth import role_pattern
 from .detectors import Check, Detectors, FwdStat, LayerGrad
 from .thresholds import Thresholds
 
@@ -301,8 +304,7 @@ class Probe:
         self._calls: dict = {}
         self._starts: dict = {}
         self._last_weight_is_conv = False
-        self._snapshot: Optional[list] = None
-        self._snapshot_params: Optional[list] = None
+        self._snapshot: Optional[_Snapshot] = None
         self._opt_stepped = False
         self._sums: dict = {}  # id(tensor) -> (weakref, version, its sum): an output read again as an input
         self._stack: list = []  # (name, kind) of the modules whose forward is running (functional activations)
@@ -406,7 +408,7 @@ class Probe:
             self._dead_checks.clear()
             self._segment_cache.clear()
             self._proj.clear()
-            self._snapshot = self._snapshot_params = None
+            self._snapshot = None
             self._reset_losses()
             self._open = False
             self._closed = True
@@ -456,9 +458,13 @@ class Probe:
         self._named = list(self.model.named_modules())
         self._kind = {}
         self._cls = {}
+        self._roles = {}
         for name, m in self._named:
             self._kind[name] = module_kind(m)
             self._cls[name] = type(m).__name__
+            # like-with-like depth comparisons (DLP001/DLP002): class, indexed path, parameter shapes
+            self._roles[name] = (type(m).__name__, role_pattern(name),
+                                 tuple((pn, tuple(p.shape)) for pn, p in m.named_parameters(recurse=False)))
         params = []
         seen = set()
         for name, m in self._named:
@@ -578,6 +584,9 @@ class Probe:
         except Exception as exc:
             self._failed("optimizer post-step hook", exc)
 
+    def _batched(self, device) -> bool:
+        return BATCHED_STATS if BATCHED_STATS is not None else torch.device(device).type != "cpu"
+
     def _trainable(self) -> list:
         return [(n, pn, p, m) for n, pn, p, m in self._params if p.requires_grad]
 
@@ -586,9 +595,16 @@ class Probe:
             params = [p for _, _, p, _ in self._trainable()]
             if not params:
                 return
-            # a copy of every parameter in one op (x * 1 is x, bit for bit)
-            self._snapshot = list(torch._foreach_mul(params, 1))
-            self._snapshot_params = params
+            if self._batched(params[0].device):
+                # a copy of every parameter in one op (x * 1 is x, bit for bit): few launches
+                self._snapshot = _Snapshot(params, None, list(torch._foreach_mul(params, 1)), [1] * len(params))
+            else:
+                # on the CPU memory bandwidth is the cost: the exact norm of each parameter, and a
+                # strided sample of the larger ones to measure the update on
+                strides = [_sample_stride(p.numel()) for p in params]
+                before = [torch.linalg.vector_norm(p, dtype=_reduction_dtype(p)) for p in params]
+                samples = [_strided(p, k).clone() for p, k in zip(params, strides)]
+                self._snapshot = _Snapshot(params, before, samples, strides)
 
     # ----------------------------------------------------------------------------------------
     # sampled steps: arm / forward hooks / disarm
@@ -927,7 +943,7 @@ class Probe:
             self._fwd = {}
             self._calls = {}
             self._sums = {}
-            self._snapshot = self._snapshot_params = None
+            self._snapshot = None
 
     def _read_loss_tail(self) -> None:
         """At close: the losses fed since the last check (one more host read)."""
@@ -1059,11 +1075,19 @@ class Probe:
         has_grad = [p.grad is not None and not p.grad.is_sparse for p in params]
         grads = [p.grad for p, has in zip(params, has_grad) if has]
         norms: list = []
-        if grads:
-            for order in (2, 1, math.inf):
-                norms += torch._foreach_norm(grads, order)
-        norms += torch._foreach_norm(params, 2)
-        norms += torch._foreach_norm(params, math.inf)
+        if self._batched(dev):  # few launches: one per statistic for all parameters
+            if grads:
+                for order in (2, 1, math.inf):
+                    norms += torch._foreach_norm(grads, order)
+            norms += torch._foreach_norm(params, 2)
+            norms += torch._foreach_norm(params, math.inf)
+        else:  # the CPU's fastest kernel for each (its foreach_norm loops, and its inf-norm is slow)
+            if grads:
+                norms += [torch.linalg.vector_norm(g, dtype=_reduction_dtype(g)) for g in grads]
+                norms += [torch.linalg.vector_norm(g, 1, dtype=_reduction_dtype(g)) for g in grads]
+                norms += [_max_abs(g) for g in grads]
+            norms += [torch.linalg.vector_norm(p, dtype=_reduction_dtype(p)) for p in params]
+            norms += [_max_abs(p) for p in params]
         updated = self._update_norms(params, norms)
         payload["params"] = _stack(norms, dev)
         compared = self._identical_rows(items, has_grad, dev, payload)
@@ -1072,20 +1096,28 @@ class Probe:
         return meta, updated, compared
 
     def _update_norms(self, params: list, norms: list) -> list:
-        """Appends the L2 norms of the snapshot and of the update (snapshot minus now) to ``norms``;
-        returns the positions in ``params`` they belong to."""
-        if self._snapshot is None:
+        """Appends the L2 norms of the weights before the update and of the update (before minus
+        now) to ``norms``; returns the positions in ``params`` they belong to. From a strided sample
+        (CPU), the update's norm is the sample's scaled to the parameter's size."""
+        snap = self._snapshot
+        if snap is None:
             return []
         position = {id(p): i for i, p in enumerate(params)}
-        pairs = [(position[id(p)], before, p) for before, p in zip(self._snapshot, self._snapshot_params)
-                 if id(p) in position]
-        if not pairs:
+        taken = [j for j, p in enumerate(snap.params) if id(p) in position]
+        if not taken:
             return []
-        snapshot = [before for _, before, _ in pairs]
-        norms += torch._foreach_norm(snapshot)
-        torch._foreach_sub_(snapshot, [p for _, _, p in pairs])  # in place: dropped after this step
-        norms += torch._foreach_norm(snapshot)
-        return [i for i, _, _ in pairs]
+        samples = [snap.samples[j] for j in taken]
+        if snap.before is None:  # full copies
+            norms += torch._foreach_norm(samples)
+            torch._foreach_sub_(samples, [snap.params[j] for j in taken])  # in place: dropped after this step
+            norms += torch._foreach_norm(samples)
+        else:
+            norms += [snap.before[j] for j in taken]
+            for j, sample in zip(taken, samples):
+                p, stride = snap.params[j], snap.strides[j]
+                update = torch.linalg.vector_norm(sample.sub_(_strided(p, stride)), dtype=_reduction_dtype(p))
+                norms.append(update if stride == 1 else update * math.sqrt(p.numel() / sample.numel()))
+        return [position[id(snap.params[j])] for j in taken]
 
     def _identical_rows(self, items, has_grad, dev, payload) -> tuple:
         """Rows equal to another row, per weight matrix and per gradient matrix, every layer in one
@@ -1094,7 +1126,7 @@ class Probe:
         of measure zero. All-zero gradient rows are left out (dead units are DLP003's business, not
         symmetry): their projections become NaN, which equals nothing. Returns the positions in
         ``items`` of the weight matrices and of the gradient matrices, in payload order."""
-        weight_at, grad_at, weight_rows, grad_rows, grad_row_max = [], [], [], [], []
+        weight_at, grad_at, weight_rows, grad_rows = [], [], [], []
         for i, (mname, pname, p, m) in enumerate(items):
             if p.dim() < 2 or self._kind.get(mname) != KIND_WEIGHT:
                 continue
@@ -1103,18 +1135,18 @@ class Probe:
                 continue
             proj = self._projection(mname, pname, rows)
             weight_at.append(i)
-            weight_rows.append((rows.to(proj.dtype) @ proj).to(dev))
+            weight_rows.append((proj @ rows.to(proj.dtype).t()).to(dev))  # (2, rows): one pass over the matrix
             if has_grad[i]:
-                g = _rows(p.grad, m)
                 grad_at.append(i)
-                grad_rows.append((g.to(proj.dtype) @ proj).to(dev))
-                grad_row_max.append(torch.linalg.vector_norm(g, math.inf, dim=1, keepdim=True).to(dev))
+                grad_rows.append((proj @ _rows(p.grad, m).to(proj.dtype).t()).to(dev))
         if not weight_at:
             return [], []
-        proj = torch.cat(weight_rows + grad_rows)
+        proj = torch.cat(weight_rows + grad_rows, dim=1).t()
         if grad_at:
-            proj[sum(t.shape[0] for t in weight_rows):].masked_fill_(torch.cat(grad_row_max) == 0, math.nan)
-        matrix, ends, same_matrix = self._segments("rows", tuple(t.shape[0] for t in weight_rows + grad_rows), dev)
+            # a row projected to exactly (0, 0) is a zero row (otherwise an accident of measure zero)
+            grads = proj[sum(t.shape[1] for t in weight_rows):]
+            grads.masked_fill_((grads == 0).all(dim=1, keepdim=True), math.nan)
+        matrix, ends, same_matrix = self._segments("rows", tuple(t.shape[1] for t in weight_rows + grad_rows), dev)
         order = torch.argsort(proj[:, 0], stable=True)
         order = order[torch.argsort(matrix[order], stable=True)]
         rows = proj[order]
@@ -1127,9 +1159,9 @@ class Probe:
         key = (mname, pname)
         dtype = rows.dtype if rows.dtype in (torch.float32, torch.float64) else torch.float32
         proj = self._proj.get(key)
-        if proj is None or proj.shape[0] != rows.shape[1] or proj.device != rows.device or proj.dtype != dtype:
+        if proj is None or proj.shape[1] != rows.shape[1] or proj.device != rows.device or proj.dtype != dtype:
             # own generator: the global RNG (dropout masks, shuffling) is never touched
-            cpu = torch.randn(rows.shape[1], 2, generator=self._gen, dtype=torch.float32)
+            cpu = torch.randn(2, rows.shape[1], generator=self._gen, dtype=torch.float32)
             proj = self._proj[key] = cpu.to(device=rows.device, dtype=dtype)
         return proj
 
@@ -1209,9 +1241,51 @@ class Probe:
         for rank_, i in enumerate(fwd_by_start):
             fwd[i].start = rank_
         loss_bad, loss_first = _nonfinite_losses(host, loss_steps)
-        return Check(step=step, fwd=fwd, layers=layers, weight_order=order,
+        return Check(step=step, fwd=fwd, layers=layers, weight_order=order, roles=self._roles,
                      optimizer_stepped=self._opt_stepped, partial=partial,
                      loss_nonfinite=loss_bad, loss_first_nonfinite=loss_first)
+
+
+# Where the statistics of a sampled step's parameters are computed with few ops, each over all
+# parameters (torch._foreach_*: one launch per statistic on a GPU, where launches are the cost), and
+# where with the fastest kernel per tensor (on the CPU, where memory bandwidth is the cost). None:
+# batched on accelerators, per tensor on the CPU. Tests set it to check both paths.
+BATCHED_STATS: Optional[bool] = None
+_SAMPLE = 4096  # per tensor: a parameter's update is measured on a strided sample of about this many elements
+
+
+class _Snapshot:
+    """The weights before a sampled optimizer step: full copies (``before`` None), or the exact
+    norms and a strided sample (every ``stride``-th element) of each parameter."""
+
+    __slots__ = ("params", "before", "samples", "strides")
+
+    def __init__(self, params: list, before: Optional[list], samples: list, strides: list):
+        self.params, self.before, self.samples, self.strides = params, before, samples, strides
+
+
+def _sample_stride(numel: int) -> int:
+    """1 up to ``_SAMPLE`` elements; above, the smallest stride giving at most ``_SAMPLE`` elements
+    that is coprime with ``numel``, so a matrix's sample cycles through all its columns (a stride
+    that divides the row length would see the same columns in every row)."""
+    if numel <= _SAMPLE:
+        return 1
+    stride = -(-numel // _SAMPLE)
+    while math.gcd(stride, numel) != 1:
+        stride += 1
+    return stride
+
+
+def _strided(t: torch.Tensor, stride: int) -> torch.Tensor:
+    return t if stride == 1 else t.reshape(-1)[::stride]
+
+
+def _max_abs(t: torch.Tensor) -> torch.Tensor:
+    """max |t| (NaN if any element is): ``aminmax`` is the CPU's fast kernel for it."""
+    if t.numel() == 0:
+        return torch.zeros((), dtype=_reduction_dtype(t), device=t.device)
+    low, high = torch.aminmax(t)
+    return torch.maximum(high, -low).to(_reduction_dtype(t))
 
 
 def _reduction_dtype(t: torch.Tensor) -> torch.dtype:

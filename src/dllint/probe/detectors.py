@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
+from .depth import depth_trend
 from .thresholds import Thresholds
 
 NAMES = {
@@ -33,11 +34,17 @@ _MAX_STEPS = 50
 
 
 def _g(x: float) -> str:
+    """Three significant digits with the magnitude kept: 1.7e-10, 0.0234, 128 (0 only for zero)."""
     if x is None:
         return "n/a"
     if isinstance(x, float) and not math.isfinite(x):
         return str(x)
     return f"{x:.3g}"
+
+
+def _pct(fraction: float) -> str:
+    """A fraction as a percentage that is 0% only when it is zero: 0.3%, 42.2%, 100%."""
+    return f"{_g(100 * fraction)}%"
 
 
 @dataclass
@@ -63,9 +70,10 @@ class FwdStat:
     def label(self) -> str:
         """``act``, ``act (call 2)``; a functional activation: ``block1 (F.relu)``, ``block1 (F.relu,
         call 2)`` (``<root>`` for the model's own forward)."""
+        name = self.name or "<root>"  # the model's own forward
         if self.fn is not None:
-            return f"{self.name or '<root>'} ({self.fn}" + (")" if self.call == 1 else f", call {self.call})")
-        return self.name if self.call == 1 else f"{self.name} (call {self.call})"
+            return f"{name} ({self.fn}" + (")" if self.call == 1 else f", call {self.call})")
+        return name if self.call == 1 else f"{name} (call {self.call})"
 
 
 @dataclass
@@ -79,6 +87,7 @@ class LayerGrad:
     numel: int = 0
     has_grad: bool = False
     w2: float = 0.0
+    wmat_before2: float = 0.0  # squared norm of the weight matrices (2+ dimensions) the forward used
     winf: float = 0.0
     before2: float = 0.0
     upd2: float = 0.0
@@ -101,6 +110,7 @@ class LayerGrad:
             self.before2 += before * before
             self.upd2 += upd * upd if not math.isnan(upd) else math.inf
         if ndim >= 2:
+            self.wmat_before2 += w2 if math.isnan(before) else before * before  # after the update if unknown
             self.dup_w = max(self.dup_w, dup_w)
             self.dup_g = max(self.dup_g, dup_g)
             self.units = max(self.units, units)
@@ -108,6 +118,11 @@ class LayerGrad:
     @property
     def grad_rms(self) -> Optional[float]:
         return math.sqrt(self.g2 / self.numel) if self.has_grad and self.numel else None
+
+    @property
+    def weights_were_zero(self) -> bool:
+        """The weight matrices the forward used were all zero."""
+        return self.wmat_before2 == 0
 
     @property
     def grad_mean_abs(self) -> Optional[float]:
@@ -138,13 +153,22 @@ class Check:
     layers: dict
     weight_order: list
     optimizer_stepped: bool
+    roles: dict = field(default_factory=dict)  # module -> its role among repeated blocks (depth.py)
     partial: bool = False
     loss_nonfinite: int = 0
     loss_first_nonfinite: Optional[int] = None
 
 
+# the values a finding's evidence over time quotes, first those present in its values
+_HEADLINE = ("ratio", "first_grad_rms", "early_grad_rms", "dead_fraction", "saturated_fraction", "factor",
+             "identical_weight_rows", "identical_grad_rows", "fraction_outside", "count", "layers_over")
+
+
 @dataclass
 class _Agg:
+    """One finding, seen at one or more checks: its values and message are the latest check's; the
+    first check's step and values are kept for the evidence over time."""
+
     code: str
     module: str
     cls: str
@@ -155,6 +179,34 @@ class _Agg:
     modules: tuple = ()
     count: int = 1
     pending: bool = False
+    first_step: int = 0
+    first_values: Optional[dict] = None
+    latest_step: int = 0
+
+    def update(self, step: int, values: dict, message: str, modules: tuple) -> None:
+        self.count += 1
+        if step not in self.steps and len(self.steps) < _MAX_STEPS:
+            self.steps.append(step)
+        if step >= self.latest_step:
+            self.latest_step, self.values, self.message = step, values, message
+            self.modules = tuple(dict.fromkeys(self.modules + modules))
+
+    def evidence(self) -> tuple:
+        """(values, message) with the evidence over time: the latest check's values, the step range,
+        how many checks it held at, the first check's headline values; the message adds them."""
+        values = dict(self.values)
+        if self.latest_step == self.first_step:
+            return values, self.message
+        first = {k: v for k, v in self.first_values.items() if not isinstance(v, (list, dict))}
+        values.update(step_range=[self.first_step, self.latest_step], checks_seen=self.count,
+                      first_check={"step": self.first_step, **first})
+        keys = [k for k in _HEADLINE if isinstance(self.values.get(k), (int, float))
+                and isinstance(first.get(k), (int, float)) and not isinstance(first.get(k), bool)][:2]
+        quoted = "".join(f"; at step {step}: " + ", ".join(f"{k} {_g(vals[k])}" for k in keys)
+                         for step, vals in ((self.first_step, first), (self.latest_step, self.values))) if keys else ""
+        message = (f"{self.message} [held at {self.count} checks, steps {self.first_step}–{self.latest_step}"
+                   f"{quoted}]")
+        return values, message
 
 
 class Detectors:
@@ -162,20 +214,26 @@ class Detectors:
         self.th = thresholds
         self.enabled = frozenset(enabled)
         w = thresholds.window
-        self.flow_hist: deque = deque(maxlen=w)
-        self.flow_ids: Optional[tuple] = None
+        self.trend_hist: deque = deque(maxlen=w)  # DLP001/DLP002 verdicts of the judged checks
+        self.trend: Optional[tuple] = None  # (step, DepthTrend) of the latest judged check
+        self.notes: dict = {}
         self.norms: deque = deque(maxlen=thresholds.exploding_growth_checks)
         self.upd_hist: dict = {}
         self.drift_hist: deque = deque(maxlen=w)
         self.sym_hist: dict = {}
         self.seen_updates = False
         self.found: dict = {}
-        self.nonfinite_seen_at: Optional[int] = None
+        self.losses_nonfinite = 0
+        self.loss_first_nonfinite: Optional[int] = None
         self.nonfinite_module: Optional[str] = None
         self.vanishing_at: Optional[int] = None
         self.nonfinite_at: Optional[int] = None
 
     # -- emission --------------------------------------------------------------------------
+
+    def note(self, key: str, text: str) -> None:
+        """An informational note for the report, once per ``key`` (the first one's text)."""
+        self.notes.setdefault(key, text)
 
     def _emit(self, code, module, cls, step, values, threshold, message, modules=(), key=None,
               pending=False):
@@ -184,12 +242,10 @@ class Detectors:
         k = key or (code, module, pending)
         agg = self.found.get(k)
         if agg is None:
-            self.found[k] = _Agg(code, module, cls, [step], values, threshold, message,
-                                 tuple(modules) or (module,), 1, pending)
-            return
-        agg.count += 1
-        if step not in agg.steps and len(agg.steps) < _MAX_STEPS:
-            agg.steps.append(step)
+            self.found[k] = _Agg(code, module, cls, [step], values, threshold, message, tuple(modules) or (module,),
+                                 1, pending, first_step=step, first_values=values, latest_step=step)
+        else:
+            agg.update(step, values, message, tuple(modules) or (module,))
 
     # -- per check ---------------------------------------------------------------------------
 
@@ -219,7 +275,7 @@ class Detectors:
                 if all(r >= th.exploding_growth for r in rates):
                     self._emit("DLP002", MODEL, "", c.step,
                                {"global_grad_norm": [[s, v] for s, v in self.norms],
-                                "growth_per_check": [round(r, 3) for r in rates]},
+                                "growth_per_check": rates},
                                {"growth_per_check_at_least": th.exploding_growth,
                                 "checks": th.exploding_growth_checks},
                                f"the global gradient norm grew >= {_g(th.exploding_growth)}x at each of "
@@ -241,39 +297,59 @@ class Detectors:
                        f"({_g(over[n0])}): gradients are exploding; clip them, lower the learning rate, check "
                        "the init (see DL501, DL102)",
                        modules=tuple(over), key=("DLP002", "bound"))
-        if len(order) < 2:
+        self._depth_trend(c, order)
+
+    def _depth_trend(self, c: Check, order: list) -> None:
+        """DLP001 and DLP002's ratio rule: the gradient's trend along depth, like with like
+        (depth.py), persisting over the window."""
+        th = self.th
+        if not order:
             return
-        first, last = c.layers[order[0]], c.layers[order[-1]]
-        f_rms, l_rms = first.grad_rms, last.grad_rms
-        if not (math.isfinite(f_rms) and math.isfinite(l_rms)):
+        head = c.layers[order[-1]]
+        if head.weights_were_zero and len(order) > 1:
+            # a zero-initialised output layer passes no gradient back until it moves: by design
+            self.note("zero head", f"the output layer {order[-1]} had all-zero weights at step {c.step} (a "
+                      "zero-initialised head, as in ViT): no gradient reaches the layers before it until the head "
+                      "moves, so DLP001 is not judged while it is zero")
             return
-        ids = (order[0], order[-1])
-        if ids != self.flow_ids:
-            self.flow_hist.clear()
-            self.flow_ids = ids
-        self.flow_hist.append((f_rms, l_rms))
-        f = statistics.fmean(v for v, _ in self.flow_hist)
-        l = statistics.fmean(v for _, v in self.flow_hist)
-        if l <= 0:
+        rms = {n: c.layers[n].grad_rms for n in order}
+        trend = depth_trend(order, rms, c.roles)
+        if trend is None:
             return
-        ratio = f / l
-        values = {"first_layer": order[0], "last_layer": order[-1], "first_grad_rms": f,
-                  "last_grad_rms": l, "ratio": ratio, "window_checks": len(self.flow_hist)}
-        if ratio < th.vanishing_ratio and f < th.vanishing_first_rms:
+        self.trend = (c.step, trend)
+        vanishing = trend.ratio < th.vanishing_ratio and trend.early_rms < th.vanishing_first_rms
+        verdict = "vanishing" if vanishing else "exploding" if trend.ratio > th.exploding_ratio else None
+        self.trend_hist.append(verdict)
+        if verdict is None or any(v != verdict for v in self.trend_hist):
+            return  # it must persist over the window
+        grouped = trend.layers
+        first, last = grouped[0], grouped[-1]
+        compared = (f"the same layers of repeated blocks ({first} … {last}: {len(grouped)} layers, "
+                    f"{len(trend.groups)} group(s))" if trend.like_with_like else
+                    f"the weight layers ({first} … {last}: {len(grouped)}, no repeated blocks)")
+        values = {"ratio": trend.ratio, "first_layer": first, "last_layer": last, "first_grad_rms": rms[first],
+                  "last_grad_rms": rms[last], "early_grad_rms": trend.early_rms, "groups": len(trend.groups),
+                  "layers_compared": len(grouped), "like_with_like": trend.like_with_like,
+                  "window_checks": len(self.trend_hist)}
+        if vanishing:
             self.vanishing_at = c.step
-            self._emit("DLP001", order[0], first.cls, c.step, values,
+            # the earliest layer whose gradient is under the bound, up to where the groups begin
+            begin = max(order.index(g[0]) for g in trend.groups)
+            early = next((n for n in order[:begin + 1] if 0 < (rms[n] or 0) < th.vanishing_first_rms), first)
+            values.update(first_layer=early, first_grad_rms=rms[early])
+            self._emit("DLP001", early, c.layers[early].cls, c.step, values,
                        {"ratio_below": th.vanishing_ratio, "first_grad_rms_below": th.vanishing_first_rms},
-                       f"gradient RMS of the first layer {order[0]} is {_g(f)}, {_g(ratio)}× that of the last layer "
-                       f"{order[-1]} ({_g(l)}): the early layers barely learn; use ReLU-family activations, "
-                       "normalisation or residual connections and an init that matches the activation "
-                       "(see DL201, DL103)",
-                       modules=tuple(order))
-        elif ratio > th.exploding_ratio:
-            self._emit("DLP002", order[0], first.cls, c.step, values, {"ratio_above": th.exploding_ratio},
-                       f"gradient RMS of the first layer {order[0]} is {_g(ratio)}x the last layer's "
-                       f"({_g(f)} vs {_g(l)}): gradients grow on the way back; clip them, normalise, "
-                       "lower the learning rate (see DL501, DL102)",
-                       modules=tuple(order), key=("DLP002", order[0], "ratio"))
+                       f"gradient RMS falls towards the input: along depth, over {compared}, early/late is "
+                       f"{_g(trend.ratio)}, and {early} has {_g(rms[early])}: the early layers barely learn; use "
+                       "ReLU-family activations, normalisation or residual connections and an init that matches "
+                       "the activation (see DL201, DL103)",
+                       modules=(early,) + tuple(grouped))
+        else:
+            self._emit("DLP002", first, c.layers[first].cls, c.step, values, {"ratio_above": th.exploding_ratio},
+                       f"gradient RMS grows towards the input: along depth, over {compared}, early/late is "
+                       f"{_g(trend.ratio)}: gradients grow on the way back; clip them, normalise, lower the "
+                       "learning rate (see DL501, DL102)",
+                       modules=tuple(grouped), key=("DLP002", first, "ratio"))
 
     def _nonfinite_grads(self, c: Check) -> None:
         bad = [n for n, lg in c.layers.items() if lg.grad_nonfinite]
@@ -311,7 +387,7 @@ class Detectors:
                            f"{_g(100 * f.dead_window)}% of the {f.units} units of {f.label} were <= 0 for every "
                            f"sample of the last {f.window} checked batch(es): they no longer learn; lower "
                            "the learning rate, use He init with a zero/small bias, or LeakyReLU "
-                           "(seed 1.5; see DL103)",
+                           "(Lu et al. 2019, \"Dying ReLU and Initialization\", arXiv:1903.06733; see DL103)",
                            modules=(f.name,))
 
     def _saturation(self, c: Check) -> None:
@@ -366,11 +442,14 @@ class Detectors:
     def loss_nonfinite(self, count: int, first_step: Optional[int], step: int) -> None:
         if self.nonfinite_module is not None:
             return
+        self.losses_nonfinite += count  # each read covers the losses fed since the last one
+        if first_step is not None:
+            self.loss_first_nonfinite = min(first_step, self.loss_first_nonfinite or first_step)
         self._emit("DLP005", LOSS, "loss", first_step if first_step is not None else step,
-                   {"nonfinite_losses": count, "loss_first_nonfinite_step": first_step},
+                   {"nonfinite_losses": self.losses_nonfinite, "loss_first_nonfinite_step": self.loss_first_nonfinite},
                    {"nonfinite": True},
-                   f"the loss was non-finite (first at step {first_step}) but no module output was at the "
-                   "checked steps: the loss function, the targets, or a transient batch produced it; rerun "
+                   f"the loss was non-finite (first at step {self.loss_first_nonfinite}) but no module output was "
+                   "at the checked steps: the loss function, the targets, or a transient batch produced it; rerun "
                    "with every=1 to localise it",
                    key=("DLP005", LOSS))
 
@@ -424,13 +503,20 @@ class Detectors:
                            f"{max(lg.dup_w if updated else 0, lg.dup_g)} of the {lg.units} units of {n} have "
                            "identical weights (or gradients) after an update: they compute the same thing "
                            "and never break symmetry; initialise weights randomly, not to a constant "
-                           "(seed 1.7.1; see DL101)")
+                           "(Goodfellow et al., Deep Learning, 2016, sec. 8.4; see DL101)")
 
     def _update_ratio(self, c: Check) -> None:
         th = self.th
         meds = {}
+        judged = []
         for n in c.weight_order:
-            r = c.layers[n].log_update_ratio
+            lg = c.layers[n]
+            if lg.has_grad and lg.g2 == 0:
+                # no gradient this step: what moved the weights was (decoupled) weight decay or
+                # momentum, which says nothing about the learning rate's scale against the gradient
+                continue
+            judged.append(n)
+            r = lg.log_update_ratio
             if r is None:
                 continue
             hist = self.upd_hist.get(n)
@@ -441,10 +527,12 @@ class Detectors:
         if not meds:
             return
         high = [n for n, v in meds.items() if v > th.update_ratio_high]
-        low = [n for n, v in meds.items() if v < th.update_ratio_low]
-        # "most layers": of all weight layers, not only those with a measurable ratio (a layer
-        # whose weights are all zero has none)
-        frac = (len(high) + len(low)) / max(len(meds), len(c.weight_order))
+        # too low must persist over a full window: the first steps of a gated layer (a residual
+        # branch behind a zero BatchNorm gamma, a zero-initialised head) move it little by design
+        low = [n for n, v in meds.items() if v < th.update_ratio_low and len(self.upd_hist[n]) == th.window]
+        # "most layers": of all weight layers with a gradient, not only those with a measurable
+        # ratio (a layer whose weights are all zero has none)
+        frac = (len(high) + len(low)) / max(len(meds), len(judged))
         if frac <= th.update_ratio_layers:
             return
         too_high = len(high) >= len(low)
@@ -458,11 +546,11 @@ class Detectors:
                      "because of the learning rate")
         self._emit("DLP009", MODEL, "", c.step,
                    {"fraction_outside": frac, "direction": direction, "layers_outside": len(high) + len(low),
-                    "layers": max(len(meds), len(c.weight_order)), "log10_update_ratio": shown},
+                    "layers": max(len(meds), len(judged)), "log10_update_ratio": shown},
                    {"log10_update_ratio_range": [th.update_ratio_low, th.update_ratio_high],
                     "fraction_above": th.update_ratio_layers},
                    f"log10(|dw|/|w|) per step is outside [{_g(th.update_ratio_low)}, {_g(th.update_ratio_high)}] for "
-                   f"{len(high) + len(low)} of {max(len(meds), len(c.weight_order))} layers ({direction}): {cause}",
+                   f"{len(high) + len(low)} of {max(len(meds), len(judged))} layers ({direction}): {cause}",
                    modules=tuple(high or low), key=("DLP009", MODEL))
 
     def train_mode_inference(self, name: str, cls: str, step: int, inference_mode: bool) -> None:

@@ -7,10 +7,20 @@ change in the user's process.
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Optional
+
+from .detectors import _pct
 
 
 def plot_gradient_flow(report, path: str, title: Optional[str] = None) -> str:
+    fig = gradient_flow_figure(report, title)
+    fig.savefig(path)
+    return path
+
+
+def gradient_flow_figure(report, title: Optional[str] = None):
+    """The figure ``plot_gradient_flow`` saves (a ``matplotlib.figure.Figure``, Agg canvas)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -39,8 +49,10 @@ def plot_gradient_flow(report, path: str, title: Optional[str] = None) -> str:
     ax1.legend(loc="upper left", fontsize=8)
     codes = ", ".join(f"{f.code} {f.name}" for f in report.findings[:4]) or "no findings"
     step = report.summary.get("last_check_step")
-    ax1.set_title(title or f"{report.summary.get('model', 'model')}: gradient flow at step {step} ({codes})",
-                  fontsize=9)
+    width_in = fig.get_size_inches()[0]
+    # wrapped to the figure's width (about 13 characters of 9-point text per inch): never cut at its edge
+    ax1.set_title(textwrap.fill(title or f"{report.summary.get('model', 'model')}: gradient flow at step {step} "
+                                         f"({codes})", width=max(30, int(13 * width_in))), fontsize=9)
 
     ax2.set_ylim(0, 1)
     ax2.axhline(0.5, color="#999999", lw=0.6, ls=":")
@@ -54,7 +66,7 @@ def plot_gradient_flow(report, path: str, title: Optional[str] = None) -> str:
         for x, d, s_ in zip(ax_x, dead, sat):
             for off, v in ((-0.2, d), (0.2, s_)):
                 if v >= 0.05:
-                    ax2.text(x + off, min(v, 0.93) + 0.02, f"{100 * v:.0f}%", ha="center", fontsize=7)
+                    ax2.text(x + off, min(v, 0.93) + 0.02, _pct(v), ha="center", fontsize=7)
         ax2.set_xticks(ax_x)
         ax2.set_xticklabels([r.label for r in acts],
                             rotation=45, ha="right", fontsize=8)
@@ -65,5 +77,4 @@ def plot_gradient_flow(report, path: str, title: Optional[str] = None) -> str:
         ax2.set_xticks([])
     ax2.set_ylabel("fraction of units")
     fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return fig

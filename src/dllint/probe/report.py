@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .detectors import LOSS, MODEL, NAMES, _g
+from .detectors import LOSS, MODEL, NAMES, _g, _pct
 
 
 @dataclass
@@ -119,9 +119,11 @@ class ProbeReport:
             lines.append("no findings")
         for f in self.findings:
             where = f" [{f.source['filename']}:{f.source['row']}]" if f.source else ""
-            steps = ",".join(str(x) for x in f.steps[:8]) + ("…" if len(f.steps) > 8 else "")
+            first, last = f.values.get("step_range", [f.steps[0], f.steps[-1]])
+            checks = f.values.get("checks_seen", len(f.steps))
+            steps = f"step {first}" if first == last else f"steps {first}–{last} ({checks} checks)"
             cls = f" ({f.cls})" if f.cls and f.module not in (MODEL, LOSS) else ""
-            lines.append(f"{f.code} {f.name}  {f.module}{cls}{where}  step {steps}")
+            lines.append(f"{f.code} {f.name}  {f.module}{cls}{where}  {steps}")
             lines.append(f"    {f.message}")
         for note in s.get("notes", []):
             lines.append(f"note: {note}")
@@ -140,8 +142,8 @@ class ProbeReport:
                          _g(r.grad_rms) if r.grad_rms is not None else "",
                          _g(r.grad_max_abs) if r.grad_max_abs is not None else "",
                          f"{r.log10_update_ratio:.2f}" if r.log10_update_ratio is not None and math.isfinite(r.log10_update_ratio) else ("inf" if r.log10_update_ratio else ""),
-                         f"{100 * r.dead_fraction:.0f}%" if r.dead_fraction is not None else "",
-                         f"{100 * r.saturated_fraction:.0f}%" if r.saturated_fraction is not None else ""])
+                         _pct(r.dead_fraction) if r.dead_fraction is not None else "",
+                         _pct(r.saturated_fraction) if r.saturated_fraction is not None else ""])
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
         out = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
         out.append("  ".join("-" * w for w in widths))
@@ -181,7 +183,7 @@ def build_report(probe) -> ProbeReport:
     smap = SourceMap(probe.model, factory=probe.factory)
     findings = []
     for agg in aggs:
-        values = dict(agg.values)
+        values, message = agg.evidence()
         if agg.code == "DLP006":
             values["modules"] = sorted(probe._dlp006)[:32]
             values["calls"] = sum(r["calls"] for r in probe._dlp006.values())
@@ -189,11 +191,11 @@ def build_report(probe) -> ProbeReport:
         src = smap.location(base) if agg.module not in (MODEL, LOSS) else None
         findings.append(ProbeFinding(code=agg.code, name=NAMES[agg.code], module=agg.module, cls=agg.cls,
                                      source=src, steps=sorted(agg.steps), values=values,
-                                     threshold=dict(agg.threshold), message=agg.message,
+                                     threshold=dict(agg.threshold), message=message,
                                      modules=tuple(m for m in agg.modules)))
     findings.sort(key=lambda f: (f.code, f.steps[0] if f.steps else 0, f.module))
     layers = _layer_rows(probe._latest)
-    notes = list(probe._notes)
+    notes = list(probe._notes) + list(det.notes.values())
     dropped = det.dropped_pending(probe._seen_optimizer)
     if dropped:
         notes.append(f"{dropped} check(s) saw non-finite gradients in iterations the optimizer did not take "
@@ -218,8 +220,20 @@ def build_report(probe) -> ProbeReport:
         "codes": sorted(probe.enabled),
         "notes": notes,
         "errors": list(probe._errors.values()),
+        "gradient_trend": _trend_summary(det.trend),
     }
     return ProbeReport(findings=findings, layers=layers, summary=summary)
+
+
+def _trend_summary(latest) -> Optional[dict]:
+    """The gradient's depth trend at the latest judged check (DLP001/DLP002's measure)."""
+    if latest is None:
+        return None
+    step, trend = latest
+    layers = trend.layers
+    return {"step": step, "ratio": trend.ratio, "early_grad_rms": trend.early_rms, "groups": len(trend.groups),
+            "layers_compared": len(layers), "first_layer": layers[0], "last_layer": layers[-1],
+            "like_with_like": trend.like_with_like}
 
 
 def _layer_rows(check) -> list:

@@ -16,11 +16,11 @@ from typing import Any, Mapping, Optional, Union
 class Thresholds:
     # Evaluation window, in sampled checks (DLP001/DLP003 "over the window", DLP009 median).
     window: int = 5
-    # DLP001 vanishing-gradient (AUTOTRAINER): first/last per-element gradient RMS < 1e-3 and
-    # the first layer's gradient RMS < 1e-4.
+    # DLP001 vanishing-gradient (AUTOTRAINER's bounds): per-element gradient RMS early/late < 1e-3
+    # along depth, compared like with like (depth.py), and the early layers' gradient RMS < 1e-4.
     vanishing_ratio: float = 1e-3
     vanishing_first_rms: float = 1e-4
-    # DLP002 exploding-gradient: first/last ratio > 70 (AUTOTRAINER); the global gradient norm
+    # DLP002 exploding-gradient: that ratio > 70 (AUTOTRAINER); the global gradient norm
     # growing >= 2x per check over 5 checks, or a layer's mean |g| > 1e6 (TheDeepChecker);
     # any non-finite gradient after AMP unscaling.
     exploding_ratio: float = 70.0
