@@ -38,6 +38,7 @@ from dllint.semantics.values import (
     Merge,
     Obj,
     Param,
+    ParameterOf,
     Reference,
     Tensor,
     Unknown,
@@ -87,8 +88,10 @@ _CLIP_METHODS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_gradient
 class Event:
     """Something a training or inference loop does, in execution order.
 
-    kind: forward | backward | step | zero_grad | clip | eval | train | unscale
+    kind: forward | backward | step | zero_grad | clip | eval | train | unscale | requires_grad
     target: the model (forward/eval/train), the loss (backward) or the optimizer (step/zero_grad)
+    requires_grad: ``model.requires_grad_(flag)`` or ``p.requires_grad = flag`` (target: the model,
+    or the parameter — a :class:`ParameterOf` in a loop over ``model.parameters()``; args: (flag,))
     zero_grad also stands for the other ways of clearing gradients: ``p.grad = None`` (node:
     the assigned attribute), ``p.grad.zero_()``, helpers named ``*zero_grad*``
     mode: for forward: the model's mode at that moment (train | eval | caller | self | unknown)
@@ -198,6 +201,8 @@ class Evaluator:
         self._building: list[ClassInfo] = []  # classes whose __init__ is being evaluated
         # (id of layer, parameter name) of parameters frozen with requires_grad = False
         self.frozen: set[tuple[int, str]] = set()
+        # ids of the tensors computed while gradient recording was off (``torch.no_grad()``)
+        self.no_grad_tensors: set[int] = set()
         self._stack: list[FunctionInfo] = []
         self._frames: list[_Frame] = []
 
@@ -405,7 +410,7 @@ class Evaluator:
             for index in range(count):
                 frame.iterations = saved + ((node, index),)
                 if isinstance(node, cst.For):
-                    element = elements[index] if elements is not None else Unknown()
+                    element = elements[index] if elements is not None else _element_of(iterable, node.target)
                     self._assign(node.target, element, state)
                 self._block(node.body, state)
                 if state.returned:
@@ -490,6 +495,8 @@ class Evaluator:
                 owner.attrs[target.attr.value] = value
             elif isinstance(owner, AttributeOf) and target.attr.value == "requires_grad" and _is_false(value):
                 self._freeze(owner)
+            if target.attr.value == "requires_grad":
+                self._event("requires_grad", target, owner, args=(value,))
             if target.attr.value == "grad" and (
                 (isinstance(value, Constant) and value.value is None) or (isinstance(value, Tensor) and value.kind == "fresh")
             ):
@@ -1005,6 +1012,8 @@ class Evaluator:
         if name in _CLIP_METHODS:
             self._event("clip", node, receiver)
             return Unknown()
+        if name == "requires_grad_":
+            self._event("requires_grad", node, receiver, args=(args[0] if args else kwargs.get("requires_grad", Constant(True)),))
         if name == "requires_grad_" and isinstance(receiver, AttributeOf) and args and _is_false(args[0]):
             self._freeze(receiver)
             return receiver
@@ -1144,6 +1153,8 @@ class Evaluator:
     def _tensor(self, kind: str, target: Any, inputs: tuple[Value, ...], node: Optional[cst.CSTNode], op: Optional[catalog.Op] = None) -> Tensor:
         tensor = Tensor(kind, target, inputs, node, op)
         self.tensors.append(tensor)
+        if self._frames and self._frames[-1].no_grad:
+            self.no_grad_tensors.add(id(tensor))
         return tensor
 
     def _event(self, kind: str, node: Optional[cst.CSTNode], target: Value, **extra: Any) -> None:
@@ -1208,6 +1219,20 @@ def _looks_like_class(qualified: str) -> bool:
     of non-model classes (optimizers, datasets, containers)."""
     name = qualified.rsplit(".", 1)[-1]
     return "." in qualified and name[:1].isupper() and not qualified.startswith(_NOT_MODEL_MODULES)
+
+
+def _element_of(iterable: Value, target: cst.BaseAssignTargetExpression) -> Value:
+    """What a for-loop variable holds when the elements are unknown: for ``model.parameters()``
+    (``for name, p in model.named_parameters()``), one of that model's parameters."""
+    if isinstance(iterable, Obj) and iterable.qualified == "parameters" and iterable.args:
+        named = isinstance(iterable.node, cst.Call) and isinstance(iterable.node.func, cst.Attribute) and (
+            iterable.node.func.attr.value == "named_parameters"
+        )
+        if not named:
+            return ParameterOf(iterable.args[0])
+        if isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2:
+            return Container("list", [Unknown(), ParameterOf(iterable.args[0])], None)
+    return Unknown()
 
 
 def _is_false(value: Value) -> bool:
