@@ -88,8 +88,10 @@ _CLIP_METHODS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_gradient
 class Event:
     """Something a training or inference loop does, in execution order.
 
-    kind: forward | backward | step | zero_grad | clip | eval | train | unscale | requires_grad
+    kind: forward | recurrent | backward | step | zero_grad | clip | eval | train | unscale | requires_grad
     target: the model (forward/eval/train), the loss (backward) or the optimizer (step/zero_grad)
+    recurrent: an ``nn.RNN``/``LSTM``/``GRU`` layer (or cell) applied: (target: the layer, with
+    ``output`` and ``args`` as for a forward)
     requires_grad: ``model.requires_grad_(flag)`` or ``p.requires_grad = flag`` (target: the model,
     or the parameter — a :class:`ParameterOf` in a loop over ``model.parameters()``; args: (flag,))
     zero_grad also stands for the other ways of clearing gradients: ``p.grad = None`` (node:
@@ -838,6 +840,8 @@ class Evaluator:
         output = self.apply(model, inputs, node)
         if not isinstance(model, Layer):
             self._event("forward", node, model, mode=mode, output=output, args=inputs)
+        elif model.op.kind == "recurrent":
+            self._event("recurrent", node, model, output=output, args=inputs)
         return output
 
     def _mode(self, model: Value, state: State) -> str:
