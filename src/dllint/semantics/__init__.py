@@ -423,6 +423,14 @@ class FileSemantics:
         return carried_states(self)
 
     @cached_property
+    def discriminator_steps(self) -> list["DiscriminatorStep"]:
+        """GAN discriminator steps whose backward reaches the generator, and whether the
+        generator's optimizer then applies those gradients (``semantics/adversarial.py``)."""
+        from dllint.semantics.adversarial import discriminator_steps
+
+        return discriminator_steps(self)
+
+    @cached_property
     def init_writes(self) -> list["InitWrite"]:
         """Every call that overwrites a tensor's values — initialisers (``nn.init.*`` and the
         transformers/timm equivalents) and in-place fills (``w.data.normal_()``) — with the
@@ -753,6 +761,7 @@ def module_name_for(filename: str) -> str:
     return ".".join(parts) or path.stem
 
 
+from dllint.semantics.adversarial import DiscriminatorStep  # noqa: E402
 from dllint.semantics.autograd import Autograd  # noqa: E402
 from dllint.semantics.inits import InitWrite, WeightUse  # noqa: E402
 from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)

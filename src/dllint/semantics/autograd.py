@@ -1,7 +1,8 @@
 """What a ``backward()`` reaches: the autograd graph, read off the evaluator's dataflow.
 
 Every :class:`~dllint.semantics.values.Tensor` records what it was computed from; gradients
-flow back along those edges except where autograd's graph is cut:
+flow back along those edges (and into the tensors of a tuple, or of a ``torch.cat``/``stack``
+of one) except where autograd's graph is cut:
 
 * ``.detach()``, and ``.detach_()`` / ``.requires_grad_(False)`` (in place: the tensor they are
   called on is cut), ``.data`` (the evaluator does not follow it), ``Variable(x)`` (a new
@@ -20,7 +21,16 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 import libcst as cst
 
-from dllint.semantics.values import Constant, Container, Merge, Tensor, Unknown, Value
+from dllint.semantics.values import (
+    Constant,
+    Container,
+    Instance,
+    Merge,
+    Obj,
+    Tensor,
+    Unknown,
+    Value,
+)
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
@@ -37,6 +47,11 @@ _NO_GRADIENT_FUNCTIONS = frozenset({
     "torch.multinomial", "torch.bernoulli", "torch.eq", "torch.ne", "torch.lt", "torch.gt", "torch.le", "torch.ge",
     "torch.isnan", "torch.isinf", "torch.isfinite",
 })
+# Functions of a sequence of tensors (``torch.cat((a, b), 1)``): the evaluator keeps them as
+# calls with their arguments; gradients flow into every tensor of the sequence.
+_SEQUENCE_FUNCTIONS = frozenset(
+    f"torch.{name}" for name in ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack")
+)
 _LIMIT = 5000
 
 
@@ -101,6 +116,9 @@ class Autograd:
             if isinstance(current, Container):  # a tuple of tensors passed on (an LSTM's (h, c))
                 queue.extend(option for item in current.items for option in _options(item))
                 continue
+            if isinstance(current, Obj) and current.qualified in _SEQUENCE_FUNCTIONS:
+                queue.extend(option for argument in current.args for option in _options(argument))
+                continue
             if not isinstance(current, Tensor) or self.cut(current):
                 continue
             yield current
@@ -137,6 +155,19 @@ def produced(event: "Event") -> list[Tensor]:
         elif isinstance(value, Container):
             stack.extend((item, depth + 1) for item in value.items)
     return found
+
+
+def called_inside(sem: "FileSemantics", inner: "Event", outer: "Event") -> bool:
+    """Whether the forward call ``inner`` ran inside the forward pass of ``outer``'s model
+    (``self.lstm(...)`` within ``model(...)``)."""
+    if inner is outer:
+        return False
+    for option in _options(outer.target):
+        if isinstance(option, Instance) and option.cls is not None:
+            forward = sem.find_method(option.cls, "forward")
+            if forward is not None and forward in inner.stack:
+                return True
+    return False
 
 
 def _is_false(value: Value) -> bool:

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
-from dllint.semantics.autograd import produced
+from dllint.semantics.autograd import called_inside, produced
 from dllint.semantics.evaluator import Event, Trace
 from dllint.semantics.loops import looks_like_model
-from dllint.semantics.values import Container, Instance, Merge, Obj, Tensor, Value, options_of
+from dllint.semantics.values import Container, Merge, Obj, Tensor, Value
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
@@ -81,20 +81,7 @@ def carried_states(sem: "FileSemantics") -> list[CarriedState]:
                     seen.add(key)
                     found.append(CarriedState(trace, earlier, later, argument, loop, backward))
                     break
-    return [carried for carried in found if not any(_inside(sem, carried.later, other.later) for other in found)]
-
-
-def _inside(sem: "FileSemantics", inner: Event, outer: Event) -> bool:
-    """Whether ``inner`` ran inside the forward pass of ``outer``'s model (``self.lstm(...)``
-    within ``model(...)``): the finding belongs to the outer call, which the loop makes."""
-    if inner is outer:
-        return False
-    for option in options_of(outer.target):
-        if isinstance(option, Instance) and option.cls is not None:
-            forward = sem.find_method(option.cls, "forward")
-            if forward is not None and forward in inner.stack:
-                return True
-    return False
+    return [carried for carried in found if not any(called_inside(sem, carried.later, other.later) for other in found)]
 
 
 def _carried_on_every_path(sem: "FileSemantics", value: Value, state: set[int]) -> bool:
