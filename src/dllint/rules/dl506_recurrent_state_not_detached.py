@@ -7,6 +7,7 @@ import libcst as cst
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics
 from dllint.semantics.recurrence import CarriedState
+from dllint.semantics.syntax import source_text
 
 
 class RecurrentStateNotDetached(Rule):
@@ -113,10 +114,10 @@ class RecurrentStateNotDetached(Rule):
 
 
 def _message(carried: CarriedState) -> str:
-    state = _argument_text(carried.later.node, carried.argument)
-    call = _text(carried.later.node)
-    source = "this call" if carried.earlier.node is carried.later.node else f"`{_text(carried.earlier.node)}`"
-    backward = _text(carried.backward.node)
+    state = _argumentsource_text(carried.later.node, carried.argument)
+    call = source_text(carried.later.node)
+    source = "this call" if carried.earlier.node is carried.later.node else f"`{source_text(carried.earlier.node)}`"
+    backward = source_text(carried.backward.node)
     if _retains_graph(carried.backward.node):
         consequence = (
             f"`{backward}` keeps that graph (`retain_graph=True`), so every backward runs through all earlier "
@@ -134,11 +135,11 @@ def _message(carried: CarriedState) -> str:
     )
 
 
-def _argument_text(call: cst.CSTNode, index: int) -> str:
+def _argumentsource_text(call: cst.CSTNode, index: int) -> str:
     if isinstance(call, cst.Call) and not any(arg.star for arg in call.args):
         positional = [arg for arg in call.args if arg.keyword is None]
         if index < len(positional):
-            return f"`{_text(positional[index].value)}`"
+            return f"`{source_text(positional[index].value)}`"
     return "an argument"
 
 
@@ -148,8 +149,3 @@ def _retains_graph(node: cst.CSTNode) -> bool:
         and not (isinstance(arg.value, cst.Name) and arg.value.value in ("False", "None"))
         for arg in node.args
     )
-
-
-def _text(node: cst.CSTNode) -> str:
-    text = cst.Module(body=[]).code_for_node(node)
-    return text if len(text) <= 60 else text[:57] + "..."
