@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from dllint.semantics.optimizers import optimizer_of, updated_models
+from tests.semantics.helpers import semantics
 
 MODELS = """
 import itertools
@@ -41,7 +42,7 @@ def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-def test_the_discriminator_step_and_the_generator_step_that_applies_its_gradients(semantics) -> None:
+def test_the_discriminator_step_and_the_generator_step_that_applies_its_gradients() -> None:
     sem = semantics(
         MODELS
         + """
@@ -65,7 +66,7 @@ for real in loader:
     assert _code(step.step.node) == "opt_D.step()" and _code(step.generator_step.node) == "opt_G.step()"
 
 
-def test_cleared_when_the_generator_is_zeroed_before_its_step(semantics) -> None:
+def test_cleared_when_the_generator_is_zeroed_before_its_step() -> None:
     sem = semantics(
         MODELS
         + """
@@ -82,7 +83,7 @@ for real in loader:
     assert sem.discriminator_steps and all(step.cleared for step in sem.discriminator_steps)
 
 
-def test_no_discriminator_step_without_a_separate_generator_step(semantics) -> None:
+def test_no_discriminator_step_without_a_separate_generator_step() -> None:
     sem = semantics(
         MODELS
         + """
@@ -100,7 +101,7 @@ for real in loader:
     assert sem.discriminator_steps == []
 
 
-def test_updated_models_of_optimizers(semantics) -> None:
+def test_updated_models_of_optimizers() -> None:
     sem = semantics(
         MODELS
         + """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dllint.semantics.autograd import produced
+from tests.semantics.helpers import semantics
 
 GAN = """
 import torch
@@ -45,7 +46,7 @@ from_sample = critic(sampled)
 
 
 @pytest.fixture
-def gan(semantics):
+def gan():
     sem = semantics(GAN)
     return sem, [event for event in sem.traces[0].events if event.kind == "forward"]
 
@@ -60,7 +61,7 @@ def test_the_graph_follows_operations_and_stops_at_detach_variable_and_no_grad(g
     assert sampled.no_grad and not sem.autograd.reaches(from_sample.output, produced(sampled))
 
 
-def test_tuples_pass_their_tensors_on(semantics) -> None:
+def test_tuples_pass_their_tensors_on() -> None:
     sem = semantics(
         """
         import torch
@@ -76,7 +77,7 @@ def test_tuples_pass_their_tensors_on(semantics) -> None:
     assert sem.autograd.reaches(second.output, produced(first))
 
 
-def test_in_place_detach_cuts_the_tensor_and_the_tuple_it_came_from(semantics) -> None:
+def test_in_place_detach_cuts_the_tensor_and_the_tuple_it_came_from() -> None:
     sem = semantics(
         """
         import torch

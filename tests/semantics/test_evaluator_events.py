@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from dllint.semantics import Instance
 from dllint.semantics.values import ParameterOf
+from tests.semantics.helpers import semantics
 
 
 def _events(sem, kind):
     return [event for trace in sem.traces for event in trace.events if event.kind == kind]
 
 
-def test_requires_grad_toggles_are_events_in_execution_order(semantics) -> None:
+def test_requires_grad_toggles_are_events_in_execution_order() -> None:
     sem = semantics(
         """
         import torch.nn as nn
@@ -57,7 +58,7 @@ def test_requires_grad_toggles_are_events_in_execution_order(semantics) -> None:
     assert isinstance(named, ParameterOf) and named.model is parameter_toggle.target.model
 
 
-def test_parameter_loop_variables_still_behave_as_unknown(semantics) -> None:
+def test_parameter_loop_variables_still_behave_as_unknown() -> None:
     sem = semantics(
         """
         import torch
@@ -75,7 +76,7 @@ def test_parameter_loop_variables_still_behave_as_unknown(semantics) -> None:
     assert clears and all(isinstance(e.target, ParameterOf) for e in clears)
 
 
-def test_tensors_computed_under_no_grad_are_recorded(semantics) -> None:
+def test_tensors_computed_under_no_grad_are_recorded() -> None:
     sem = semantics(
         """
         import torch

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from tests.semantics.helpers import semantics
+
 MODEL = """
 import torch
 import torch.nn as nn
@@ -30,7 +32,7 @@ def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-def test_state_carried_into_the_next_batch_is_found_at_the_outer_call(semantics) -> None:
+def test_state_carried_into_the_next_batch_is_found_at_the_outer_call() -> None:
     sem = semantics(
         MODEL
         + """
@@ -52,7 +54,7 @@ for epoch in range(2):
     assert isinstance(carried.loop, cst.For) and _code(carried.loop.iter) == "batches"
 
 
-def test_detached_reset_or_within_one_sequence_is_not_carried(semantics) -> None:
+def test_detached_reset_or_within_one_sequence_is_not_carried() -> None:
     sem = semantics(
         MODEL
         + """
@@ -77,7 +79,7 @@ for tokens, targets in batches:
     assert sem.carried_states == []
 
 
-def test_no_backward_in_between_carries_nothing(semantics) -> None:
+def test_no_backward_in_between_carries_nothing() -> None:
     sem = semantics(
         MODEL
         + """

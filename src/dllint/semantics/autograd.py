@@ -34,7 +34,7 @@ from dllint.semantics.values import (
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
-    from dllint.semantics.evaluator import Event
+    from dllint.semantics.trace import Event
 
 # Methods whose result has no gradient history (a new leaf, an index, a Python number).
 _NO_GRADIENT_METHODS = frozenset({

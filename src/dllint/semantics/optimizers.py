@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
-from dllint.semantics.evaluator import Event, _held_by
+from dllint.semantics.modes import held_by
+from dllint.semantics.trace import Event
 from dllint.semantics.syntax import iter_tree
 from dllint.semantics.values import (
     Container,
@@ -81,7 +82,7 @@ def clears(sem: "FileSemantics", event: Event, model: Value) -> bool:
 
 
 def _is_or_holds(owner: Value, model: Value) -> bool:
-    return any(owner is option for option in options_of(model)) or _held_by(owner, model)
+    return any(owner is option for option in options_of(model)) or held_by(owner, model)
 
 
 def _models_in(sem: "FileSemantics", params: Value, depth: int) -> Optional[list[Value]]:
