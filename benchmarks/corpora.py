@@ -29,7 +29,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 DEFAULT_CACHE = Path(__file__).resolve().parent.parent / ".bench_cache"
 MIRRORS_ENV = "DLLINT_BENCH_MIRRORS"
@@ -40,7 +40,7 @@ class PyPICorpus:
     name: str
     version: str
     package: str  # the top-level directory in the wheel to lint
-    touch: Optional[str] = None  # a model file to change for the speed benchmark's "touched" run
+    touch: str | None = None  # a model file to change for the speed benchmark's "touched" run
     exclude: tuple[str, ...] = ()
 
     @property
@@ -129,7 +129,7 @@ PROJECTS = (
 CORPORA: tuple[AnyCorpus, ...] = LIBRARIES + PROJECTS
 
 
-def fetch(corpus: AnyCorpus, cache: Path = DEFAULT_CACHE, mirrors: Optional[Path] = None) -> Path:
+def fetch(corpus: AnyCorpus, cache: Path = DEFAULT_CACHE, mirrors: Path | None = None) -> Path:
     """The corpus root (unpacked wheel or checkout), fetched into ``cache`` if not there yet."""
     if isinstance(corpus, GitCorpus):
         return _fetch_git(corpus, cache, mirrors if mirrors is not None else _mirrors_from_env())
@@ -168,8 +168,8 @@ class LintRun:
         return str(row) if finding.cell is None else f"cell {finding.cell}:{row}"
 
 
-def lint(corpus: AnyCorpus, *, cache: Path = DEFAULT_CACHE, mirrors: Optional[Path] = None,
-         jobs: Optional[int] = None) -> LintRun:
+def lint(corpus: AnyCorpus, *, cache: Path = DEFAULT_CACHE, mirrors: Path | None = None,
+         jobs: int | None = None) -> LintRun:
     """Fetch the corpus and lint it with dllint's default rules (no config file, no cache)."""
     from dllint.config import Settings
     from dllint.engine import lint_paths
@@ -206,12 +206,12 @@ def _fetch_wheel(corpus: PyPICorpus, cache: Path) -> Path:
     return root
 
 
-def _mirrors_from_env() -> Optional[Path]:
+def _mirrors_from_env() -> Path | None:
     value = os.environ.get(MIRRORS_ENV)
     return Path(value) if value else None
 
 
-def _mirror(corpus: GitCorpus, mirrors: Optional[Path]) -> Optional[Path]:
+def _mirror(corpus: GitCorpus, mirrors: Path | None) -> Path | None:
     if mirrors is None:
         return None
     for candidate in (mirrors / corpus.mirror_name / "repo", mirrors / corpus.mirror_name):
@@ -220,7 +220,7 @@ def _mirror(corpus: GitCorpus, mirrors: Optional[Path]) -> Optional[Path]:
     raise SystemExit(f"{corpus.name}: no bare repository {corpus.mirror_name} (or {corpus.mirror_name}/repo) in {mirrors}")
 
 
-def _fetch_git(corpus: GitCorpus, cache: Path, mirrors: Optional[Path]) -> Path:
+def _fetch_git(corpus: GitCorpus, cache: Path, mirrors: Path | None) -> Path:
     root = cache / "git" / f"{corpus.name}-{corpus.commit[:12]}"
     marker = cache / "git" / f"{root.name}.complete"
     if marker.exists():
@@ -249,6 +249,6 @@ def _fetch_git(corpus: GitCorpus, cache: Path, mirrors: Optional[Path]) -> Path:
 
 
 def _git(command: list[str]) -> None:
-    completed = subprocess.run(command, capture_output=True, text=True)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{completed.stderr.strip()}")

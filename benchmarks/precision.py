@@ -31,7 +31,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpora import CORPORA, DEFAULT_CACHE, LIBRARIES, PROJECTS, lint  # noqa: E402
+from corpora import CORPORA, DEFAULT_CACHE, LIBRARIES, PROJECTS, lint
 
 TRIAGE = Path(__file__).resolve().parent / "triage.csv"
 VERDICTS = ("real", "false-positive")
