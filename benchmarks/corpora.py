@@ -16,11 +16,13 @@ git-ignored) and is reused. :func:`fetch` returns the corpus root (the unpacked 
 checkout); :func:`source_files` lists what a user running ``dllint`` on the corpus's folder
 would lint (``.py`` and ``.ipynb``, dllint's default excludes and ``.gitignore``), minus the
 corpus's excluded sub-paths (vendored third-party code, non-PyTorch folders); :func:`lint`
-runs the default rules over them. Shared by the precision, recall and speed benchmarks.
+runs the default rules over them. Shared by the precision, recall and speed benchmarks, with
+the command-line options they have in common (:func:`add_corpus_arguments`).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -127,6 +129,7 @@ PROJECTS = (
 )
 
 CORPORA: tuple[AnyCorpus, ...] = LIBRARIES + PROJECTS
+GROUPS = {"libraries": LIBRARIES, "projects": PROJECTS}
 
 
 def fetch(corpus: AnyCorpus, cache: Path = DEFAULT_CACHE, mirrors: Path | None = None) -> Path:
@@ -181,6 +184,26 @@ def lint(corpus: AnyCorpus, *, cache: Path = DEFAULT_CACHE, mirrors: Path | None
     result = lint_paths([str(f) for f in files], Settings(use_cache=False), jobs=jobs)
     return LintRun(corpus, root, files, lines, list(result.findings), list(result.internal_errors),
                    time.perf_counter() - started)
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command-line options the benchmarks share: which corpora, where they are cached and mirrored."""
+    names = [c.name for c in CORPORA] + list(GROUPS)
+    parser.add_argument("--corpus", action="append", choices=names, metavar="NAME",
+                        help=f"only this corpus or group (repeatable): {', '.join(names)}")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--mirror-dir", type=Path, default=None,
+                        help="clone the GitHub corpora from bare mirrors here (OWNER+NAME or OWNER+NAME/repo) "
+                             "instead of the network; default: $DLLINT_BENCH_MIRRORS")
+    parser.add_argument("-j", "--jobs", type=int, default=None)
+
+
+def selected_corpora(names: list[str] | None) -> list[AnyCorpus]:
+    """The corpora named (or in the groups named), in catalogue order; all of them when none is."""
+    if not names:
+        return list(CORPORA)
+    wanted = {c.name for name in names for c in GROUPS.get(name, [c for c in CORPORA if c.name == name])}
+    return [c for c in CORPORA if c.name in wanted]
 
 
 # --- fetching -----------------------------------------------------------------------------------

@@ -31,32 +31,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpora import CORPORA, DEFAULT_CACHE, LIBRARIES, PROJECTS, lint
+from corpora import LIBRARIES, add_corpus_arguments, lint, selected_corpora
 
 TRIAGE = Path(__file__).resolve().parent / "triage.csv"
 VERDICTS = ("real", "false-positive")
-GROUPS = {"libraries": LIBRARIES, "projects": PROJECTS}
 
 Key = tuple[str, str, str, str]  # corpus, file relative to the corpus root, line, code
-
-
-def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options precision.py and recall.py share."""
-    names = [c.name for c in CORPORA] + list(GROUPS)
-    parser.add_argument("--corpus", action="append", choices=names, metavar="NAME",
-                        help=f"only this corpus or group (repeatable): {', '.join(names)}")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--mirror-dir", type=Path, default=None,
-                        help="clone the GitHub corpora from bare mirrors here (OWNER+NAME or OWNER+NAME/repo) "
-                             "instead of the network; default: $DLLINT_BENCH_MIRRORS")
-    parser.add_argument("-j", "--jobs", type=int, default=None)
-
-
-def selected_corpora(names: list[str] | None) -> list:
-    if not names:
-        return list(CORPORA)
-    wanted = {c.name for name in names for c in GROUPS.get(name, [c for c in CORPORA if c.name == name])}
-    return [c for c in CORPORA if c.name in wanted]
 
 
 def read_table(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
