@@ -30,8 +30,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpora import LIBRARIES, add_corpus_arguments, lint, selected_corpora  # noqa: E402
-from precision import read_table  # noqa: E402
+from corpora import LIBRARIES, add_corpus_arguments, lint, selected_corpora
+from precision import read_table
 
 RECALL = Path(__file__).resolve().parent / "recall.csv"
 _PLACE = re.compile(r"^(cell \d+:)?(\d+)(?:-(\d+))?$")
