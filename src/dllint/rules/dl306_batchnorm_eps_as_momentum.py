@@ -12,8 +12,9 @@ from dllint.semantics.syntax import bind_arguments
 _BATCH_NORMS = tuple(name for name, op in LAYERS.items() if op.kind == "norm" and op.family == "batch")
 # A positional eps above this is read as a momentum (real eps values are 1e-5 … 1e-3).
 _MAX_EPS = 0.01
-# Keras' default momentum is 0.99, its GAN examples use 0.8; PyTorch's default is 0.1.
-_MIN_KERAS_MOMENTUM = 0.5
+# Keras' default momentum is 0.99, its GAN examples use 0.8; PyTorch's default is 0.1. At 0.5
+# the two conventions agree (1 - 0.5 = 0.5): only momenta above it read as Keras'.
+_KERAS_MOMENTUM_ABOVE = 0.5
 
 
 class BatchNormEpsAsMomentum(Rule):
@@ -23,12 +24,12 @@ class BatchNormEpsAsMomentum(Rule):
     - a *positional* `eps` between 0.01 and 1 — `nn.BatchNorm2d(64, 0.8)`: the second positional
       argument of these layers is `eps`, not `momentum` (for `LazyBatchNorm*d`, which has no
       `num_features`, the first one is);
-    - or a `momentum` of 0.5 or more — `nn.BatchNorm2d(64, momentum=0.9)`: Keras' convention.
+    - or a `momentum` above 0.5 — `nn.BatchNorm2d(64, momentum=0.9)`: Keras' convention.
 
     Values are folded from literals, module constants and the arguments a model class was built
     with. Not flagged: `eps=` given by keyword (an explicit choice); small positional values
     (`nn.BatchNorm2d(64, 1e-3)`, real epsilons); `momentum=None` (a cumulative average);
-    momenta below 0.5.
+    momenta up to 0.5 (at 0.5 both conventions mean the same average).
 
     ## Why is this bad?
     Batch normalisation divides each feature by `sqrt(var + eps)`. `eps` only guards against a
@@ -118,7 +119,7 @@ def _misuse(call: cst.Call, args: dict[str, cst.BaseExpression], value: Callable
     if _is_number(eps) and _MAX_EPS < eps < 1 and _positional(call, args.get("eps")):
         return "eps", eps
     momentum = value("momentum", 0.1)
-    if _is_number(momentum) and _MIN_KERAS_MOMENTUM <= momentum < 1:
+    if _is_number(momentum) and _KERAS_MOMENTUM_ABOVE < momentum < 1:
         return "momentum", momentum
     return None
 
@@ -126,7 +127,7 @@ def _misuse(call: cst.Call, args: dict[str, cst.BaseExpression], value: Callable
 def _report(node: cst.CSTNode, qualified: str, parameter: str, value: float, note: str) -> Report:
     layer = short_name(qualified)
     if parameter == "eps":
-        meant = _complement(value) if value >= _MIN_KERAS_MOMENTUM else value
+        meant = _complement(value) if value > _KERAS_MOMENTUM_ABOVE else value
         signature = ", ".join(LAYERS[qualified].params[:3])
         message = (
             f"`{layer}` gets {value:g} as `eps`, not `momentum`{note} (its positional arguments are "
@@ -146,7 +147,7 @@ def _report(node: cst.CSTNode, qualified: str, parameter: str, value: float, not
 
 
 def _conventions(value: float, meant: float) -> str:
-    if value >= _MIN_KERAS_MOMENTUM:
+    if value > _KERAS_MOMENTUM_ABOVE:
         return (
             f"Keras' momentum weights the old running average, PyTorch's weights the new batch (default 0.1), "
             f"so Keras' {value:g} is PyTorch's `momentum={meant:g}`"
