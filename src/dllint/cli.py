@@ -175,6 +175,9 @@ SELECT_HELP = (
                    "the summary from mentioning them.")
 @click.option("--fix-only", is_flag=True, help="Apply fixes but do not report the remaining findings.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them (exit 1 if any).")
+@click.option("--add-noqa", is_flag=True,
+              help="Append `# noqa: CODE` to every flagged line (merging with an existing `# noqa`) instead of "
+                   "reporting; with --diff, show the comments instead of writing them.")
 @click.option("--show-fixes/--no-show-fixes", default=None, help="List the fixes applied, per file and rule.")
 @click.option("--stdin-filename", metavar="PATH", help="The name of the file read from stdin (`-`), for reports and per-file-ignores.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
@@ -261,7 +264,11 @@ def run_check(**options: Any) -> int:
     use_stdin = paths == ["-"] or (not paths and stdin_filename is not None)
     if "-" in paths and not use_stdin:
         raise click.UsageError("`-` (stdin) cannot be combined with other paths")
-    fix = options["fix"] or options["fix_only"] or options["diff"]
+    add_noqa = options["add_noqa"]
+    if add_noqa and (options["fix"] or options["fix_only"]):
+        click.echo("warning: --fix is incompatible with --add-noqa and is ignored; fix first, then add noqa comments",
+                   err=True)
+    fix = not add_noqa and (options["fix"] or options["fix_only"] or options["diff"])
     fix_only = options["fix_only"] or options["diff"]
 
     settings = _settings([stdin_filename] if use_stdin and stdin_filename else (paths or ["."]), options)
@@ -277,7 +284,7 @@ def run_check(**options: Any) -> int:
         data = sys.stdin.buffer.read()
         filename = display_path(stdin_filename) if stdin_filename else "-"
         if stdin_filename and settings.force_exclude and _force_excluded(filename, settings):
-            if fix and not options["diff"]:
+            if (fix or add_noqa) and not options["diff"]:
                 sys.stdout.buffer.write(data)
             return EXIT_CLEAN
         inputs: list[Any] = [source_from_bytes(data, filename)]
@@ -322,6 +329,9 @@ def run_check(**options: Any) -> int:
             for warning in outcome.warnings:
                 click.echo(f"warning: {warning}", err=True)
 
+
+    if add_noqa:
+        return _add_noqa(result, options, preloaded.get(files[0]) if use_stdin else None, path_errors)
 
     out_stream = _output_stream(options["output_file"])
     try:
@@ -392,6 +402,47 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
             click.echo(fixes_summary(context), nl=False, file=report_stream, color=color)
         click.echo(fix_only_summary(result.findings, context, applied=True), nl=False, file=report_stream)
     return errors
+
+
+def _add_noqa(result: Any, options: dict[str, Any], stdin_document: Any, path_errors: list[str]) -> int:
+    """Like ruff: write the comments (atomically), say how many on stderr, exit 0; --diff shows
+    them instead (exit 1 if there are any); from stdin, the changed source goes to stdout."""
+    from dllint.add_noqa import add_noqa
+    from dllint.fixes import write_documents
+
+    errors = list(result.internal_errors)
+    added = 0
+    if not errors:
+        outcome = add_noqa(result.findings, {stdin_document.filename: stdin_document} if stdin_document else None)
+        for warning in outcome.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if options["diff"]:
+            added = sum(outcome.added.values())
+            out_stream = _output_stream(options["output_file"])
+            try:
+                click.echo("".join(doc.diff() for _, doc in sorted(outcome.documents.items())), nl=False, file=out_stream)
+            finally:
+                if out_stream is not sys.stdout:
+                    out_stream.close()
+        elif stdin_document is not None:
+            added = sum(outcome.added.values())
+            document = outcome.documents.get(stdin_document.filename, stdin_document)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(document.content())
+            sys.stdout.buffer.flush()
+        else:
+            for filename, document in sorted(outcome.documents.items()):
+                failed = write_documents({filename: document})
+                errors.extend(failed)
+                added += 0 if failed else outcome.added[filename]
+        if added and not options["quiet"]:
+            directives = f"{added} noqa directive{'' if added == 1 else 's'}"
+            click.echo(f"Would add {directives}." if options["diff"] else f"Added {directives}.", err=True)
+    for message in errors:
+        click.echo(f"error: {message}", err=True)
+    if errors or path_errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if options["diff"] and added else EXIT_CLEAN
 
 
 def _force_excluded(filename: str, settings: Any) -> bool:

@@ -40,7 +40,7 @@ class FixConflict(Exception):
 
 # --- text edits -------------------------------------------------------------------------------
 
-def _line_starts(text: str) -> list[int]:
+def line_starts(text: str) -> list[int]:
     return [0] + [match.end() for match in _NEWLINE.finditer(text)]
 
 
@@ -62,7 +62,7 @@ def apply_fixes(text: str, fixes: Sequence[Fix], row_offset: int = 0) -> tuple[s
 
     ``row_offset`` is subtracted from every edit row (cell-relative edits in notebooks).
     """
-    starts = _line_starts(text)
+    starts = line_starts(text)
     taken: list[tuple[int, int]] = []
     accepted: list[tuple[int, int, str]] = []
     applied: list[int] = []
