@@ -6,6 +6,7 @@ import libcst as cst
 
 from dllint.rules.base import Report, Rule, TextEdit
 from dllint.semantics import FileSemantics, Layer, Tensor, short_name
+from dllint.semantics.occurrences import Occurrences
 
 _BIASED = ("linear", "conv", "conv_transpose")
 
@@ -63,8 +64,9 @@ class BiasBeforeBatchNorm(Rule):
     fixable = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        reported: set[int] = set()
         frozen = sem.frozen_parameters
+        occurrences = Occurrences(sem)
+        norms: dict[int, Layer] = {}
         for graph in sem.all_graphs():
             for tensor, norm in graph.module_applications():
                 if norm.op.kind != "norm" or norm.op.family != "batch" or not tensor.inputs:
@@ -75,17 +77,28 @@ class BiasBeforeBatchNorm(Rule):
                 layer = source.target
                 if layer.op.kind != "affine" or layer.op.family not in _BIASED or layer.arg("bias", True) is not True:
                     continue
-                if id(layer.node) in reported or (id(layer), "bias") in frozen:
+                if (id(layer), "bias") in frozen or _used_elsewhere(graph, source, tensor):
                     continue
-                reported.add(id(layer.node))
-                yield Report(
-                    layer.node,
-                    f"`{short_name(layer.qualified)}` feeds `{short_name(norm.qualified)}` directly but keeps its bias: "
-                    "BatchNorm subtracts the batch mean, which cancels the bias (and its β already shifts the "
-                    "output) — pass `bias=False`",
-                    fix_message="Pass `bias=False`",
-                    edits=_bias_false(layer),
-                )
+                occurrences.flag(layer, graph)
+                norms.setdefault(id(layer.node), norm)
+        for occurrence in occurrences:
+            layer, norm = occurrence.layer, norms[id(occurrence.layer.node)]
+            yield Report(
+                layer.node,
+                f"`{short_name(layer.qualified)}` feeds `{short_name(norm.qualified)}` directly but keeps its bias: "
+                "BatchNorm subtracts the batch mean, which cancels the bias (and its β already shifts the "
+                f"output) — pass `bias=False`{occurrence.note()}",
+                fix_message="Pass `bias=False`" if occurrence.everywhere else None,
+                edits=_bias_false(layer) if occurrence.everywhere else (),
+            )
+
+
+def _used_elsewhere(graph, output: Tensor, norm_application: Tensor) -> bool:
+    """Whether the layer's output also goes somewhere other than the BatchNorm (returned, fed to
+    another layer or loss): there the bias still matters."""
+    if any(output is returned for returned in graph.returned_values()):
+        return True
+    return any(consumer is not norm_application for consumer in graph.consumers.get(id(output), ()))
 
 
 def _bias_false(layer: Layer) -> tuple[TextEdit, ...]:

@@ -76,7 +76,7 @@ class Param(Value):
 class Layer(Value):
     """An instance of a ``torch.nn`` layer class, with the arguments it was built with."""
 
-    __slots__ = ("op", "qualified", "node", "scope", "args", "env", "instance_site")
+    __slots__ = ("op", "qualified", "node", "scope", "args", "env", "instance_site", "built_by")
 
     def __init__(
         self,
@@ -87,6 +87,7 @@ class Layer(Value):
         args: dict[str, cst.BaseExpression],
         env: Optional[dict[str, Any]] = None,
         instance_site: Optional[cst.CSTNode] = None,
+        built_by: Optional[cst.Call] = None,
     ) -> None:
         self.op = op
         self.qualified = qualified
@@ -97,6 +98,9 @@ class Layer(Value):
         # The call that built the model-class instance this layer belongs to, when that instance
         # was built with arguments (``Block(3, 16, k=4)``): where argument-dependent findings go.
         self.instance_site = instance_site
+        # The innermost call of a function or class of this file that built it
+        # (``block(64, 128)``, ``Block(64)``): tells apart the layers one line builds per call.
+        self.built_by = built_by
 
     def arg(self, name: str, default: Any = UNKNOWN) -> Any:
         """The folded value of a constructor argument; ``default`` when it was surely not
@@ -148,7 +152,7 @@ class Instance(Value):
             pretrained (``from_pretrained``, already in eval mode) | loaded (a checkpoint)
     """
 
-    __slots__ = ("qualified", "node", "cls", "origin", "attrs", "init_args")
+    __slots__ = ("qualified", "node", "cls", "origin", "attrs", "init_args", "path")
 
     def __init__(
         self,
@@ -165,6 +169,8 @@ class Instance(Value):
         self.origin = origin
         self.attrs = attrs  # filled by evaluating ``__init__``
         self.init_args: dict[str, Value] = {} if init_args is None else init_args
+        # The conditions ``__init__`` chose on the path that built this instance, in words.
+        self.path = ""
 
 
 class Tensor(Value):
@@ -250,6 +256,24 @@ class Merge(Value):
 
     def __init__(self, options: tuple[Value, ...]) -> None:
         self.options = options
+
+
+class Starred(Value):
+    """A ``*args`` argument whose elements are unknown."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Value) -> None:
+        self.value = value
+
+
+class SuperOf(Value):
+    """``super()`` inside a method of ``owner``."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: Optional[Value]) -> None:
+        self.owner = owner
 
 
 def merge(a: Value, b: Value) -> Value:
