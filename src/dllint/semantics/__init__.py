@@ -499,6 +499,14 @@ class FileSemantics:
             table = self.__dict__["_position_table"] = Positions(self.module)
         return table
 
+    @cached_property
+    def structure(self) -> "Structure":
+        """Where nodes sit: parents, statements, blocks, indentation, uses of a local name
+        (``semantics/structure.py``; what fixes need to edit the right place)."""
+        from dllint.semantics.structure import Structure
+
+        return Structure(self)
+
     # names and comments -----------------------------------------------------------------------
 
     def holder_names(self, layer: Layer) -> set[str]:
@@ -795,3 +803,4 @@ def module_name_for(filename: str) -> str:
 from dllint.semantics.inits import InitWrite, WeightUse  # noqa: E402
 from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
 from dllint.semantics.losses import LossApplication  # noqa: E402
+from dllint.semantics.structure import Structure  # noqa: E402
