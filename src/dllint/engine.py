@@ -562,7 +562,9 @@ def _analyze(
         except Exception:  # noqa: BLE001 - one broken rule must not lose the other findings
             result.internal_errors.append(_internal_error(rule.code, source.filename))
     if reports:
-        positions = sem.positions([report.node for _, report in reports] + [e.node for _, r in reports for e in r.edits])
+        positions = sem.positions(
+            [report.node for _, report in reports] + [n for _, r in reports for e in r.edits for n in (e.node, e.until)]
+        )
         for code, report in reports:
             finding = _to_finding(code, report, positions, source, text)
             result.candidates.append(Candidate(finding, positions[report.node].start.line, report.unless))
@@ -773,17 +775,31 @@ def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: So
     if report.edits:
         fix = Fix(
             message=report.fix_message or "",
-            edits=tuple(
-                Edit(
-                    content=edit.replacement,
-                    location=Location(positions[edit.node].start.line, positions[edit.node].start.column + 1),
-                    end_location=Location(positions[edit.node].end.line, positions[edit.node].end.column + 1),
-                )
-                for edit in report.edits
-            ),
+            edits=tuple(_edit(edit, positions, text) for edit in report.edits),
             applicability=report.applicability,
         )
     return _make_finding(source, text, code, report.message, start.line, start.column + 1, end.line, end.column + 1, fix)
+
+
+def _edit(edit: Any, positions: Mapping[Any, Any], text: str) -> Any:
+    from dllint.findings import Edit
+
+    content = edit.replacement
+    start = _anchor(positions[edit.node], edit.start)
+    end = _anchor(positions[edit.until], edit.end)
+    if edit.start == "next_line" and not text.endswith(("\n", "\r")) and start.row > text.count("\n") + 1:
+        # after the last line of a file with no final newline: start that line first
+        start = end = Location(start.row - 1, len(text) - text.rfind("\n"))
+        content = "\n" + content.rstrip("\n")
+    return Edit(content=content, location=start, end_location=end)
+
+
+def _anchor(span: Any, side: str) -> Location:
+    if side == "start":
+        return Location(span.start.line, span.start.column + 1)
+    if side == "end":
+        return Location(span.end.line, span.end.column + 1)
+    return Location(span.end.line + 1, 1)  # next_line
 
 
 def _make_finding(
