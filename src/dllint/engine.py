@@ -767,7 +767,7 @@ class _ModuleMatcher:
 # --- findings ---------------------------------------------------------------------------------
 
 def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: Source, text: str) -> Finding:
-    from dllint.findings import Edit, Fix
+    from dllint.findings import Fix
 
     span = positions[report.node]
     start, end = span.start, span.end

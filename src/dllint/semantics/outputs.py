@@ -144,7 +144,6 @@ def consumers(sem: "FileSemantics", origin: "Origin", families: tuple[str, ...])
     if tensor is None or origin.deferred:
         return None
     key = site_key(tensor)
-    structure = sem.structure
     if not _inside_models_only_as_output(sem, key):
         return None
     events = [
