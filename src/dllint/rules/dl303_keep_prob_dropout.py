@@ -42,9 +42,9 @@ class KeepProbDropout(Rule):
 
     ## Why is this bad?
     In PyTorch, `p` is the probability that a unit is *zeroed* (and the survivors are scaled
-    by `1 / (1 - p)`). TensorFlow 1's `tf.nn.dropout(x, keep_prob)`, many papers, and the seed
-    notes' own wording (§1.6.1 item 3: each neuron "is activated with probability p", i.e.
-    zeroed with probability 1 − p) describe the *keep* probability instead. Code ported from
+    by `1 / (1 - p)`). TensorFlow 1's `tf.nn.dropout(x, keep_prob)` and the dropout paper
+    itself (Srivastava et al., 2014: each unit is *retained* with probability p) describe the
+    *keep* probability instead. Code ported from
     those with the number unchanged — `nn.Dropout(0.9)` meaning "keep 90%" — drops 90% of the
     units: the network trains on a tenth of its features, with the survivors amplified ten
     times, and underfits badly while nothing errors.
@@ -83,9 +83,9 @@ class KeepProbDropout(Rule):
     finding is reported at the call that builds the model (`Net(rate=0.95)`).
 
     ## References
-    - Seed notes §1.6.1 item 3 (dropout described by the probability that a unit is *kept*)
     - [PyTorch: torch.nn.Dropout](https://pytorch.org/docs/stable/generated/torch.nn.Dropout.html) ("p – probability of an element to be zeroed")
-    - Srivastava et al., [Dropout: A Simple Way to Prevent Neural Networks from Overfitting](https://jmlr.org/papers/v15/srivastava14a.html), 2014 (p is the retention probability there)
+    - [PyTorch: torch.nn.functional.dropout](https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout.html)
+    - Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov, [Dropout: A Simple Way to Prevent Neural Networks from Overfitting](https://jmlr.org/papers/v15/srivastava14a.html), JMLR 2014 (there p is the probability of *retaining* a unit)
     """
 
     code = "DL303"

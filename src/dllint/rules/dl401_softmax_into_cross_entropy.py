@@ -26,9 +26,8 @@ class SoftmaxIntoCrossEntropy(Rule):
     *target* (soft labels, knowledge distillation); `KLDivLoss` and other losses.
 
     ## Why is this bad?
-    Softmax turns scores into probabilities (seed §1.8: make them non-negative, then make them
-    sum to 1), and cross-entropy compares the predicted distribution with the label (seed,
-    "why cross-entropy"). PyTorch's cross-entropy *starts* with `log_softmax` of its input:
+    Softmax turns scores into probabilities (non-negative, summing to 1), and cross-entropy
+    compares the predicted distribution with the label. PyTorch's cross-entropy *starts* with `log_softmax` of its input:
     it expects unnormalised logits. Given probabilities in [0, 1] instead, it applies softmax
     a second time to values that differ by at most 1, so the distribution it scores is nearly
     uniform: the loss can never get close to 0 (with 10 classes it cannot drop below ≈ 1.46),
@@ -73,10 +72,10 @@ class SoftmaxIntoCrossEntropy(Rule):
     on; apply softmax where probabilities are needed.
 
     ## References
-    - Seed notes §1.8 (softmax turns scores into probabilities), and the answer "why do neural
-      networks use cross-entropy" (cross-entropy compares the output distribution with the label)
-    - [PyTorch: CrossEntropyLoss](https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html)
-      ("The input is expected to contain the unnormalized logits for each class")
+    - [PyTorch: torch.nn.CrossEntropyLoss](https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html) ("The input is expected to contain the unnormalized logits for each class")
+    - [PyTorch: torch.nn.functional.cross_entropy](https://pytorch.org/docs/stable/generated/torch.nn.functional.cross_entropy.html)
+    - [PyTorch: torch.nn.Softmax](https://pytorch.org/docs/stable/generated/torch.nn.Softmax.html)
+    - Goodfellow, Bengio & Courville, [Deep Learning](https://www.deeplearningbook.org/contents/mlp.html), §6.2.2.3 (softmax units and the log-likelihood cost)
     """
 
     code = "DL401"

@@ -31,9 +31,8 @@ class SigmoidIntoBce(Rule):
     applies the sigmoid only in eval mode.
 
     ## Why is this bad?
-    The sigmoid is the two-class case of the softmax (seed §1.8) and squashes a score into
-    (0, 1) (seed §1.3.1). Binary cross-entropy then takes `log(p)` and `log(1 - p)`. Done as
-    two separate steps, a confident score makes the sigmoid round to exactly 1 in float32 (from
+    The sigmoid is the two-class case of the softmax and squashes a score into (0, 1). Binary
+    cross-entropy then takes `log(p)` and `log(1 - p)`. Done as two separate steps, a confident score makes the sigmoid round to exactly 1 in float32 (from
     x ≈ 17 on), so a wrong label gives `log(1 - p) = log(0) = −∞`, which PyTorch's `BCELoss` has
     to clamp at −100: the loss stops growing and the gradient through the saturated sigmoid is
     ~0, just where the model most needs correcting. `BCEWithLogitsLoss` computes the same
@@ -109,12 +108,10 @@ class SigmoidIntoBce(Rule):
     returns logits, not probabilities: apply `torch.sigmoid` where a probability is needed.
 
     ## References
-    - Seed notes §1.8 (softmax as the multi-class generalisation of the sigmoid), §1.3.1
-      (the sigmoid squashes scores into (0, 1) and saturates), and the answer "why do neural
-      networks use cross-entropy"
-    - [PyTorch: BCEWithLogitsLoss](https://pytorch.org/docs/stable/generated/torch.nn.BCEWithLogitsLoss.html)
-      ("more numerically stable than using a plain Sigmoid followed by a BCELoss")
+    - [PyTorch: torch.nn.BCEWithLogitsLoss](https://pytorch.org/docs/stable/generated/torch.nn.BCEWithLogitsLoss.html) ("more numerically stable than using a plain Sigmoid followed by a BCELoss")
+    - [PyTorch: torch.nn.BCELoss](https://pytorch.org/docs/stable/generated/torch.nn.BCELoss.html) (log outputs clamped at -100)
     - [PyTorch AMP: prefer binary_cross_entropy_with_logits over binary_cross_entropy](https://pytorch.org/docs/stable/amp.html#prefer-binary-cross-entropy-with-logits-over-binary-cross-entropy)
+    - Goodfellow, Bengio & Courville, [Deep Learning](https://www.deeplearningbook.org/contents/mlp.html), §6.2.2.2 (sigmoid units for Bernoulli outputs, and why the loss should be computed from the logit)
     """
 
     code = "DL402"
@@ -182,7 +179,9 @@ def _fix(sem: FileSemantics, application, origin) -> tuple[tuple[TextEdit, ...],
             if id(target) in renamed:
                 continue
             if other.criterion is not None and any(
-                use.criterion is not None and use.criterion.node is target and all(use.node is not l for l in losses)
+                use.criterion is not None
+                and use.criterion.node is target
+                and all(use.node is not loss_call for loss_call in losses)
                 for use in sem.loss_applications
             ):
                 return (), None  # the criterion object also computes losses the fix does not touch

@@ -51,7 +51,7 @@ class SoftmaxMissingDim(Rule):
     your own `softmax` function or method.
 
     ## Why is this bad?
-    Softmax turns a vector of scores into probabilities that sum to 1 (seed §1.8) — *which*
+    Softmax turns a vector of scores into probabilities that sum to 1 — *which*
     vector depends on the dimension it normalises over. Without `dim`, PyTorch guesses from the
     input's rank and emits a deprecation warning. The guess is right for the common (batch,
     classes) input and silently wrong elsewhere: a batch of scalar scores (1-D) or a single
@@ -94,11 +94,10 @@ class SoftmaxMissingDim(Rule):
     input is often the very mistake this rule is about: check the shape.
 
     ## References
-    - Seed notes §1.8 (softmax normalises a vector of scores into probabilities)
-    - [PyTorch: torch.nn.functional.softmax](https://pytorch.org/docs/stable/generated/torch.nn.functional.softmax.html)
-      and [nn.Softmax](https://pytorch.org/docs/stable/generated/torch.nn.Softmax.html) (`dim`)
-    - PyTorch source, `torch/nn/functional.py: _get_softmax_dim` ("Implicit dimension choice
-      for softmax has been deprecated. Change the call to include dim=X as an argument.")
+    - [PyTorch: torch.nn.functional.softmax](https://pytorch.org/docs/stable/generated/torch.nn.functional.softmax.html) (`dim`)
+    - [PyTorch: torch.nn.Softmax](https://pytorch.org/docs/stable/generated/torch.nn.Softmax.html)
+    - [PyTorch: torch.nn.LogSoftmax](https://pytorch.org/docs/stable/generated/torch.nn.LogSoftmax.html)
+    - [PyTorch source: `_get_softmax_dim`](https://github.com/pytorch/pytorch/blob/main/torch/nn/functional.py) ("Implicit dimension choice for softmax has been deprecated. Change the call to include dim=X as an argument.")
     """
 
     code = "DL403"

@@ -32,7 +32,7 @@ class LogSoftmaxIntoCrossEntropy(Rule):
 
     ## Why is this bad?
     Multi-class classification trains with cross-entropy between the softmax of the scores and
-    the label (seed §1.8 and "why cross-entropy"). PyTorch splits that in two ways that must not
+    the label. PyTorch splits that in two ways that must not
     be mixed: `CrossEntropyLoss` = `log_softmax` + `NLLLoss` on **logits**, and `NLLLoss` alone
     on **log-probabilities** — all `NLLLoss` does is pick `-input[target]`.
 
@@ -106,11 +106,10 @@ class LogSoftmaxIntoCrossEntropy(Rule):
     returns logits, not log-probabilities.
 
     ## References
-    - Seed notes §1.8 (softmax), and the answer "why do neural networks use cross-entropy"
-    - [PyTorch: CrossEntropyLoss](https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html)
-      ("equivalent to applying LogSoftmax on an input, followed by NLLLoss")
-    - [PyTorch: NLLLoss](https://pytorch.org/docs/stable/generated/torch.nn.NLLLoss.html)
-      ("The input given through a forward call is expected to contain log-probabilities")
+    - [PyTorch: torch.nn.CrossEntropyLoss](https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html) ("equivalent to applying LogSoftmax on an input, followed by NLLLoss")
+    - [PyTorch: torch.nn.NLLLoss](https://pytorch.org/docs/stable/generated/torch.nn.NLLLoss.html) ("The input given through a forward call is expected to contain log-probabilities")
+    - [PyTorch: torch.nn.functional.log_softmax](https://pytorch.org/docs/stable/generated/torch.nn.functional.log_softmax.html)
+    - Goodfellow, Bengio & Courville, [Deep Learning](https://www.deeplearningbook.org/contents/mlp.html), §6.2.2.3 (softmax units and the log-likelihood cost)
     """
 
     code = "DL404"

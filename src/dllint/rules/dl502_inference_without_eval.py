@@ -37,8 +37,8 @@ class InferenceWithoutEval(Rule):
     model stays in training mode until `.eval()` is called: Dropout keeps zeroing random units
     (predictions become random and worse), and BatchNorm normalises each batch with *that
     batch's* statistics instead of the running averages collected during training — results
-    depend on the batch, and a batch of one sample breaks (seed §1.6.5: at test time BN must
-    use the mean and variance estimated on the training set).
+    depend on the batch, and a batch of one sample breaks (Ioffe & Szegedy, 2015, §3.1: at
+    inference BN must use the mean and variance estimated on the training set).
 
     ## Example
     ```python
@@ -72,8 +72,10 @@ class InferenceWithoutEval(Rule):
     model may depend on.
 
     ## References
-    - Seed notes §1.6.5 (BatchNorm at test time uses the training set's statistics), §1.6.6
     - [PyTorch: Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval)
+    - [PyTorch: torch.no_grad](https://pytorch.org/docs/stable/generated/torch.no_grad.html) (it does not change how layers behave)
+    - Ioffe & Szegedy, [Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift](https://arxiv.org/abs/1502.03167), ICML 2015, §3.1 (inference uses the population statistics)
+    - Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov, [Dropout: A Simple Way to Prevent Neural Networks from Overfitting](https://jmlr.org/papers/v15/srivastava14a.html), JMLR 2014
     - Runtime counterpart: DLP006 train-mode-inference (`dllint probe`)
     """
 

@@ -44,9 +44,9 @@ class MissingZeroGrad(Rule):
     backward passes can be accumulated on purpose. Without clearing them, the gradient used by
     step *n* is the sum of the gradients of batches 1…n: the update direction is dominated by
     stale batches and its size grows with the step count, as if the learning rate kept
-    increasing. Mini-batch gradient descent (seed §12) is defined by updating with the
+    increasing. Mini-batch gradient descent is defined by updating with the
     gradient *of the current mini-batch*; training that silently does otherwise diverges or
-    converges to poor solutions with no error message. Backpropagation (seed §1.4) computes
+    converges to poor solutions with no error message. Backpropagation computes
     a fresh gradient per batch; it is the caller's job to discard the old one.
 
     ## Example
@@ -81,10 +81,10 @@ class MissingZeroGrad(Rule):
     accumulated on purpose, in a way dllint does not recognise, would then be cleared.
 
     ## References
-    - Seed notes §1.4 (backpropagation computes the gradient of the current loss) and §12
-      (mini-batch gradient descent updates with each mini-batch's gradient)
     - [PyTorch: Optimizer.zero_grad](https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.zero_grad.html)
-    - [PyTorch FAQ: why do gradients accumulate?](https://pytorch.org/tutorials/recipes/recipes/zeroing_out_gradients.html)
+    - [PyTorch recipe: zeroing out gradients](https://pytorch.org/tutorials/recipes/recipes/zeroing_out_gradients.html)
+    - Rumelhart, Hinton & Williams, [Learning representations by back-propagating errors](https://doi.org/10.1038/323533a0), Nature 1986
+    - Goodfellow, Bengio & Courville, [Deep Learning](https://www.deeplearningbook.org/contents/optimization.html), §8.1.3 (minibatch algorithms: each update uses the current minibatch's gradient)
     """
 
     code = "DL504"

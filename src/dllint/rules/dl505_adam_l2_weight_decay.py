@@ -38,11 +38,11 @@ class AdamL2WeightDecay(Rule):
     changing it changes the tuned hyperparameters.
 
     ## Why is this bad?
-    L2 regularisation (seed §1.6.1, §1.6.2: "L2 regularisation is also called weight decay")
+    L2 regularisation (for SGD, the same thing as weight decay)
     adds `w * θ` to the gradient so that weights stay small. With plain SGD that is exactly
     weight decay: every step shrinks `θ` by `lr * w * θ`. Adam, however, divides each
-    gradient component by the running root-mean-square of that component's gradients (seed
-    §12, "Adam": per-parameter adaptive learning rates). The L2 term is divided too, so
+    gradient component by the running root-mean-square of that component's gradients (Kingma &
+    Ba, 2015: per-parameter adaptive learning rates). The L2 term is divided too, so
     weights with large, frequent gradients are barely decayed and weights with small
     gradients are decayed strongly — the regularisation no longer does what the
     hyperparameter says, and it is entangled with the learning rate. `AdamW`
@@ -74,9 +74,9 @@ class AdamL2WeightDecay(Rule):
     is not L2: the same value regularises differently, so re-tune `weight_decay`.
 
     ## References
-    - Seed notes §1.6.1 and §1.6.2 (L2 regularisation = weight decay), §12 (Adam's
-      per-parameter adaptive learning rates)
     - Loshchilov & Hutter, [Decoupled Weight Decay Regularization](https://arxiv.org/abs/1711.05101), ICLR 2019
+    - Kingma & Ba, [Adam: A Method for Stochastic Optimization](https://arxiv.org/abs/1412.6980), ICLR 2015
+    - [PyTorch: torch.optim.Adam](https://pytorch.org/docs/stable/generated/torch.optim.Adam.html) (`weight_decay` adds an L2 penalty to the gradient)
     - [PyTorch: torch.optim.AdamW](https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html)
     """
 
