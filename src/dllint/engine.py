@@ -775,7 +775,10 @@ def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: So
     if report.edits:
         fix = Fix(
             message=report.fix_message or "",
-            edits=tuple(_edit(edit, positions, text) for edit in report.edits),
+            edits=tuple(
+                edit for edit in (_edit(e, positions, text) for e in report.edits)
+                if edit.content or edit.location != edit.end_location  # drop the edits that change nothing
+            ),
             applicability=report.applicability,
         )
     return _make_finding(source, text, code, report.message, start.line, start.column + 1, end.line, end.column + 1, fix)

@@ -7,7 +7,6 @@ import libcst as cst
 
 from dllint.findings import UNSAFE
 from dllint.rules.base import Option, Report, Rule, TextEdit
-from dllint.rules.editing import code
 from dllint.semantics import UNKNOWN, FileSemantics, fold, short_name
 from dllint.semantics.syntax import bind_arguments, dotted_name
 from dllint.semantics.values import Constant
@@ -163,8 +162,8 @@ def _complement(expr: Optional[cst.BaseExpression], p: Any, scope) -> tuple[Text
     if not _is_number(p) and not _keep_named(expr):
         return ()
     if isinstance(expr, (cst.Name, cst.Attribute)):
-        return (TextEdit(expr, f"1 - {code(expr)}"),)
-    return (TextEdit(expr, f"1 - ({code(expr)})"),)
+        return (TextEdit.before(expr, "1 - "),)
+    return (TextEdit.before(expr, "1 - ("), TextEdit(expr, ")", start="end"))
 
 
 def _functional_p(sem: FileSemantics, node: cst.Call, expr: Optional[cst.BaseExpression], index: int, scope) -> Any:

@@ -17,10 +17,6 @@ if TYPE_CHECKING:
     from dllint.semantics.losses import LossApplication, Origin
 
 
-def code(node: cst.CSTNode) -> str:
-    return cst.Module(body=[]).code_for_node(node)
-
-
 def remove_activation(
     sem: "FileSemantics", application: "LossApplication", origin: "Origin", families: tuple[str, ...]
 ) -> Optional[tuple[tuple[TextEdit, ...], list[cst.Call]]]:
@@ -43,11 +39,16 @@ def remove_activation(
 
 
 def _removal_edits(found: Removal) -> tuple[TextEdit, ...]:
+    """Delete a Sequential's last layer from the end of the layer before it; or unwrap the
+    activation call around its input, keeping the input's text as written (two deletions)."""
     if found.previous is not None:
         assert isinstance(found.node, cst.Arg)
         return (TextEdit(found.previous.value, "", start="end", until=found.node.value),)
     assert found.replacement is not None
-    return (TextEdit(found.node, code(found.replacement)),)
+    return (
+        TextEdit(found.node, "", until=found.replacement, end="start"),
+        TextEdit(found.replacement, "", start="end", until=found.node),
+    )
 
 
 def rename_callee(sem: "FileSemantics", call: cst.Call, old: str, new: str) -> Optional[tuple[TextEdit, ...]]:
