@@ -776,7 +776,7 @@ def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: So
         fix = Fix(
             message=report.fix_message or "",
             edits=tuple(
-                edit for edit in (_edit(e, positions, text) for e in report.edits)
+                edit for edit in (_edit(e, positions, text, source) for e in report.edits)
                 if edit.content or edit.location != edit.end_location  # drop the edits that change nothing
             ),
             applicability=report.applicability,
@@ -784,16 +784,21 @@ def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: So
     return _make_finding(source, text, code, report.message, start.line, start.column + 1, end.line, end.column + 1, fix)
 
 
-def _edit(edit: Any, positions: Mapping[Any, Any], text: str) -> Any:
+def _edit(edit: Any, positions: Mapping[Any, Any], text: str, source: Source) -> Any:
     from dllint.findings import Edit
 
     content = edit.replacement
     start = _anchor(positions[edit.node], edit.start)
     end = _anchor(positions[edit.until], edit.end)
-    if edit.start == "next_line" and not text.endswith(("\n", "\r")) and start.row > text.count("\n") + 1:
-        # after the last line of a file with no final newline: start that line first
-        start = end = Location(start.row - 1, len(text) - text.rfind("\n"))
-        content = "\n" + content.rstrip("\n")
+    if edit.start == "next_line":
+        row = start.row
+        last_row = text.count("\n") + (0 if text.endswith("\n") else 1)
+        if row > last_row or (source.cell_starts is not None and row in source.cell_starts):
+            # No line after the node in its file (no final newline) or in its notebook cell:
+            # end the node's line instead, so that the edit stays where the node is.
+            line = text.split("\n")[row - 2].rstrip("\r")
+            start = end = Location(row - 1, len(line) + 1)
+            content = "\n" + content.rstrip("\r\n")
     return Edit(content=content, location=start, end_location=end)
 
 

@@ -116,3 +116,20 @@ def test_every_fix_keeps_the_file_parseable_and_is_idempotent(path: Path) -> Non
     after = fix_text(path.read_text(), path.parent.name, also=fixable)
     cst.parse_module(after)
     assert fix_text(after, path.parent.name, also=fixable) == after, "a second --fix changed the file again"
+
+
+def test_a_line_added_after_the_last_line_of_a_file_without_a_final_newline() -> None:
+    text = (
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+        "def fit(model, loader, val):\n"
+        "    for epoch in range(3):\n"
+        "        for x, y in loader:\n"
+        "            F.cross_entropy(model(x), y).backward()\n"
+        "        evaluate(model, val)\n"
+        "def evaluate(model, val):\n"
+        "    with torch.no_grad():\n"
+        "        model(val)"
+    )
+    fixed = fix_text(text, "DL502")
+    assert fixed.endswith("    model.eval()\n    with torch.no_grad():\n        model(val)\n    model.train()")
+    cst.parse_module(fixed)
