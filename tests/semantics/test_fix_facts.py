@@ -191,3 +191,19 @@ def test_trained_after_sees_the_next_epoch() -> None:
     )
     assert trained_after(sem, _call(sem, "model(val_x)"))
     assert not trained_after(sem, _call(sem, "model(test_x)"))
+
+
+def test_no_removal_for_a_layer_applied_through_a_container_it_is_not_written_in() -> None:
+    sem = semantics(
+        """
+        import torch.nn as nn
+        layers = [nn.Linear(4, 3), nn.Softmax(dim=1)]
+        model = nn.Sequential(*layers)
+        criterion = nn.CrossEntropyLoss()
+        for x, y in loader:
+            criterion(model(x), y).backward()
+        """
+    )
+    _, origin = _origin(sem)
+    assert origin.tensor.kind == "module"
+    assert outputs.removal(sem, origin.tensor) is None  # never `model(x)` -> `x`

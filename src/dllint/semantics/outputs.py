@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
-from dllint.semantics.syntax import bind_arguments
+from dllint.semantics.syntax import bind_arguments, dotted_name, iter_tree
 from dllint.semantics.values import (
     ClassRef,
     FunctionRef,
@@ -70,9 +70,12 @@ def removal(sem: "FileSemantics", tensor: Tensor) -> Optional[Removal]:
     """How to remove the activation that produced ``tensor``, or None when it is not written
     in a form this can edit."""
     if tensor.kind == "module" and isinstance(tensor.target, Layer):
-        element = _sequential_element(sem, tensor.target.node)
-        if element is not None:
-            return element
+        if _in_sequential(sem, tensor.target.node):
+            return _sequential_element(sem, tensor.target.node)
+        if not isinstance(tensor.node, cst.Call) or not any(
+            callee is tensor.target for callee, _, _ in sem.observed(tensor.node)
+        ):
+            return None  # applied through something else (a container, a helper): not at this call
     applied_to = activation_input(tensor)
     return Removal(tensor.node, applied_to) if applied_to is not None else None
 
@@ -108,19 +111,46 @@ def _inner_activation(log: Tensor, written: cst.BaseExpression) -> Optional[cst.
     return None
 
 
+def _in_sequential(sem: "FileSemantics", constructor: cst.Call) -> Optional[cst.Call]:
+    """The ``nn.Sequential(...)`` call that takes the layer built by ``constructor`` as an argument."""
+    arg = sem.structure.parent(constructor)
+    call = sem.structure.parent(arg) if isinstance(arg, cst.Arg) else None
+    if not isinstance(call, cst.Call) or arg.value is not constructor:
+        return None
+    site = sem.site_of(call)
+    return call if site is not None and site.qualified == "torch.nn.Sequential" else None
+
+
 def _sequential_element(sem: "FileSemantics", constructor: cst.Call) -> Optional[Removal]:
     """The layer built by ``constructor`` as the last of two or more layers written in an
     ``nn.Sequential(...)`` call."""
+    call = _in_sequential(sem, constructor)
     arg = sem.structure.parent(constructor)
-    call = sem.structure.parent(arg) if isinstance(arg, cst.Arg) else None
-    if not isinstance(call, cst.Call) or arg.value is not constructor or arg.keyword is not None:
+    if call is None or not isinstance(arg, cst.Arg) or arg.keyword is not None or any(a.star for a in call.args):
         return None
-    site = sem.site_of(call)
-    if site is None or site.qualified != "torch.nn.Sequential" or any(a.star for a in call.args):
-        return None
-    if len(call.args) < 2 or call.args[-1] is not arg:
+    if len(call.args) < 2 or call.args[-1] is not arg or _indexed(sem, call):
         return None
     return Removal(arg, previous=call.args[-2])
+
+
+def _indexed(sem: "FileSemantics", sequential: cst.Call) -> bool:
+    """Whether the Sequential's layers are also reached by position (``model[:-1]``,
+    ``self.net[-1]``) somewhere in the file: removing its last layer would shift them. The
+    Sequential is known by the name or attribute it is assigned to; one assigned nowhere
+    plain counts as indexed."""
+    assignment = sem.structure.parent(sequential)
+    holder = None
+    if isinstance(assignment, cst.Assign) and assignment.value is sequential and len(assignment.targets) == 1:
+        holder = dotted_name(assignment.targets[0].target)
+    if holder is None:
+        return True
+    last = holder.rsplit(".", 1)[-1]
+    for node in iter_tree(sem.module):
+        if isinstance(node, cst.Subscript):
+            indexed = dotted_name(node.value)
+            if indexed is not None and indexed.rsplit(".", 1)[-1] == last:
+                return True
+    return False
 
 
 def inline_in(sem: "FileSemantics", origin: "Origin", loss: cst.Call) -> bool:

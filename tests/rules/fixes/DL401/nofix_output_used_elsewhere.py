@@ -28,3 +28,9 @@ head = nn.Linear(784, 10)
 for images, labels in loader:
     scores = F.softmax(head(images), dim=1)
     criterion(scores, labels).backward()
+
+# The Sequential's layers are also reached by position: removing the last one would shift them.
+net = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10), nn.Softmax(dim=1))
+features = net[:2]
+for images, labels in loader:
+    criterion(net(images), labels).backward()
