@@ -6,6 +6,7 @@ from dllint.findings import UNSAFE
 from dllint.project import unless_output_is_not
 from dllint.rules.base import Option, Report, Rule, TextEdit
 from dllint.rules.editing import remove_activation, rename_callee
+from dllint.semantics.outputs import comes_from, from_parameters
 from dllint.semantics import FileSemantics, short_name
 from dllint.semantics.losses import describe_origin, loss_inputs
 
@@ -175,6 +176,8 @@ def _fix(sem: FileSemantics, application, origin) -> tuple[tuple[TextEdit, ...],
         for other in sem.loss_applications:
             if other.node is not loss:
                 continue
+            if not comes_from(other.prediction, origin.tensor) and not from_parameters(other.prediction):
+                return (), None  # this loss call also scores other probabilities (a shared helper)
             target = other.criterion.node if other.criterion is not None else other.node
             if id(target) in renamed:
                 continue

@@ -30,6 +30,7 @@ from dllint.semantics.values import (
     FunctionRef,
     Layer,
     Merge,
+    Param,
     Tensor,
     Value,
     options_of,
@@ -198,6 +199,45 @@ def consumers(sem: "FileSemantics", origin: "Origin", families: tuple[str, ...])
     if _escapes(sem, models):
         return None
     return losses
+
+
+def comes_from(value: Optional[Value], tensor: Tensor) -> bool:
+    """Whether ``value`` is the output of the activation that produced ``tensor`` (the same
+    site), possibly reshaped, indexed or clamped, on every path."""
+    return value is not None and _reaches(value, site_key(tensor), 0)
+
+
+def from_parameters(value: Optional[Value]) -> bool:
+    """Whether ``value`` is computed from a function's parameters in an evaluation of that
+    function on its own (no caller supplied them): it says nothing about what a caller passes."""
+    if value is None:
+        return False
+    for option in options_of(value):
+        if isinstance(option, Param):
+            continue
+        if not isinstance(option, Tensor):
+            return False
+        if not any(
+            isinstance(tensor.target, Param) or any(isinstance(item, Param) for item in tensor.inputs)
+            for tensor in _lineage(option)
+        ):
+            return False
+    return True
+
+
+def _lineage(tensor: Tensor, limit: int = 500) -> list[Tensor]:
+    found: list[Tensor] = []
+    stack: list[Value] = [tensor]
+    seen: set[int] = set()
+    while stack and len(found) < limit:
+        current = stack.pop()
+        if id(current) in seen or not isinstance(current, Tensor):
+            continue
+        seen.add(id(current))
+        found.append(current)
+        for item in current.inputs:
+            stack.extend(options_of(item))
+    return found
 
 
 def _reaches(value: Value, key: int, depth: int) -> bool:
