@@ -523,6 +523,14 @@ class FileSemantics:
             table = self.__dict__["_position_table"] = Positions(self.module)
         return table
 
+    @cached_property
+    def structure(self) -> "Structure":
+        """Where nodes sit: parents, statements, blocks, indentation, uses of a local name
+        (``semantics/structure.py``; what fixes need to edit the right place)."""
+        from dllint.semantics.structure import Structure
+
+        return Structure(self)
+
     # names and comments -----------------------------------------------------------------------
 
     def holder_names(self, layer: Layer) -> set[str]:
@@ -822,3 +830,4 @@ from dllint.semantics.inits import InitWrite, WeightUse  # noqa: E402
 from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
 from dllint.semantics.losses import LossApplication  # noqa: E402
 from dllint.semantics.recurrence import CarriedState  # noqa: E402
+from dllint.semantics.structure import Structure  # noqa: E402
