@@ -4,7 +4,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import libcst as cst
 
-from dllint.rules.base import Report, Rule
+from dllint.findings import UNSAFE
+from dllint.rules.base import Report, Rule, TextEdit
 from dllint.semantics import UNKNOWN, FileSemantics, fold, short_name
 from dllint.semantics.catalog import LAYERS
 from dllint.semantics.syntax import bind_arguments
@@ -68,6 +69,16 @@ class BatchNormEpsAsMomentum(Rule):
     )
     ```
 
+    ## Fix safety
+    The fix (`--unsafe-fixes`) guesses what the author meant, so it is unsafe: a positional eps
+    of 0.5 or more becomes `momentum=1 - value` (`nn.BatchNorm2d(64, 0.8)` →
+    `nn.BatchNorm2d(64, momentum=0.2)`: Keras' 0.8 is PyTorch's 0.2), a smaller one
+    `momentum=value` (read as PyTorch's own convention), and `eps` goes back to its default;
+    `momentum=m` above 0.5 becomes `momentum=1 - m` (`0.9` → `0.1`). Both change what the layer
+    computes in training. The fix is offered only where the written argument is a number — not a
+    constant or a parameter that other layers share — and the eps fix only when it is the last
+    positional argument and no momentum is passed as well.
+
     ## References
     - Ioffe & Szegedy, [Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift](https://arxiv.org/abs/1502.03167), 2015 (Algorithm 1: ε is "a constant added to the mini-batch variance for numerical stability"; §3.1, the population statistics used at inference)
     - [PyTorch: torch.nn.BatchNorm2d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html) (signature `BatchNorm2d(num_features, eps=1e-05, momentum=0.1, ...)`, and the note that its momentum differs from the optimizer's and the conventional notion)
@@ -77,6 +88,8 @@ class BatchNormEpsAsMomentum(Rule):
     code = "DL306"
     name = "batchnorm-eps-as-momentum"
     summary = "BatchNorm given a momentum-like eps, or a Keras-convention momentum"
+    fixable = True
+    fix_applicability = (UNSAFE,)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()
@@ -91,7 +104,7 @@ class BatchNormEpsAsMomentum(Rule):
             if id(node) in reported:
                 continue
             reported.add(id(node))
-            yield _report(node, layer.qualified, parameter, value, note)
+            yield _report(node, layer.qualified, parameter, value, note, layer.args if node is layer.node else None)
         for site in sem.calls_to(*_BATCH_NORMS):
             if id(site.node) in reported:
                 continue  # evaluated above; this catches constructions no evaluation reached
@@ -100,7 +113,7 @@ class BatchNormEpsAsMomentum(Rule):
             if found is None:
                 continue
             reported.add(id(site.node))
-            yield _report(site.node, site.qualified, found[0], found[1], "")
+            yield _report(site.node, site.qualified, found[0], found[1], "", args)
 
 
 def _folder(call: cst.Call, args: dict[str, cst.BaseExpression], scope) -> Callable[[str, Any], Any]:
@@ -124,7 +137,10 @@ def _misuse(call: cst.Call, args: dict[str, cst.BaseExpression], value: Callable
     return None
 
 
-def _report(node: cst.CSTNode, qualified: str, parameter: str, value: float, note: str) -> Report:
+def _report(node: cst.CSTNode, qualified: str, parameter: str, value: float, note: str,
+            args: Optional[dict[str, cst.BaseExpression]]) -> Report:
+    """The finding; ``args`` (the call's bound arguments) when it is reported at the layer's own
+    call, where the fix may edit them."""
     layer = short_name(qualified)
     if parameter == "eps":
         meant = _complement(value) if value > _KERAS_MOMENTUM_ABOVE else value
@@ -136,14 +152,33 @@ def _report(node: cst.CSTNode, qualified: str, parameter: str, value: float, not
             "normalised — if you meant a momentum, pass it by keyword: "
             + _conventions(value, meant)
         )
-        return Report(node, message)
+        edits = _eps_to_momentum(node, args, meant) if args is not None else ()
+        return _fixed(node, message, edits, f"Pass `momentum={meant:g}` and keep the default eps")
     meant = _complement(value)
     message = (
         f"`{layer}` has `momentum={value:g}`{note}, Keras' convention: "
         + _conventions(value, meant)
         + f"; with {value:g} the running statistics used in `eval()` are mostly the last batch's"
     )
-    return Report(node, message)
+    literal = args.get("momentum") if args is not None else None
+    edits = (TextEdit(literal, f"{meant:g}"),) if _is_literal(literal) else ()
+    return _fixed(node, message, edits, f"Use `momentum={meant:g}`")
+
+
+def _fixed(node: cst.CSTNode, message: str, edits: tuple[TextEdit, ...], fix_message: str) -> Report:
+    return Report(node, message, fix_message=fix_message if edits else None, edits=edits, applicability=UNSAFE)
+
+
+def _eps_to_momentum(call: cst.CSTNode, args: dict[str, cst.BaseExpression], meant: float) -> tuple[TextEdit, ...]:
+    """Replace the positional eps with ``momentum=meant`` — only when it is a number, the last
+    positional argument, and no momentum is passed as well."""
+    eps = args.get("eps")
+    if not isinstance(call, cst.Call) or not _is_literal(eps) or "momentum" in args or any(a.star for a in call.args):
+        return ()
+    positional = [arg for arg in call.args if arg.keyword is None]
+    if not positional or positional[-1].value is not eps:
+        return ()
+    return (TextEdit(eps, f"momentum={meant:g}"),)
 
 
 def _conventions(value: float, meant: float) -> str:
@@ -157,6 +192,10 @@ def _conventions(value: float, meant: float) -> str:
 
 def _positional(call: cst.Call, expr: Optional[cst.BaseExpression]) -> bool:
     return expr is not None and any(arg.value is expr and arg.keyword is None for arg in call.args)
+
+
+def _is_literal(expr: Optional[cst.BaseExpression]) -> bool:
+    return isinstance(expr, (cst.Float, cst.Integer))
 
 
 def _is_number(value: Any) -> bool:
