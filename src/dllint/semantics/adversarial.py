@@ -25,9 +25,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 from dllint.semantics.autograd import Autograd, called_inside, produced
-from dllint.semantics.trace import Event, Trace
 from dllint.semantics.loops import looks_like_model
 from dllint.semantics.optimizers import clears, covers, optimizer_of, updated_models
+from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import Constant, ParameterOf, Unknown, Value, options_of
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from dllint.semantics.modes import held_by
-from dllint.semantics.trace import Event
 from dllint.semantics.syntax import iter_tree
+from dllint.semantics.trace import Event
 from dllint.semantics.values import (
     Container,
     Instance,

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from dllint.semantics.autograd import called_inside, produced
-from dllint.semantics.trace import Event, Trace
 from dllint.semantics.loops import looks_like_model
+from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import Container, Merge, Obj, Tensor, Value
 
 if TYPE_CHECKING:
