@@ -1,15 +1,25 @@
-"""Precision of the default rule set on real, well-maintained PyTorch code.
+"""Precision of the default rule set on real PyTorch code: libraries and tutorial/research projects.
 
-Downloads pinned releases from PyPI without installing them (``pip download --no-deps``),
-unpacks their Python files into a cache, lints them with every default-on rule and prints the
-findings per rule and per 10k lines. Every finding is then compared with the triage table
-(``benchmarks/triage.csv``: one row per finding with a verdict and a reason): findings the
-table does not know, and rows of the table that no longer occur, are listed and make the
-script exit 1.
+Lints the pinned corpora of ``benchmarks/corpora.py`` (PyPI releases of libraries, and GitHub
+repositories of tutorial, course and research code pinned by commit) with every default-on rule,
+and looks each finding up in the triage table ``benchmarks/triage.csv``: one row per finding
+(``corpus,file,line,code,verdict,reason``; in a notebook the line is ``cell N:ROW``, as dllint
+prints it; a row covers every finding of that code on that line), the verdict ``real`` (the project's maintainers would
+accept the change) or ``false-positive``, the reason saying what the code does at that line.
 
-    python benchmarks/precision.py                      # all corpora
-    python benchmarks/precision.py --corpus timm -j 2   # one corpus
-    python benchmarks/precision.py --write-untriaged new.csv   # rows to triage, verdict empty
+It prints findings, real, false positives, untriaged and precision = real / (real + false
+positives) per corpus, per rule (overall, on the libraries and on the projects), then lists:
+
+* untriaged findings (not in the table)                         -> exit 1;
+* findings triaged ``false-positive`` that are still reported     -> exit 1;
+* triage rows no longer reported: a ``real`` row is a LOST true positive (exit 1), a
+  ``false-positive`` row is a FIXED false positive (fine).
+
+    python benchmarks/precision.py -j 2                          # every corpus
+    python benchmarks/precision.py --corpus projects             # the GitHub projects only
+    python benchmarks/precision.py --corpus pytorch-gan --corpus timm
+    python benchmarks/precision.py --corpus udacity-dl --write-untriaged new.csv
+    DLLINT_BENCH_MIRRORS=/path/to/bare/mirrors python benchmarks/precision.py --corpus projects
 """
 
 from __future__ import annotations
@@ -17,99 +27,131 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpora import D2L, DEFAULT_CACHE, FORECASTING, TABNET, TIMM, TORCHVISION, TRANSFORMERS, ULTRALYTICS, fetch  # noqa: E402
+from corpora import LIBRARIES, add_corpus_arguments, lint, selected_corpora
 
 TRIAGE = Path(__file__).resolve().parent / "triage.csv"
+VERDICTS = ("real", "false-positive")
+
+Key = tuple[str, str, str, str]  # corpus, file relative to the corpus root, line, code
 
 
-CORPORA = (TORCHVISION, TIMM, TRANSFORMERS, D2L, ULTRALYTICS, TABNET, FORECASTING)
+def read_table(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("corpus")]
+    for number, row in enumerate(rows, start=2):
+        missing = [column for column in required if not (row.get(column) or "").strip()]
+        if missing:
+            raise SystemExit(f"{path.name}:{number}: empty {', '.join(missing)}")
+    return rows
 
 
-def lint(package: Path, jobs: int):
-    from dllint.config import Settings
-    from dllint.engine import lint_paths
-
-    files = sorted(str(p) for p in package.rglob("*.py"))
-    lines = sum(p.read_bytes().count(b"\n") for p in map(Path, files))
-    started = time.perf_counter()
-    result = lint_paths(files, Settings(), jobs=jobs)
-    return files, lines, result, time.perf_counter() - started
-
-
-def load_triage(path: Path) -> dict[tuple[str, str, int, str], dict[str, str]]:
+def load_triage(path: Path) -> dict[Key, dict[str, str]]:
     if not path.exists():
         return {}
-    with path.open(newline="") as handle:
-        return {
-            (row["corpus"], row["file"], int(row["line"]), row["code"]): row
-            for row in csv.DictReader(handle)
-            if row.get("corpus")
-        }
+    triage: dict[Key, dict[str, str]] = {}
+    for row in read_table(path, ("corpus", "file", "line", "code", "verdict", "reason")):
+        if row["verdict"] not in VERDICTS:
+            raise SystemExit(f"{path.name}: verdict {row['verdict']!r} is not one of {', '.join(VERDICTS)}: {row}")
+        key = (row["corpus"], row["file"], row["line"], row["code"])
+        if key in triage:
+            raise SystemExit(f"{path.name}: duplicate row {key}")
+        triage[key] = row
+    return triage
+
+
+def precision(real: int, false: int) -> str:
+    return f"{real / (real + false):.3f}" if real + false else "-"
+
+
+def print_table(title: str, tallies: dict[str, Counter], *, rules: bool = False) -> None:
+    """One row per key and an ``all`` row; per rule, also ``all but DL0xx`` (parse errors are not pitfalls)."""
+    def row(name: str, tally: Counter) -> None:
+        print(f"{name:<24}{sum(tally.values()):>9}{tally['real']:>7}{tally['false-positive']:>7}"
+              f"{tally['untriaged']:>10}{precision(tally['real'], tally['false-positive']):>11}")
+
+    print(f"\n{title:<24}{'findings':>9}{'real':>7}{'false':>7}{'untriaged':>10}{'precision':>11}")
+    for name, tally in tallies.items():
+        row(name, tally)
+    row("all", sum(tallies.values(), Counter()))
+    if rules:
+        row("all but DL0xx", sum((t for code, t in tallies.items() if not code.startswith("DL0")), Counter()))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", action="append", choices=[c.name for c in CORPORA], help="only these corpora")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("-j", "--jobs", type=int, default=None)
+    add_corpus_arguments(parser)
     parser.add_argument("--triage", type=Path, default=TRIAGE)
-    parser.add_argument("--write-untriaged", type=Path, help="write findings missing from the triage table here")
+    parser.add_argument("--write-untriaged", type=Path, help="write the untriaged findings here (verdict empty)")
     args = parser.parse_args()
 
     triage = load_triage(args.triage)
-    selected = [c for c in CORPORA if not args.corpus or c.name in args.corpus]
-    seen: set[tuple[str, str, int, str]] = set()
+    corpora = selected_corpora(args.corpus)
+    seen: set[Key] = set()
     untriaged: list[dict[str, str]] = []
-    per_rule_total: Counter[str] = Counter()
-    verdicts: Counter[str] = Counter()
-    print(f"{'corpus':<22}{'files':>7}{'lines':>10}{'findings':>10}{'/10k lines':>12}{'seconds':>9}  per rule")
-    for corpus in selected:
-        package = fetch(corpus, args.cache_dir)
-        files, lines, result, seconds = lint(package, args.jobs)
-        for error in result.internal_errors:
+    untriaged_keys: set[Key] = set()
+    still_false: list[Key] = []
+    per_corpus: dict[str, Counter] = {}
+    per_rule: dict[str, dict[str, Counter]] = {"all": defaultdict(Counter)}
+    print(f"{'corpus':<20}{'files':>6}{'lines':>9}{'findings':>9}{'/10k lines':>11}{'seconds':>8}  pin")
+    for corpus in corpora:
+        run = lint(corpus, cache=args.cache_dir, mirrors=args.mirror_dir, jobs=args.jobs)
+        group = "libraries" if corpus in LIBRARIES else "projects"
+        for error in run.internal_errors:
             print(f"INTERNAL ERROR in {corpus.name}: {error.splitlines()[0]}", file=sys.stderr)
-        per_rule = Counter(f.code for f in result.findings)
-        per_rule_total.update(per_rule)
-        rate = len(result.findings) / lines * 10_000 if lines else 0.0
-        rules = ", ".join(f"{code} {count}" for code, count in sorted(per_rule.items())) or "-"
-        print(f"{corpus.name:<22}{len(files):>7}{lines:>10}{len(result.findings):>10}{rate:>12.2f}{seconds:>9.1f}  {rules}")
-        for finding in result.findings:
-            relative = Path(finding.filename).resolve().relative_to(package.parent.resolve()).as_posix()
-            key = (corpus.name, relative, finding.location.row, finding.code)
+        rate = len(run.findings) / run.lines * 10_000 if run.lines else 0.0
+        print(f"{corpus.name:<20}{len(run.files):>6}{run.lines:>9}{len(run.findings):>9}{rate:>11.2f}"
+              f"{run.seconds:>8.1f}  {corpus.pin}", flush=True)
+        tally = per_corpus[corpus.name] = Counter()
+        for finding in run.findings:
+            key = (corpus.name, run.relative(finding.filename), run.line(finding), finding.code)
             seen.add(key)
             row = triage.get(key)
+            verdict = row["verdict"] if row else "untriaged"
+            tally[verdict] += 1
+            per_rule["all"][finding.code][verdict] += 1
+            per_rule.setdefault(group, defaultdict(Counter))[finding.code][verdict] += 1
             if row is None:
-                untriaged.append({"corpus": corpus.name, "file": relative, "line": str(finding.location.row),
-                                  "code": finding.code, "verdict": "", "reason": finding.message})
-            else:
-                verdicts[row["verdict"]] += 1
+                if key not in untriaged_keys:
+                    untriaged_keys.add(key)
+                    untriaged.append({"corpus": key[0], "file": key[1], "line": key[2], "code": key[3],
+                                      "verdict": "", "reason": finding.message})
+            elif verdict == "false-positive" and key not in still_false:
+                still_false.append(key)
 
-    stale = [key for key in triage if key[0] in {c.name for c in selected} and key not in seen]
-    print()
-    print("findings per rule:", ", ".join(f"{code} {count}" for code, count in sorted(per_rule_total.items())) or "none")
-    print("triage verdicts:  ", ", ".join(f"{verdict} {count}" for verdict, count in sorted(verdicts.items())) or "none")
+    print_table("per corpus", per_corpus)
+    for scope, tallies in per_rule.items():
+        print_table(f"per rule ({scope})", dict(sorted(tallies.items())), rules=True)
+
+    names = {c.name for c in corpora}
+    gone = [key for key in triage if key[0] in names and key not in seen]
+    lost = [key for key in gone if triage[key]["verdict"] == "real"]
+    fixed = [key for key in gone if triage[key]["verdict"] == "false-positive"]
+    if still_false:
+        print(f"\n{len(still_false)} finding(s) triaged as false positives are still reported:")
+        for key in still_false:
+            print(f"  {key[0]}: {key[1]}:{key[2]} {key[3]}  {triage[key]['reason'][:110]}")
     if untriaged:
-        print(f"\n{len(untriaged)} finding(s) not in {args.triage.name}:")
+        print(f"\n{len(untriaged)} finding(s) not in {args.triage.name} (triage them):")
         for row in untriaged:
-            print(f"  {row['corpus']}: {row['file']}:{row['line']} {row['code']} {row['reason'][:100]}")
-    if stale:
-        print(f"\n{len(stale)} triage row(s) no longer found (fixed rule or moved code):")
-        for key in stale:
+            print(f"  {row['corpus']}: {row['file']}:{row['line']} {row['code']}  {row['reason'][:100]}")
+    if fixed:
+        print(f"\n{len(fixed)} false positive(s) FIXED (triaged false-positive, no longer reported):")
+        for key in fixed:
             print(f"  {key[0]}: {key[1]}:{key[2]} {key[3]}")
+    if lost:
+        print(f"\n{len(lost)} true positive(s) LOST (triaged real, no longer reported; or the code moved):")
+        for key in lost:
+            print(f"  {key[0]}: {key[1]}:{key[2]} {key[3]}  {triage[key]['reason'][:110]}")
     if args.write_untriaged and untriaged:
-        with args.write_untriaged.open("w", newline="") as handle:
+        with args.write_untriaged.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=["corpus", "file", "line", "code", "verdict", "reason"])
             writer.writeheader()
             writer.writerows(untriaged)
-    false_positives = sum(1 for key in seen if triage.get(key, {}).get("verdict") == "false")
-    if false_positives:
-        print(f"\n{false_positives} finding(s) triaged as FALSE positives remain")
-    return 1 if untriaged or stale or false_positives else 0
+    return 1 if untriaged or still_false or lost else 0
 
 
 if __name__ == "__main__":

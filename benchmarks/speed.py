@@ -46,7 +46,7 @@ from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from corpora import DEFAULT_CACHE, TIMM, TORCHVISION, TRANSFORMERS, Corpus, fetch  # noqa: E402
+from corpora import DEFAULT_CACHE, TIMM, TORCHVISION, TRANSFORMERS, PyPICorpus, fetch  # noqa: E402
 
 
 CORPORA = {corpus.name: corpus for corpus in (TORCHVISION, TIMM, TRANSFORMERS)}
@@ -150,8 +150,8 @@ def snapshot_dllint(scratch: Path) -> Path:
     return root
 
 
-def bench_corpus(corpus: Corpus, args: argparse.Namespace, scratch: Path) -> None:
-    source = fetch(corpus, args.cache)
+def bench_corpus(corpus: PyPICorpus, args: argparse.Namespace, scratch: Path) -> None:
+    source = fetch(corpus, args.cache) / corpus.package
     work = scratch / corpus.name
     shutil.copytree(source, work / corpus.package)
     files = sorted((work / corpus.package).rglob("*.py"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dllint.semantics import Instance
-
 from tests.semantics.helpers import cls, layer_names, semantics
 
 

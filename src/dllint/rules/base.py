@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Op
 
 import libcst as cst
 
+from dllint.findings import SAFE
+
 if TYPE_CHECKING:
     from dllint.project import ProjectIndex
     from dllint.semantics import FileSemantics
@@ -38,13 +40,40 @@ class Option:
 
 
 class TextEdit:
-    """Replace ``node``'s source text with ``replacement`` (a fix)."""
+    """One edit of a fix: replace ``node``'s source text with ``replacement``.
 
-    __slots__ = ("node", "replacement")
+    More generally the edited range runs from ``node``'s ``start`` side to ``until``'s ``end``
+    side (``until`` defaults to ``node``). A side is ``"start"`` or ``"end"`` of the node's
+    range, or ``"next_line"``: the beginning of the line after the node ends (to add a
+    statement after a block). :meth:`before` and :meth:`after_line_of` build insertions.
+    """
 
-    def __init__(self, node: cst.CSTNode, replacement: str) -> None:
+    __slots__ = ("node", "replacement", "start", "until", "end")
+
+    def __init__(
+        self,
+        node: cst.CSTNode,
+        replacement: str,
+        *,
+        start: str = "start",
+        until: Optional[cst.CSTNode] = None,
+        end: str = "end",
+    ) -> None:
         self.node = node
         self.replacement = replacement
+        self.start = start
+        self.until = node if until is None else until
+        self.end = end
+
+    @classmethod
+    def before(cls, node: cst.CSTNode, text: str) -> "TextEdit":
+        """Insert ``text`` right before ``node``."""
+        return cls(node, text, end="start")
+
+    @classmethod
+    def after_line_of(cls, node: cst.CSTNode, text: str) -> "TextEdit":
+        """Insert ``text`` (whole lines, ending in a newline) after the line where ``node`` ends."""
+        return cls(node, text, start="next_line", end="next_line")
 
 
 class Report:
@@ -54,9 +83,13 @@ class Report:
     predicate over the project index, evaluated once every file has been read; the report
     is dropped when it returns True. It must be a picklable, module-level callable (a
     :class:`functools.partial` of one is fine) because results cross process boundaries.
+
+    ``applicability`` is the fix's: ``"safe"`` (``--fix`` applies it) or ``"unsafe"`` (it may
+    change what the code computes; applied only with ``--unsafe-fixes``). It must be one the
+    rule declares in :attr:`Rule.fix_applicability`.
     """
 
-    __slots__ = ("node", "message", "fix_message", "edits", "unless")
+    __slots__ = ("node", "message", "fix_message", "edits", "unless", "applicability")
 
     def __init__(
         self,
@@ -65,12 +98,14 @@ class Report:
         fix_message: Optional[str] = None,
         edits: tuple[TextEdit, ...] = (),
         unless: Optional[Callable[["ProjectIndex"], bool]] = None,
+        applicability: str = SAFE,
     ) -> None:
         self.node = node
         self.message = message
         self.fix_message = fix_message
         self.edits = edits
         self.unless = unless
+        self.applicability = applicability
 
 
 class Rule:
@@ -87,6 +122,9 @@ class Rule:
     summary: ClassVar[str]
     default_enabled: ClassVar[bool] = True
     fixable: ClassVar[bool] = False
+    # The applicabilities of the fixes the rule offers (when ``fixable``): ("safe",),
+    # ("unsafe",) or both. `dllint rules` lists them; a report's fix must have one of them.
+    fix_applicability: ClassVar[tuple[str, ...]] = (SAFE,)
     options: ClassVar[Mapping[str, Option]] = {}
     # Rules whose verdict on a file depends only on that file's text run even on files
     # that never mention torch (DL001, DL002); the rest are skipped there.

@@ -26,8 +26,8 @@ class BiasBeforeBatchNorm(Rule):
     ## Why is this bad?
     Batch normalisation subtracts the per-channel mean over the batch, so a constant added to
     every output of a channel — the bias — is removed again, and BatchNorm's own shift (β)
-    plays the role the bias would have had (seed §1.6.4: normalise, then scale by γ and shift
-    by β). The bias is dead weight: parameters and optimizer state that receive a gradient of
+    plays the role the bias would have had (Ioffe & Szegedy, 2015, §3.2: normalise, then scale
+    by γ and shift by β). The bias is dead weight: parameters and optimizer state that receive a gradient of
     zero on average and only add noise, plus a wasted memory read per layer.
 
     ## Example
@@ -53,8 +53,8 @@ class BiasBeforeBatchNorm(Rule):
     ```
 
     ## References
-    - Seed notes §1.6.3–§1.6.4 (what batch normalisation computes: mean, variance, γ, β)
-    - Ioffe & Szegedy, [Batch Normalization](https://arxiv.org/abs/1502.03167), 2015, §3.2
+    - Ioffe & Szegedy, [Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift](https://arxiv.org/abs/1502.03167), ICML 2015, §3.2 (the bias is cancelled by the mean subtraction; β takes its role)
+    - [PyTorch: torch.nn.BatchNorm2d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html)
     - [PyTorch performance tuning guide: disable bias for convolutions directly followed by a batch norm](https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html)
     """
 

@@ -444,6 +444,30 @@ class FileSemantics:
         return training_steps(self)
 
     @cached_property
+    def autograd(self) -> "Autograd":
+        """What a ``backward()`` reaches: each value's autograd graph, cut at ``.detach()``,
+        ``no_grad`` and the like (``semantics/autograd.py``)."""
+        from dllint.semantics.autograd import Autograd
+
+        return Autograd(self)
+
+    @cached_property
+    def carried_states(self) -> list["CarriedState"]:
+        """Forward calls fed state that a previous loop iteration returned, still attached to a
+        graph a ``backward()`` already ran through (``semantics/recurrence.py``)."""
+        from dllint.semantics.recurrence import carried_states
+
+        return carried_states(self)
+
+    @cached_property
+    def discriminator_steps(self) -> list["DiscriminatorStep"]:
+        """GAN discriminator steps whose backward reaches the generator, and whether the
+        generator's optimizer then applies those gradients (``semantics/adversarial.py``)."""
+        from dllint.semantics.adversarial import discriminator_steps
+
+        return discriminator_steps(self)
+
+    @cached_property
     def init_writes(self) -> list["InitWrite"]:
         """Every call that overwrites a tensor's values — initialisers (``nn.init.*`` and the
         transformers/timm equivalents) and in-place fills (``w.data.normal_()``) — with the
@@ -500,6 +524,14 @@ class FileSemantics:
 
             table = self.__dict__["_position_table"] = Positions(self.module)
         return table
+
+    @cached_property
+    def structure(self) -> "Structure":
+        """Where nodes sit: parents, statements, blocks, indentation, uses of a local name
+        (``semantics/structure.py``; what fixes need to edit the right place)."""
+        from dllint.semantics.structure import Structure
+
+        return Structure(self)
 
     # names and comments -----------------------------------------------------------------------
 
@@ -794,6 +826,10 @@ def module_name_for(filename: str) -> str:
     return ".".join(parts) or path.stem
 
 
+from dllint.semantics.adversarial import DiscriminatorStep  # noqa: E402
+from dllint.semantics.autograd import Autograd  # noqa: E402
 from dllint.semantics.inits import InitWrite, WeightUse  # noqa: E402
 from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
 from dllint.semantics.losses import LossApplication  # noqa: E402
+from dllint.semantics.recurrence import CarriedState  # noqa: E402
+from dllint.semantics.structure import Structure  # noqa: E402

@@ -82,6 +82,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         self._building: list[ClassInfo] = []  # classes whose __init__ is being evaluated
         # (id of layer, parameter name) of parameters frozen with requires_grad = False
         self.frozen: set[tuple[int, str]] = set()
+        # ids of the tensors computed while gradient recording was off (``torch.no_grad()``)
+        self.no_grad_tensors: set[int] = set()
         self._stack: list[FunctionInfo] = []
         self._frames: list[Frame] = []
         self._choices: Optional[Choices] = None  # the arms the current root's run takes
@@ -293,6 +295,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                 owner.attrs[target.attr.value] = value
             elif isinstance(owner, AttributeOf) and target.attr.value == "requires_grad" and _is_false(value):
                 self._freeze(owner)
+            if target.attr.value == "requires_grad":
+                self._event("requires_grad", target, owner, args=(value,))
             if target.attr.value == "grad" and (
                 (isinstance(value, Constant) and value.value is None) or (isinstance(value, Tensor) and value.kind == "fresh")
             ):
@@ -617,6 +621,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         output = self.apply(model, inputs, node)
         if not isinstance(model, Layer):
             self._event("forward", node, model, mode=mode, output=output, args=inputs)
+        elif model.op.kind == "recurrent":
+            self._event("recurrent", node, model, output=output, args=inputs)
         return output
 
     def _freeze(self, parameter: AttributeOf) -> None:
@@ -626,6 +632,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
     def _tensor(self, kind: str, target: Any, inputs: tuple[Value, ...], node: Optional[cst.CSTNode], op: Optional[catalog.Op] = None) -> Tensor:
         tensor = Tensor(kind, target, inputs, node, op)
         self.tensors.append(tensor)
+        if self._frames and self._frames[-1].no_grad:
+            self.no_grad_tensors.add(id(tensor))
         return tensor
 
     def _event(self, kind: str, node: Optional[cst.CSTNode], target: Value, **extra: Any) -> None:

@@ -214,6 +214,8 @@ class LibraryMixin:
         if name in _CLIP_METHODS:
             self._event("clip", node, receiver)
             return Unknown()
+        if name == "requires_grad_":
+            self._event("requires_grad", node, receiver, args=(args[0] if args else kwargs.get("requires_grad", Constant(True)),))
         if name == "requires_grad_" and isinstance(receiver, AttributeOf) and args and _is_false(args[0]):
             self._freeze(receiver)
             return receiver

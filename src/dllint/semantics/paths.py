@@ -35,6 +35,7 @@ from dllint.semantics.values import (
     Layer,
     Merge,
     Obj,
+    ParameterOf,
     Reference,
     Tensor,
     Unknown,
@@ -381,7 +382,7 @@ class PathsMixin:
             for index in range(count):
                 frame.iterations = saved + ((node, index),)
                 if isinstance(node, cst.For):
-                    element = elements[index] if elements is not None else Unknown()
+                    element = elements[index] if elements is not None else _element_of(iterable, node.target)
                     self._assign(node.target, element, state)
                 self._block(node.body, state)
                 if state.returned:
@@ -638,3 +639,17 @@ def _for_clauses(clause: Optional[cst.CompFor]) -> Iterator[cst.CompFor]:
 
 def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
+
+
+def _element_of(iterable: Value, target: cst.BaseAssignTargetExpression) -> Value:
+    """What a for-loop variable holds when the elements are unknown: for ``model.parameters()``
+    (``for name, p in model.named_parameters()``), one of that model's parameters."""
+    if isinstance(iterable, Obj) and iterable.qualified == "parameters" and iterable.args:
+        named = isinstance(iterable.node, cst.Call) and isinstance(iterable.node.func, cst.Attribute) and (
+            iterable.node.func.attr.value == "named_parameters"
+        )
+        if not named:
+            return ParameterOf(iterable.args[0])
+        if isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2:
+            return Container("list", [Unknown(), ParameterOf(iterable.args[0])], None)
+    return Unknown()

@@ -169,3 +169,12 @@ def positional(call: cst.Call) -> list[cst.BaseExpression]:
             break
         values.append(arg.value)
     return values
+
+
+_EMPTY_MODULE = cst.Module(body=[])
+
+
+def source_text(node: cst.CSTNode, limit: int = 60) -> str:
+    """A node's source code as a message quotes it, shortened past ``limit`` characters."""
+    text = _EMPTY_MODULE.code_for_node(node)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

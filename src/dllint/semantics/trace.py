@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 class Event:
     """Something a training or inference loop does, in execution order.
 
-    kind: forward | backward | step | zero_grad | clip | eval | train | unscale
+    kind: forward | recurrent | backward | step | zero_grad | clip | eval | train | unscale | requires_grad
     target: the model (forward/eval/train), the loss (backward) or the optimizer (step/zero_grad)
+    recurrent: an ``nn.RNN``/``LSTM``/``GRU`` layer (or cell) applied (target: the layer, with
+    ``output`` and ``args`` as for a forward)
+    requires_grad: ``model.requires_grad_(flag)`` or ``p.requires_grad = flag`` (target: the model,
+    or the parameter — a :class:`ParameterOf` in a loop over ``model.parameters()``; args: (flag,))
     zero_grad also stands for the other ways of clearing gradients: ``p.grad = None`` (node:
     the assigned attribute), ``p.grad.zero_()``, helpers named ``*zero_grad*``
     mode: for forward: the model's mode at that moment (train | eval | caller | self | unknown)

@@ -31,6 +31,16 @@ class Unknown(Value):
     __slots__ = ()
 
 
+class ParameterOf(Unknown):
+    """One of ``model.parameters()`` — a loop variable over them: which tensor is unknown (it
+    behaves as :class:`Unknown` everywhere), whose is known (``model``)."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model: Value) -> None:
+        self.model = model
+
+
 class Constant(Value):
     __slots__ = ("value",)
 
