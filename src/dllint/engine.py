@@ -129,6 +129,17 @@ def lint_sources(
     jobs: Optional[int] = None,
 ) -> LintResult:
     """Lint sources given as text (:class:`Source`) or as paths (read here, or in the workers)."""
+    return finish(analyze_sources(sources, settings, jobs=jobs))
+
+
+def analyze_sources(
+    sources: Sequence["Source | _PathSource"],
+    settings: Optional[Settings] = None,
+    *,
+    jobs: Optional[int] = None,
+) -> list[FileResult]:
+    """Phase 1 of a run: every file's :class:`FileResult` (from the cache where it has them),
+    skipped files that import a model-defining module of the run analysed fully after all."""
     if settings is None:
         from dllint.config import Settings as DefaultSettings
 
@@ -159,7 +170,7 @@ def lint_sources(
         for task, result in zip(tasks, results):
             if result is None or not result.skipped:
                 task.data = None  # only skipped files may be read again (analysed fully)
-        forced = _to_analyse_fully([r for r in results if r is not None])
+        forced = modules_to_analyse_fully([r for r in results if r is not None])
         if forced:
             again: list[int] = []
             for position, task in enumerate(tasks):
@@ -178,7 +189,7 @@ def lint_sources(
         runner.close()
     if cache is not None:
         cache.prune()
-    return finish(r for r in results if r is not None)
+    return [r for r in results if r is not None]
 
 
 def default_jobs() -> int:
@@ -189,10 +200,12 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def finish(results: Iterable[FileResult]) -> LintResult:
-    """Phase 2: resolve cross-file reports against the project index, then apply noqa."""
+def finish(results: Iterable[FileResult], index: Any = None) -> LintResult:
+    """Phase 2: resolve cross-file reports against the project index, then apply noqa.
+
+    ``index`` is the :class:`~dllint.project.ProjectIndex` to resolve against; by default the
+    one ``results`` make up (a language server passes the index of its whole workspace)."""
     results = list(results)
-    index = None
     findings: list[Finding] = []
     errors: list[str] = []
     for result in results:
@@ -503,13 +516,31 @@ def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
     return result, encoded
 
 
-def analyze(source: Source, enabled: frozenset[str], rules: Mapping[str, Any]) -> FileResult:
-    """Phase 1 for one file: everything that needs its syntax tree (always a full analysis)."""
-    return _analyze(source, enabled, rules, mode="full")
+def analyze(
+    source: Source,
+    enabled: frozenset[str],
+    rules: Mapping[str, Any],
+    *,
+    mode: str = "full",
+    parse: Optional[Callable[[str], tuple[Any, Mapping[Any, Any]]]] = None,
+) -> FileResult:
+    """Phase 1 for one file: everything that needs its syntax tree.
+
+    ``mode`` is ``"full"`` (always analyse), ``"auto"`` (only syntax-check a file in which
+    nothing is torch-related) or ``"forced"`` (analyse it as torch code: it imports a
+    model-defining module). ``parse`` replaces LibCST's ``parse_module``: it returns the
+    module and the positions of its nodes (a language server reparses only what changed)."""
+    return _analyze(source, enabled, rules, mode=mode, parse=parse)
 
 
 def _analyze(
-    source: Source, enabled: frozenset[str], rules: Mapping[str, Any], *, module: Optional[str] = None, mode: str = "full"
+    source: Source,
+    enabled: frozenset[str],
+    rules: Mapping[str, Any],
+    *,
+    module: Optional[str] = None,
+    mode: str = "full",
+    parse: Optional[Callable[[str], tuple[Any, Mapping[Any, Any]]]] = None,
 ) -> FileResult:
     result = FileResult(filename=source.filename, enabled=enabled, module=module or module_name_for(source.filename))
     if source.error is not None:
@@ -529,8 +560,12 @@ def _analyze(
 
     import libcst as cst
 
+    positions = None
     try:
-        module_tree = cst.parse_module(text)
+        if parse is None:
+            module_tree = cst.parse_module(text)
+        else:
+            module_tree, positions = parse(text)
     except (SyntaxError, cst.ParserSyntaxError, RecursionError, MemoryError) as error:
         _add_parse_error(result, source, _syntax_error(text, source.filename, error))
         return result
@@ -538,7 +573,7 @@ def _analyze(
     from dllint.semantics import FileSemantics
 
     try:
-        sem = FileSemantics(module_tree, source, result.module)
+        sem = FileSemantics(module_tree, source, result.module, positions=positions)
         if mode == "forced":
             # It imports a model-defining module of the run: its models and training code
             # are torch code even though it never names torch.
@@ -696,7 +731,7 @@ def _is_package_dir(directory: str) -> bool:
 
 # --- which skipped files must be analysed after all -------------------------------------------
 
-def _to_analyse_fully(results: Sequence[FileResult]) -> set[str]:
+def modules_to_analyse_fully(results: Sequence[FileResult]) -> set[str]:
     """Modules of skipped files that import (directly, or through other files of the run
     that import them: re-exports) a module of the run that defines a model class."""
     if not any(result.skipped for result in results):
