@@ -7,7 +7,7 @@ import libcst as cst
 from dllint.project import unless_none_hold_or_custom_call
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Param
-from dllint.semantics.evaluator import Event
+from dllint.semantics.trace import Event
 from dllint.semantics.loops import holds, inference_function, looks_like_model
 
 _DROPOUT_OR_BN = frozenset({"dropout", "batch"})

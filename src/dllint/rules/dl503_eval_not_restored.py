@@ -4,7 +4,7 @@ from typing import Iterator, Optional
 
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics
-from dllint.semantics.evaluator import Event
+from dllint.semantics.trace import Event
 from dllint.semantics.loops import ancestors
 from dllint.semantics.values import Value, options_of
 

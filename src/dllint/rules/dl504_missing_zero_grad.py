@@ -4,7 +4,8 @@ from typing import Iterator, Optional
 
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Instance
-from dllint.semantics.evaluator import Event, _model_like_name
+from dllint.semantics.modes import model_like_name
+from dllint.semantics.trace import Event
 from dllint.semantics.loops import TrainingStep
 from dllint.semantics.values import (
     Container,
@@ -162,6 +163,6 @@ def _model_like(value: Value) -> bool:
     for option in options_of(value):
         if isinstance(option, (Instance, Container, Layer)):
             return True
-        if isinstance(option, Param) and (_model_like_name(option.name) or "engine" in option.name.lower()):
+        if isinstance(option, Param) and (model_like_name(option.name) or "engine" in option.name.lower()):
             return True
     return False

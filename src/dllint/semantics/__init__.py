@@ -20,7 +20,8 @@ from dllint.project import LOGITS, ClassSummary, ModuleSummary
 from dllint.semantics import catalog
 from dllint.semantics.catalog import short_name
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
-from dllint.semantics.evaluator import Evaluator, Event, Trace
+from dllint.semantics.evaluator import Evaluator
+from dllint.semantics.trace import Event, Trace
 from dllint.semantics.scopes import (
     CallSite,
     ClassInfo,
@@ -233,17 +234,19 @@ class FileSemantics:
 
     @cached_property
     def traces(self) -> list[Trace]:
-        """One trace per root: the module body, then every function that trains, evaluates
-        or builds layers (and every function that calls one of those, so that it supplies
-        the concrete models). A model class's ``__init__`` and ``forward`` are evaluated
-        through its instances and :attr:`forward_graphs` instead."""
+        """One trace per root and path: the module body, then every function that trains,
+        evaluates or builds layers (and every function that calls one of those, so that it
+        supplies the concrete models) — a method once per configuration of its class. A model
+        class's ``__init__`` and ``forward`` are evaluated through its instances and
+        :attr:`forward_graphs` instead."""
         evaluator = self.evaluator
-        traces = [evaluator.run_module()]
+        traces = evaluator.run_module()
         for function in self._root_functions():
-            self_value = None
             if function.cls is not None and function.self_name:
-                self_value = self.generic_instance(function.cls)
-            traces.append(evaluator.run_function(function, self_value))
+                for instance in evaluator.configurations(function.cls)[:MAX_METHOD_CONFIGURATIONS]:
+                    traces.extend(evaluator.run_function(function, instance))
+            else:
+                traces.extend(evaluator.run_function(function))
         return traces
 
     def _root_functions(self) -> list[FunctionInfo]:
@@ -272,36 +275,47 @@ class FileSemantics:
             roots.append(function)
         return roots
 
-    def generic_instance(self, cls: ClassInfo) -> Instance:
-        """The instance a class's own methods see: ``__init__`` run with unknown arguments."""
+    def generic_instance(self, cls: ClassInfo) -> Value:
+        """The instance a class's own methods see: ``__init__`` run with its defaults (one
+        :class:`Instance`, or a :class:`Merge` of one per path of ``__init__``)."""
         return self.evaluator.instance_of(cls)
+
+    def configurations(self, cls: ClassInfo) -> list[Instance]:
+        """Every instance of a class this file builds: its defaults, then each set of
+        constructor arguments seen, one per path of ``__init__``."""
+        self.traces  # noqa: B018 - the roots build the configurations they use
+        return self.evaluator.configurations(cls)
 
     @cached_property
     def forward_graphs(self) -> list["ForwardGraph"]:
-        """The dataflow of each model class's ``forward``, submodules expanded."""
+        """The dataflow of each model class's ``forward``, submodules expanded: one graph per
+        configuration of the class (and per path of ``forward``)."""
         graphs = []
+        evaluator = self.evaluator
         for cls in self.module_classes():
             forward = cls.methods.get("forward")
             if forward is None:
                 continue
-            evaluator = self.evaluator
-            start = len(evaluator.tensors)
-            trace = evaluator.run_function(forward, self.generic_instance(cls))
-            graphs.append(ForwardGraph(cls, evaluator.tensors[start:], trace.returns))
+            for instance in self.configurations(cls):
+                for trace in evaluator.run_function(forward, instance):
+                    start, end = trace.span
+                    graphs.append(ForwardGraph(cls, evaluator.tensors[start:end], trace.returns, instance=instance))
         return graphs
 
     @cached_property
     def sequential_chains(self) -> list["ForwardGraph"]:
-        """Every ``nn.Sequential`` built anywhere in the file, applied to an input on its own."""
+        """Every ``nn.Sequential`` built anywhere in the file (once per distinct content),
+        applied to an input on its own."""
         self.traces  # noqa: B018 - evaluating every root constructs every container
         self.forward_graphs  # noqa: B018
         chains = []
-        seen: set[int] = set()
+        seen: set[tuple[int, ...]] = set()
         evaluator = self.evaluator
         for container in list(evaluator.containers):
-            if container.kind != "sequential" or id(container.node) in seen:
+            key = (id(container.node), *(id(item) for item in container.items))
+            if container.kind != "sequential" or key in seen:
                 continue
-            seen.add(id(container.node))
+            seen.add(key)
             start = len(evaluator.tensors)
             output = evaluator.apply(container, (), container.node)
             chains.append(ForwardGraph(None, evaluator.tensors[start:], [output], container))
@@ -388,14 +402,22 @@ class FileSemantics:
 
     @cached_property
     def _contains(self) -> dict[int, set[str]]:
+        """Over every configuration of the class: what it may hold."""
         result: dict[int, set[str]] = {}
         for cls in self.module_classes():
-            result[id(cls)] = families_of(self.generic_instance(cls))
-            for layer in self._layers_in_forward(cls):
-                result[id(cls)].add(layer)
+            found = families_of(self.generic_instance(cls))
+            for instance in self.configurations(cls):
+                found |= families_of(instance)
+            result[id(cls)] = found | self.functional_layers(cls)
         return result
 
-    def _layers_in_forward(self, cls: ClassInfo) -> set[str]:
+    def instance_contains(self, instance: Instance) -> set[str]:
+        """Op families held by one configuration of a class of this file."""
+        if instance.cls is None or instance.attrs is None:
+            return self.class_contains(instance.cls) if instance.cls is not None else set()
+        return families_of(instance) | self.functional_layers(instance.cls)
+
+    def functional_layers(self, cls: ClassInfo) -> set[str]:
         """Families of functional dropout/batch-norm used directly in the class's forward."""
         found: set[str] = set()
         forward = self.find_method(cls, "forward")
@@ -549,14 +571,16 @@ class FileSemantics:
 
 
 class ForwardGraph:
-    """The tensors one forward pass (or one Sequential on its own) computes."""
+    """The tensors one forward pass (or one Sequential on its own) computes; for a model
+    class, in one configuration (``instance``)."""
 
     def __init__(self, cls: Optional[ClassInfo], tensors: list[Tensor], returns: list[Value],
-                 container: Optional[Container] = None) -> None:
+                 container: Optional[Container] = None, instance: Optional[Instance] = None) -> None:
         self.cls = cls
         self.tensors = tensors
         self.returns = returns
         self.container = container
+        self.instance = instance
 
     def module_applications(self) -> Iterator[tuple[Tensor, Layer]]:
         for tensor in self.tensors:
@@ -579,6 +603,8 @@ class ForwardGraph:
         or a gate."""
         return _reaches_trainable(tensor, self.consumers)
 
+
+MAX_METHOD_CONFIGURATIONS = 4
 
 _OTHER_FRAMEWORKS = frozenset({"mxnet", "tensorflow", "jax", "flax", "keras", "paddle", "mindspore", "oneflow", "chainer", "theano"})
 _TORCH_ECOSYSTEM = frozenset({

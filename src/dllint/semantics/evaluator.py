@@ -1,32 +1,43 @@
 """An abstract interpreter over function bodies: the one place that knows what code *does*.
 
-It follows values through local variables, branches (both sides, merged), loops (unrolled
-a few times, so "the next epoch" is visible), same-file helper functions and methods
-(inlined a few levels deep) and the ``__init__``/``forward`` of model classes. As it goes it
-records:
+It follows values through local variables, branches (``paths.py``: decided, chosen per run,
+or merged), loops (unrolled a few times, so "the next epoch" is visible), same-file helper
+functions and methods (inlined with their callers' arguments, ``contexts.py``), the
+``__init__``/``forward`` of model classes (once per configuration), and what library calls do
+(``library.py``). As it goes it records:
 
 * the dataflow graph of tensors (:class:`~dllint.semantics.values.Tensor`) — which layer
   feeds which, what a model returns, what reaches a loss;
 * every layer and container it constructs, with the constants its arguments depend on;
-* a trace of :class:`Event`s — forward calls of models with the model's train/eval mode at
-  that moment, ``backward``, optimizer ``step``/``zero_grad``, gradient clipping,
-  ``eval()``/``train()`` — with their context (inside ``no_grad``, which loop iteration).
+* a trace of :class:`~dllint.semantics.trace.Event`s per path — forward calls of models with
+  the model's train/eval mode at that moment (``modes.py``), ``backward``, optimizer
+  ``step``/``zero_grad``, gradient clipping, ``eval()``/``train()`` — with their context
+  (inside ``no_grad``, which loop iteration).
 
-Everything is bounded (a statement budget per root, an inlining depth) so a huge file costs
-linear time and never hangs.
+Everything is bounded (a statement budget per root, an inlining depth, a number of paths) so
+a huge file costs linear time and never hangs.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 import libcst as cst
 
 from dllint.semantics import catalog
 from dllint.semantics.constants import UNKNOWN, arithmetic, fold
-from dllint.semantics.scopes import CallSite, ClassInfo, FunctionInfo, Scope
-from dllint.semantics.syntax import bind_arguments
+from dllint.semantics.contexts import (
+    MAX_INLINE_DEPTH,
+    STATEMENT_BUDGET,
+    BudgetExceeded,
+    ContextsMixin,
+    bind_positional,
+)
+from dllint.semantics.library import LibraryMixin
+from dllint.semantics.modes import ModesMixin
+from dllint.semantics.paths import MAX_LOOP_UNROLL, Choices, Frame, PathsMixin, State, truth
+from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
+from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import (
     AttributeOf,
     ClassRef,
@@ -36,162 +47,34 @@ from dllint.semantics.values import (
     Instance,
     Layer,
     Merge,
-    Obj,
     Param,
     Reference,
+    Starred,
     Tensor,
     Unknown,
     Value,
     merge,
-    options_of,
 )
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
 
-MAX_INLINE_DEPTH = 4
-STATEMENT_BUDGET = 4000
-UNKNOWN_LOOP_UNROLL = 2
-MAX_LOOP_UNROLL = 4
-MAX_CONTAINER_ITERATION = 24
+__all__ = ["Evaluator", "Event", "Trace"]
 
-# Calls whose result is a model from a zoo or a checkpoint.
-_ZOO_PREFIXES = ("torchvision.models.", "timm.create_model", "torch.hub.load", "segmentation_models_pytorch.")
-_MODEL_LIKE_WORDS = frozenset({
-    "model", "net", "network", "module", "encoder", "decoder", "classifier", "backbone", "teacher", "student",
-    "generator", "discriminator", "critic", "actor", "policy", "autoencoder", "transformer", "lstm", "rnn", "gru",
-    "cnn", "mlp", "detector", "segmenter", "regressor", "head",
-})
-_NOT_A_MODEL_WORDS = frozenset({
-    "cls", "class", "classes", "fn", "func", "factory", "builder", "build", "type", "path", "name", "names", "config",
-    "cfg", "kwargs", "args", "dir", "file", "id", "ids", "url", "str", "get", "make", "create", "load", "init",
-})
-_MODE_METHODS_RETURNING_SELF = frozenset(
-    {"to", "cuda", "cpu", "float", "half", "double", "bfloat16", "requires_grad_", "share_memory", "type", "to_empty"}
-)
-_CLIP_FUNCTIONS = frozenset(
-    {"torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_", "torch.nn.utils.clip_grad_norm",
-     "torch.nn.utils.clip_grad_value", "torch.nn.utils.get_total_norm", "torch.nn.utils.clip_grads_with_norm_"}
-)
-_TENSOR_CONSTRUCTORS = frozenset(
-    f"torch.{name}"
-    for name in (
-        "zeros", "ones", "full", "empty", "randn", "rand", "randint", "arange", "linspace", "eye", "tensor",
-        "as_tensor", "from_numpy", "zeros_like", "ones_like", "full_like", "empty_like", "randn_like", "rand_like",
-        "Tensor", "FloatTensor", "LongTensor",
-    )
-)
-_CLIP_METHODS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_gradients", "clip_grad_norm", "clip_grad_value"})
+MAX_APPLIED_OPTIONS = 4
 
 
-class Event:
-    """Something a training or inference loop does, in execution order.
-
-    kind: forward | backward | step | zero_grad | clip | eval | train | unscale
-    target: the model (forward/eval/train), the loss (backward) or the optimizer (step/zero_grad)
-    zero_grad also stands for the other ways of clearing gradients: ``p.grad = None`` (node:
-    the assigned attribute), ``p.grad.zero_()``, helpers named ``*zero_grad*``
-    mode: for forward: the model's mode at that moment (train | eval | caller | self | unknown)
-    """
-
-    __slots__ = (
-        "kind", "node", "target", "site", "no_grad", "iterations", "conditional", "stack", "mode", "output", "args",
-    )
-
-    def __init__(
-        self,
-        kind: str,
-        node: cst.CSTNode,
-        target: Value,
-        site: Optional[CallSite],
-        no_grad: bool,
-        iterations: tuple[tuple[cst.CSTNode, int], ...],
-        conditional: bool,
-        stack: tuple[FunctionInfo, ...],
-        mode: str = "",
-        output: Optional[Value] = None,
-        args: tuple[Value, ...] = (),
-    ) -> None:
-        self.kind = kind
-        self.node = node
-        self.target = target
-        self.site = site
-        self.no_grad = no_grad
-        self.iterations = iterations
-        self.conditional = conditional
-        self.stack = stack
-        self.mode = mode
-        self.output = output
-        self.args = args
-
-    def __repr__(self) -> str:
-        return f"<Event {self.kind}>"
-
-
-class State:
-    __slots__ = ("env", "modes", "returned")
-
-    def __init__(self, env: dict[str, Value], modes: Optional[dict[int, str]] = None, returned: bool = False) -> None:
-        self.env = env
-        self.modes: dict[int, str] = {} if modes is None else modes
-        self.returned = returned
-
-    def copy(self) -> "State":
-        return State(dict(self.env), dict(self.modes), self.returned)
-
-
-class _Frame:
-    __slots__ = ("function", "scope", "self_value", "returns", "no_grad", "iterations", "conditional")
-
-    def __init__(
-        self,
-        function: Optional[FunctionInfo],
-        scope: Scope,
-        self_value: Optional[Value],
-        returns: list[Value],
-        no_grad: bool,
-        iterations: tuple[tuple[cst.CSTNode, int], ...] = (),
-        conditional: int = 0,
-    ) -> None:
-        self.function = function
-        self.scope = scope
-        self.self_value = self_value
-        self.returns = returns
-        self.no_grad = no_grad
-        self.iterations = iterations
-        self.conditional = conditional
-
-
-class Trace:
-    """What one root evaluation saw."""
-
-    __slots__ = ("root", "events", "returns", "complete")
-
-    def __init__(
-        self,
-        root: Optional[FunctionInfo],
-        events: Optional[list[Event]] = None,
-        returns: Optional[list[Value]] = None,
-        complete: bool = True,
-    ) -> None:
-        self.root = root
-        self.events: list[Event] = [] if events is None else events
-        self.returns: list[Value] = [] if returns is None else returns
-        self.complete = complete
-
-
-class Evaluator:
+class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
     def __init__(self, sem: "FileSemantics") -> None:
         self.sem = sem
         self.layers: list[Layer] = []
         self.containers: list[Container] = []
         self.tensors: list[Tensor] = []
-        self._instances: dict[tuple, Instance] = {}
+        self._instances: dict[tuple, Value] = {}
         self._module_values: dict[str, Value] = {}
         self._resolving_globals: set[str] = set()
         self._budget = STATEMENT_BUDGET
         self._trace: Optional[Trace] = None
-        self.init_traces: dict[int, Trace] = {}
         # What reached each call: (callee or receiver, positional args, keyword args), per evaluation.
         self.observed: dict[int, list[tuple[Value, tuple[Value, ...], dict[str, Value]]]] = {}
         self._instance_sites: list[cst.CSTNode] = []
@@ -199,25 +82,40 @@ class Evaluator:
         # (id of layer, parameter name) of parameters frozen with requires_grad = False
         self.frozen: set[tuple[int, str]] = set()
         self._stack: list[FunctionInfo] = []
-        self._frames: list[_Frame] = []
+        self._frames: list[Frame] = []
+        self._choices: Optional[Choices] = None  # the arms the current root's run takes
+        self._structural: dict[int, bool] = {}  # per branch node: do its arms build modules?
+        self._loop_targets: dict[int, frozenset[str]] = {}  # per loop node: the names it assigns
+        self._configurations: dict[int, list[Instance]] = {}  # per class: the instances built
+        self._mode_clock = 0  # orders eval()/train() calls: the latest one wins
 
-    # roots ----------------------------------------------------------------------------------
-
-    def run_module(self) -> Trace:
+    def run_module(self) -> list[Trace]:
+        """The module body, once per path."""
         module = self.sem.info
-        frame = _Frame(None, module.scope, None, [], False)
-        return self._run_root(None, frame, module.node.body, State({}))
+
+        def run(choices: Choices) -> Trace:
+            frame = Frame(None, module.scope, None, [], False)
+            return self._run_root(None, frame, module.node.body, State({}), choices)
+
+        return self._explore(run)
 
     def run_function(self, function: FunctionInfo, self_value: Optional[Value] = None,
-                     args: Optional[dict[str, Value]] = None) -> Trace:
-        state = State(self._bind_params(function, args or {}, self_value))
-        if self_value is not None and function.self_name:
-            state.env[function.self_name] = self_value
-        frame = _Frame(function, function.scope, self_value, [], function.no_grad)
-        return self._run_root(function, frame, function.node.body, state)
+                     args: Optional[dict[str, Value]] = None) -> list[Trace]:
+        """A function as a root (its parameters bound to ``args``, else to their defaults or
+        to unknown values), once per path."""
 
-    def _run_root(self, function: Optional[FunctionInfo], frame: _Frame, body, state: State) -> Trace:
+        def run(choices: Choices) -> Trace:
+            state = State(self._bind_params(function, args or {}, self_value))
+            if self_value is not None and function.self_name:
+                state.env[function.self_name] = self_value
+            frame = Frame(function, function.scope, self_value, [], function.no_grad)
+            return self._run_root(function, frame, function.node.body, state, choices)
+
+        return self._explore(run)
+
+    def _run_root(self, function: Optional[FunctionInfo], frame: Frame, body, state: State, choices: Choices) -> Trace:
         trace = Trace(function)
+        start = len(self.tensors)
         previous = (self._trace, self._budget, self._stack, self._frames)
         self._trace, self._budget, self._stack, self._frames = trace, STATEMENT_BUDGET, [function] if function else [], [frame]
         try:
@@ -225,52 +123,24 @@ class Evaluator:
                 self._block(body, state)
             else:
                 self._statements(body, state)
-        except _BudgetExceeded:
+        except BudgetExceeded:
             trace.complete = False
         finally:
             trace.returns = frame.returns
+            trace.path = choices.describe()
+            trace.span = (start, len(self.tensors))
             self._trace, self._budget, self._stack, self._frames = previous
         return trace
-
-    def instance_of(self, cls: ClassInfo, args: Optional[dict[str, Value]] = None, node: Optional[cst.CSTNode] = None) -> Instance:
-        """An instance of a model class of this file, its ``__init__`` evaluated with ``args``."""
-        args = args or {}
-        key = (id(cls), tuple(sorted((k, _constant_key(v)) for k, v in args.items())))
-        instance = self._instances.get(key)
-        if instance is not None:
-            return instance
-        instance = Instance(cls.qualified, node or cls.node, cls=cls, attrs={}, init_args=args)
-        self._instances[key] = instance
-        init = self.sem.find_method(cls, "__init__")
-        if init is not None and (len(self._building) >= MAX_INLINE_DEPTH or cls in self._building):
-            # A class that builds itself (a recursive tree of blocks) or a very deep nesting:
-            # its contents stay unknown rather than unrolling forever.
-            instance.attrs = None
-        elif init is not None:
-            saved = (self._trace, self._budget, self._stack, self._frames)
-            self._trace = Trace(init)
-            if not args:
-                self.init_traces[id(cls)] = self._trace
-            self._budget = STATEMENT_BUDGET
-            self._stack = [init]
-            if args and node is not None:
-                self._instance_sites.append(node)
-            self._building.append(cls)
-            try:
-                self._inline(init, args, instance, _Frame(init, init.scope, instance, [], False))
-            except _BudgetExceeded:
-                pass
-            finally:
-                self._building.pop()
-                if args and node is not None:
-                    self._instance_sites.pop()
-                self._trace, self._budget, self._stack, self._frames = saved
-        return instance
 
     def apply(self, module: Value, inputs: tuple[Value, ...], node: Optional[cst.CSTNode]) -> Value:
         """Apply a module object to input tensors (a forward pass through it)."""
         if isinstance(module, Merge):
-            return Unknown()
+            if len(module.options) > MAX_APPLIED_OPTIONS:
+                return Unknown()
+            result: Value = self.apply(module.options[0], inputs, node)
+            for option in module.options[1:]:
+                result = merge(result, self.apply(option, inputs, node))
+            return result
         if isinstance(module, Layer):
             return self._tensor("module", module, inputs, node)
         if isinstance(module, Container) and module.kind == "sequential":
@@ -285,13 +155,11 @@ class Evaluator:
             if forward is not None and self.sem.is_module_class(module.cls):
                 if module.attrs is None:
                     module.attrs = {}
-                args = _bind_positional(forward, inputs)
+                args = bind_positional(forward, inputs)
                 result = self._inline(forward, args, module, None)
                 if result is not None:
                     return result
         return self._tensor("module", module, inputs, node)
-
-    # statements -----------------------------------------------------------------------------
 
     def _statements(self, statements: Iterable[cst.CSTNode], state: State) -> None:
         for statement in statements:
@@ -302,14 +170,13 @@ class Evaluator:
     def _statement(self, node: cst.CSTNode, state: State) -> None:
         self._budget -= 1
         if self._budget < 0:
-            raise _BudgetExceeded
+            raise BudgetExceeded
         node_type = type(node)  # exact types: see _value
         if node_type is cst.SimpleStatementLine:
             for small in node.body:
                 self._small(small, state)
         elif node_type is cst.If:
-            self._value(node.test, state)
-            self._branches(node.body, node.orelse, state)
+            self._if(node, state)
         elif node_type in (cst.For, cst.While):
             self._loop(node, state)
         elif node_type is cst.With:
@@ -326,15 +193,7 @@ class Evaluator:
             finally:
                 frame.no_grad = saved
         elif node_type in (cst.Try, cst.TryStar):
-            self._block(node.body, state)
-            for handler in node.handlers:
-                branch = state.copy()
-                branch.returned = False
-                self._conditional(self._block, handler.body, branch)
-            if node.orelse is not None:
-                self._block(node.orelse.body, state)
-            if node.finalbody is not None:
-                self._block(node.finalbody.body, state)
+            self._try(node, state)
         elif node_type is cst.FunctionDef:
             function = self.sem.function_of(node)
             if function is not None:
@@ -355,93 +214,6 @@ class Evaluator:
                 self._small(small, state)
         else:
             self._statements(block.body, state)
-
-    def _conditional(self, run, *args) -> None:
-        """Run ``run(*args)`` as code that may or may not execute (a branch, a handler)."""
-        frame = self._frames[-1]
-        frame.conditional += 1
-        try:
-            run(*args)
-        finally:
-            frame.conditional -= 1
-
-    def _branches(self, body: cst.BaseSuite, orelse: Optional[cst.CSTNode], state: State) -> None:
-        then_state = state.copy()
-        self._conditional(self._block, body, then_state)
-        else_state = state.copy()
-        if isinstance(orelse, cst.If):
-            self._conditional(self._statement, orelse, else_state)
-        elif isinstance(orelse, cst.Else):
-            self._conditional(self._block, orelse.body, else_state)
-        self._join(state, then_state, else_state)
-
-    def _join(self, state: State, a: State, b: State) -> None:
-        if a.returned and not b.returned:
-            a = b
-        elif b.returned and not a.returned:
-            b = a
-        for name in set(a.env) | set(b.env):
-            left, right = a.env.get(name), b.env.get(name)
-            if left is None or right is None:
-                state.env[name] = left or right  # type: ignore[assignment]
-            else:
-                state.env[name] = merge(left, right)
-        for key in set(a.modes) | set(b.modes):
-            left, right = a.modes.get(key), b.modes.get(key)
-            state.modes[key] = left if left == right else "unknown"
-        state.returned = a.returned and b.returned
-
-    def _loop(self, node: cst.CSTNode, state: State) -> None:
-        frame = self._frames[-1]
-        if isinstance(node, cst.For):
-            iterable = self._value(node.iter, state)
-            elements = self._iteration(iterable)
-        else:
-            self._value(node.test, state)
-            elements = None
-        count = len(elements) if elements is not None else UNKNOWN_LOOP_UNROLL
-        saved = frame.iterations
-        try:
-            for index in range(count):
-                frame.iterations = saved + ((node, index),)
-                if isinstance(node, cst.For):
-                    element = elements[index] if elements is not None else Unknown()
-                    self._assign(node.target, element, state)
-                self._block(node.body, state)
-                if state.returned:
-                    break
-        finally:
-            frame.iterations = saved
-        if node.orelse is not None:
-            self._block(node.orelse.body, state)
-
-    def _iteration(self, iterable: Value) -> Optional[list[Value]]:
-        """The elements a for-loop visits, when known (capped); None when unknown."""
-        if isinstance(iterable, Constant) and isinstance(iterable.value, (tuple, list, str)):
-            return [Constant(v) for v in list(iterable.value)[:MAX_CONTAINER_ITERATION]]
-        if isinstance(iterable, Container) and iterable.complete:
-            items = iterable.items if iterable.kind != "module_dict" and iterable.kind != "dict" else [
-                Constant(k) for k in (iterable.keys or [])
-            ]
-            return list(items[:MAX_CONTAINER_ITERATION]) if items else []
-        if isinstance(iterable, Obj) and iterable.qualified == "builtins.range":
-            count = iterable.kwargs.get("count")
-            if isinstance(count, Constant) and isinstance(count.value, int):
-                return [Constant(i) for i in range(min(max(count.value, 0), MAX_LOOP_UNROLL))]
-        if isinstance(iterable, Obj) and iterable.qualified in ("builtins.enumerate", "builtins.zip", "builtins.reversed"):
-            parts = [self._iteration(arg) for arg in iterable.args]
-            if any(part is None for part in parts) or not parts:
-                return None
-            if iterable.qualified == "builtins.reversed":
-                return list(reversed(parts[0]))  # type: ignore[arg-type]
-            if iterable.qualified == "builtins.enumerate":
-                return [Container("list", [Constant(i), item], None) for i, item in enumerate(parts[0])]  # type: ignore[arg-type]
-            return [Container("list", list(items), None) for items in zip(*parts)]  # type: ignore[misc]
-        if isinstance(iterable, Obj) and iterable.qualified == "dict.items" and iterable.args:
-            container = iterable.args[0]
-            if isinstance(container, Container) and container.complete and container.keys is not None:
-                return [Container("list", [Constant(k), v], None) for k, v in zip(container.keys, container.items)]
-        return None
 
     def _small(self, node: cst.CSTNode, state: State) -> None:
         node_type = type(node)  # exact types: see _value
@@ -517,8 +289,6 @@ class Evaluator:
             return self._tensor("subscript", None, (value,), value.node)
         return Unknown()
 
-    # expressions ----------------------------------------------------------------------------
-
     def _value(self, expr: Optional[cst.BaseExpression], state: State) -> Value:
         if expr is None:
             return Unknown()
@@ -563,15 +333,17 @@ class Evaluator:
             return self._binary(type(expr.operator).__name__, left, right, expr)
         if expr_type is cst.UnaryOperation:
             operand = self._value(expr.expression, state)
+            if type(expr.operator) is cst.Not:
+                known = truth(operand)
+                return Constant(not known) if known is not None else Unknown()
             if isinstance(operand, Constant):
-                folded = fold(expr, self._frames[-1].scope)
+                folded = _UNARY[type(expr.operator)](operand.value)
                 return Constant(folded) if folded is not UNKNOWN else Unknown()
             if isinstance(operand, Tensor):
                 return self._tensor("unary", type(expr.operator).__name__, (operand,), expr)
             return Unknown()
         if expr_type is cst.IfExp:
-            self._value(expr.test, state)
-            return merge(self._value(expr.body, state), self._value(expr.orelse, state))
+            return self._if_expression(expr, state)
         if expr_type is cst.Subscript:
             return self._subscript(expr, state)
         if expr_type in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
@@ -580,22 +352,31 @@ class Evaluator:
             value = self._value(expr.value, state)
             self._assign(expr.target, value, state)
             return value
-        if expr_type in (cst.Comparison, cst.BooleanOperation):
-            parts = [expr.left] + [c.comparator for c in expr.comparisons] if expr_type is cst.Comparison else [expr.left, expr.right]
-            values = [self._value(part, state) for part in parts]
-            if expr_type is cst.BooleanOperation:
-                return merge(values[0], values[1])
-            return Unknown()
+        if expr_type is cst.Comparison:
+            return self._comparison(expr, state)
+        if expr_type is cst.BooleanOperation:
+            return self._boolean(expr, state)
         if expr_type in (cst.Await,):
             return self._value(expr.expression, state)
         if expr_type is cst.Lambda:
             return Unknown()
         if expr_type is cst.FormattedString:
-            for part in expr.parts:
-                if isinstance(part, cst.FormattedStringExpression):
-                    self._value(part.expression, state)
-            return Unknown()
+            return self._formatted_string(expr, state)
         return Unknown()
+
+    def _formatted_string(self, expr: cst.FormattedString, state: State) -> Value:
+        """``f"fc{i}"`` with ``i`` known: the string (names built in loops, ``setattr(self, f"fc{i}", …)``)."""
+        text: Optional[list[str]] = []
+        for part in expr.parts:
+            if isinstance(part, cst.FormattedStringExpression):
+                value = self._value(part.expression, state)
+                if text is not None and isinstance(value, Constant) and part.format_spec is None and part.conversion is None:
+                    text.append(str(value.value))
+                else:
+                    text = None
+            elif text is not None:
+                text.append(part.value)
+        return Constant("".join(text)) if text is not None else Unknown()
 
     def _name(self, name: str, state: State) -> Value:
         if name in state.env:
@@ -630,7 +411,7 @@ class Evaluator:
                 return Unknown()
             self._resolving_globals.add(key)
             try:
-                frame = _Frame(None, self.sem.info.scope, None, [], False)
+                frame = Frame(None, self.sem.info.scope, None, [], False)
                 self._frames.append(frame)
                 try:
                     value = self._value(binding.value, State({}))
@@ -723,21 +504,6 @@ class Evaluator:
             parts.append(value.value)
         return Container(owner.kind, owner.items[slice(*parts)], bounds, qualified=owner.qualified)
 
-    def _comprehension(self, expr, state: State) -> Value:
-        inner = state.copy()
-        repeats: Optional[int] = None
-        for clause in _for_clauses(expr.for_in):
-            iterable = self._value(clause.iter, inner)
-            elements = self._iteration(iterable)
-            if elements is not None and repeats is None:
-                repeats = len(elements)
-            self._assign(clause.target, elements[0] if elements else Unknown(), inner)
-            for condition in clause.ifs:
-                self._value(condition.test, inner)
-        element = self._value(expr.elt, inner)
-        count = min(repeats, MAX_LOOP_UNROLL) if repeats is not None else UNKNOWN_LOOP_UNROLL
-        return Container("list", [element] * count, expr, complete=repeats is not None)
-
     def _binary(self, operator: str, left: Value, right: Value, node: cst.CSTNode) -> Value:
         if isinstance(left, Constant) and isinstance(right, Constant):
             folded = arithmetic(operator, left.value, right.value)
@@ -756,8 +522,6 @@ class Evaluator:
             container.complete = container.complete and value.complete
         else:
             container.complete = False
-
-    # calls ----------------------------------------------------------------------------------
 
     def _call(self, node: cst.Call, state: State) -> Value:
         func = node.func
@@ -790,7 +554,7 @@ class Evaluator:
                 if isinstance(value, Container) and value.complete:
                     args.extend(value.items)
                 else:
-                    args.append(_Star(value))
+                    args.append(Starred(value))
             elif arg.star == "**":
                 kwargs["**"] = value
             elif arg.keyword is not None:
@@ -815,327 +579,14 @@ class Evaluator:
             return self._invoke(default, args, kwargs, node, state)  # type: ignore[arg-type]
         return self._forward_call(callee, args, node, state)
 
-    def _param_default(self, param: Param) -> Optional[Value]:
-        """``act_layer=nn.GELU``: a parameter defaulting to a layer class, called to build a layer."""
-        for candidate in param.function.params:
-            if candidate.name.value == param.name and candidate.default is not None:
-                qualified = param.function.scope.parent.resolve(candidate.default) if param.function.scope.parent else None
-                if qualified and catalog.layer_op(qualified) is not None:
-                    return Reference(qualified)
-        return None
-
     def _forward_call(self, model: Value, args: tuple[Value, ...], node: Optional[cst.CSTNode], state: State) -> Value:
         """A module object (or something used like one) applied to inputs."""
-        inputs = tuple(a for a in args if not isinstance(a, _Star))
+        inputs = tuple(a for a in args if not isinstance(a, Starred))
         mode = self._mode(model, state)
         output = self.apply(model, inputs, node)
         if not isinstance(model, Layer):
             self._event("forward", node, model, mode=mode, output=output, args=inputs)
         return output
-
-    def _mode(self, model: Value, state: State) -> str:
-        """train | eval (known here) · caller (a parameter) · self (the model's own submodule) ·
-        attr (an attribute of a non-module object) · unknown (differs by branch)."""
-        mode = state.modes.get(id(model))
-        if mode is not None:
-            return mode
-        if isinstance(model, Merge):
-            modes = {self._mode(option, state) for option in model.options}
-            return modes.pop() if len(modes) == 1 else "unknown"
-        # The ``self`` of a method on the stack, or something it holds (``self.model.encoder``),
-        # also once passed on to a helper function (``_generate(self, ...)``).
-        for frame in reversed(self._frames):
-            owner = frame.self_value
-            if owner is not None and (model is owner or _held_by(owner, model)):
-                is_module = isinstance(owner, Instance) and owner.cls is not None and self.sem.is_module_class(owner.cls)
-                return "self" if is_module else "attr"
-        if isinstance(model, Param):
-            return "caller"
-        if isinstance(model, Instance):
-            return "eval" if model.origin == "pretrained" else "train"
-        if isinstance(model, (Container, Layer)):
-            return "train"
-        return "unknown"
-
-    def _call_reference(self, qualified: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
-        scope = self._frames[-1].scope
-        layer = catalog.layer_op(qualified)
-        if layer is not None:
-            if layer.kind == "container":
-                return self._container(layer.family, qualified, args, node)
-            bound = bind_arguments(node, layer.params)
-            env = {name: value.value for name, value in state.env.items() if isinstance(value, Constant)}
-            site = self._instance_sites[-1] if self._instance_sites else None
-            value = Layer(layer, qualified, node, scope, bound, env, instance_site=site)
-            self.layers.append(value)
-            return value
-        op = catalog.function_op(qualified)
-        if op is not None:
-            return self._tensor("function", qualified, tuple(a for a in args if not isinstance(a, _Star)), node, op)
-        if qualified in _CLIP_FUNCTIONS:
-            self._event("clip", node, args[0] if args else Unknown())
-            return self._tensor("call", qualified, (), node)
-        if "zero_grad" in qualified.rsplit(".", 1)[-1]:
-            # ``zero_grad(model)``, ``utils.optimizer_zero_grad(opt)``: a helper from elsewhere
-            # whose name says it clears gradients.
-            self._event("zero_grad", node, args[0] if args else Unknown())
-            return Constant(None)
-        if qualified == "builtins.super":
-            return _Super(self._frames[-1].self_value)
-        if qualified == "builtins.range":
-            count: Value = Unknown()
-            folded = [a.value for a in args if isinstance(a, Constant)]
-            if len(folded) == len(args) and all(isinstance(v, int) for v in folded) and folded:
-                count = Constant(len(range(*folded)))
-            return Obj(qualified, node, args, {"count": count})
-        if qualified in ("builtins.enumerate", "builtins.zip", "builtins.reversed"):
-            return Obj(qualified, node, args)
-        if qualified in ("builtins.list", "builtins.tuple") and args:
-            elements = self._iteration(args[0])
-            return Container("list", elements, node) if elements is not None else Container("list", [], node, complete=False)
-        if qualified == "builtins.setattr" and len(args) >= 3:
-            owner, name, value = args[0], args[1], args[2]
-            if isinstance(owner, Instance) and owner.attrs is not None and isinstance(name, Constant):
-                owner.attrs[str(name.value)] = value
-            return Constant(None)
-        if qualified == "builtins.getattr" and len(args) >= 2 and isinstance(args[1], Constant):
-            return self._get_attribute(args[0], str(args[1].value))
-        if qualified == "collections.OrderedDict" or qualified == "builtins.dict":
-            return self._dict_from(args, kwargs, node)
-        if qualified.startswith(_ZOO_PREFIXES):
-            # attrs records what the code puts on it (``model.fc = nn.Linear(512, 10)``: a new head)
-            return Instance(qualified, node, origin="zoo", attrs={})
-        if qualified.endswith(".from_pretrained"):
-            return Instance(qualified.rsplit(".", 1)[0], node, origin="pretrained")
-        if qualified in ("torch.load", "torch.jit.load", "torch.jit.script", "torch.compile", "torch.nn.DataParallel",
-                         "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.DataParallel"):
-            if qualified != "torch.load" and qualified != "torch.jit.load" and args:
-                return args[0]  # wrappers return (a view of) the same model
-            return Instance(None, node, origin="loaded")
-        if qualified in _TENSOR_CONSTRUCTORS:
-            return self._tensor("fresh", qualified, (), node)
-        if qualified == "torch.nn.Parameter":
-            return self._tensor("parameter", qualified, tuple(a for a in args[:1] if isinstance(a, Tensor)), node)
-        if qualified.startswith("torch.") and not qualified.startswith(("torch.optim", "torch.utils", "torch.cuda.amp", "torch.amp")) and any(
-            isinstance(a, (Tensor, Param)) for a in args
-        ):
-            return self._tensor("function", qualified, tuple(a for a in args if isinstance(a, (Tensor, Param))), node)
-        if _looks_like_class(qualified):
-            # A class imported from elsewhere (another file of the run, a library): an
-            # instance whose contents the project index may know.
-            return Instance(qualified, node)
-        return Obj(qualified, node, args, kwargs)
-
-    def _container(self, family: str, qualified: str, args: tuple[Value, ...], node: cst.Call) -> Value:
-        if family in ("module", ):
-            return Unknown()
-        kind = {"sequential": "sequential", "module_list": "module_list", "module_dict": "module_dict"}[family]
-        container = Container(kind, [], node, qualified=qualified)
-        if kind == "sequential":
-            if len(args) == 1 and isinstance(args[0], Container) and args[0].keys is not None:
-                container.items = list(args[0].items)
-                container.keys = list(args[0].keys)
-                container.complete = args[0].complete
-            else:
-                for arg in args:
-                    if isinstance(arg, _Star):
-                        container.complete = False
-                    else:
-                        container.items.append(arg)
-        elif args:
-            source = args[0]
-            if isinstance(source, Container):
-                container.items = list(source.items)
-                container.keys = list(source.keys) if source.keys is not None else None
-                container.complete = source.complete
-            else:
-                container.complete = False
-        if kind == "module_dict" and container.keys is None:
-            container.keys = []
-        self.containers.append(container)
-        return container
-
-    def _dict_from(self, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call) -> Value:
-        container = Container("dict", [], node, keys=[])
-        if args:
-            source = args[0]
-            if isinstance(source, Container) and source.complete:
-                for pair in source.items:
-                    if isinstance(pair, Container) and len(pair.items) == 2 and isinstance(pair.items[0], Constant):
-                        container.keys.append(pair.items[0].value)  # type: ignore[union-attr]
-                        container.items.append(pair.items[1])
-                    else:
-                        container.complete = False
-            else:
-                container.complete = False
-        for key, value in kwargs.items():
-            if key == "**":
-                container.complete = False
-            else:
-                container.keys.append(key)  # type: ignore[union-attr]
-                container.items.append(value)
-        return container
-
-    def _method(self, receiver: Value, name: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
-        if isinstance(receiver, _Super):
-            owner = receiver.owner
-            if isinstance(owner, Instance) and owner.cls is not None:
-                method = self.sem.find_method(owner.cls, name, skip_self=True)
-                if method is not None:
-                    return self._call_function(method, args, kwargs, owner, node, state)
-            return Unknown()
-        if name in ("eval", "train"):
-            mode = "eval" if name == "eval" else _train_mode(args, kwargs)
-            for option in options_of(receiver):
-                state.modes[id(option)] = mode
-            self._event("eval" if mode == "eval" else "train", node, receiver, mode=mode)
-            return receiver
-        if name == "backward":
-            self._event("backward", node, receiver)
-            return Constant(None)
-        if name == "manual_backward" or (name == "backward" and isinstance(receiver, Obj)):
-            self._event("backward", node, args[0] if args else Unknown())
-            return Constant(None)
-        if name == "step" and not _is_scheduler(receiver) and not _scheduler_named(node):
-            self._event("step", node, receiver, args=args)
-            return Constant(None)
-        if name == "zero_grad" or _clears_gradients(node):
-            self._event("zero_grad", node, receiver)
-            return Constant(None)
-        if name in _CLIP_METHODS:
-            self._event("clip", node, receiver)
-            return Unknown()
-        if name == "requires_grad_" and isinstance(receiver, AttributeOf) and args and _is_false(args[0]):
-            self._freeze(receiver)
-            return receiver
-        if name == "unscale_":
-            self._event("unscale", node, receiver)
-            return Constant(None)
-        if isinstance(receiver, (Instance, Container, Layer)) or (isinstance(receiver, Param) and _model_like(receiver)):
-            if name in _MODE_METHODS_RETURNING_SELF:
-                return receiver
-            if name in ("parameters", "named_parameters"):
-                return Obj("parameters", node, (receiver,))
-            if name == "forward" and not isinstance(receiver, Instance):
-                return self._forward_call(receiver, args, node, state)
-        if isinstance(receiver, Instance):
-            if receiver.cls is not None:
-                method = self.sem.find_method(receiver.cls, name)
-                if method is not None:
-                    if name == "forward":
-                        return self._forward_call(receiver, args, node, state)
-                    return self._call_function(method, args, kwargs, receiver, node, state)
-            if name in ("add_module", "register_module") and len(args) >= 2 and isinstance(args[0], Constant) and receiver.attrs is not None:
-                receiver.attrs[str(args[0].value)] = args[1]
-                return Constant(None)
-            if name == "forward":
-                return self._forward_call(receiver, args, node, state)
-            return Unknown()
-        if isinstance(receiver, Container):
-            if name == "append" and args:
-                receiver.items.append(args[0])
-                if receiver.keys is not None:
-                    receiver.complete = False
-                return Constant(None)
-            if name == "extend" and args:
-                self._extend(receiver, args[0])
-                return Constant(None)
-            if name in ("add_module", "register_module") and len(args) >= 2:
-                receiver.items.append(args[1])
-                if receiver.keys is not None and isinstance(args[0], Constant):
-                    receiver.keys.append(args[0].value)
-                return Constant(None)
-            if name == "items":
-                return Obj("dict.items", node, (receiver,))
-            if name in ("values", "children", "modules") and receiver.keys is not None:
-                return Container("list", list(receiver.items), node, complete=receiver.complete)
-            if name in ("insert", "pop", "update", "__setitem__"):
-                receiver.complete = False
-                return Unknown()
-            if name == "copy":
-                return Container(receiver.kind, list(receiver.items), node, list(receiver.keys) if receiver.keys else None, receiver.complete)
-            return Unknown()
-        if isinstance(receiver, Obj) and receiver.qualified.endswith("GradScaler") and name == "scale" and args:
-            return self._tensor("method", "scale", (args[0],), node)
-        op = catalog.METHODS.get(name)
-        if isinstance(receiver, (Tensor, Param, Unknown, Merge)) and op is not None:
-            return self._tensor("method", name, (receiver,) + tuple(a for a in args if isinstance(a, Tensor)), node, op)
-        if isinstance(receiver, (Tensor, Param)):
-            return self._tensor("method", name, (receiver,) + tuple(a for a in args if isinstance(a, Tensor)), node)
-        return Unknown()
-
-    def _call_function(self, function: FunctionInfo, args: tuple[Value, ...], kwargs: dict[str, Value],
-                       self_value: Optional[Value], node: Optional[cst.CSTNode], state: Optional[State]) -> Value:
-        if len(self._stack) >= MAX_INLINE_DEPTH or function in self._stack:
-            return Unknown()
-        bound = _bind_call(function, args, kwargs, skip_self=self_value is not None)
-        result = self._inline(function, bound, self_value, None, state.modes if state is not None else None)
-        return result if result is not None else Unknown()
-
-    def _inline(self, function: FunctionInfo, args: dict[str, Value], self_value: Optional[Value],
-                frame: Optional[_Frame], modes: Optional[dict[int, str]] = None) -> Optional[Value]:
-        """Evaluate a same-file function with the given arguments; returns its return value.
-
-        ``modes`` is the caller's record of which models are in eval mode: shared, so a helper
-        that calls ``model.eval()`` changes what the caller sees afterwards.
-        """
-        caller = self._frames[-1] if self._frames else None
-        if frame is None:
-            frame = _Frame(
-                function,
-                function.scope,
-                self_value,
-                [],
-                function.no_grad or (caller.no_grad if caller else False),
-                caller.iterations if caller else (),
-                caller.conditional if caller else 0,
-            )
-        state = State(self._bind_params(function, args, self_value), modes if modes is not None else {})
-        if self_value is not None and function.self_name:
-            state.env[function.self_name] = self_value
-        self._frames.append(frame)
-        self._stack.append(function)
-        try:
-            self._block(function.node.body, state)
-        finally:
-            self._stack.pop()
-            self._frames.pop()
-        if not frame.returns:
-            return None
-        result = frame.returns[0]
-        for value in frame.returns[1:]:
-            result = merge(result, value)
-        return result
-
-    def _bind_params(self, function: FunctionInfo, args: dict[str, Value], self_value: Optional[Value]) -> dict[str, Value]:
-        env: dict[str, Value] = {}
-        self_name = function.self_name if self_value is not None else None
-        for param in function.params:
-            name = param.name.value
-            if name == self_name:
-                continue
-            if name in args:
-                env[name] = args[name]
-                continue
-            annotation = None
-            if param.annotation is not None:
-                annotation = function.scope.parent.resolve(param.annotation.annotation) if function.scope.parent else None
-            if param.default is not None:
-                scope = function.scope.parent or function.scope
-                folded = fold(param.default, scope)
-                if folded is not UNKNOWN and not (annotation is None and _model_like_name(name)):
-                    env[name] = _ParamWithDefault(name, function, annotation, folded)
-                    continue
-            env[name] = Param(name, function, annotation)
-        return env
-
-    def _init_args(self, cls: ClassInfo, args: tuple[Value, ...], kwargs: dict[str, Value]) -> dict[str, Value]:
-        init = self.sem.find_method(cls, "__init__")
-        if init is None:
-            return {}
-        return _bind_call(init, args, kwargs, skip_self=True)
-
-    # records --------------------------------------------------------------------------------
 
     def _freeze(self, parameter: AttributeOf) -> None:
         owner, name = parameter.path
@@ -1165,182 +616,27 @@ class Evaluator:
         return qualified in catalog.NO_GRAD_CONTEXTS
 
 
+
 _LITERAL_NAMES = {"True": True, "False": False, "None": None}
 
 
-class _BudgetExceeded(Exception):
-    pass
+def _negate(value: Any) -> Any:
+    try:
+        return -value
+    except Exception:  # noqa: BLE001 - not a number: unknown
+        return UNKNOWN
 
 
-class _Star(Value):
-    """A ``*args`` argument whose elements are unknown."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Value) -> None:
-        self.value = value
+def _positive(value: Any) -> Any:
+    return value if isinstance(value, (int, float)) else UNKNOWN
 
 
-class _Super(Value):
-    __slots__ = ("owner",)
-
-    def __init__(self, owner: Optional[Value]) -> None:
-        self.owner = owner
+def _invert(value: Any) -> Any:
+    return ~value if isinstance(value, int) else UNKNOWN
 
 
-class _ParamWithDefault(Constant):
-    """A parameter with a literal default: folds to the default unless a caller says otherwise."""
-
-    __slots__ = ("name", "function", "annotation")
-
-    def __init__(self, name: str, function: FunctionInfo, annotation: Optional[str], default: Any) -> None:
-        super().__init__(default)
-        self.name = name
-        self.function = function
-        self.annotation = annotation
-
-
-_NOT_MODEL_MODULES = ("torch.", "builtins.", "collections.", "typing.", "dataclasses.", "numpy.", "pathlib.", "logging.", "argparse.")
-
-
-def _looks_like_class(qualified: str) -> bool:
-    """``models.CharLSTM``: a CamelCase name imported from a module that is not a known library
-    of non-model classes (optimizers, datasets, containers)."""
-    name = qualified.rsplit(".", 1)[-1]
-    return "." in qualified and name[:1].isupper() and not qualified.startswith(_NOT_MODEL_MODULES)
+_UNARY = {cst.Minus: _negate, cst.Plus: _positive, cst.BitInvert: _invert}
 
 
 def _is_false(value: Value) -> bool:
     return isinstance(value, Constant) and value.value is False
-
-
-def _train_mode(args: tuple[Value, ...], kwargs: dict[str, Value]) -> str:
-    flag = args[0] if args else kwargs.get("mode")
-    if flag is None:
-        return "train"
-    if isinstance(flag, Constant) and isinstance(flag.value, bool):
-        return "train" if flag.value else "eval"
-    return "unknown"
-
-
-def _held_by(owner: Value, value: Value) -> bool:
-    """Whether ``value`` (every option of it, when it is one of several) is one of
-    ``owner``'s attributes or inside one of its containers — ``self.dropouts[i]``."""
-    missing = {id(option) for option in options_of(value)}
-    if not missing:
-        return True
-    seen: set[int] = set()
-    stack: list[tuple[Value, int]] = [(owner, 0)]
-    while stack:  # stops at the first proof: a big model's object graph is walked per call
-        current, depth = stack.pop()
-        if depth > 4:
-            continue
-        if isinstance(current, Instance) and current.attrs:
-            children = current.attrs.values()
-        elif isinstance(current, Container):
-            children = current.items
-        elif isinstance(current, Merge):
-            children = current.options
-        else:
-            continue
-        for child in children:
-            key = id(child)
-            if key in seen:
-                continue
-            if child is value:
-                return True
-            seen.add(key)
-            missing.discard(key)
-            if not missing:
-                return True
-            stack.append((child, depth + 1))
-    return False
-
-
-def _clears_gradients(call: cst.Call) -> bool:
-    """``p.grad.zero_()``, ``p.grad.data.zero_()``, ``p.grad.fill_(0)``, ``self.optimizer_zero_grad()``:
-    a call that clears gradients without being a plain ``zero_grad()``."""
-    func = call.func
-    if not isinstance(func, cst.Attribute):
-        return False
-    if "zero_grad" in func.attr.value:
-        return True
-    if func.attr.value not in ("zero_", "fill_"):
-        return False
-    receiver = func.value
-    if isinstance(receiver, cst.Attribute) and receiver.attr.value == "data":
-        receiver = receiver.value
-    return isinstance(receiver, cst.Attribute) and receiver.attr.value == "grad"
-
-
-def _is_scheduler(receiver: Value) -> bool:
-    if isinstance(receiver, Obj):
-        return "sched" in receiver.qualified.lower() or receiver.qualified.endswith(("Scheduler", "LR"))
-    if isinstance(receiver, Param):
-        return "sched" in receiver.name.lower()
-    return False
-
-
-def _scheduler_named(call: cst.Call) -> bool:
-    """``self.lr_scheduler.step()``, ``scheduler.step()``: a step whose receiver is named as a
-    learning-rate scheduler (whatever value the evaluator has for it)."""
-    func = call.func
-    receiver = func.value if isinstance(func, cst.Attribute) else None
-    if isinstance(receiver, cst.Attribute):
-        receiver = receiver.attr
-    return isinstance(receiver, cst.Name) and "sched" in receiver.value.lower()
-
-
-def _model_like_name(name: str) -> bool:
-    """``model``, ``ema_model``, ``self.net``, ``resnet``, ``text_encoder`` — but not
-    ``datamodule_cls`` or ``netloc``: whole words of a snake_case/camelCase name."""
-    words = re.findall(r"[a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
-    if any(word in _NOT_A_MODEL_WORDS for word in words):
-        return False  # model_cls, get_model, model_path: a class, a factory, a name — not a model
-    return any(word in _MODEL_LIKE_WORDS or (word.endswith(("net", "model")) and len(word) >= 4) for word in words)
-
-
-def _model_like(param: Param) -> bool:
-    if param.annotation and param.annotation in catalog.MODULE_BASES:
-        return True
-    return _model_like_name(param.name)
-
-
-def _constant_key(value: Value) -> Any:
-    if isinstance(value, Constant):
-        try:
-            hash(value.value)
-            return ("c", value.value)
-        except TypeError:
-            return ("v", id(value))
-    return ("v", id(value))
-
-
-def _for_clauses(clause: Optional[cst.CompFor]) -> Iterable[cst.CompFor]:
-    while clause is not None:
-        yield clause
-        clause = clause.inner_for_in
-
-
-def _bind_positional(function: FunctionInfo, inputs: tuple[Value, ...]) -> dict[str, Value]:
-    params = [p.name.value for p in function.params]
-    if function.self_name and params and params[0] == function.self_name:
-        params = params[1:]
-    return dict(zip(params, inputs))
-
-
-def _bind_call(function: FunctionInfo, args: tuple[Value, ...], kwargs: dict[str, Value], *, skip_self: bool) -> dict[str, Value]:
-    params = [p.name.value for p in function.params]
-    if skip_self and params:
-        params = params[1:]
-    bound: dict[str, Value] = {}
-    for name, value in zip(params, args):
-        if isinstance(value, _Star):
-            break
-        bound[name] = value
-    for name, value in kwargs.items():
-        if name in params:
-            bound[name] = value
-    return bound
-
-

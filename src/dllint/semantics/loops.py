@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import libcst as cst
 
-from dllint.semantics.evaluator import Event, Trace, _model_like_name
+from dllint.semantics.modes import model_like_name
+from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import (
     Container,
     Instance,
@@ -126,9 +127,7 @@ def _holds_one(sem: "FileSemantics", model: Value, families: frozenset[str], unk
         return _from_families(families_of(model), families, unknown)
     if isinstance(model, Instance):
         if model.cls is not None:
-            from dllint.semantics import families_of
-
-            return _from_families(sem.class_contains(model.cls) | families_of(model), families, unknown)
+            return _from_families(sem.instance_contains(model), families, unknown)
         if model.origin in ("loaded", "pretrained") or model.qualified is None:
             return Verdict(unknown)
         if model.origin == "zoo":
@@ -161,12 +160,12 @@ def looks_like_model(sem: "FileSemantics", value: Value, call: cst.CSTNode) -> b
                 return sem.is_module_class(option.cls)
             if option.origin in ("zoo", "loaded", "pretrained"):
                 return True
-            return _model_like_name(called) or _model_like_name((option.qualified or "").rsplit(".", 1)[-1])
+            return model_like_name(called) or model_like_name((option.qualified or "").rsplit(".", 1)[-1])
         if isinstance(option, Container):
             return option.kind in ("sequential", "module_list", "module_dict")
         if isinstance(option, Layer):
             return option.op.kind in ("dropout", "norm")
-    return _model_like_name(called)
+    return model_like_name(called)
 
 
 

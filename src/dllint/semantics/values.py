@@ -148,7 +148,7 @@ class Instance(Value):
             pretrained (``from_pretrained``, already in eval mode) | loaded (a checkpoint)
     """
 
-    __slots__ = ("qualified", "node", "cls", "origin", "attrs", "init_args")
+    __slots__ = ("qualified", "node", "cls", "origin", "attrs", "init_args", "path")
 
     def __init__(
         self,
@@ -165,6 +165,8 @@ class Instance(Value):
         self.origin = origin
         self.attrs = attrs  # filled by evaluating ``__init__``
         self.init_args: dict[str, Value] = {} if init_args is None else init_args
+        # The conditions ``__init__`` chose on the path that built this instance, in words.
+        self.path = ""
 
 
 class Tensor(Value):
@@ -250,6 +252,24 @@ class Merge(Value):
 
     def __init__(self, options: tuple[Value, ...]) -> None:
         self.options = options
+
+
+class Starred(Value):
+    """A ``*args`` argument whose elements are unknown."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Value) -> None:
+        self.value = value
+
+
+class SuperOf(Value):
+    """``super()`` inside a method of ``owner``."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: Optional[Value]) -> None:
+        self.owner = owner
 
 
 def merge(a: Value, b: Value) -> Value:

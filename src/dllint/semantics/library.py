@@ -1,0 +1,330 @@
+"""What calls into torch, the standard library and other libraries do, for the evaluator.
+
+Layer and container constructors build :class:`~dllint.semantics.values.Layer` and
+:class:`~dllint.semantics.values.Container` values; tensor functions extend the dataflow graph;
+training-loop methods (``backward``, ``step``, ``zero_grad``, clipping, ``eval``/``train``)
+become events of the trace; wrappers (``DataParallel``, ``torch.compile``, ``.to()``) return the
+model they wrap; models from a zoo, a checkpoint or ``from_pretrained`` are instances whose
+class is known only by name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from dllint.semantics import catalog
+from dllint.semantics.modes import model_like
+from dllint.semantics.paths import State
+from dllint.semantics.syntax import bind_arguments
+from dllint.semantics.values import (
+    AttributeOf,
+    Constant,
+    Container,
+    Instance,
+    Layer,
+    Merge,
+    Obj,
+    Param,
+    Starred,
+    SuperOf,
+    Tensor,
+    Unknown,
+    Value,
+)
+
+if TYPE_CHECKING:
+    from dllint.semantics.evaluator import Evaluator
+
+_ZOO_PREFIXES = ("torchvision.models.", "timm.create_model", "torch.hub.load", "segmentation_models_pytorch.")
+
+_MODE_METHODS_RETURNING_SELF = frozenset(
+    {"to", "cuda", "cpu", "float", "half", "double", "bfloat16", "requires_grad_", "share_memory", "type", "to_empty"}
+)
+
+_CLIP_FUNCTIONS = frozenset(
+    {"torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_", "torch.nn.utils.clip_grad_norm",
+     "torch.nn.utils.clip_grad_value", "torch.nn.utils.get_total_norm", "torch.nn.utils.clip_grads_with_norm_"}
+)
+
+_TENSOR_CONSTRUCTORS = frozenset(
+    f"torch.{name}"
+    for name in (
+        "zeros", "ones", "full", "empty", "randn", "rand", "randint", "arange", "linspace", "eye", "tensor",
+        "as_tensor", "from_numpy", "zeros_like", "ones_like", "full_like", "empty_like", "randn_like", "rand_like",
+        "Tensor", "FloatTensor", "LongTensor",
+    )
+)
+
+_CLIP_METHODS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_gradients", "clip_grad_norm", "clip_grad_value"})
+
+_NOT_MODEL_MODULES = ("torch.", "builtins.", "collections.", "typing.", "dataclasses.", "numpy.", "pathlib.", "logging.", "argparse.")
+
+
+
+class LibraryMixin:
+    """Calls of names defined outside this file (mixed into the evaluator)."""
+
+    def _call_reference(self: "Evaluator", qualified: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
+        scope = self._frames[-1].scope
+        layer = catalog.layer_op(qualified)
+        if layer is not None:
+            if layer.kind == "container":
+                return self._container(layer.family, qualified, args, node)
+            bound = bind_arguments(node, layer.params)
+            env = {name: value.value for name, value in state.env.items() if isinstance(value, Constant)}
+            site = self._instance_sites[-1] if self._instance_sites else None
+            value = Layer(layer, qualified, node, scope, bound, env, instance_site=site)
+            self.layers.append(value)
+            return value
+        op = catalog.function_op(qualified)
+        if op is not None:
+            return self._tensor("function", qualified, tuple(a for a in args if not isinstance(a, Starred)), node, op)
+        if qualified in _CLIP_FUNCTIONS:
+            self._event("clip", node, args[0] if args else Unknown())
+            return self._tensor("call", qualified, (), node)
+        if "zero_grad" in qualified.rsplit(".", 1)[-1]:
+            # ``zero_grad(model)``, ``utils.optimizer_zero_grad(opt)``: a helper from elsewhere
+            # whose name says it clears gradients.
+            self._event("zero_grad", node, args[0] if args else Unknown())
+            return Constant(None)
+        if qualified == "builtins.super":
+            return SuperOf(self._frames[-1].self_value)
+        if qualified == "builtins.range":
+            count: Value = Unknown()
+            folded = [a.value for a in args if isinstance(a, Constant)]
+            if len(folded) == len(args) and all(isinstance(v, int) for v in folded) and folded:
+                count = Constant(len(range(*folded)))
+            return Obj(qualified, node, args, {"count": count})
+        if qualified in ("builtins.enumerate", "builtins.zip", "builtins.reversed"):
+            return Obj(qualified, node, args)
+        if qualified in ("builtins.list", "builtins.tuple") and args:
+            elements = self._iteration(args[0])
+            return Container("list", elements, node) if elements is not None else Container("list", [], node, complete=False)
+        if qualified == "builtins.setattr" and len(args) >= 3:
+            owner, name, value = args[0], args[1], args[2]
+            if isinstance(owner, Instance) and owner.attrs is not None and isinstance(name, Constant):
+                owner.attrs[str(name.value)] = value
+            return Constant(None)
+        if qualified == "builtins.getattr" and len(args) >= 2 and isinstance(args[1], Constant):
+            return self._get_attribute(args[0], str(args[1].value))
+        if qualified == "collections.OrderedDict" or qualified == "builtins.dict":
+            return self._dict_from(args, kwargs, node)
+        if qualified.startswith(_ZOO_PREFIXES):
+            # attrs records what the code puts on it (``model.fc = nn.Linear(512, 10)``: a new head)
+            return Instance(qualified, node, origin="zoo", attrs={})
+        if qualified.endswith(".from_pretrained"):
+            return Instance(qualified.rsplit(".", 1)[0], node, origin="pretrained")
+        if qualified in ("torch.load", "torch.jit.load", "torch.jit.script", "torch.compile", "torch.nn.DataParallel",
+                         "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.DataParallel"):
+            if qualified != "torch.load" and qualified != "torch.jit.load" and args:
+                return args[0]  # wrappers return (a view of) the same model
+            return Instance(None, node, origin="loaded")
+        if qualified in _TENSOR_CONSTRUCTORS:
+            return self._tensor("fresh", qualified, (), node)
+        if qualified == "torch.nn.Parameter":
+            return self._tensor("parameter", qualified, tuple(a for a in args[:1] if isinstance(a, Tensor)), node)
+        if qualified.startswith("torch.") and not qualified.startswith(("torch.optim", "torch.utils", "torch.cuda.amp", "torch.amp")) and any(
+            isinstance(a, (Tensor, Param)) for a in args
+        ):
+            return self._tensor("function", qualified, tuple(a for a in args if isinstance(a, (Tensor, Param))), node)
+        if _looks_like_class(qualified):
+            # A class imported from elsewhere (another file of the run, a library): an
+            # instance whose contents the project index may know.
+            return Instance(qualified, node)
+        return Obj(qualified, node, args, kwargs)
+
+    def _container(self: "Evaluator", family: str, qualified: str, args: tuple[Value, ...], node: cst.Call) -> Value:
+        if family in ("module", ):
+            return Unknown()
+        kind = {"sequential": "sequential", "module_list": "module_list", "module_dict": "module_dict"}[family]
+        container = Container(kind, [], node, qualified=qualified)
+        if kind == "sequential":
+            if len(args) == 1 and isinstance(args[0], Container) and args[0].keys is not None:
+                container.items = list(args[0].items)
+                container.keys = list(args[0].keys)
+                container.complete = args[0].complete
+            else:
+                for arg in args:
+                    if isinstance(arg, Starred):
+                        container.complete = False
+                    else:
+                        container.items.append(arg)
+        elif args:
+            source = args[0]
+            if isinstance(source, Container):
+                container.items = list(source.items)
+                container.keys = list(source.keys) if source.keys is not None else None
+                container.complete = source.complete
+            else:
+                container.complete = False
+        if kind == "module_dict" and container.keys is None:
+            container.keys = []
+        self.containers.append(container)
+        return container
+
+    def _dict_from(self: "Evaluator", args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call) -> Value:
+        container = Container("dict", [], node, keys=[])
+        if args:
+            source = args[0]
+            if isinstance(source, Container) and source.complete:
+                for pair in source.items:
+                    if isinstance(pair, Container) and len(pair.items) == 2 and isinstance(pair.items[0], Constant):
+                        container.keys.append(pair.items[0].value)  # type: ignore[union-attr]
+                        container.items.append(pair.items[1])
+                    else:
+                        container.complete = False
+            else:
+                container.complete = False
+        for key, value in kwargs.items():
+            if key == "**":
+                container.complete = False
+            else:
+                container.keys.append(key)  # type: ignore[union-attr]
+                container.items.append(value)
+        return container
+
+    def _method(self: "Evaluator", receiver: Value, name: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
+        if isinstance(receiver, SuperOf):
+            owner = receiver.owner
+            if isinstance(owner, Instance) and owner.cls is not None:
+                method = self.sem.find_method(owner.cls, name, skip_self=True)
+                if method is not None:
+                    return self._call_function(method, args, kwargs, owner, node, state)
+            return Unknown()
+        if name in ("eval", "train"):
+            mode = "eval" if name == "eval" else _train_mode(args, kwargs)
+            self._set_mode(receiver, mode, state)
+            self._event("eval" if mode == "eval" else "train", node, receiver, mode=mode)
+            return receiver
+        if name == "backward":
+            self._event("backward", node, receiver)
+            return Constant(None)
+        if name == "manual_backward" or (name == "backward" and isinstance(receiver, Obj)):
+            self._event("backward", node, args[0] if args else Unknown())
+            return Constant(None)
+        if name == "step" and not _is_scheduler(receiver) and not _scheduler_named(node):
+            self._event("step", node, receiver, args=args)
+            return Constant(None)
+        if name == "zero_grad" or _clears_gradients(node):
+            self._event("zero_grad", node, receiver)
+            return Constant(None)
+        if name in _CLIP_METHODS:
+            self._event("clip", node, receiver)
+            return Unknown()
+        if name == "requires_grad_" and isinstance(receiver, AttributeOf) and args and _is_false(args[0]):
+            self._freeze(receiver)
+            return receiver
+        if name == "unscale_":
+            self._event("unscale", node, receiver)
+            return Constant(None)
+        if isinstance(receiver, (Instance, Container, Layer)) or (isinstance(receiver, Param) and model_like(receiver)):
+            if name in _MODE_METHODS_RETURNING_SELF:
+                return receiver
+            if name in ("parameters", "named_parameters"):
+                return Obj("parameters", node, (receiver,))
+            if name == "forward" and not isinstance(receiver, Instance):
+                return self._forward_call(receiver, args, node, state)
+        if isinstance(receiver, Instance):
+            if receiver.cls is not None:
+                method = self.sem.find_method(receiver.cls, name)
+                if method is not None:
+                    if name == "forward":
+                        return self._forward_call(receiver, args, node, state)
+                    return self._call_function(method, args, kwargs, receiver, node, state)
+            if name in ("add_module", "register_module") and len(args) >= 2 and isinstance(args[0], Constant) and receiver.attrs is not None:
+                receiver.attrs[str(args[0].value)] = args[1]
+                return Constant(None)
+            if name == "forward":
+                return self._forward_call(receiver, args, node, state)
+            return Unknown()
+        if isinstance(receiver, Container):
+            if name == "append" and args:
+                receiver.items.append(args[0])
+                if receiver.keys is not None:
+                    receiver.complete = False
+                return Constant(None)
+            if name == "extend" and args:
+                self._extend(receiver, args[0])
+                return Constant(None)
+            if name in ("add_module", "register_module") and len(args) >= 2:
+                receiver.items.append(args[1])
+                if receiver.keys is not None and isinstance(args[0], Constant):
+                    receiver.keys.append(args[0].value)
+                return Constant(None)
+            if name == "items":
+                return Obj("dict.items", node, (receiver,))
+            if name in ("values", "children", "modules") and receiver.keys is not None:
+                return Container("list", list(receiver.items), node, complete=receiver.complete)
+            if name in ("insert", "pop", "update", "__setitem__"):
+                receiver.complete = False
+                return Unknown()
+            if name == "copy":
+                return Container(receiver.kind, list(receiver.items), node, list(receiver.keys) if receiver.keys else None, receiver.complete)
+            return Unknown()
+        if isinstance(receiver, Obj) and receiver.qualified.endswith("GradScaler") and name == "scale" and args:
+            return self._tensor("method", "scale", (args[0],), node)
+        op = catalog.METHODS.get(name)
+        if isinstance(receiver, (Tensor, Param, Unknown, Merge)) and op is not None:
+            return self._tensor("method", name, (receiver,) + tuple(a for a in args if isinstance(a, Tensor)), node, op)
+        if isinstance(receiver, (Tensor, Param)):
+            return self._tensor("method", name, (receiver,) + tuple(a for a in args if isinstance(a, Tensor)), node)
+        return Unknown()
+
+
+
+def _looks_like_class(qualified: str) -> bool:
+    """``models.CharLSTM``: a CamelCase name imported from a module that is not a known library
+    of non-model classes (optimizers, datasets, containers)."""
+    name = qualified.rsplit(".", 1)[-1]
+    return "." in qualified and name[:1].isupper() and not qualified.startswith(_NOT_MODEL_MODULES)
+
+
+def _is_false(value: Value) -> bool:
+    return isinstance(value, Constant) and value.value is False
+
+
+def _train_mode(args: tuple[Value, ...], kwargs: dict[str, Value]) -> str:
+    flag = args[0] if args else kwargs.get("mode")
+    if flag is None:
+        return "train"
+    if isinstance(flag, Constant) and isinstance(flag.value, bool):
+        return "train" if flag.value else "eval"
+    return "unknown"
+
+
+def _clears_gradients(call: cst.Call) -> bool:
+    """``p.grad.zero_()``, ``p.grad.data.zero_()``, ``p.grad.fill_(0)``, ``self.optimizer_zero_grad()``:
+    a call that clears gradients without being a plain ``zero_grad()``."""
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return False
+    if "zero_grad" in func.attr.value:
+        return True
+    if func.attr.value not in ("zero_", "fill_"):
+        return False
+    receiver = func.value
+    if isinstance(receiver, cst.Attribute) and receiver.attr.value == "data":
+        receiver = receiver.value
+    return isinstance(receiver, cst.Attribute) and receiver.attr.value == "grad"
+
+
+def _is_scheduler(receiver: Value) -> bool:
+    if isinstance(receiver, Obj):
+        return "sched" in receiver.qualified.lower() or receiver.qualified.endswith(("Scheduler", "LR"))
+    if isinstance(receiver, Param):
+        return "sched" in receiver.name.lower()
+    return False
+
+
+def _scheduler_named(call: cst.Call) -> bool:
+    """``self.lr_scheduler.step()``, ``scheduler.step()``: a step whose receiver is named as a
+    learning-rate scheduler (whatever value the evaluator has for it)."""
+    func = call.func
+    receiver = func.value if isinstance(func, cst.Attribute) else None
+    if isinstance(receiver, cst.Attribute):
+        receiver = receiver.attr
+    return isinstance(receiver, cst.Name) and "sched" in receiver.value.lower()
+
+
