@@ -170,8 +170,14 @@ SELECT_HELP = (
 @click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
 @click.option("-e", "--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--fix/--no-fix", default=False, help="Apply the fixes of fixable findings, then report what remains.")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", default=None,
+              help="Apply unsafe fixes too (they may change what the code computes); --no-unsafe-fixes also stops "
+                   "the summary from mentioning them.")
 @click.option("--fix-only", is_flag=True, help="Apply fixes but do not report the remaining findings.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them (exit 1 if any).")
+@click.option("--add-noqa", is_flag=True,
+              help="Append `# noqa: CODE` to every flagged line (merging with an existing `# noqa`) instead of "
+                   "reporting; with --diff, show the comments instead of writing them.")
 @click.option("--show-fixes/--no-show-fixes", default=None, help="List the fixes applied, per file and rule.")
 @click.option("--stdin-filename", metavar="PATH", help="The name of the file read from stdin (`-`), for reports and per-file-ignores.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
@@ -236,7 +242,7 @@ def _settings(paths: Sequence[str], options: dict[str, Any]):
         changes["exclude"] = tuple(cfg.split_selectors(options["exclude"]))
     if options["extend_exclude"]:
         changes["extend_exclude"] = tuple(settings.extend_exclude) + tuple(cfg.split_selectors(options["extend_exclude"]))
-    for key in ("force_exclude", "respect_gitignore", "show_fixes"):
+    for key in ("force_exclude", "respect_gitignore", "show_fixes", "unsafe_fixes"):
         if options[key] is not None:
             changes[key] = options[key]
     if options["output_format"]:
@@ -258,7 +264,11 @@ def run_check(**options: Any) -> int:
     use_stdin = paths == ["-"] or (not paths and stdin_filename is not None)
     if "-" in paths and not use_stdin:
         raise click.UsageError("`-` (stdin) cannot be combined with other paths")
-    fix = options["fix"] or options["fix_only"] or options["diff"]
+    add_noqa = options["add_noqa"]
+    if add_noqa and (options["fix"] or options["fix_only"]):
+        click.echo("warning: --fix is incompatible with --add-noqa and is ignored; fix first, then add noqa comments",
+                   err=True)
+    fix = not add_noqa and (options["fix"] or options["fix_only"] or options["diff"])
     fix_only = options["fix_only"] or options["diff"]
 
     settings = _settings([stdin_filename] if use_stdin and stdin_filename else (paths or ["."]), options)
@@ -274,7 +284,7 @@ def run_check(**options: Any) -> int:
         data = sys.stdin.buffer.read()
         filename = display_path(stdin_filename) if stdin_filename else "-"
         if stdin_filename and settings.force_exclude and _force_excluded(filename, settings):
-            if fix and not options["diff"]:
+            if (fix or add_noqa) and not options["diff"]:
                 sys.stdout.buffer.write(data)
             return EXIT_CLEAN
         inputs: list[Any] = [source_from_bytes(data, filename)]
@@ -314,11 +324,14 @@ def run_check(**options: Any) -> int:
         if fix and not result.internal_errors:
             from dllint.fixes import fix_loop
 
-            outcome = fix_loop(inputs, result, lint, preloaded=preloaded)
+            outcome = fix_loop(inputs, result, lint, preloaded=preloaded, unsafe_fixes=settings.unsafe_fixes)
             result = outcome.result
             for warning in outcome.warnings:
                 click.echo(f"warning: {warning}", err=True)
 
+
+    if add_noqa:
+        return _add_noqa(result, options, preloaded.get(files[0]) if use_stdin else None, path_errors)
 
     out_stream = _output_stream(options["output_file"])
     try:
@@ -342,15 +355,17 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
             fix: bool, fix_only: bool, stdin_document: Any) -> "list[str] | int":
     """Write fixes (or the diff, or the fixed stdin) and the report; return the errors to print."""
     from dllint.report import ReportContext, render, render_statistics
-    from dllint.report.text import plural
+    from dllint.report.text import fix_only_summary
 
     color = _color(out_stream, options["output_file"])
     context = ReportContext(
         fixed=outcome.fixed if outcome else {},
+        unsafe_fixed=outcome.unsafe_fixed if outcome else {},
         show_fixes=settings.show_fixes,
         fix_mode=fix,
         color=color,
         quiet=options["quiet"],
+        unsafe_fixes=settings.unsafe_fixes,
     )
     errors = list(result.internal_errors)
     changed = outcome.documents if outcome else {}
@@ -358,8 +373,9 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
     if options["diff"]:
         diff_text = "".join(doc.diff() for _, doc in sorted(changed.items()))
         click.echo(diff_text, nl=False, file=out_stream)
-        if context.fixed_count:
-            click.echo(f"Would fix {plural(context.fixed_count)}.", err=True)
+        summary = fix_only_summary(result.findings, context, applied=False)
+        if summary:
+            click.echo(summary, nl=False, err=True)
         for message in errors:
             click.echo(f"error: {message}", err=True)
         return EXIT_ERROR if errors else (EXIT_FINDINGS if diff_text else EXIT_CLEAN)
@@ -379,13 +395,54 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
         findings = result.findings
         text = render_statistics(fmt, findings, context) if options["statistics"] else render(fmt, findings, context)
         click.echo(text, nl=False, file=report_stream, color=color)
-    elif context.fixed_count and not options["quiet"]:
+    elif not options["quiet"]:
         from dllint.report.text import fixes_summary
 
-        if settings.show_fixes:
+        if settings.show_fixes and context.fixed_count:
             click.echo(fixes_summary(context), nl=False, file=report_stream, color=color)
-        click.echo(f"Fixed {plural(context.fixed_count)}.", file=report_stream)
+        click.echo(fix_only_summary(result.findings, context, applied=True), nl=False, file=report_stream)
     return errors
+
+
+def _add_noqa(result: Any, options: dict[str, Any], stdin_document: Any, path_errors: list[str]) -> int:
+    """Like ruff: write the comments (atomically), say how many on stderr, exit 0; --diff shows
+    them instead (exit 1 if there are any); from stdin, the changed source goes to stdout."""
+    from dllint.add_noqa import add_noqa
+    from dllint.fixes import write_documents
+
+    errors = list(result.internal_errors)
+    added = 0
+    if not errors:
+        outcome = add_noqa(result.findings, {stdin_document.filename: stdin_document} if stdin_document else None)
+        for warning in outcome.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if options["diff"]:
+            added = sum(outcome.added.values())
+            out_stream = _output_stream(options["output_file"])
+            try:
+                click.echo("".join(doc.diff() for _, doc in sorted(outcome.documents.items())), nl=False, file=out_stream)
+            finally:
+                if out_stream is not sys.stdout:
+                    out_stream.close()
+        elif stdin_document is not None:
+            added = sum(outcome.added.values())
+            document = outcome.documents.get(stdin_document.filename, stdin_document)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(document.content())
+            sys.stdout.buffer.flush()
+        else:
+            for filename, document in sorted(outcome.documents.items()):
+                failed = write_documents({filename: document})
+                errors.extend(failed)
+                added += 0 if failed else outcome.added[filename]
+        if added and not options["quiet"]:
+            directives = f"{added} noqa directive{'' if added == 1 else 's'}"
+            click.echo(f"Would add {directives}." if options["diff"] else f"Added {directives}.", err=True)
+    for message in errors:
+        click.echo(f"error: {message}", err=True)
+    if errors or path_errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if options["diff"] and added else EXIT_CLEAN
 
 
 def _force_excluded(filename: str, settings: Any) -> bool:
@@ -498,6 +555,7 @@ def _rule_dict(rule: Any) -> dict[str, Any]:
         "summary": rule.summary,
         "default_enabled": bool(rule.default_enabled),
         "fixable": bool(rule.fixable),
+        "fix_applicability": _fix_applicability(rule),
         "options": {name: {"default": option.default, "help": option.help} for name, option in rule.options.items()},
         "explanation": rule.documentation(),
         "url": DOCS_URL.format(code=rule.code),
@@ -512,7 +570,7 @@ def _rule_text(rule: Any) -> str:
         f"{rule.summary}.".replace("..", "."),
         "",
         f"Default: {'on' if rule.default_enabled else 'off (enable it with `--extend-select ' + rule.code + '`)'}.",
-        "Fix is available (`--fix`)." if rule.fixable else "Fix is not available.",
+        _fix_sentence(rule),
         "",
         doc,
     ]
@@ -524,10 +582,30 @@ def _rule_text(rule: Any) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _fix_applicability(rule: Any) -> list[str]:
+    """The applicabilities of a rule's fixes ([] when it has none), safe first."""
+    return sorted(rule.fix_applicability, reverse=True) if rule.fixable else []
+
+
+def _fix_column(rule: Any) -> str:
+    return "/".join(_fix_applicability(rule))
+
+
+def _fix_sentence(rule: Any) -> str:
+    kinds = _fix_applicability(rule)
+    if not kinds:
+        return "Fix is not available."
+    if kinds == ["safe"]:
+        return "Fix is available (`--fix`)."
+    if kinds == ["unsafe"]:
+        return "An unsafe fix is available (`--fix --unsafe-fixes`): it may change what the code computes, review it."
+    return "Fix is available (`--fix`); some of its fixes are unsafe and need `--unsafe-fixes`."
+
+
 @main.command("rules")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", help="A table or JSON.")
 def rules_command(output_format: str) -> None:
-    """List every rule: code, name, default on/off, fixable, summary."""
+    """List every rule: code, name, default on/off, its fixes (safe/unsafe), summary."""
     from dllint.rules import all_rules
 
     registry = all_rules()
@@ -536,14 +614,14 @@ def rules_command(output_format: str) -> None:
 
         rows = [
             {"code": r.code, "name": r.name, "default_enabled": bool(r.default_enabled), "fixable": bool(r.fixable),
-             "summary": r.summary}
+             "fix_applicability": _fix_applicability(r), "summary": r.summary}
             for r in registry.values()
         ]
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     header = ("CODE", "NAME", "DEFAULT", "FIX", "SUMMARY")
     rows = [
-        (r.code, r.name, "on" if r.default_enabled else "off", "yes" if r.fixable else "", r.summary)
+        (r.code, r.name, "on" if r.default_enabled else "off", _fix_column(r), r.summary)
         for r in registry.values()
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]

@@ -43,6 +43,7 @@ KNOWN_KEYS: dict[str, str] = {
     "respect-gitignore": "boolean",
     "output-format": "one of " + ", ".join(OUTPUT_FORMATS),
     "show-fixes": "boolean",
+    "unsafe-fixes": "boolean",
     "cache-dir": "path",
     "rules": "table of [rules.CODE] option tables",
 }
@@ -73,7 +74,7 @@ class Settings:
 
     _ARGUMENTS = (
         "selections", "per_file_ignores", "exclude", "extend_exclude", "force_exclude", "respect_gitignore",
-        "output_format", "show_fixes", "rules", "project_root", "config_file", "cache_dir", "use_cache",
+        "output_format", "show_fixes", "unsafe_fixes", "rules", "project_root", "config_file", "cache_dir", "use_cache",
     )
     __slots__ = _ARGUMENTS + ("_selected", "_per_file", "_ignore_specs")
 
@@ -87,6 +88,7 @@ class Settings:
         respect_gitignore: bool = True,
         output_format: str = "full",
         show_fixes: bool = False,
+        unsafe_fixes: Optional[bool] = None,
         rules: Optional[Mapping[str, Mapping[str, Any]]] = None,
         project_root: Optional[Path] = None,
         config_file: Optional[Path] = None,
@@ -101,6 +103,9 @@ class Settings:
         self.respect_gitignore = respect_gitignore
         self.output_format = output_format
         self.show_fixes = show_fixes
+        # None: unsafe fixes are not applied and the summary says how many there are (ruff's
+        # "hint"); True: applied like safe ones; False: not applied and not mentioned.
+        self.unsafe_fixes = unsafe_fixes
         self.rules: Mapping[str, Mapping[str, Any]] = {} if rules is None else rules
         # Where per-file-ignores and exclude patterns are anchored: the config file's directory.
         self.project_root = Path.cwd() if project_root is None else project_root
@@ -423,7 +428,8 @@ def settings_from_table(table: Mapping[str, Any], origin: str, base: Optional[Se
     extend_exclude = _expect_list(table, "extend-exclude", origin)
     if extend_exclude is not None:
         changes["extend_exclude"] = tuple(settings.extend_exclude) + extend_exclude
-    for key, attr in (("force-exclude", "force_exclude"), ("respect-gitignore", "respect_gitignore"), ("show-fixes", "show_fixes")):
+    for key, attr in (("force-exclude", "force_exclude"), ("respect-gitignore", "respect_gitignore"), ("show-fixes", "show_fixes"),
+                      ("unsafe-fixes", "unsafe_fixes")):
         value = _expect_bool(table, key, origin)
         if value is not None:
             changes[attr] = value

@@ -587,7 +587,13 @@ def _analyze(
     reports = []
     for rule in active:
         try:
-            reports.extend((rule.code, report) for report in rule.check(sem))
+            for report in rule.check(sem):
+                if report.edits and not (rule.fixable and report.applicability in rule.fix_applicability):
+                    raise ValueError(
+                        f"{rule.code} reported a {report.applicability} fix, but declares fixable={rule.fixable}, "
+                        f"fix_applicability={rule.fix_applicability}"
+                    )
+                reports.append((rule.code, report))
         except Exception:  # noqa: BLE001 - one broken rule must not lose the other findings
             result.internal_errors.append(_internal_error(rule.code, source.filename))
     if reports:
@@ -810,6 +816,7 @@ def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: So
                 )
                 for edit in report.edits
             ),
+            applicability=report.applicability,
         )
     return _make_finding(source, text, code, report.message, start.line, start.column + 1, end.line, end.column + 1, fix)
 

@@ -6,6 +6,13 @@ from typing import NamedTuple, Optional
 
 DOCS_URL = "https://dllint.readthedocs.io/en/latest/rules/{code}/"
 
+# A fix's applicability, as ruff names it: a *safe* fix keeps what the code means and `--fix`
+# applies it; an *unsafe* one may change what the code computes (or guesses the author's
+# intent) and is applied only with `--unsafe-fixes` (or `unsafe-fixes = true`).
+SAFE = "safe"
+UNSAFE = "unsafe"
+APPLICABILITIES = (SAFE, UNSAFE)
+
 
 class Location(NamedTuple):
     """A 1-based row and 1-based column, as ruff reports them."""
@@ -25,6 +32,12 @@ class Edit(NamedTuple):
 class Fix(NamedTuple):
     message: str
     edits: tuple[Edit, ...]
+    applicability: str = SAFE
+
+    def applies(self, unsafe_fixes: Optional[bool]) -> bool:
+        """Whether a run applies this fix: safe fixes always, unsafe ones only when
+        ``unsafe_fixes`` is True (None, the default, and False both leave them out)."""
+        return self.applicability == SAFE or unsafe_fixes is True
 
 
 class Finding(NamedTuple):

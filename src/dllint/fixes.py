@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, Sequence
 
-from dllint.findings import Finding, Fix, Location
+from dllint.findings import SAFE, Finding, Fix, Location
 from dllint.sources import Source
 
 MAX_ITERATIONS = 100
@@ -40,7 +40,7 @@ class FixConflict(Exception):
 
 # --- text edits -------------------------------------------------------------------------------
 
-def _line_starts(text: str) -> list[int]:
+def line_starts(text: str) -> list[int]:
     return [0] + [match.end() for match in _NEWLINE.finditer(text)]
 
 
@@ -62,7 +62,7 @@ def apply_fixes(text: str, fixes: Sequence[Fix], row_offset: int = 0) -> tuple[s
 
     ``row_offset`` is subtracted from every edit row (cell-relative edits in notebooks).
     """
-    starts = _line_starts(text)
+    starts = line_starts(text)
     taken: list[tuple[int, int]] = []
     accepted: list[tuple[int, int, str]] = []
     applied: list[int] = []
@@ -255,7 +255,8 @@ def _unified(before: str, after: str, fromfile: str, tofile: str) -> str:
 class FixOutcome:
     result: object  # the LintResult after fixing (what remains)
     documents: dict[str, Document] = field(default_factory=dict)  # every document that changed
-    fixed: dict[str, Counter] = field(default_factory=dict)
+    fixed: dict[str, Counter] = field(default_factory=dict)  # filename -> code -> fixes applied
+    unsafe_fixed: dict[str, Counter] = field(default_factory=dict)  # the unsafe ones among them
     warnings: list[str] = field(default_factory=list)
 
 
@@ -264,16 +265,18 @@ def fix_loop(
     result: object,
     lint: Callable[[Sequence[object]], object],
     preloaded: Optional[dict[str, Document]] = None,
+    unsafe_fixes: Optional[bool] = None,
 ) -> FixOutcome:
     """Fix, re-lint, repeat. ``inputs`` are what ``lint`` takes (sources or path sources),
-    ``result`` the first run's result; ``preloaded`` holds documents not on disk (stdin)."""
+    ``result`` the first run's result; ``preloaded`` holds documents not on disk (stdin).
+    Unsafe fixes are applied only when ``unsafe_fixes`` is True."""
     outcome = FixOutcome(result=result)
     documents: dict[str, Document] = dict(preloaded or {})
     frozen: set[str] = set()
     for _ in range(MAX_ITERATIONS):
         pending: dict[str, list[Finding]] = {}
         for finding in outcome.result.findings:  # type: ignore[attr-defined]
-            if finding.fix is not None and finding.filename not in frozen:
+            if finding.fix is not None and finding.fix.applies(unsafe_fixes) and finding.filename not in frozen:
                 pending.setdefault(finding.filename, []).append(finding)
         if not pending:
             break
@@ -293,8 +296,10 @@ def fix_loop(
                     )
                 continue
             documents[filename] = document
-            counter = outcome.fixed.setdefault(filename, Counter())
-            counter.update(finding.code for finding in applied)
+            outcome.fixed.setdefault(filename, Counter()).update(finding.code for finding in applied)
+            unsafe = [finding.code for finding in applied if finding.fix.applicability != SAFE]
+            if unsafe:
+                outcome.unsafe_fixed.setdefault(filename, Counter()).update(unsafe)
             progressed = True
         if not progressed:
             break

@@ -4,6 +4,11 @@ Both follow flake8/ruff habits: a bare ``# noqa`` silences every finding on its 
 ``# noqa: DL101, DL203`` only those codes; codes of other tools (``F401``) are left alone.
 Only comments count, never text inside strings, so the scan tokenizes the file — but only
 when the text contains one of the markers at all, which keeps clean files cheap.
+
+A finding's line is the line its node starts on. A line that cannot hold a comment — it ends
+inside a multi-line string or with a backslash continuation — takes its ``# noqa`` from the
+line where that string or continuation ends, as in ruff: all the lines of such a group are
+silenced by the comment on its last line (:func:`noqa_rows`).
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from dllint.findings import Finding, Location
 from dllint.sources import Source
 
 UNUSED_NOQA = "DL002"
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?(?![:\w])", re.I)
+NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?(?![:\w])", re.I)
 _DISABLE = re.compile(r"#\s*dllint:\s*disable\s*=\s*(?P<codes>[A-Za-z0-9, ]+)")
-_CODE = re.compile(r"[A-Z]+[0-9]+", re.I)
+CODE = re.compile(r"[A-Z]+[0-9]+", re.I)
 
 
 class NoqaDirective:
@@ -43,23 +48,27 @@ class NoqaDirective:
 
 
 class FileSuppressions:
-    __slots__ = ("directives", "disabled_codes", "filename")
+    __slots__ = ("directives", "disabled_codes", "filename", "row_map")
 
     def __init__(
         self,
         directives: Optional[dict[int, NoqaDirective]] = None,
         disabled_codes: frozenset[str] = frozenset(),
         filename: str = "",
+        row_map: Optional[dict[int, int]] = None,
     ) -> None:
         self.directives: dict[int, NoqaDirective] = {} if directives is None else directives
         self.disabled_codes = disabled_codes
         self.filename = filename
+        # rows that cannot hold a comment -> the row whose noqa counts for them (noqa_rows)
+        self.row_map: dict[int, int] = {} if row_map is None else row_map
 
     def apply(self, findings: Iterable[tuple[int, Finding]], enabled: frozenset[str]) -> list[Finding]:
         """Drop findings silenced on their row; add DL002 for codes that silenced nothing."""
         kept: list[Finding] = []
         used: dict[int, set[str]] = {}
         for row, finding in findings:
+            row = self.row_map.get(row, row)
             directive = self.directives.get(row)
             if directive is not None and finding.code != "DL001" and (
                 directive.codes is None or finding.code in directive.codes
@@ -112,18 +121,19 @@ def scan(text: str, source: Source) -> FileSuppressions:
         return result
     disabled: set[str] = set()
     lines = text.splitlines()
-    for row, column, comment in _comments(text):
+    comments, result.row_map = _comments(text)
+    for row, column, comment in comments:
         match = _DISABLE.search(comment)
         if match:
-            disabled.update(code.upper() for code in _CODE.findall(match.group("codes")))
-        match = _NOQA.search(comment)
+            disabled.update(code.upper() for code in CODE.findall(match.group("codes")))
+        match = NOQA.search(comment)
         if match:
             codes = match.group("codes")
             start = column + match.start()
             cell, cell_row = source.to_cell(row)
             result.directives[row] = NoqaDirective(
                 row=row,
-                codes=frozenset(code.upper() for code in _CODE.findall(codes)) if codes else None,
+                codes=frozenset(code.upper() for code in CODE.findall(codes)) if codes else None,
                 location=Location(cell_row, start + 1),
                 end_location=Location(cell_row, column + match.end() + 1),
                 cell=cell,
@@ -141,17 +151,66 @@ def _expand(selectors: set[str]) -> set[str]:
     return {code for code in codes if any(code.startswith(selector) for selector in selectors)}
 
 
-def _comments(text: str) -> Iterable[tuple[int, int, str]]:
-    """(row, 0-based column, text) of every comment; falls back to a line scan if tokenizing fails."""
+def _comments(text: str) -> tuple[list[tuple[int, int, str]], dict[int, int]]:
+    """(row, 0-based column, text) of every comment, and the :func:`noqa_rows` map; falls back
+    to a line scan (and no map) if tokenizing fails."""
     found = []
     try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            if token.type == tokenize.COMMENT:
-                found.append((token.start[0], token.start[1], token.string))
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, IndentationError, SyntaxError):
         found = [
             (row, line.index("#"), line[line.index("#"):])
             for row, line in enumerate(text.splitlines(), start=1)
             if "#" in line
         ]
-    return found
+        return found, {}
+    for token in tokens:
+        if token.type == tokenize.COMMENT:
+            found.append((token.start[0], token.start[1], token.string))
+    return found, _row_map(tokens)
+
+
+def comments(text: str) -> list[tuple[int, int, str]]:
+    """(row, 0-based column, text) of every comment of ``text``."""
+    return _comments(text)[0]
+
+
+def noqa_rows(text: str) -> dict[int, int]:
+    """For each row that cannot hold a comment (it ends inside a multi-line string, or with a
+    backslash continuation), the row whose ``# noqa`` counts for it: where the string or the
+    continuation ends. Rows not in the map count their own comment. Empty if ``text`` does
+    not tokenize."""
+    try:
+        return _row_map(list(tokenize.generate_tokens(io.StringIO(text).readline)))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return {}
+
+
+_LINE_ENDS = (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER)
+_FSTRING_START = getattr(tokenize, "FSTRING_START", None)  # Python 3.12+: f-strings are token groups
+_FSTRING_END = getattr(tokenize, "FSTRING_END", None)
+
+
+def _row_map(tokens: list[tokenize.TokenInfo]) -> dict[int, int]:
+    spans: list[tuple[int, int]] = []
+    fstrings: list[int] = []
+    previous = None
+    for token in tokens:
+        if token.type == tokenize.STRING and token.end[0] > token.start[0]:
+            spans.append((token.start[0], token.end[0]))
+        elif _FSTRING_START is not None and token.type == _FSTRING_START:
+            fstrings.append(token.start[0])
+        elif _FSTRING_END is not None and token.type == _FSTRING_END and fstrings:
+            start = fstrings.pop()
+            if token.end[0] > start:
+                spans.append((start, token.end[0]))
+        if previous is not None and previous.type not in _LINE_ENDS and token.start[0] > previous.end[0]:
+            spans.append((previous.end[0], token.start[0]))  # a backslash continuation
+        previous = token
+    groups: list[list[int]] = []  # [first row, last row] of each group of joined rows
+    for start, end in sorted(spans):
+        if groups and start <= groups[-1][1]:
+            groups[-1][1] = max(groups[-1][1], end)
+        else:
+            groups.append([start, end])
+    return {row: last for first, last in groups for row in range(first, last)}

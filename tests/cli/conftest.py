@@ -8,7 +8,9 @@ stay in-process):
 
 * DL990 test-bad-name (on, fixable): every name ``bad_name``, fixed to ``good_name``;
 * DL991 test-off-rule (off by default): every name ``off_name``;
-* DL992 test-print (on, not fixable): every call to ``print``.
+* DL992 test-print (on, not fixable): every call to ``print``;
+* DL993 test-risky-name (on, unsafe fix): every name ``risky_name``, fixed to ``calm_name``
+  only with ``--unsafe-fixes``.
 """
 
 from __future__ import annotations
@@ -100,7 +102,23 @@ class PrintCall(Rule):
             yield Report(node, "`print` found")
 
 
-TEST_RULES = {rule.code: rule for rule in (BadName, OffRule, PrintCall)}
+class RiskyName(Rule):
+    """Test rule: flags `risky_name`; its fix is unsafe."""
+
+    code = "DL993"
+    name = "test-risky-name"
+    summary = "A name called risky_name"
+    fixable = True
+    fix_applicability = ("unsafe",)
+    needs_torch = False
+
+    def check(self, sem: Any) -> Iterable[Report]:
+        for node in _names(sem, "risky_name"):
+            yield Report(node, "`risky_name` is risky", fix_message="Rename to `calm_name`",
+                         edits=(TextEdit(node, "calm_name"),), applicability="unsafe")
+
+
+TEST_RULES = {rule.code: rule for rule in (BadName, OffRule, PrintCall, RiskyName)}
 
 
 @pytest.fixture

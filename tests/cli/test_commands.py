@@ -44,11 +44,14 @@ def test_rules_table_and_json(test_rules) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["CODE", "NAME", "DEFAULT", "FIX", "SUMMARY"]
     row = next(line for line in lines if line.startswith("DL990"))
-    assert row.split()[:4] == ["DL990", "test-bad-name", "on", "yes"]
+    assert row.split()[:4] == ["DL990", "test-bad-name", "on", "safe"]
+    assert next(line for line in lines if line.startswith("DL993")).split()[:4] == ["DL993", "test-risky-name", "on", "unsafe"]
     assert next(line for line in lines if line.startswith("DL991")).split()[:3] == ["DL991", "test-off-rule", "off"]
     data = json.loads(invoke(["rules", "--output-format", "json"]).stdout)
     assert [item["code"] for item in data] == sorted(test_rules)
-    assert {"code": "DL001", "name": "parse-error", "default_enabled": True, "fixable": False}.items() <= data[0].items()
+    assert {"code": "DL001", "name": "parse-error", "default_enabled": True, "fixable": False,
+            "fix_applicability": []}.items() <= data[0].items()
+    assert next(item for item in data if item["code"] == "DL993")["fix_applicability"] == ["unsafe"]
 
 
 def test_rule_explanation(test_rules) -> None:
@@ -61,8 +64,10 @@ def test_rule_explanation(test_rules) -> None:
     assert "- `replacement` (default: `'good_name'`): what to rename it to" in result.stdout
     off = invoke(["rule", "DL991"]).stdout
     assert "Default: off (enable it with `--extend-select DL991`)." in off
+    unsafe = invoke(["rule", "DL993"]).stdout
+    assert "An unsafe fix is available (`--fix --unsafe-fixes`)" in unsafe
     data = json.loads(invoke(["rule", "DL990", "--output-format", "json"]).stdout)
-    assert data["code"] == "DL990" and data["fixable"] is True
+    assert data["code"] == "DL990" and data["fixable"] is True and data["fix_applicability"] == ["safe"]
     assert data["options"] == {"replacement": {"default": "good_name", "help": "what to rename it to"}}
     assert data["explanation"].startswith("## What it does")
 

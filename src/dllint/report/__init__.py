@@ -19,7 +19,7 @@ FORMATS = ("full", "concise", "json", "sarif", "github", "junit")
 
 
 class ReportContext:
-    __slots__ = ("fixed", "show_fixes", "fix_mode", "color", "quiet")
+    __slots__ = ("fixed", "unsafe_fixed", "show_fixes", "fix_mode", "color", "quiet", "unsafe_fixes")
 
     def __init__(
         self,
@@ -28,17 +28,33 @@ class ReportContext:
         fix_mode: bool = False,
         color: bool = False,
         quiet: bool = False,
+        unsafe_fixes: Optional[bool] = None,
+        unsafe_fixed: Optional[dict[str, Counter]] = None,
     ) -> None:
         # filename -> code -> how many findings --fix removed from it
         self.fixed: dict[str, Counter] = {} if fixed is None else fixed
+        # the same for the unsafe fixes among them
+        self.unsafe_fixed: dict[str, Counter] = {} if unsafe_fixed is None else unsafe_fixed
         self.show_fixes = show_fixes
         self.fix_mode = fix_mode  # --fix was given (changes the summary's hint)
         self.color = color
         self.quiet = quiet  # findings only, no summary lines
+        # --unsafe-fixes: True applies them, None (the default) hints at them, False hides them
+        self.unsafe_fixes = unsafe_fixes
 
     @property
     def fixed_count(self) -> int:
         return sum(sum(counter.values()) for counter in self.fixed.values())
+
+    def applies(self, finding: Finding) -> bool:
+        """Whether the finding has a fix that this run applies (or would apply with --fix)."""
+        return finding.fix is not None and finding.fix.applies(self.unsafe_fixes)
+
+    def hidden_fixes(self, findings: Sequence[Finding]) -> int:
+        """Unsafe fixes not applied, to mention in the summary (0 when --no-unsafe-fixes)."""
+        if self.unsafe_fixes is not None:
+            return 0
+        return sum(1 for finding in findings if finding.fix is not None and not finding.fix.applies(None))
 
 
 def rule_name(code: str) -> str:
@@ -67,7 +83,7 @@ def render_statistics(fmt: str, findings: Sequence[Finding], context: ReportCont
     if fmt == "json":
         import json
 
-        return json.dumps(text.statistics_rows(findings), indent=2) + "\n"
+        return json.dumps(text.statistics_rows(findings, context), indent=2) + "\n"
     return text.statistics(findings, context)
 
 

@@ -17,7 +17,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
     fix = None
     if finding.fix is not None:
         fix = {
-            "applicability": "safe",
+            "applicability": finding.fix.applicability,
             "edits": [
                 {
                     "content": edit.content,

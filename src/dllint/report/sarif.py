@@ -41,8 +41,16 @@ def _rule_entry(code: str, rule: Any) -> dict[str, Any]:
         "help": {"text": doc or summary, "markdown": doc or summary},
         "helpUri": DOCS_URL.format(code=code),
         "defaultConfiguration": {"enabled": bool(getattr(rule, "default_enabled", True))},
-        "properties": {"fixable": bool(getattr(rule, "fixable", False))},
+        "properties": _fix_properties(rule),
     }
+
+
+def _fix_properties(rule: Any) -> dict[str, Any]:
+    fixable = bool(getattr(rule, "fixable", False))
+    properties: dict[str, Any] = {"fixable": fixable}
+    if fixable:
+        properties["fixApplicability"] = list(getattr(rule, "fix_applicability", ("safe",)))
+    return properties
 
 
 def document(findings: Sequence[Finding]) -> dict[str, Any]:
@@ -76,6 +84,7 @@ def document(findings: Sequence[Finding]) -> dict[str, Any]:
             result["fixes"] = [
                 {
                     "description": {"text": finding.fix.message or "apply the fix"},
+                    "properties": {"applicability": finding.fix.applicability},
                     "artifactChanges": [
                         {
                             "artifactLocation": _uri(finding.filename),

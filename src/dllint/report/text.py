@@ -25,7 +25,7 @@ def _header(finding: Finding, context: ReportContext) -> str:
     if finding.cell is not None:
         where += f"cell {finding.cell}" + sep
     where += f"{finding.location.row}{sep}{finding.location.column}{sep}"
-    marker = _style("[*] ", context, fg="cyan") if finding.fix is not None else ""
+    marker = _style("[*] ", context, fg="cyan") if context.applies(finding) else ""
     return f"{where} {_style(finding.code, context, fg='red', bold=True)} {marker}{finding.message}"
 
 
@@ -90,25 +90,58 @@ def summary(findings: Sequence[Finding], context: ReportContext) -> str:
         out.append(f"Found {plural(remaining + fixed)} ({fixed} fixed, {remaining} remaining).\n")
     else:
         out.append(f"Found {plural(remaining)}.\n")
-    fixable = sum(1 for finding in findings if finding.fix is not None)
-    if fixable and not context.fix_mode:
-        out.append(f"{_style('[*]', context, fg='cyan')} {fixable} fixable with the `--fix` option.\n")
+    # Like ruff: the fixes --fix would apply, and the unsafe ones it would not (unless
+    # --no-unsafe-fixes / unsafe-fixes = false asked not to hear about them).
+    fixable = 0 if context.fix_mode else sum(1 for finding in findings if context.applies(finding))
+    hidden = context.hidden_fixes(findings)
+    marker = _style("[*]", context, fg="cyan")
+    if fixable and hidden:
+        out.append(f"{marker} {fixable} fixable with the `--fix` option ({_hidden(hidden)} can be enabled with the "
+                   "`--unsafe-fixes` option).\n")
+    elif fixable:
+        out.append(f"{marker} {fixable} fixable with the `--fix` option.\n")
+    elif hidden:
+        out.append(f"No fixes available ({_hidden(hidden)} can be enabled with the `--unsafe-fixes` option).\n")
     return "".join(out)
 
 
+def _hidden(count: int) -> str:
+    return f"{count} hidden fix{'' if count == 1 else 'es'}"
+
+
+def fix_only_summary(findings: Sequence[Finding], context: ReportContext, *, applied: bool) -> str:
+    """ruff's line after ``--fix-only`` (``applied``) or ``--diff``: what was (would be) fixed,
+    and how many unsafe fixes ``--unsafe-fixes`` would add. Empty when there is nothing to say."""
+    fixed = context.fixed_count
+    hidden = context.hidden_fixes(findings)
+    extra = f"{hidden} additional fix{'' if hidden == 1 else 'es'} available with `--unsafe-fixes`"
+    if fixed:
+        done = f"Fixed {plural(fixed)}" if applied else f"Would fix {plural(fixed)}"
+        return f"{done} ({extra}).\n" if hidden else f"{done}.\n"
+    if hidden:
+        none = "No errors fixed" if applied else "No errors would be fixed"
+        return f"{none} ({hidden} fix{'' if hidden == 1 else 'es'} available with `--unsafe-fixes`).\n"
+    return ""
+
+
 def fixes_summary(context: ReportContext) -> str:
+    """``--show-fixes``: the fixes applied, per file and rule; unsafe ones are marked."""
     out = [f"\nFixed {plural(context.fixed_count)}:\n"]
     for filename in sorted(context.fixed):
         out.append(f"- {_style(filename, context, bold=True)}:\n")
+        unsafe = context.unsafe_fixed.get(filename, {})
         for code, count in sorted(context.fixed[filename].items()):
-            out.append(f"    {count} × {_style(code, context, fg='red', bold=True)} ({rule_name(code)})\n")
+            note = ""
+            if unsafe.get(code):
+                note = ", unsafe fix" if unsafe[code] == count else f", {unsafe[code]} of them unsafe"
+            out.append(f"    {count} × {_style(code, context, fg='red', bold=True)} ({rule_name(code)}{note})\n")
     out.append("\n")
     return "".join(out)
 
 
-def statistics_rows(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+def statistics_rows(findings: Sequence[Finding], context: ReportContext) -> list[dict[str, Any]]:
     counts = Counter(finding.code for finding in findings)
-    fixable = {finding.code for finding in findings if finding.fix is not None}
+    fixable = {finding.code for finding in findings if context.applies(finding)}
     rows = [
         {"code": code, "name": rule_name(code), "count": count, "fixable": code in fixable}
         for code, count in counts.items()
@@ -119,7 +152,7 @@ def statistics_rows(findings: Sequence[Finding]) -> list[dict[str, Any]]:
 
 def statistics(findings: Sequence[Finding], context: ReportContext) -> str:
     """ruff's ``--statistics`` table: count, code, fixable marker, rule name."""
-    rows = statistics_rows(findings)
+    rows = statistics_rows(findings, context)
     if not rows:
         return summary(findings, context)
     count_width = max(len(str(row["count"])) for row in rows)

@@ -65,11 +65,22 @@ def all_rules() -> dict[str, type[Rule]]:
                         f"but its module name and OFF_BY_DEFAULT say {listed.code} {listed.name} "
                         f"(default_enabled={listed.default_enabled})"
                     )
+                _check_fix_applicability(value)
                 found[value.code] = value
     missing = sorted(set(rule_catalog()) - set(found))
     if missing:
         raise RuntimeError(f"no rule class found in the modules of {', '.join(missing)}")
     return dict(sorted(found.items()))
+
+
+def _check_fix_applicability(rule: type[Rule]) -> None:
+    from dllint.findings import APPLICABILITIES
+
+    declared = rule.fix_applicability
+    if not declared or any(item not in APPLICABILITIES for item in declared):
+        raise RuntimeError(
+            f"{rule.code}: fix_applicability must list one or more of {', '.join(APPLICABILITIES)}, got {declared!r}"
+        )
 
 
 def get_rule(code: str) -> type[Rule]:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Op
 
 import libcst as cst
 
+from dllint.findings import SAFE
+
 if TYPE_CHECKING:
     from dllint.project import ProjectIndex
     from dllint.semantics import FileSemantics
@@ -54,9 +56,13 @@ class Report:
     predicate over the project index, evaluated once every file has been read; the report
     is dropped when it returns True. It must be a picklable, module-level callable (a
     :class:`functools.partial` of one is fine) because results cross process boundaries.
+
+    ``applicability`` is the fix's: ``"safe"`` (``--fix`` applies it) or ``"unsafe"`` (it may
+    change what the code computes; applied only with ``--unsafe-fixes``). It must be one the
+    rule declares in :attr:`Rule.fix_applicability`.
     """
 
-    __slots__ = ("node", "message", "fix_message", "edits", "unless")
+    __slots__ = ("node", "message", "fix_message", "edits", "unless", "applicability")
 
     def __init__(
         self,
@@ -65,12 +71,14 @@ class Report:
         fix_message: Optional[str] = None,
         edits: tuple[TextEdit, ...] = (),
         unless: Optional[Callable[["ProjectIndex"], bool]] = None,
+        applicability: str = SAFE,
     ) -> None:
         self.node = node
         self.message = message
         self.fix_message = fix_message
         self.edits = edits
         self.unless = unless
+        self.applicability = applicability
 
 
 class Rule:
@@ -87,6 +95,9 @@ class Rule:
     summary: ClassVar[str]
     default_enabled: ClassVar[bool] = True
     fixable: ClassVar[bool] = False
+    # The applicabilities of the fixes the rule offers (when ``fixable``): ("safe",),
+    # ("unsafe",) or both. `dllint rules` lists them; a report's fix must have one of them.
+    fix_applicability: ClassVar[tuple[str, ...]] = (SAFE,)
     options: ClassVar[Mapping[str, Option]] = {}
     # Rules whose verdict on a file depends only on that file's text run even on files
     # that never mention torch (DL001, DL002); the rest are skipped there.
