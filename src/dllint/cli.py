@@ -366,6 +366,7 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
         color=color,
         quiet=options["quiet"],
         unsafe_fixes=settings.unsafe_fixes,
+        docs_url=settings.docs_url,
     )
     errors = list(result.internal_errors)
     changed = outcome.documents if outcome else {}
@@ -540,14 +541,14 @@ def rule_command(code: Optional[str], show_all: bool, output_format: str) -> Non
     if output_format == "json":
         import json
 
-        data = [_rule_dict(rule) for rule in chosen]
+        data = [_rule_dict(rule, _configured_docs_url()) for rule in chosen]
         click.echo(json.dumps(data if show_all else data[0], indent=2, ensure_ascii=False))
         return
     click.echo("\n\n".join(_rule_text(rule) for rule in chosen))
 
 
-def _rule_dict(rule: Any) -> dict[str, Any]:
-    from dllint.findings import DOCS_URL
+def _rule_dict(rule: Any, docs_url: str) -> dict[str, Any]:
+    from dllint.findings import rule_url
 
     return {
         "code": rule.code,
@@ -558,8 +559,20 @@ def _rule_dict(rule: Any) -> dict[str, Any]:
         "fix_applicability": _fix_applicability(rule),
         "options": {name: {"default": option.default, "help": option.help} for name, option in rule.options.items()},
         "explanation": rule.documentation(),
-        "url": DOCS_URL.format(code=rule.code),
+        "url": rule_url(rule.code, docs_url),
     }
+
+
+def _configured_docs_url() -> str:
+    """The configured documentation site (`docs-url`) for the rule links that `dllint rule`
+    prints; the default one, with a warning, when the configuration cannot be read."""
+    from dllint import config as cfg
+
+    try:
+        return cfg.load_settings().docs_url
+    except cfg.ConfigError as error:
+        click.echo(f"warning: {error} (using the default docs-url)", err=True)
+        return cfg.Settings().docs_url
 
 
 def _rule_text(rule: Any) -> str:
