@@ -25,6 +25,7 @@ from dllint import __version__
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 FORMATS = ("full", "concise", "json", "sarif", "github", "junit")
 PROBE_HINT = "pip install 'dllint[probe]'"
+SERVER_HINT = "pip install 'dllint[server]'"
 
 
 # --- the group: default command and lazy subcommands ------------------------------------------
@@ -33,7 +34,13 @@ class DllintGroup(click.Group):
     """A group that runs ``check`` when the first argument is not a subcommand, and imports
     heavy subcommands (``probe``, which needs torch) only when they are invoked."""
 
-    lazy_commands = {"probe": ("dllint.probe.cli", "probe_command", "Run the runtime probe on a model (needs torch).")}
+    # name -> (module, attribute, help line, what it needs)
+    lazy_commands = {
+        "probe": ("dllint.probe.cli", "probe_command", "Run the runtime probe on a model (needs torch).",
+                  f"torch and the probe extra: {PROBE_HINT}"),
+        "server": ("dllint.server", "server_command", "Run the language server for editors (LSP over stdio).",
+                   f"pygls and lsprotocol: {SERVER_HINT}"),
+    }
     default_command = "check"
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -47,7 +54,8 @@ class DllintGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
         if name in self.lazy_commands and name not in self.commands:
-            return _load_lazy(name, *self.lazy_commands[name][:2])
+            module, attribute, _, needs = self.lazy_commands[name]
+            return _load_lazy(name, module, attribute, needs)
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -70,12 +78,12 @@ class DllintGroup(click.Group):
         self.format_commands(ctx, formatter)
         formatter.write_paragraph()
         formatter.write_text(
-            "A path named like a command (`rules`, `rule`, `check`, `probe`) is linted as `./rules` "
+            "A path named like a command (`rules`, `rule`, `check`, `probe`, `server`) is linted as `./rules` "
             "or with `dllint check rules`. `dllint --version` prints the version."
         )
 
 
-def _load_lazy(name: str, module_name: str, attribute: str) -> click.Command:
+def _load_lazy(name: str, module_name: str, attribute: str, needs: str) -> click.Command:
     import importlib
 
     try:
@@ -96,7 +104,7 @@ def _load_lazy(name: str, module_name: str, attribute: str) -> click.Command:
     def unavailable(ctx: click.Context) -> None:
         click.echo(
             f"error: `dllint {name}` is not available: {reason}.\n"
-            f"It needs torch and the probe extra: {PROBE_HINT}",
+            f"It needs {needs}",
             err=True,
         )
         ctx.exit(EXIT_ERROR)

@@ -122,6 +122,11 @@ def lint_paths(paths: Sequence[str], settings: Optional[Settings] = None, *, job
     return lint_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs)
 
 
+def analyze_paths(paths: Sequence[str], settings: Optional[Settings] = None, *, jobs: Optional[int] = None) -> list[FileResult]:
+    """Phase 1 for the given files (see :func:`analyze_sources`)."""
+    return analyze_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs)
+
+
 def lint_sources(
     sources: Sequence["Source | _PathSource"],
     settings: Optional[Settings] = None,

@@ -77,17 +77,17 @@ def apply(text: str, kind: str, where: float, size: float, lines: list[str], ind
     return "".join(old[:start + 1] + old[start:])
 
 
-def full_parse(text: str):
+def full_parse(text: str) -> "cst.Module | Exception":
     try:
         return cst.parse_module(text)
-    except Exception:  # noqa: BLE001 - any failure: the text is not Python
-        return None
+    except Exception as error:  # noqa: BLE001 - whatever LibCST raises, the reparse must raise too
+        return error
 
 
 def check(parser: IncrementalParser, text: str) -> None:
     expected = full_parse(text)
-    if expected is None:
-        with pytest.raises(Exception):
+    if isinstance(expected, Exception):
+        with pytest.raises(type(expected)):
             parser.parse(text)
         return
     module, positions = parser.parse(text)

@@ -113,6 +113,13 @@ class IncrementalParser:
         self._statements: list[_Statement] = []
         self.reparsed_statements = 0  # how many statements the last parse rebuilt (for tests)
 
+    def fork(self) -> "IncrementalParser":
+        """A parser that starts from this one's last parse and goes its own way (for the
+        texts a fix-all goes through, leaving the document's own parser as it is)."""
+        other = IncrementalParser()
+        other.text, other.module, other._lines, other._statements = self.text, self.module, self._lines, self._statements
+        return other
+
     def parse(self, text: str) -> tuple[cst.Module, StatementPositions]:
         if self.module is not None and text == self.text:
             return self.module, StatementPositions(self.module, self._statements)
