@@ -12,7 +12,9 @@ INSTALL_HINT = "pip install 'dllint[server]'"
 
 
 @click.command("server", context_settings={"help_option_names": ["-h", "--help"]})
-def server_command() -> None:
+@click.option("--log-file", type=click.Path(dir_okay=False, writable=True),
+              help="Write the server's log (protocol messages, errors) to this file.")
+def server_command(log_file: "str | None") -> None:
     """Run the language server (LSP over stdin/stdout) for editors.
 
     Diagnostics as you type (cross-file, honouring pyproject.toml and # noqa), quick fixes,
@@ -24,4 +26,9 @@ def server_command() -> None:
     except ImportError as error:
         click.echo(f"error: `dllint server` needs pygls and lsprotocol ({error}): {INSTALL_HINT}", err=True)
         raise SystemExit(2) from None
+    if log_file:
+        import logging
+
+        logging.basicConfig(filename=log_file, level=logging.DEBUG,
+                            format="%(asctime)s %(threadName)s %(name)s %(levelname)s: %(message)s")
     start()
