@@ -91,13 +91,15 @@ def check(parser: IncrementalParser, text: str) -> None:
             parser.parse(text)
         return
     module, positions = parser.parse(text)
-    assert module.code == text
+    # What a full parse renders: LibCST itself drops a blank line before an indented comment
+    # at the very end of a module ("x = 1\n\n # c\n" renders as "x = 1\n # c\n").
+    assert module.code == expected.code
     full = Positions(module)
     assert {node: positions[node] for node in full} == {node: full[node] for node in full}
     assert module.deep_equals(expected) or module.default_indent != expected.default_indent
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(base=st.sampled_from(BASES), steps=edits())
 def test_reparsing_edit_by_edit_builds_what_a_full_parse_builds(base: str, steps) -> None:
     parser = IncrementalParser()
@@ -108,17 +110,17 @@ def test_reparsing_edit_by_edit_builds_what_a_full_parse_builds(base: str, steps
         check(parser, text)
 
 
-def test_an_edit_inside_one_function_reparses_only_it_and_its_neighbours() -> None:
+def test_an_edit_inside_one_function_reparses_only_that_function() -> None:
     text = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(50))
     parser = IncrementalParser()
-    parser.parse(text)
+    before, _ = parser.parse(text)
     edited = text.replace("return x + 20\n", "return x * 20\n")
     module, positions = parser.parse(edited)
-    assert parser.reparsed_statements == 3
+    assert parser.reparsed_statements == 1
     assert module.code == edited
-    changed = module.body[20]
-    assert positions[changed].start.line == 20 * 4 + 1
-    assert module.body[19] is parser.module.body[19]
+    assert [a is b for a, b in zip(before.body, module.body)] == [index != 20 for index in range(50)]
+    assert positions[module.body[20]].start.line == 20 * 4 + 1
+    assert positions[module.body[21]].start.line == 21 * 4 + 1
 
 
 def test_a_syntax_error_keeps_the_last_good_parse_and_the_repair_is_incremental() -> None:
@@ -130,7 +132,7 @@ def test_a_syntax_error_keeps_the_last_good_parse_and_the_repair_is_incremental(
         parser.parse(broken)
     repaired = text.replace("return x + 5\n", "return (x + 5)\n")
     module, _ = parser.parse(repaired)
-    assert module.code == repaired and parser.reparsed_statements == 3
+    assert module.code == repaired and parser.reparsed_statements == 1
 
 
 def test_a_string_opened_in_the_edit_that_runs_into_the_rest_of_the_file_is_parsed_in_full() -> None:

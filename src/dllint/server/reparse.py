@@ -6,8 +6,9 @@ else dllint does with the file, yet an edit almost always stays inside one funct
 :class:`IncrementalParser` keeps the last good parse of a document and, for a new text:
 
 1. finds the lines that differ (the common prefix and suffix of lines);
-2. reparses only the top-level statements those lines belong to, plus one more statement on
-   each side (so that comment lines between two statements go where a full parse puts them);
+2. reparses only the top-level statements those lines belong to (and a neighbour where the
+   edit touches the comment or blank lines between two statements, which a full parse may
+   give to either);
 3. splices the new statements between the old ones (LibCST nodes are immutable, so the old
    statements are reused as they are).
 
@@ -151,14 +152,24 @@ class IncrementalParser:
         limit = min(len(old_lines), len(new_lines)) - prefix
         suffix = _common_suffix(old_lines, new_lines, limit)
         changed_end = len(old_lines) - suffix  # old lines [prefix, changed_end) changed
+        # The statements holding the first and the last changed line (for a pure insertion
+        # between two statements: those two).
         first = next((k for k in range(count) if starts[k] + statements[k].lines > prefix), count - 1)
         last = next((k for k in reversed(range(count)) if starts[k] < changed_end), 0)
+        first, last = min(first, last), max(first, last)
         if prefix < header:
             first = 0
         if changed_end > line:
             last = count - 1
-        first, last = max(first - 1, 0), min(last + 1, count - 1)
-        last = max(last, first)
+        # Comment and blank lines between two statements belong to the first one's last block
+        # when they are indented as deep as it, else to the next statement. Reparse the
+        # statement before too when the edit reaches the lines before the first one's code,
+        # and the statement after when its leading lines are indented (the edited block's
+        # depth decides where they go).
+        if first > 0 and prefix <= starts[first] + len(statements[first].node.leading_lines):
+            first -= 1
+        if last < count - 1 and any(line.whitespace.value for line in statements[last + 1].node.leading_lines):
+            last += 1
 
         begin = 0 if first == 0 else starts[first]
         end = len(old_lines) if last == count - 1 else starts[last] + statements[last].lines
