@@ -232,7 +232,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
         env["DLLINT_CACHE_DIR"] = str(scratch_dir / "cache")
         client = Client()
-        await client.lsp.start_io(sys.executable, "-m", "dllint", "server", env=env, cwd=str(workspace))
+        log = ["--log-file", args.server_log] if args.server_log else []
+        await client.lsp.start_io(sys.executable, "-m", "dllint", "server", *log, env=env, cwd=str(workspace))
         drain = asyncio.ensure_future(_drain(client.lsp))
         options = {"debounce": args.debounce} if args.debounce is not None else None
         started = time.perf_counter()
@@ -310,6 +311,7 @@ def main() -> None:
     parser.add_argument("--workspace", help="a project to open as the workspace (with --file, relative to it)")
     parser.add_argument("--debounce", type=float, default=None, help="the server's debounce in seconds (default: its own)")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between edits (default 0.3)")
+    parser.add_argument("--server-log", help="have the server write its log (with each analysis's time) here")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait after the first analysis")
     args = parser.parse_args()
     report(asyncio.run(run(args)), args)
