@@ -602,7 +602,9 @@ def _analyze(
         except Exception:  # noqa: BLE001 - one broken rule must not lose the other findings
             result.internal_errors.append(_internal_error(rule.code, source.filename))
     if reports:
-        positions = sem.positions([report.node for _, report in reports] + [e.node for _, r in reports for e in r.edits])
+        positions = sem.positions(
+            [report.node for _, report in reports] + [n for _, r in reports for e in r.edits for n in (e.node, e.until)]
+        )
         for code, report in reports:
             finding = _to_finding(code, report, positions, source, text)
             result.candidates.append(Candidate(finding, positions[report.node].start.line, report.unless))
@@ -805,7 +807,7 @@ class _ModuleMatcher:
 # --- findings ---------------------------------------------------------------------------------
 
 def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: Source, text: str) -> Finding:
-    from dllint.findings import Edit, Fix
+    from dllint.findings import Fix
 
     span = positions[report.node]
     start, end = span.start, span.end
@@ -814,16 +816,38 @@ def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: So
         fix = Fix(
             message=report.fix_message or "",
             edits=tuple(
-                Edit(
-                    content=edit.replacement,
-                    location=Location(positions[edit.node].start.line, positions[edit.node].start.column + 1),
-                    end_location=Location(positions[edit.node].end.line, positions[edit.node].end.column + 1),
-                )
-                for edit in report.edits
+                edit for edit in (_edit(e, positions, text, source) for e in report.edits)
+                if edit.content or edit.location != edit.end_location  # drop the edits that change nothing
             ),
             applicability=report.applicability,
         )
     return _make_finding(source, text, code, report.message, start.line, start.column + 1, end.line, end.column + 1, fix)
+
+
+def _edit(edit: Any, positions: Mapping[Any, Any], text: str, source: Source) -> Any:
+    from dllint.findings import Edit
+
+    content = edit.replacement
+    start = _anchor(positions[edit.node], edit.start)
+    end = _anchor(positions[edit.until], edit.end)
+    if edit.start == "next_line":
+        row = start.row
+        last_row = text.count("\n") + (0 if text.endswith("\n") else 1)
+        if row > last_row or (source.cell_starts is not None and row in source.cell_starts):
+            # No line after the node in its file (no final newline) or in its notebook cell:
+            # end the node's line instead, so that the edit stays where the node is.
+            line = text.split("\n")[row - 2].rstrip("\r")
+            start = end = Location(row - 1, len(line) + 1)
+            content = "\n" + content.rstrip("\r\n")
+    return Edit(content=content, location=start, end_location=end)
+
+
+def _anchor(span: Any, side: str) -> Location:
+    if side == "start":
+        return Location(span.start.line, span.start.column + 1)
+    if side == "end":
+        return Location(span.end.line, span.end.column + 1)
+    return Location(span.end.line + 1, 1)  # next_line
 
 
 def _make_finding(

@@ -304,8 +304,30 @@ def fix_loop(
         if not progressed:
             break
         outcome.result = lint([_replace(item, documents) for item in inputs])
+    else:
+        _give_up_unconverged(outcome, documents, frozen, unsafe_fixes)
+        outcome.result = lint([_replace(item, documents) for item in inputs])
     outcome.documents = {name: doc for name, doc in documents.items() if doc.changed}
     return outcome
+
+
+def _give_up_unconverged(
+    outcome: FixOutcome, documents: dict[str, Document], frozen: set[str], unsafe_fixes: Optional[bool]
+) -> None:
+    """After :data:`MAX_ITERATIONS` rounds, a file that still has fixes to apply is caught in a
+    fix that does not remove its finding: it keeps its original content, with a warning."""
+    for finding in outcome.result.findings:  # type: ignore[attr-defined]
+        name = finding.filename
+        if finding.fix is None or not finding.fix.applies(unsafe_fixes) or name in frozen or name not in documents:
+            continue
+        frozen.add(name)
+        documents[name] = Document(name, documents[name].original)
+        outcome.fixed.pop(name, None)
+        outcome.unsafe_fixed.pop(name, None)
+        outcome.warnings.append(
+            f"{name}: the fix for {finding.code} did not converge after {MAX_ITERATIONS} rounds; the file was left "
+            "unchanged (please report it)"
+        )
 
 
 def _replace(item: object, documents: dict[str, Document]) -> object:

@@ -189,3 +189,12 @@ def test_diff_with_a_missing_path_exits_2(project: Path, test_rules) -> None:
     write(project, "m.py", SOURCE)
     result = invoke(["--diff", "m.py", "missing.py"])
     assert result.exit_code == 2 and "+good_name = 1" in result.stdout
+
+
+def test_a_fix_that_never_converges_leaves_the_file_unchanged(project: Path, test_rules, monkeypatch) -> None:
+    monkeypatch.setattr(fixes, "MAX_ITERATIONS", 5)
+    path = write(project, "m.py", "bad_name = 1\n")
+    result = invoke(["--fix", "--config", 'rules.DL990.replacement = "(bad_name)"', "m.py"])
+    assert path.read_text() == "bad_name = 1\n"
+    assert "m.py: the fix for DL990 did not converge after 5 rounds; the file was left unchanged" in result.stderr
+    assert result.exit_code == 1 and "Found 1 error." in result.stdout

@@ -107,3 +107,28 @@ def test_fix_in_notebook_edits_the_cell_and_keeps_magics(project: Path, test_rul
     assert data["cells"][2]["source"] == ["print(good_name)"]
     assert data["cells"][1] == json.loads(original)["cells"][1]
     assert parse_notebook(path.read_bytes()).code_cells[0].lines == ["%matplotlib inline", "good_name = 1"]
+
+
+def test_unsafe_fix_that_adds_a_line_after_a_cells_last_statement(project: Path) -> None:
+    training = (
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+        "model = nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.5))\n"
+        "def evaluate(model, xs):\n"
+        "    total = 0\n"
+        "    with torch.no_grad():\n"
+        "        total = model(xs).sum()\n"
+    )
+    loop = (
+        "for epoch in range(3):\n"
+        "    for x, y in loader:\n"
+        "        F.cross_entropy(model(x), y).backward()\n"
+        "    evaluate(model, val)"
+    )
+    path = write(project, "nb.ipynb", notebook(("code", training), ("code", loop)))
+    result = invoke(["--fix", "--unsafe-fixes", "--select", "DL502", "nb.ipynb"])
+    assert result.exit_code == 0, result.stdout
+    cells = json.loads(path.read_text())["cells"]
+    assert "".join(cells[0]["source"]).endswith(
+        "    model.eval()\n    with torch.no_grad():\n        total = model(xs).sum()\n    model.train()\n"
+    )
+    assert "".join(cells[1]["source"]) == loop

@@ -33,8 +33,13 @@ def test_documentation_is_complete(code, rule) -> None:
         assert "## Options" in doc, f"{code} has options but no Options section"
         for option in rule.options:
             assert f"`{option}`" in doc, f"{code} does not document option {option}"
+    references = doc.split("## References", 1)[1]
+    assert re.search(r"\]\(https://[^)\s]+\)", references), f"{code}: References must link something users can open"
+    assert not re.search(r"\bseed\b|notes §|RULES\.md", doc, re.I), f"{code} cites notes users cannot open"
     if code not in ("DL001", "DL002"):
-        assert re.search(r"[Ss]eed notes §\d", doc), f"{code} must cite the seed notes section it comes from"
+        assert "https://pytorch.org/docs/" in references, f"{code}: References must link the PyTorch docs of its APIs"
+    if rule.fixable and "unsafe" in rule.fix_applicability:
+        assert "## Fix safety" in doc, f"{code} has unsafe fixes but no Fix safety section"
 
 
 @pytest.mark.parametrize("code, rule", [(c, r) for c, r in RULES if c != "DL001"], ids=[c for c, _ in RULES if c != "DL001"])

@@ -59,3 +59,37 @@ def test_bias_before_batchnorm_fix(before: str, after: str) -> None:
 def test_no_fix_when_keyword_arguments_are_unpacked() -> None:
     source = "import torch.nn as nn\nblock = nn.Sequential(nn.Conv2d(3, 8, 3, **kw), nn.BatchNorm2d(8))\n"
     assert lint_text(source, ["DL301"]) == []  # bias may be in **kw: not even a finding
+
+
+def test_no_fix_for_a_line_shared_by_configurations_it_does_not_hold_for() -> None:
+    source = textwrap.dedent(
+        """\
+        import torch.nn as nn
+
+        def block(cin, cout, normalize=True):
+            layers = [nn.Conv2d(cin, cout, 3, padding=1)]
+            if normalize:
+                layers.append(nn.BatchNorm2d(cout))
+            return layers + [nn.ReLU()]
+
+        net = nn.Sequential(*block(3, 8, normalize=False), *block(8, 16))
+        """
+    )
+    findings = lint_text(source, ["DL301"])
+    assert len(findings) == 1 and findings[0].fix is None
+    assert "when built by `block(8, 16)` (line 9)" in findings[0].message
+
+
+def test_fix_for_a_line_every_configuration_flags() -> None:
+    source = textwrap.dedent(
+        """\
+        import torch.nn as nn
+
+        def block(cin, cout):
+            return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+
+        net = nn.Sequential(*block(3, 8), *block(8, 16))
+        """
+    )
+    findings = lint_text(source, ["DL301"])
+    assert len(findings) == 1 and findings[0].fix is not None

@@ -40,13 +40,40 @@ class Option:
 
 
 class TextEdit:
-    """Replace ``node``'s source text with ``replacement`` (a fix)."""
+    """One edit of a fix: replace ``node``'s source text with ``replacement``.
 
-    __slots__ = ("node", "replacement")
+    More generally the edited range runs from ``node``'s ``start`` side to ``until``'s ``end``
+    side (``until`` defaults to ``node``). A side is ``"start"`` or ``"end"`` of the node's
+    range, or ``"next_line"``: the beginning of the line after the node ends (to add a
+    statement after a block). :meth:`before` and :meth:`after_line_of` build insertions.
+    """
 
-    def __init__(self, node: cst.CSTNode, replacement: str) -> None:
+    __slots__ = ("node", "replacement", "start", "until", "end")
+
+    def __init__(
+        self,
+        node: cst.CSTNode,
+        replacement: str,
+        *,
+        start: str = "start",
+        until: Optional[cst.CSTNode] = None,
+        end: str = "end",
+    ) -> None:
         self.node = node
         self.replacement = replacement
+        self.start = start
+        self.until = node if until is None else until
+        self.end = end
+
+    @classmethod
+    def before(cls, node: cst.CSTNode, text: str) -> "TextEdit":
+        """Insert ``text`` right before ``node``."""
+        return cls(node, text, end="start")
+
+    @classmethod
+    def after_line_of(cls, node: cst.CSTNode, text: str) -> "TextEdit":
+        """Insert ``text`` (whole lines, ending in a newline) after the line where ``node`` ends."""
+        return cls(node, text, start="next_line", end="next_line")
 
 
 class Report:

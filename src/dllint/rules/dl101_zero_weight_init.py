@@ -32,8 +32,7 @@ class ZeroWeightInit(Rule):
     If every weight of a layer starts at the same value, every unit of that layer computes
     the same output and receives the same gradient, so after any number of steps the units
     are still copies of each other: the layer behaves like a single unit. Random
-    initialisation is what breaks this symmetry (seed §1.4 on backpropagation, §1.7.1 "why
-    w cannot be initialised to 0"). With ReLU the situation is worse still: a zero
+    initialisation is what breaks this symmetry (Goodfellow et al., *Deep Learning*, §8.4). With ReLU the situation is worse still: a zero
     pre-activation sits exactly at ReLU's kink, where PyTorch's gradient is 0.
 
     Zero is fine — and common on purpose — for biases, for the scale (gamma) of normalisation
@@ -80,7 +79,9 @@ class ZeroWeightInit(Rule):
     ```
 
     ## References
-    - Seed notes §1.4 (backpropagation: initialise randomly, never all zeros) and §1.7.1
+    - Rumelhart, Hinton & Williams, [Learning representations by back-propagating errors](https://doi.org/10.1038/323533a0), Nature 1986
+    - Glorot & Bengio, [Understanding the difficulty of training deep feedforward neural networks](https://proceedings.mlr.press/v9/glorot10a.html), AISTATS 2010
+    - Goodfellow, Bengio & Courville, [Deep Learning](https://www.deeplearningbook.org/contents/optimization.html), §8.4 (initialisation must break the symmetry between units)
     - [PyTorch: torch.nn.init](https://pytorch.org/docs/stable/nn.init.html)
     - Runtime counterpart: DLP008 symmetric-units (`dllint probe`)
     """

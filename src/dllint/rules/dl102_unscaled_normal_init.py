@@ -57,10 +57,9 @@ class UnscaledNormalInit(Rule):
     a standard deviation about `√n` times that of its inputs — 16× for 256 inputs, 28× for
     784 — and the factor compounds layer after layer. The activations explode, or, with tanh
     and sigmoid, pin the units in their flat saturated tails where the gradient is almost 0
-    (seed §1.7.2: `np.random.randn()` draws from a distribution of variance 1, and the deeper
-    layers' tanh outputs collapse and their gradients vanish). Xavier (seed §1.7.3) and He
-    (seed §1.7.4) initialisation scale the std by `1/√fan_in` (times a gain) precisely to keep
-    the activation scale constant with depth.
+    (Glorot & Bengio, 2010, measured exactly this in deep tanh networks). Xavier (Glorot &
+    Bengio, 2010) and He (He et al., 2015) initialisation scale the std by `1/√fan_in` (times
+    a gain) precisely to keep the activation scale constant with depth.
 
     ## Example
     ```python
@@ -97,10 +96,10 @@ class UnscaledNormalInit(Rule):
     ```
 
     ## References
-    - Seed notes §1.7.2 (random initialisation with variance 1 saturates deep tanh layers),
-      §1.7.3 (Xavier), §1.7.4 (He initialisation), §1.5 (vanishing and exploding gradients)
-    - Glorot & Bengio, [Understanding the difficulty of training deep feedforward neural networks](https://proceedings.mlr.press/v9/glorot10a.html), 2010
+    - Glorot & Bengio, [Understanding the difficulty of training deep feedforward neural networks](https://proceedings.mlr.press/v9/glorot10a.html), AISTATS 2010
+    - He, Zhang, Ren & Sun, [Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet Classification](https://arxiv.org/abs/1502.01852), ICCV 2015
     - [PyTorch: torch.nn.init.normal_](https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.normal_)
+    - [PyTorch: torch.nn.init.kaiming_normal_](https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.kaiming_normal_)
     - Runtime counterpart: DLP007 activation-scale-drift (`dllint probe`)
     """
 

@@ -57,13 +57,13 @@ class InitActivationMismatch(Rule):
 
     ## Why is this bad?
     Both schemes pick the weight variance that keeps the activation variance constant from
-    layer to layer — but for different activations. Xavier (seed §1.7.3) assumes an activation
+    layer to layer — but for different activations. Xavier (Glorot & Bengio, 2010) assumes an activation
     that is linear around 0 (tanh): `Var(w) = 2 / (fan_in + fan_out)`. ReLU zeroes half of its
     inputs, halving the variance at every layer, so with Xavier the signal shrinks by about
-    `1/√2` per ReLU layer and vanishes in a deep stack (seed §1.7.3: Xavier "cannot handle
-    ReLU"). He initialisation (seed §1.7.4) doubles the variance (`2 / fan_in`) to compensate
+    `1/√2` per ReLU layer and vanishes in a deep stack (He et al., 2015, §2.2, show the
+    ReLU case). He initialisation doubles the variance (`2 / fan_in`) to compensate
     — which, in front of tanh or sigmoid, pushes pre-activations into the saturated tails
-    where the gradient is nearly 0 (seed §1.3.1, §1.5).
+    where the gradient is nearly 0.
 
     ## Example
     ```python
@@ -94,9 +94,8 @@ class InitActivationMismatch(Rule):
     ```
 
     ## References
-    - Seed notes §1.7.3 (Xavier initialisation suits tanh, not ReLU), §1.7.4 (He initialisation
-      for ReLU), §1.3.1 and §1.3.2 (sigmoid and tanh saturate), §1.5 (vanishing gradients)
-    - He et al., [Delving Deep into Rectifiers](https://arxiv.org/abs/1502.01852), 2015
+    - Glorot & Bengio, [Understanding the difficulty of training deep feedforward neural networks](https://proceedings.mlr.press/v9/glorot10a.html), AISTATS 2010 (Xavier initialisation, derived for activations linear around 0)
+    - He, Zhang, Ren & Sun, [Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet Classification](https://arxiv.org/abs/1502.01852), ICCV 2015 (§2.2: the variance for ReLU)
     - [PyTorch: torch.nn.init.calculate_gain](https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.calculate_gain)
     - Runtime counterpart: DLP007 activation-scale-drift (`dllint probe`)
     """

@@ -51,10 +51,10 @@ class UninitializedParameter(Rule):
     ## Why is this bad?
     `torch.empty` and the legacy `torch.Tensor(a, b)` allocate memory without writing to it:
     the parameter starts with whatever bytes were there — often zeros (then every unit is
-    identical and never learns anything different, seed §1.4 and §1.7.1), sometimes huge
+    identical and never learns anything different), sometimes huge
     values, denormals or NaN (then the first forward pass overflows). The result differs from
     run to run and machine to machine, so the bug is intermittent. Deliberate initialisation
-    (seed §1.7.2–§1.7.4: random with a fan-in-scaled std, Xavier, He) is what the parameter
+    (random with a fan-in-scaled std: Xavier, He) is what the parameter
     needs before the first step.
 
     ## Example
@@ -98,10 +98,11 @@ class UninitializedParameter(Rule):
     ```
 
     ## References
-    - Seed notes §1.7 (weight initialisation: §1.7.1 zeros break symmetry, §1.7.2–§1.7.4 random,
-      Xavier and He initialisation), §1.4 (initialise randomly, never leave units identical)
     - [PyTorch: torch.empty](https://pytorch.org/docs/stable/generated/torch.empty.html) ("returns a tensor filled with uninitialized data")
+    - [PyTorch: torch.nn.parameter.Parameter](https://pytorch.org/docs/stable/generated/torch.nn.parameter.Parameter.html)
     - [PyTorch: torch.nn.init](https://pytorch.org/docs/stable/nn.init.html)
+    - Glorot & Bengio, [Understanding the difficulty of training deep feedforward neural networks](https://proceedings.mlr.press/v9/glorot10a.html), AISTATS 2010
+    - He, Zhang, Ren & Sun, [Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet Classification](https://arxiv.org/abs/1502.01852), ICCV 2015
     """
 
     code = "DL104"

@@ -26,9 +26,9 @@ class SaturatingActivationStack(Rule):
     sigmoid's derivative is at most 0.25 and tanh's at most 1, and both are almost 0 once the
     input leaves the narrow region around 0 (saturation). Through a few such layers the
     gradient reaching the first layers shrinks geometrically — the vanishing gradient problem
-    — so the early layers barely learn (seed §1.3.1, §1.5). The cures the notes list are
-    exactly what this rule looks for: ReLU-family activations, batch normalisation between
-    the layers, or residual connections (seed §1.5.1).
+    — so the early layers barely learn (Glorot & Bengio, 2010). The usual cures are exactly
+    what this rule looks for: ReLU-family activations, batch normalisation between the
+    layers (Ioffe & Szegedy, 2015), or residual connections (He et al., 2016).
 
     ## Example
     ```python
@@ -61,9 +61,12 @@ class SaturatingActivationStack(Rule):
       normalised in a way dllint cannot see.
 
     ## References
-    - Seed notes §1.3.1 (sigmoid: derivative ≤ 0.25, vanishing gradients), §1.3.2 (tanh),
-      §1.5 and §1.5.1 (vanishing gradients and their cures), §4.5 (why gates *must* be sigmoid)
-    - Glorot & Bengio, [Understanding the difficulty of training deep feedforward neural networks](https://proceedings.mlr.press/v9/glorot10a.html), 2010
+    - Glorot & Bengio, [Understanding the difficulty of training deep feedforward neural networks](https://proceedings.mlr.press/v9/glorot10a.html), AISTATS 2010 (saturating sigmoid units in deep networks)
+    - Bengio, Simard & Frasconi, [Learning long-term dependencies with gradient descent is difficult](https://doi.org/10.1109/72.279181), IEEE Transactions on Neural Networks 1994 (vanishing gradients)
+    - Ioffe & Szegedy, [Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift](https://arxiv.org/abs/1502.03167), ICML 2015
+    - He, Zhang, Ren & Sun, [Deep Residual Learning for Image Recognition](https://arxiv.org/abs/1512.03385), CVPR 2016
+    - [PyTorch: torch.nn.Sigmoid](https://pytorch.org/docs/stable/generated/torch.nn.Sigmoid.html)
+    - [PyTorch: torch.nn.Tanh](https://pytorch.org/docs/stable/generated/torch.nn.Tanh.html)
     - Runtime counterparts: DLP001 vanishing-gradient, DLP004 saturated-activation (`dllint probe`)
     """
 

@@ -93,8 +93,8 @@ class LinearCollapse(Rule):
     ## Why is this bad?
     A composition of affine maps is one affine map: `W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1
     + b2)`. Without a non-linearity between them the two layers can represent nothing a single
-    layer could not (seed §1.3.5: without activations "multiple layers are no different from
-    one"; the network cannot even learn XOR), yet they cost the parameters, compute and
+    layer could not (the network cannot even learn XOR: Goodfellow et al., *Deep Learning*,
+    §6.1), yet they cost the parameters, compute and
     optimisation difficulty of two. It almost always means an activation was forgotten.
 
     ## Example
@@ -137,8 +137,9 @@ class LinearCollapse(Rule):
       to see every pair.
 
     ## References
-    - Seed notes §1.3.5 (why neural networks need non-linearity)
-    - Goodfellow, Bengio & Courville, [Deep Learning](https://www.deeplearningbook.org/contents/mlp.html), §6.1 (XOR needs a non-linear hidden layer)
+    - Goodfellow, Bengio & Courville, [Deep Learning](https://www.deeplearningbook.org/contents/mlp.html), §6.1 (a linear model cannot learn XOR: the hidden layer needs a non-linearity)
+    - Saxe, McClelland & Ganguli, [Exact solutions to the nonlinear dynamics of learning in deep linear neural networks](https://arxiv.org/abs/1312.6120), ICLR 2014 (a deep linear network computes one linear map)
+    - [PyTorch: torch.nn.Linear](https://pytorch.org/docs/stable/generated/torch.nn.Linear.html)
     """
 
     code = "DL202"

@@ -33,8 +33,8 @@ class EvenKernelSize(Rule):
 
     ## Why is this bad?
     A kernel of odd size k has a centre, and `padding=(k - 1) / 2` pads both sides equally, so
-    the output has the input's size and each output pixel is centred on its input pixel (seed
-    §2.1.1). With an even k there is no centre and no symmetric padding: `padding=k // 2`
+    the output has the input's size and each output pixel is centred on its input pixel
+    (Dumoulin & Visin, 2016, §2). With an even k there is no centre and no symmetric padding: `padding=k // 2`
     makes the output one pixel *larger* than the input (so later shapes are off by one, or a
     skip connection fails to add), and `padding="same"` makes PyTorch pad one side more than
     the other, shifting every feature map by half a pixel per layer.
@@ -54,8 +54,8 @@ class EvenKernelSize(Rule):
     ```
 
     ## References
-    - Seed notes §2.1.1 (why convolution kernels are odd-sized), §2.7 (feature-map size formula)
-    - [PyTorch: Conv2d, padding='same'](https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html)
+    - Dumoulin & Visin, [A guide to convolution arithmetic for deep learning](https://arxiv.org/abs/1603.07285), 2016 (§2: padding, output sizes)
+    - [PyTorch: torch.nn.Conv2d](https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html) (`padding='same'`, output shape)
     """
 
     code = "DL203"

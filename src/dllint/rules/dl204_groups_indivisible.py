@@ -21,7 +21,7 @@ class GroupsIndivisible(Rule):
 
     ## Why is this bad?
     A group convolution splits the N input channels into M groups of N/M channels, convolves
-    each group with its own N_out/M filters, and stacks the results (seed §2.10) — both
+    each group with its own N_out/M filters, and stacks the results — both
     channel counts must split evenly. PyTorch checks this only when the layer is *built*
     (`ValueError: in_channels must be divisible by groups`), so a bad width in one
     configuration of a model crashes the job at construction time — possibly hours into a
@@ -42,8 +42,8 @@ class GroupsIndivisible(Rule):
     ```
 
     ## References
-    - Seed notes §2.10 (group convolution: N channels split into M groups of N/M)
     - [PyTorch: torch.nn.Conv2d](https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html) ("in_channels and out_channels must both be divisible by groups")
+    - Xie, Girshick, Dollár, Tu & He, [Aggregated Residual Transformations for Deep Neural Networks](https://arxiv.org/abs/1611.05431), CVPR 2017 (grouped convolutions)
     """
 
     code = "DL204"

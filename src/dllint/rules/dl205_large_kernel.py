@@ -46,8 +46,8 @@ class LargeKernel(Rule):
     "to RGB" output layer); transposed convolutions.
 
     ## Why is this bad?
-    Two stacked 3×3 convolutions see a 5×5 window, and three see a 7×7 one (seed §2.1.3, the
-    VGG/Inception argument): the same receptive field with fewer parameters and less compute
+    Two stacked 3×3 convolutions see a 5×5 window, and three see a 7×7 one (Simonyan &
+    Zisserman, 2015, §2.3; Szegedy et al., 2016, §3.1): the same receptive field with fewer parameters and less compute
     (2·9 = 18 against 25, 3·9 = 27 against 49 weights per input/output channel pair), and with
     an activation between the small convolutions the block is also deeper and more
     non-linear. A single large stride-1 kernel in the body of a network usually spends
@@ -75,9 +75,9 @@ class LargeKernel(Rule):
       only the largest kernels.
 
     ## References
-    - Seed notes §2.1.3 (why two 3×3 convolutions can replace one 5×5, and three a 7×7)
-    - Simonyan & Zisserman, [Very Deep Convolutional Networks for Large-Scale Image Recognition](https://arxiv.org/abs/1409.1556), 2014, §2.3
-    - Szegedy et al., [Rethinking the Inception Architecture for Computer Vision](https://arxiv.org/abs/1512.00567), 2015, §3.1
+    - Simonyan & Zisserman, [Very Deep Convolutional Networks for Large-Scale Image Recognition](https://arxiv.org/abs/1409.1556), ICLR 2015, §2.3
+    - Szegedy, Vanhoucke, Ioffe, Shlens & Wojna, [Rethinking the Inception Architecture for Computer Vision](https://arxiv.org/abs/1512.00567), CVPR 2016, §3.1
+    - [PyTorch: torch.nn.Conv2d](https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html)
     """
 
     code = "DL205"

@@ -6,6 +6,7 @@ import libcst as cst
 
 from dllint.rules.base import Report, Rule, TextEdit
 from dllint.semantics import FileSemantics, Layer, Tensor, short_name
+from dllint.semantics.occurrences import Occurrences
 
 _BIASED = ("linear", "conv", "conv_transpose")
 
@@ -25,8 +26,8 @@ class BiasBeforeBatchNorm(Rule):
     ## Why is this bad?
     Batch normalisation subtracts the per-channel mean over the batch, so a constant added to
     every output of a channel — the bias — is removed again, and BatchNorm's own shift (β)
-    plays the role the bias would have had (seed §1.6.4: normalise, then scale by γ and shift
-    by β). The bias is dead weight: parameters and optimizer state that receive a gradient of
+    plays the role the bias would have had (Ioffe & Szegedy, 2015, §3.2: normalise, then scale
+    by γ and shift by β). The bias is dead weight: parameters and optimizer state that receive a gradient of
     zero on average and only add noise, plus a wasted memory read per layer.
 
     ## Example
@@ -52,8 +53,8 @@ class BiasBeforeBatchNorm(Rule):
     ```
 
     ## References
-    - Seed notes §1.6.3–§1.6.4 (what batch normalisation computes: mean, variance, γ, β)
-    - Ioffe & Szegedy, [Batch Normalization](https://arxiv.org/abs/1502.03167), 2015, §3.2
+    - Ioffe & Szegedy, [Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift](https://arxiv.org/abs/1502.03167), ICML 2015, §3.2 (the bias is cancelled by the mean subtraction; β takes its role)
+    - [PyTorch: torch.nn.BatchNorm2d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html)
     - [PyTorch performance tuning guide: disable bias for convolutions directly followed by a batch norm](https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html)
     """
 
@@ -63,8 +64,9 @@ class BiasBeforeBatchNorm(Rule):
     fixable = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        reported: set[int] = set()
         frozen = sem.frozen_parameters
+        occurrences = Occurrences(sem)
+        norms: dict[int, Layer] = {}
         for graph in sem.all_graphs():
             for tensor, norm in graph.module_applications():
                 if norm.op.kind != "norm" or norm.op.family != "batch" or not tensor.inputs:
@@ -75,17 +77,28 @@ class BiasBeforeBatchNorm(Rule):
                 layer = source.target
                 if layer.op.kind != "affine" or layer.op.family not in _BIASED or layer.arg("bias", True) is not True:
                     continue
-                if id(layer.node) in reported or (id(layer), "bias") in frozen:
+                if (id(layer), "bias") in frozen or _used_elsewhere(graph, source, tensor):
                     continue
-                reported.add(id(layer.node))
-                yield Report(
-                    layer.node,
-                    f"`{short_name(layer.qualified)}` feeds `{short_name(norm.qualified)}` directly but keeps its bias: "
-                    "BatchNorm subtracts the batch mean, which cancels the bias (and its β already shifts the "
-                    "output) — pass `bias=False`",
-                    fix_message="Pass `bias=False`",
-                    edits=_bias_false(layer),
-                )
+                occurrences.flag(layer, graph)
+                norms.setdefault(id(layer.node), norm)
+        for occurrence in occurrences:
+            layer, norm = occurrence.layer, norms[id(occurrence.layer.node)]
+            yield Report(
+                layer.node,
+                f"`{short_name(layer.qualified)}` feeds `{short_name(norm.qualified)}` directly but keeps its bias: "
+                "BatchNorm subtracts the batch mean, which cancels the bias (and its β already shifts the "
+                f"output) — pass `bias=False`{occurrence.note()}",
+                fix_message="Pass `bias=False`" if occurrence.everywhere else None,
+                edits=_bias_false(layer) if occurrence.everywhere else (),
+            )
+
+
+def _used_elsewhere(graph, output: Tensor, norm_application: Tensor) -> bool:
+    """Whether the layer's output also goes somewhere other than the BatchNorm (returned, fed to
+    another layer or loss): there the bias still matters."""
+    if any(output is returned for returned in graph.returned_values()):
+        return True
+    return any(consumer is not norm_application for consumer in graph.consumers.get(id(output), ()))
 
 
 def _bias_false(layer: Layer) -> tuple[TextEdit, ...]:

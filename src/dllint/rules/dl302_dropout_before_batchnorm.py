@@ -31,8 +31,8 @@ class DropoutBeforeBatchNorm(Rule):
     ## Why is this bad?
     During training, dropout zeroes units and scales the survivors by 1/(1−p): the mean is
     unchanged but the variance of each unit is inflated. BatchNorm right after it learns its
-    running variance from these inflated activations (seed §1.6.4–§1.6.6: the mean and
-    variance used at test time are running averages collected in training). At evaluation
+    running variance from these inflated activations (the mean and variance used at test time are
+    running averages collected in training; Li et al., 2019, call this the variance shift). At evaluation
     dropout is off, the variance is smaller, and BatchNorm divides by the wrong statistics:
     every activation after it is shifted and rescaled relative to what the following layers
     were trained on ("variance shift", Li et al. 2019). The usual symptom is a model whose
@@ -64,8 +64,10 @@ class DropoutBeforeBatchNorm(Rule):
     ```
 
     ## References
-    - Seed notes §1.6.1 item 3 (dropout), §1.6.3–§1.6.6 (batch normalisation and its running statistics at test time)
     - Li, Chen, Hu & Yang, [Understanding the Disharmony between Dropout and Batch Normalization by Variance Shift](https://arxiv.org/abs/1801.05134), CVPR 2019
+    - Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov, [Dropout: A Simple Way to Prevent Neural Networks from Overfitting](https://jmlr.org/papers/v15/srivastava14a.html), JMLR 2014
+    - Ioffe & Szegedy, [Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift](https://arxiv.org/abs/1502.03167), ICML 2015
+    - [PyTorch: torch.nn.BatchNorm2d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html) (running statistics)
     """
 
     code = "DL302"

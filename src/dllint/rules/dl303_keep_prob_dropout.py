@@ -5,7 +5,8 @@ from typing import Any, Iterator, Optional
 
 import libcst as cst
 
-from dllint.rules.base import Option, Report, Rule
+from dllint.findings import UNSAFE
+from dllint.rules.base import Option, Report, Rule, TextEdit
 from dllint.semantics import UNKNOWN, FileSemantics, fold, short_name
 from dllint.semantics.syntax import bind_arguments, dotted_name
 from dllint.semantics.values import Constant
@@ -40,9 +41,9 @@ class KeepProbDropout(Rule):
 
     ## Why is this bad?
     In PyTorch, `p` is the probability that a unit is *zeroed* (and the survivors are scaled
-    by `1 / (1 - p)`). TensorFlow 1's `tf.nn.dropout(x, keep_prob)`, many papers, and the seed
-    notes' own wording (§1.6.1 item 3: each neuron "is activated with probability p", i.e.
-    zeroed with probability 1 − p) describe the *keep* probability instead. Code ported from
+    by `1 / (1 - p)`). TensorFlow 1's `tf.nn.dropout(x, keep_prob)` and the dropout paper
+    itself (Srivastava et al., 2014: each unit is *retained* with probability p) describe the
+    *keep* probability instead. Code ported from
     those with the number unchanged — `nn.Dropout(0.9)` meaning "keep 90%" — drops 90% of the
     units: the network trains on a tenth of its features, with the survivors amplified ten
     times, and underfits badly while nothing errors.
@@ -71,15 +72,26 @@ class KeepProbDropout(Rule):
       `F.dropout(x, self.keep_rate)`) — the name says it holds the opposite of what PyTorch
       expects. Off by default because the value itself is unknown.
 
+    ## Fix safety
+    The fix (`--unsafe-fixes`) replaces `p` with `1 - p`: `0.9` → `0.1`, `KEEP` → `1 - KEEP`,
+    `keep_prob` → `1 - keep_prob`. It is unsafe because it assumes the number was meant as a keep
+    probability — only the author knows — and it changes how much the network drops. It is
+    offered only where the written argument is that probability for every layer the line builds:
+    a number, a module constant, or a name that says it is a keep probability; not a parameter
+    whose value comes from each caller (`def block(p): ... nn.Dropout(p)`), and not when the
+    finding is reported at the call that builds the model (`Net(rate=0.95)`).
+
     ## References
-    - Seed notes §1.6.1 item 3 (dropout described by the probability that a unit is *kept*)
     - [PyTorch: torch.nn.Dropout](https://pytorch.org/docs/stable/generated/torch.nn.Dropout.html) ("p – probability of an element to be zeroed")
-    - Srivastava et al., [Dropout: A Simple Way to Prevent Neural Networks from Overfitting](https://jmlr.org/papers/v15/srivastava14a.html), 2014 (p is the retention probability there)
+    - [PyTorch: torch.nn.functional.dropout](https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout.html)
+    - Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov, [Dropout: A Simple Way to Prevent Neural Networks from Overfitting](https://jmlr.org/papers/v15/srivastava14a.html), JMLR 2014 (there p is the probability of *retaining* a unit)
     """
 
     code = "DL303"
     name = "keep-prob-dropout"
     summary = "Dropout probability that looks like a keep probability"
+    fixable = True
+    fix_applicability = (UNSAFE,)
     options = {
         "min-p": Option(0.8, "Smallest drop probability that is flagged"),
         "keep-prob-names": Option(False, "Also flag an unfoldable p held by a variable named like keep_prob"),
@@ -106,7 +118,8 @@ class KeepProbDropout(Rule):
             if id(node) in reported:
                 continue
             reported.add(id(node))
-            yield Report(node, message)
+            edits = _complement(layer.args.get("p"), p, layer.scope) if node is layer.node else ()
+            yield _report(node, message, edits)
         for qualified, index in _FUNCTIONAL.items():
             for site in sem.calls_to(qualified):
                 if id(site.node) in reported:
@@ -122,7 +135,35 @@ class KeepProbDropout(Rule):
                 else:
                     continue
                 reported.add(id(site.node))
-                yield Report(site.node, message)
+                yield _report(site.node, message, _complement(expr, p, site.scope))
+
+
+def _report(node: cst.CSTNode, message: str, edits: tuple[TextEdit, ...]) -> Report:
+    return Report(
+        node,
+        message,
+        fix_message="Use `1 - p` (if `p` was meant as the probability to keep)" if edits else None,
+        edits=edits,
+        applicability=UNSAFE,
+    )
+
+
+def _complement(expr: Optional[cst.BaseExpression], p: Any, scope) -> tuple[TextEdit, ...]:
+    """``p`` → ``1 - p`` where the written argument *is* this probability for every use of the
+    line: a number (replaced by its complement), a module constant or a keep-probability
+    name (wrapped in ``1 - ...``). Not when it is passed in by the caller (a parameter
+    whose value differs between calls), or not written at all."""
+    if expr is None:
+        return ()
+    if _is_number(p) and isinstance(expr, (cst.Integer, cst.Float)):
+        return (TextEdit(expr, f"{round(1 - p, 6):g}"),)
+    if _is_number(p) and fold(expr, scope) != p:
+        return ()  # the value comes from the caller (this line is also used with other values)
+    if not _is_number(p) and not _keep_named(expr):
+        return ()
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        return (TextEdit.before(expr, "1 - "),)
+    return (TextEdit.before(expr, "1 - ("), TextEdit(expr, ")", start="end"))
 
 
 def _functional_p(sem: FileSemantics, node: cst.Call, expr: Optional[cst.BaseExpression], index: int, scope) -> Any:

@@ -28,7 +28,7 @@ class BatchNormDimMismatch(Rule):
 
     ## Why is this bad?
     Batch normalisation computes one mean and variance *per channel* over every other axis
-    (seed §1.6.3–§1.6.4), and the `1d/2d/3d` suffix fixes which rank of input it accepts:
+    (Ioffe & Szegedy, 2015, §3.2), and the `1d/2d/3d` suffix fixes which rank of input it accepts:
     `(N, C[, L])`, `(N, C, H, W)`, `(N, C, D, H, W)`. A `Conv2d` output is 4-D, so a
     `BatchNorm1d` after it raises at the first forward pass ("expected 2D or 3D input"); a
     `Conv3d` into `BatchNorm2d` does the same. The mismatch usually comes from copying a 2-D
@@ -51,8 +51,10 @@ class BatchNormDimMismatch(Rule):
     ```
 
     ## References
-    - Seed notes §1.6.3–§1.6.4 (batch normalisation: per-channel mean and variance over the batch)
-    - [PyTorch: torch.nn.BatchNorm2d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html) (input shape `(N, C, H, W)`)
+    - Ioffe & Szegedy, [Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift](https://arxiv.org/abs/1502.03167), ICML 2015 (per-channel statistics for convolutional layers)
+    - [PyTorch: torch.nn.BatchNorm1d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm1d.html) (input `(N, C)` or `(N, C, L)`)
+    - [PyTorch: torch.nn.BatchNorm2d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html) (input `(N, C, H, W)`)
+    - [PyTorch: torch.nn.BatchNorm3d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm3d.html) (input `(N, C, D, H, W)`)
     """
 
     code = "DL304"

@@ -37,14 +37,14 @@ class DropoutAlwaysOn(Rule):
     `training_step`, which only runs in training.
 
     ## Why is this bad?
-    Dropout is a training-time regulariser (seed §1.6.1): at evaluation the network must use
+    Dropout is a training-time regulariser (Srivastava et al., 2014): at evaluation the network must use
     all its units, and `model.eval()` is how PyTorch tells every *registered* `nn.Dropout`
     layer to stop. The functional `F.dropout` does not know about the module it is called
     from — it only sees its `training` argument, which defaults to True — and a dropout module
     created on the fly in `forward` is not registered and starts in training mode. Either way
     the model keeps zeroing random units at test time: predictions are noisy and
     systematically worse, and two runs on the same input disagree (the same failure as
-    forgetting `model.eval()`, seed §1.6.5).
+    forgetting `model.eval()`, DL502).
 
     ## Example
     ```python
@@ -81,9 +81,9 @@ class DropoutAlwaysOn(Rule):
     ```
 
     ## References
-    - Seed notes §1.6.1 item 3 (dropout is applied while training), §1.6.5 (layers that behave
-      differently at test time)
+    - Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov, [Dropout: A Simple Way to Prevent Neural Networks from Overfitting](https://jmlr.org/papers/v15/srivastava14a.html), JMLR 2014 (dropout at training time only; the full network at test time)
     - [PyTorch: torch.nn.functional.dropout](https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout.html) (`training=True` by default)
+    - [PyTorch: Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval)
     - Runtime counterpart: DLP006 train-mode-inference (`dllint probe`)
     """
 

@@ -4,7 +4,8 @@ from typing import Iterator
 
 import libcst as cst
 
-from dllint.rules.base import Report, Rule
+from dllint.findings import UNSAFE
+from dllint.rules.base import Report, Rule, TextEdit
 from dllint.semantics import (
     CallSite,
     FileSemantics,
@@ -13,6 +14,7 @@ from dllint.semantics import (
     Tensor,
     short_name,
 )
+from dllint.semantics.ranks import rank, softmax_implicit_dim
 from dllint.semantics.syntax import bind_arguments, has_star_args
 from dllint.semantics.values import Constant, Container, Obj, Reference
 
@@ -48,13 +50,8 @@ class SoftmaxMissingDim(Rule):
     a dim that is a variable; calls with `*args`/`**kwargs`; `nn.Softmax2d` (it has no dim);
     your own `softmax` function or method.
 
-    There is no automatic fix: PyTorch's implicit choice is dim=0 for 0-, 1- and 3-D input and
-    dim=1 otherwise, so no single `dim=` keeps every call's behaviour. The message suggests
-    the usual value (`dim=-1` for (batch, classes) scores — the same as the implicit choice
-    for 2-D input — or `dim=1` for (N, C, H, W) maps); check the shape before applying it.
-
     ## Why is this bad?
-    Softmax turns a vector of scores into probabilities that sum to 1 (seed §1.8) — *which*
+    Softmax turns a vector of scores into probabilities that sum to 1 — *which*
     vector depends on the dimension it normalises over. Without `dim`, PyTorch guesses from the
     input's rank and emits a deprecation warning. The guess is right for the common (batch,
     classes) input and silently wrong elsewhere: a batch of scalar scores (1-D) or a single
@@ -85,31 +82,121 @@ class SoftmaxMissingDim(Rule):
         return F.softmax(logits, dim=-1).argmax(1)
     ```
 
+    ## Fix safety
+    The fix (`--unsafe-fixes`) passes `dim=`. Where every evaluation that sees the call knows the
+    input's rank, it is the dimension PyTorch's implicit rule picks for that rank — 1 for 2-D and
+    4-D input, 0 for 1-D and 3-D — which keeps what the call computes (the fix's message says
+    which rank and dim); where the rank is unknown, `dim=-1`, the class dimension of (batch,
+    classes) scores. For the calls that raise without `dim` (`torch.softmax(x)`, `x.softmax()`)
+    there is nothing to keep: `dim=1` for 4-D (N, C, H, W) maps, else `dim=-1`. There is no fix
+    when the call is seen with inputs of ranks that call for different dims. It is unsafe because
+    `dim=-1` matches the implicit choice only for 2-D input, and an implicit `dim=0` kept for 3-D
+    input is often the very mistake this rule is about: check the shape.
+
     ## References
-    - Seed notes §1.8 (softmax normalises a vector of scores into probabilities)
-    - [PyTorch: torch.nn.functional.softmax](https://pytorch.org/docs/stable/generated/torch.nn.functional.softmax.html)
-      and [nn.Softmax](https://pytorch.org/docs/stable/generated/torch.nn.Softmax.html) (`dim`)
-    - PyTorch source, `torch/nn/functional.py: _get_softmax_dim` ("Implicit dimension choice
-      for softmax has been deprecated. Change the call to include dim=X as an argument.")
+    - [PyTorch: torch.nn.functional.softmax](https://pytorch.org/docs/stable/generated/torch.nn.functional.softmax.html) (`dim`)
+    - [PyTorch: torch.nn.Softmax](https://pytorch.org/docs/stable/generated/torch.nn.Softmax.html)
+    - [PyTorch: torch.nn.LogSoftmax](https://pytorch.org/docs/stable/generated/torch.nn.LogSoftmax.html)
+    - [PyTorch source: `_get_softmax_dim`](https://github.com/pytorch/pytorch/blob/main/torch/nn/functional.py) ("Implicit dimension choice for softmax has been deprecated. Change the call to include dim=X as an argument.")
     """
 
     code = "DL403"
     name = "softmax-missing-dim"
     summary = "Softmax without an explicit dim"
+    fixable = True
+    fix_applicability = (UNSAFE,)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         for site in sem.calls_to(*_IMPLICIT_FUNCTIONS):
             if _missing(site.node, ("input", "dim")):
-                yield Report(site.node, f"`{short_name(site.qualified)}` is called without `dim`: {_IMPLICIT}")
+                yield self._report(sem, site, f"`{short_name(site.qualified)}` is called without `dim`: {_IMPLICIT}",
+                                   _function_input_ranks(sem, site), ("input", "dim"), implicit=True)
         for site in sem.calls_to(*_IMPLICIT_MODULES):
             if _missing(site.node, ("dim",)):
-                yield Report(site.node, f"`{short_name(site.qualified)}()` is built without `dim`: {_IMPLICIT}")
+                yield self._report(sem, site, f"`{short_name(site.qualified)}()` is built without `dim`: {_IMPLICIT}",
+                                   _module_input_ranks(sem, site), ("dim",), implicit=True)
         for site in sem.calls_to(*_REQUIRED_FUNCTIONS):
             if _missing(site.node, ("input", "dim")):
-                yield Report(site.node, _raises(f"`{site.qualified}`"))
+                yield self._report(sem, site, _raises(f"`{site.qualified}`"), _function_input_ranks(sem, site),
+                                   ("input", "dim"), implicit=False)
         for site in sem.method_calls(*_METHODS):
             if _missing(site.node, ("dim",)) and _tensor_receiver(sem, site):
-                yield Report(site.node, _raises(f"`.{site.method}()`"))
+                yield self._report(sem, site, _raises(f"`.{site.method}()`"), _receiver_ranks(sem, site),
+                                   ("dim",), implicit=False)
+
+    def _report(
+        self, sem: FileSemantics, site: CallSite, message: str, ranks: set[int], params: tuple[str, ...], *, implicit: bool
+    ) -> Report:
+        """The finding, with a fix that passes ``dim``: the dimension PyTorch's implicit rule
+        picks for the input's rank where every evaluation that saw the call knows it the same
+        (so the behaviour is kept), else ``dim=-1`` (the last dimension: classes of (batch,
+        classes) scores). For the calls that raise without ``dim`` there is no implicit rule to
+        keep: ``dim=1`` for 4-D (N, C, H, W) maps, else ``dim=-1``. No fix when the call is
+        seen with inputs of ranks that call for different dims."""
+        dims = {softmax_implicit_dim(seen) if implicit else (1 if seen == 4 else -1) for seen in ranks}
+        if len(dims) > 1:
+            # seen with inputs of different ranks, for which no one dim does what the call did
+            return Report(site.node, message + f" (this call is seen with {_ranks(ranks)} input: no automatic fix)")
+        rank = next(iter(ranks)) if len(ranks) == 1 else None
+        if implicit and rank is not None:
+            dim = softmax_implicit_dim(rank)
+            why = f"the input here is {rank}-D, for which PyTorch's implicit choice is dim={dim}: this keeps it"
+        elif implicit:
+            dim = -1
+            why = ("the input's rank is unknown here; PyTorch's implicit choice is dim=1 for 2-D and 4-D input and "
+                   "dim=0 for 1-D and 3-D: -1 matches it only for 2-D (batch, classes) scores — check the shape")
+        else:
+            dim = 1 if rank == 4 else -1
+            why = ("the input is 4-D here: (N, C, H, W) maps are normalised over the channels" if rank == 4 else
+                   "the last dimension, where (batch, classes) scores keep their classes — check the shape")
+        edits = _dim_edits(site.node, params, dim)
+        return Report(
+            site.node,
+            message,
+            fix_message=f"Pass `dim={dim}` ({why})" if edits else None,
+            edits=edits,
+            applicability=UNSAFE,
+        )
+
+
+def _ranks(ranks: set[int]) -> str:
+    ordered = sorted(ranks)
+    return ", ".join(f"{r}-D" for r in ordered[:-1]) + f" and {ordered[-1]}-D"
+
+
+def _function_input_ranks(sem: FileSemantics, site: CallSite) -> set[int]:
+    found = set()
+    for _, args, kwargs in sem.observed(site.node):
+        value = args[0] if args else kwargs.get("input")
+        found.add(rank(value))
+    found.discard(None)
+    return found  # type: ignore[return-value]
+
+
+def _receiver_ranks(sem: FileSemantics, site: CallSite) -> set[int]:
+    found = {rank(receiver) for receiver, _, _ in sem.observed(site.node)}
+    found.discard(None)
+    return found  # type: ignore[return-value]
+
+
+def _module_input_ranks(sem: FileSemantics, site: CallSite) -> set[int]:
+    """Ranks of what the layer built here is applied to, wherever that is seen."""
+    found = set()
+    for tensor in sem.evaluator.tensors:
+        if tensor.kind == "module" and isinstance(tensor.target, Layer) and tensor.target.node is site.node and tensor.inputs:
+            found.add(rank(tensor.inputs[0]))
+    found.discard(None)
+    return found  # type: ignore[return-value]
+
+
+def _dim_edits(call: cst.Call, params: tuple[str, ...], dim: int) -> tuple[TextEdit, ...]:
+    """``dim=<dim>`` put in place of a ``None`` dim, or added after the last argument."""
+    written = bind_arguments(call, params).get("dim")
+    if written is not None:
+        return (TextEdit(written, str(dim)),)
+    if not call.args:
+        return (TextEdit(call.func, f"(dim={dim})", start="end", until=call),)
+    return (TextEdit(call.args[-1].value, f", dim={dim}", start="end"),)
 
 
 def _raises(spelled: str) -> str:

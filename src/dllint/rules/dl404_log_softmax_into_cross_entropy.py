@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from dllint.findings import UNSAFE
 from dllint.project import LOGITS, unless_output_is_not
 from dllint.rules.base import Option, Report, Rule
+from dllint.rules.editing import remove_activation
 from dllint.semantics import FileSemantics, short_name
 from dllint.semantics.losses import describe_origin, loss_inputs
 
@@ -30,7 +32,7 @@ class LogSoftmaxIntoCrossEntropy(Rule):
 
     ## Why is this bad?
     Multi-class classification trains with cross-entropy between the softmax of the scores and
-    the label (seed §1.8 and "why cross-entropy"). PyTorch splits that in two ways that must not
+    the label. PyTorch splits that in two ways that must not
     be mixed: `CrossEntropyLoss` = `log_softmax` + `NLLLoss` on **logits**, and `NLLLoss` alone
     on **log-probabilities** — all `NLLLoss` does is pick `-input[target]`.
 
@@ -94,17 +96,27 @@ class LogSoftmaxIntoCrossEntropy(Rule):
       log-probabilities for other consumers) and set this to false; the `NLLLoss` checks, which
       are real bugs, always run.
 
+    ## Fix safety
+    For `log_softmax` (or `log(softmax(x))`) fed to a cross-entropy loss, the fix
+    (`--unsafe-fixes`) removes it under the same conditions as DL401's fix: written in the loss
+    call, or the model's last operation (the last layer of an `nn.Sequential`, what a `forward`
+    returns) when the model's output goes to cross-entropy losses only and the model is not
+    handed to code outside the file. No fix where the log-probabilities are also used elsewhere
+    (an `NLLLoss`, a beam search), and none for the `NLLLoss` findings. Unsafe: the model then
+    returns logits, not log-probabilities.
+
     ## References
-    - Seed notes §1.8 (softmax), and the answer "why do neural networks use cross-entropy"
-    - [PyTorch: CrossEntropyLoss](https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html)
-      ("equivalent to applying LogSoftmax on an input, followed by NLLLoss")
-    - [PyTorch: NLLLoss](https://pytorch.org/docs/stable/generated/torch.nn.NLLLoss.html)
-      ("The input given through a forward call is expected to contain log-probabilities")
+    - [PyTorch: torch.nn.CrossEntropyLoss](https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html) ("equivalent to applying LogSoftmax on an input, followed by NLLLoss")
+    - [PyTorch: torch.nn.NLLLoss](https://pytorch.org/docs/stable/generated/torch.nn.NLLLoss.html) ("The input given through a forward call is expected to contain log-probabilities")
+    - [PyTorch: torch.nn.functional.log_softmax](https://pytorch.org/docs/stable/generated/torch.nn.functional.log_softmax.html)
+    - Goodfellow, Bengio & Courville, [Deep Learning](https://www.deeplearningbook.org/contents/mlp.html), §6.2.2.3 (softmax units and the log-likelihood cost)
     """
 
     code = "DL404"
     name = "log-softmax-into-cross-entropy"
     summary = "Log-softmax fed to CrossEntropyLoss, or NLLLoss fed logits or probabilities"
+    fixable = True
+    fix_applicability = (UNSAFE,)
     options = {
         "double-log-softmax": Option(True, "Flag log_softmax fed to CrossEntropyLoss (redundant, not wrong)"),
     }
@@ -137,9 +149,14 @@ class LogSoftmaxIntoCrossEntropy(Rule):
                 "redundant (it only costs time and hides what the model returns) — pass the logits, or use "
                 "`nn.NLLLoss` if the model must return log-probabilities"
             )
+        fix = remove_activation(sem, application, origin, ("cross_entropy",))
         return Report(
             application.node,
             message,
+            fix_message=f"Remove the {'log(softmax)' if origin.spelled == 'log(softmax)' else 'log-softmax'}: pass the "
+            "logits to the loss" if fix else None,
+            edits=fix[0] if fix else (),
+            applicability=UNSAFE,
             unless=unless_output_is_not(origin.deferred, ("log_softmax",)) if origin.deferred else None,
         )
 

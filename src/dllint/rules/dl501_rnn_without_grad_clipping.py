@@ -28,11 +28,10 @@ class RnnWithoutGradClipping(Rule):
 
     ## Why is this bad?
     Backpropagation through time multiplies the recurrent Jacobian once per time step, so the
-    gradient of an RNN grows (or shrinks) geometrically with the sequence length (seed §3.3).
+    gradient of an RNN grows (or shrinks) geometrically with the sequence length (Bengio et al., 1994; Pascanu et al., 2013).
     One long or unusual sequence can produce a gradient large enough to throw the weights far
     away — a sudden loss spike or NaN. LSTM and GRU gates tame the vanishing side but not the
-    exploding one; gradient clipping is the standard remedy (seed §1.5.1 lists it first among
-    the fixes for exploding gradients).
+    exploding one; gradient-norm clipping is the standard remedy (Pascanu et al., 2013).
 
     ## Example
     ```python
@@ -66,9 +65,10 @@ class RnnWithoutGradClipping(Rule):
     ```
 
     ## References
-    - Seed notes §3.3 (backpropagation through time), §1.5.1 (gradient clipping against exploding gradients), §4.4
-    - Pascanu, Mikolov & Bengio, [On the difficulty of training recurrent neural networks](https://arxiv.org/abs/1211.5063), 2013
-    - [PyTorch: clip_grad_norm_](https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html)
+    - Pascanu, Mikolov & Bengio, [On the difficulty of training recurrent neural networks](https://arxiv.org/abs/1211.5063), ICML 2013 (exploding gradients, and gradient-norm clipping)
+    - Bengio, Simard & Frasconi, [Learning long-term dependencies with gradient descent is difficult](https://doi.org/10.1109/72.279181), IEEE Transactions on Neural Networks 1994
+    - [PyTorch: torch.nn.utils.clip_grad_norm_](https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html)
+    - [PyTorch: torch.nn.LSTM](https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html)
     - Runtime counterpart: DLP002 exploding-gradient (`dllint probe`)
     """
 

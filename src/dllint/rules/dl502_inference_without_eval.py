@@ -4,11 +4,14 @@ from typing import Iterator, Optional
 
 import libcst as cst
 
+from dllint.findings import UNSAFE
 from dllint.project import unless_none_hold_or_custom_call
-from dllint.rules.base import Report, Rule
+from dllint.rules.base import Report, Rule, TextEdit
+from dllint.rules.editing import statement_after, statement_before
 from dllint.semantics import FileSemantics, Param
 from dllint.semantics.trace import Event
-from dllint.semantics.loops import holds, inference_function, looks_like_model
+from dllint.semantics.loops import holds, inference_function, looks_like_model, trained_after
+from dllint.semantics.syntax import dotted_name
 
 _DROPOUT_OR_BN = frozenset({"dropout", "batch"})
 
@@ -34,8 +37,8 @@ class InferenceWithoutEval(Rule):
     model stays in training mode until `.eval()` is called: Dropout keeps zeroing random units
     (predictions become random and worse), and BatchNorm normalises each batch with *that
     batch's* statistics instead of the running averages collected during training — results
-    depend on the batch, and a batch of one sample breaks (seed §1.6.5: at test time BN must
-    use the mean and variance estimated on the training set).
+    depend on the batch, and a batch of one sample breaks (Ioffe & Szegedy, 2015, §3.1: at
+    inference BN must use the mean and variance estimated on the training set).
 
     ## Example
     ```python
@@ -58,15 +61,29 @@ class InferenceWithoutEval(Rule):
         logits = model(images)
     ```
 
+    ## Fix safety
+    The fix (`--unsafe-fixes`) inserts `model.eval()` before the inference block — the
+    `with torch.no_grad():` (or `inference_mode()`) around the call, else the statement of the
+    function that holds it — and, when the model is trained again afterwards (the next epoch
+    after a validation pass), `model.train()` after that block. There is no fix when the model is
+    not a plain name or attribute (`models[0](x)`), is rebound inside the block, or is trained
+    again afterwards but the block can leave early (a `return` inside it: a `train()` after it
+    would not run). It is unsafe because it changes the model's mode, which code that shares the
+    model may depend on.
+
     ## References
-    - Seed notes §1.6.5 (BatchNorm at test time uses the training set's statistics), §1.6.6
     - [PyTorch: Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval)
+    - [PyTorch: torch.no_grad](https://pytorch.org/docs/stable/generated/torch.no_grad.html) (it does not change how layers behave)
+    - Ioffe & Szegedy, [Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift](https://arxiv.org/abs/1502.03167), ICML 2015, §3.1 (inference uses the population statistics)
+    - Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov, [Dropout: A Simple Way to Prevent Neural Networks from Overfitting](https://jmlr.org/papers/v15/srivastava14a.html), JMLR 2014
     - Runtime counterpart: DLP006 train-mode-inference (`dllint probe`)
     """
 
     code = "DL502"
     name = "inference-without-eval"
     summary = "Model used for inference while still in training mode"
+    fixable = True
+    fix_applicability = (UNSAFE,)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         occurrences: dict[int, list[Event]] = {}
@@ -92,12 +109,44 @@ class InferenceWithoutEval(Rule):
             verdict = holds(sem, event.target, _DROPOUT_OR_BN, unknown=True)
             if verdict.holds is False:
                 continue
+            edits, fix_message = _fix(sem, event)
             yield Report(
                 event.node,
                 f"this model is called for inference ({_inference_context(event)}) without `.eval()` first: "
                 f"{_consequence(sem, event)} — call `model.eval()` before inference",
+                fix_message=fix_message,
+                edits=edits,
+                applicability=UNSAFE,
                 unless=None if verdict.holds else unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")),
             )
+
+
+def _fix(sem: FileSemantics, event: Event) -> tuple[tuple[TextEdit, ...], Optional[str]]:
+    """``model.eval()`` before the inference block — the ``with torch.no_grad():`` around the
+    call, else the statement of the function that holds it — and, where the model is trained
+    again afterwards, ``model.train()`` after that block. None when the model is not a plain
+    name or attribute (``self.model``), is rebound inside the block, or the block can exit
+    early while training resumes after it (a ``train()`` after it would not run)."""
+    call = event.node
+    func = getattr(call, "func", None)
+    if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+        func = func.value
+    model = dotted_name(func) if func is not None else None
+    if model is None:
+        return (), None
+    structure = sem.structure
+    block = structure.no_grad_block(call) or structure.top_statement(call, structure.scope_node(call))
+    if block is None or structure.name_uses(block, model.split(".")[0])[0]:
+        return (), None
+    before = statement_before(sem, block, f"{model}.eval()")
+    if before is None:
+        return (), None
+    if not trained_after(sem, call):
+        return (before,), f"Call `{model}.eval()` before inference"
+    after = statement_after(sem, block, f"{model}.train()") if not structure.exits_early(block) else None
+    if after is None:
+        return (), None
+    return (before, after), f"Call `{model}.eval()` before inference and `{model}.train()` after it (training resumes)"
 
 
 def _consequence(sem: FileSemantics, event: Event) -> str:

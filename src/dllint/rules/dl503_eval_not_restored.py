@@ -27,9 +27,9 @@ class EvalNotRestored(Rule):
     ## Why is this bad?
     `model.eval()` switches Dropout off and makes BatchNorm normalise with its running
     statistics instead of the batch's, and it stays that way until `model.train()` is called
-    (seed §1.6.5 and §1.6.6: BN uses batch statistics while training and the running averages
-    at test time). A validation pass at the end of epoch 1 therefore leaves every later epoch
-    training without dropout — the regularisation (seed §1.6.1) silently disappears — and with
+    (BN uses batch statistics while training and the running averages at test time: Ioffe &
+    Szegedy, 2015). A validation pass at the end of epoch 1 therefore leaves every later epoch
+    training without dropout — the regularisation (Srivastava et al., 2014) silently disappears — and with
     frozen BatchNorm statistics that no longer track the changing activations. Nothing
     crashes; the model just overfits or trains worse from the second epoch on.
 
@@ -78,9 +78,10 @@ class EvalNotRestored(Rule):
     ```
 
     ## References
-    - Seed notes §1.6.5 and §1.6.6 (BatchNorm: batch statistics in training, running
-      averages at test time), §1.6.1 (Dropout as regularisation during training)
-    - [PyTorch: Module.train / Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.train)
+    - [PyTorch: Module.train](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.train)
+    - [PyTorch: Module.eval](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval)
+    - Ioffe & Szegedy, [Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift](https://arxiv.org/abs/1502.03167), ICML 2015 (batch statistics in training, population statistics at inference)
+    - Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov, [Dropout: A Simple Way to Prevent Neural Networks from Overfitting](https://jmlr.org/papers/v15/srivastava14a.html), JMLR 2014
     - Runtime counterpart: DLP006 train-mode-inference covers the opposite mistake (`dllint probe`)
     """
 

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 from typing import Iterator, Optional
 
-from dllint.rules.base import Report, Rule
+import libcst as cst
+
+from dllint.findings import UNSAFE
+from dllint.rules.base import Report, Rule, TextEdit
+from dllint.rules.editing import statement_before
 from dllint.semantics import FileSemantics, Instance
 from dllint.semantics.modes import model_like_name
 from dllint.semantics.trace import Event
 from dllint.semantics.loops import TrainingStep
+from dllint.semantics.syntax import dotted_name
 from dllint.semantics.values import (
     Container,
     Layer,
@@ -39,9 +44,9 @@ class MissingZeroGrad(Rule):
     backward passes can be accumulated on purpose. Without clearing them, the gradient used by
     step *n* is the sum of the gradients of batches 1…n: the update direction is dominated by
     stale batches and its size grows with the step count, as if the learning rate kept
-    increasing. Mini-batch gradient descent (seed §12) is defined by updating with the
+    increasing. Mini-batch gradient descent is defined by updating with the
     gradient *of the current mini-batch*; training that silently does otherwise diverges or
-    converges to poor solutions with no error message. Backpropagation (seed §1.4) computes
+    converges to poor solutions with no error message. Backpropagation computes
     a fresh gradient per batch; it is the caller's job to discard the old one.
 
     ## Example
@@ -67,19 +72,29 @@ class MissingZeroGrad(Rule):
         optimizer.step()
     ```
 
+    ## Fix safety
+    The fix (`--unsafe-fixes`) inserts `optimizer.zero_grad()` — the optimizer the `step()` call
+    names, also through `scaler.step(optimizer)` — as the first statement of the innermost loop
+    that runs both the `backward()` and the `step()`. There is no fix when those two calls are in
+    different functions (a `train_step` helper called in the loop), the loop body is on the
+    loop's own line, or the optimizer is created inside the loop. It is unsafe because gradients
+    accumulated on purpose, in a way dllint does not recognise, would then be cleared.
+
     ## References
-    - Seed notes §1.4 (backpropagation computes the gradient of the current loss) and §12
-      (mini-batch gradient descent updates with each mini-batch's gradient)
     - [PyTorch: Optimizer.zero_grad](https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.zero_grad.html)
-    - [PyTorch FAQ: why do gradients accumulate?](https://pytorch.org/tutorials/recipes/recipes/zeroing_out_gradients.html)
+    - [PyTorch recipe: zeroing out gradients](https://pytorch.org/tutorials/recipes/recipes/zeroing_out_gradients.html)
+    - Rumelhart, Hinton & Williams, [Learning representations by back-propagating errors](https://doi.org/10.1038/323533a0), Nature 1986
+    - Goodfellow, Bengio & Courville, [Deep Learning](https://www.deeplearningbook.org/contents/optimization.html), §8.1.3 (minibatch algorithms: each update uses the current minibatch's gradient)
     """
 
     code = "DL504"
     name = "missing-zero-grad"
     summary = "Training loop that never clears the gradients between steps"
+    fixable = True
+    fix_applicability = (UNSAFE,)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        uncleared: dict[int, Event] = {}
+        uncleared: dict[int, tuple[Event, Event]] = {}
         cleared: set[int] = set()
         by_trace: dict[int, list[TrainingStep]] = {}
         for step in sem.training_steps:
@@ -99,19 +114,47 @@ class MissingZeroGrad(Rule):
                 if backward is None:
                     cleared.add(id(step.backward.node))
                 else:
-                    uncleared.setdefault(id(backward.node), backward)
+                    uncleared.setdefault(id(backward.node), (backward, step.step))
         # The same loop seen from several roots: a root deep enough to inline the helper that
         # clears the gradients outweighs one whose inlining stopped short of it.
-        for key, backward in uncleared.items():
+        for key, (backward, step_event) in uncleared.items():
             if key in cleared:
                 continue
+            edits, optimizer = _fix(sem, backward, step_event)
             yield Report(
                 backward.node,
                 "this `backward()` runs on every iteration, followed by an optimizer `step()`, but nothing "
                 "clears the gradients between one step and the next backward: backward adds to `.grad`, so "
                 "each step applies the sum of all earlier batches' gradients — call `optimizer.zero_grad()` "
                 "before `backward()` (or right after `step()`)",
+                fix_message=f"Call `{optimizer}.zero_grad()` at the top of the loop" if edits else None,
+                edits=edits,
+                applicability=UNSAFE,
             )
+
+
+def _fix(sem: FileSemantics, backward: Event, step: Event) -> tuple[tuple[TextEdit, ...], str]:
+    """``optimizer.zero_grad()`` as the first statement of the innermost loop that runs both the
+    ``backward()`` and the ``step()`` (in one function) — the optimizer named as the ``step()``
+    call names it (``optimizer.step()``, ``scaler.step(optimizer)``), and not rebound inside the
+    loop. Nothing when the two calls are in different functions or the loop body is on one line."""
+    call = step.node
+    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+        return (), ""
+    receiver = call.func.value
+    if _scaler_step(step):
+        receiver = call.args[0].value if call.args and call.args[0].keyword is None else None  # scaler.step(optimizer)
+    optimizer = dotted_name(receiver) if receiver is not None else None
+    if optimizer is None:
+        return (), ""
+    structure = sem.structure
+    steps_loops = {id(loop) for loop in structure.enclosing(call, (cst.For, cst.While))}
+    loop = next((loop for loop in structure.enclosing(backward.node, (cst.For, cst.While)) if id(loop) in steps_loops), None)
+    statements = structure.body_statements(loop) if loop is not None else None
+    if not statements or structure.name_uses(loop, optimizer.split(".")[0])[0]:
+        return (), ""
+    edit = statement_before(sem, statements[0], f"{optimizer}.zero_grad()")
+    return ((edit,), optimizer) if edit is not None else ((), "")
 
 
 def _uncleared(events: list[Event], position: dict[int, int], earlier: TrainingStep, later: TrainingStep) -> Optional[Event]:
@@ -130,11 +173,19 @@ def _uncleared(events: list[Event], position: dict[int, int], earlier: TrainingS
 
 
 def _optimizer(step: Event) -> Value:
-    """What a step event updates: the optimizer, or the one passed to ``scaler.step(optimizer)``."""
-    for option in options_of(step.target):
-        if isinstance(option, Obj) and option.qualified.endswith("GradScaler") and step.args:
-            return step.args[0]
+    """What a step event updates: the optimizer, or the one passed to ``scaler.step(optimizer)``
+    (a GradScaler, or a receiver named like one: ``self.scaler``, a ``scaler`` parameter)."""
+    if step.args and _scaler_step(step):
+        return step.args[0]
     return step.target
+
+
+def _scaler_step(step: Event) -> bool:
+    if any(isinstance(option, Obj) and option.qualified.endswith("GradScaler") for option in options_of(step.target)):
+        return True
+    func = getattr(step.node, "func", None)
+    receiver = func.value if isinstance(func, cst.Attribute) else None
+    return receiver is not None and (dotted_name(receiver) or "").lower().endswith("scaler")
 
 
 def _same(a: Value, b: Value) -> bool:

@@ -5,7 +5,9 @@ from typing import Any, Iterator, Optional
 
 import libcst as cst
 
-from dllint.rules.base import Report, Rule
+from dllint.findings import UNSAFE
+from dllint.rules.base import Report, Rule, TextEdit
+from dllint.rules.editing import rename_callee
 from dllint.semantics import UNKNOWN, FileSemantics, fold
 from dllint.semantics.scopes import CallSite
 from dllint.semantics.syntax import bind_arguments, keyword
@@ -36,11 +38,11 @@ class AdamL2WeightDecay(Rule):
     changing it changes the tuned hyperparameters.
 
     ## Why is this bad?
-    L2 regularisation (seed §1.6.1, §1.6.2: "L2 regularisation is also called weight decay")
+    L2 regularisation (for SGD, the same thing as weight decay)
     adds `w * θ` to the gradient so that weights stay small. With plain SGD that is exactly
     weight decay: every step shrinks `θ` by `lr * w * θ`. Adam, however, divides each
-    gradient component by the running root-mean-square of that component's gradients (seed
-    §12, "Adam": per-parameter adaptive learning rates). The L2 term is divided too, so
+    gradient component by the running root-mean-square of that component's gradients (Kingma &
+    Ba, 2015: per-parameter adaptive learning rates). The L2 term is divided too, so
     weights with large, frequent gradients are barely decayed and weights with small
     gradients are decayed strongly — the regularisation no longer does what the
     hyperparameter says, and it is entangled with the learning rate. `AdamW`
@@ -63,10 +65,18 @@ class AdamL2WeightDecay(Rule):
     (Decoupled decay is not numerically the same as L2: re-tune `weight_decay`, typically
     to a larger value such as 1e-2.)
 
+    ## Fix safety
+    The fix (`--unsafe-fixes`) replaces `Adam` with `AdamW`, with the same arguments
+    (`torch.optim.Adam(...)` → `torch.optim.AdamW(...)`; a `from torch.optim import Adam` gets
+    `AdamW` added). It is offered only for `Adam`, with `weight_decay` passed to the call itself
+    (else AdamW's default of 1e-2 would apply to the parameter groups that set none, where Adam
+    applied 0) and without `decoupled_weight_decay`. It is unsafe because decoupled weight decay
+    is not L2: the same value regularises differently, so re-tune `weight_decay`.
+
     ## References
-    - Seed notes §1.6.1 and §1.6.2 (L2 regularisation = weight decay), §12 (Adam's
-      per-parameter adaptive learning rates)
     - Loshchilov & Hutter, [Decoupled Weight Decay Regularization](https://arxiv.org/abs/1711.05101), ICLR 2019
+    - Kingma & Ba, [Adam: A Method for Stochastic Optimization](https://arxiv.org/abs/1412.6980), ICLR 2015
+    - [PyTorch: torch.optim.Adam](https://pytorch.org/docs/stable/generated/torch.optim.Adam.html) (`weight_decay` adds an L2 penalty to the gradient)
     - [PyTorch: torch.optim.AdamW](https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html)
     """
 
@@ -74,6 +84,8 @@ class AdamL2WeightDecay(Rule):
     name = "adam-l2-weight-decay"
     summary = "Adam with L2 `weight_decay` instead of decoupled weight decay (AdamW)"
     default_enabled = False
+    fixable = True
+    fix_applicability = (UNSAFE,)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         for site in sem.info.calls:
@@ -87,12 +99,28 @@ class AdamL2WeightDecay(Rule):
             if decay is None:
                 continue
             name = match.group(1)
+            edits = _to_adamw(sem, site) if name == "Adam" else None
             yield Report(
                 site.node,
                 f"`{name}` with `weight_decay={decay:g}` adds an L2 term to the gradient, which {name}'s "
                 "adaptive scaling then divides away unevenly — this is not weight decay; use "
                 "`torch.optim.AdamW` (decoupled weight decay) and re-tune `weight_decay`",
+                fix_message="Use `AdamW` (then re-tune `weight_decay`: decoupled decay is not the same number)"
+                if edits else None,
+                edits=edits or (),
+                applicability=UNSAFE,
             )
+
+
+def _to_adamw(sem: FileSemantics, site: CallSite) -> Optional[tuple[TextEdit, ...]]:
+    """``Adam(...)`` → ``AdamW(...)`` with the same arguments, when ``weight_decay`` is passed
+    to the call itself (AdamW's default, 1e-2, would otherwise replace Adam's 0 for the
+    parameter groups that do not set theirs) and ``decoupled_weight_decay`` is not."""
+    if keyword(site.node, "decoupled_weight_decay") is not None or "weight_decay" not in bind_arguments(site.node, _PARAMS):
+        return None
+    if site.qualified != "torch.optim.Adam":
+        return None
+    return rename_callee(sem, site.node, "torch.optim.Adam", "torch.optim.AdamW")
 
 
 def _decoupled(site: CallSite) -> Optional[bool]:

@@ -325,6 +325,19 @@ class FileSemantics:
         yield from self.forward_graphs
         yield from self.sequential_chains
 
+    @cached_property
+    def layers_applied(self) -> dict[int, list[Layer]]:
+        """For each layer constructor call (by id of its node), every layer it built that a
+        forward graph applies — one per configuration, helper call or path."""
+        result: dict[int, list[Layer]] = {}
+        seen: set[int] = set()
+        for graph in self.all_graphs():
+            for _, layer in graph.module_applications():
+                if id(layer) not in seen:
+                    seen.add(id(layer))
+                    result.setdefault(id(layer.node), []).append(layer)
+        return result
+
     def observed(self, node: cst.Call) -> list[tuple[Value, tuple[Value, ...], dict[str, Value]]]:
         """What reached a call in the evaluations that ran it: (callee or receiver, args, kwargs)."""
         self.traces  # noqa: B018
@@ -494,6 +507,14 @@ class FileSemantics:
             table = self.__dict__["_position_table"] = Positions(self.module)
         return table
 
+    @cached_property
+    def structure(self) -> "Structure":
+        """Where nodes sit: parents, statements, blocks, indentation, uses of a local name
+        (``semantics/structure.py``; what fixes need to edit the right place)."""
+        from dllint.semantics.structure import Structure
+
+        return Structure(self)
+
     # names and comments -----------------------------------------------------------------------
 
     def holder_names(self, layer: Layer) -> set[str]:
@@ -581,6 +602,22 @@ class ForwardGraph:
         self.returns = returns
         self.container = container
         self.instance = instance
+
+    def returned_values(self) -> Iterator[Value]:
+        """What the forward returns, looking into the tuples, lists and dicts it returns."""
+        stack = list(self.returns)
+        seen: set[int] = set()
+        while stack:
+            value = stack.pop()
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if isinstance(value, Merge):
+                stack.extend(value.options)
+            elif isinstance(value, Container) and value.kind in ("list", "dict"):
+                stack.extend(value.items)
+            else:
+                yield value
 
     def module_applications(self) -> Iterator[tuple[Tensor, Layer]]:
         for tensor in self.tensors:
@@ -774,3 +811,4 @@ def module_name_for(filename: str) -> str:
 from dllint.semantics.inits import InitWrite, WeightUse  # noqa: E402
 from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
 from dllint.semantics.losses import LossApplication  # noqa: E402
+from dllint.semantics.structure import Structure  # noqa: E402

@@ -95,6 +95,9 @@ class ContextsMixin:
         self._stack = [init]
         if args and node is not None:
             self._instance_sites.append(node)
+        calls = len(self._call_nodes)
+        if isinstance(node, cst.Call):
+            self._call_nodes.append(node)
         self._building.append(cls)
         try:
             self._inline(init, args, instance, Frame(init, init.scope, instance, [], False))
@@ -102,6 +105,7 @@ class ContextsMixin:
             pass
         finally:
             self._building.pop()
+            del self._call_nodes[calls:]
             if args and node is not None:
                 self._instance_sites.pop()
             self._trace, self._budget, self._stack, self._frames = saved
@@ -125,7 +129,13 @@ class ContextsMixin:
         if len(self._stack) >= MAX_INLINE_DEPTH or function in self._stack:
             return Unknown()
         bound = bind_call(function, args, kwargs, skip_self=self_value is not None)
-        result = self._inline(function, bound, self_value, None, state.modes if state is not None else None)
+        if isinstance(node, cst.Call):
+            self._call_nodes.append(node)
+        try:
+            result = self._inline(function, bound, self_value, None, state.modes if state is not None else None)
+        finally:
+            if isinstance(node, cst.Call):
+                self._call_nodes.pop()
         return result if result is not None else Unknown()
 
     def _inline(self: "Evaluator", function: FunctionInfo, args: dict[str, Value], self_value: Optional[Value],

@@ -78,6 +78,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         # What reached each call: (callee or receiver, positional args, keyword args), per evaluation.
         self.observed: dict[int, list[tuple[Value, tuple[Value, ...], dict[str, Value]]]] = {}
         self._instance_sites: list[cst.CSTNode] = []
+        self._call_nodes: list[cst.Call] = []  # the same-file calls being inlined, innermost last
         self._building: list[ClassInfo] = []  # classes whose __init__ is being evaluated
         # (id of layer, parameter name) of parameters frozen with requires_grad = False
         self.frozen: set[tuple[int, str]] = set()

@@ -75,7 +75,8 @@ class LibraryMixin:
             bound = bind_arguments(node, layer.params)
             env = {name: value.value for name, value in state.env.items() if isinstance(value, Constant)}
             site = self._instance_sites[-1] if self._instance_sites else None
-            value = Layer(layer, qualified, node, scope, bound, env, instance_site=site)
+            built_by = self._call_nodes[-1] if self._call_nodes else None
+            value = Layer(layer, qualified, node, scope, bound, env, instance_site=site, built_by=built_by)
             self.layers.append(value)
             return value
         op = catalog.function_op(qualified)

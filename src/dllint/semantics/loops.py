@@ -191,3 +191,26 @@ def inference_function(event: Event) -> Optional[str]:
         if INFERENCE_NAME.search(function.name):
             return function.name
     return None
+
+
+def trained_after(sem: "FileSemantics", call: cst.CSTNode) -> bool:
+    """Whether the model called at ``call`` is trained again after that call, in some run:
+    a later forward of the same model outside ``no_grad`` whose output a ``backward`` then
+    differentiates (the next epoch after a validation pass, say)."""
+    for trace in sem.traces:
+        events = trace.events
+        for index, event in enumerate(events):
+            if event.kind != "forward" or event.node is not call:
+                continue
+            models = {id(option) for option in options_of(event.target)}
+            outputs: set[int] = set()
+            for later in events[index + 1:]:
+                if later.kind == "forward" and not later.no_grad and later.output is not None and any(
+                    id(option) in models for option in options_of(later.target)
+                ):
+                    outputs.update(id(option) for option in options_of(later.output))
+                elif later.kind == "backward" and outputs and any(
+                    id(tensor) in outputs for tensor in ancestors(later.target)
+                ):
+                    return True
+    return False

@@ -362,7 +362,7 @@ class Collector:
             no_grad = ctx.no_grad
             for item in node.items:
                 self._expr(item.item, ctx)
-                if _is_no_grad(item.item, ctx.scope):
+                if is_no_grad_context(item.item, ctx.scope):
                     no_grad = True
                 if item.asname is not None:
                     self._bind_target(item.asname.name, None, node, ctx)
@@ -555,7 +555,9 @@ def _all_params(params: cst.Parameters) -> Iterator[cst.Param]:
         yield params.star_kwarg
 
 
-def _is_no_grad(expr: cst.BaseExpression, scope: Scope) -> bool:
+def is_no_grad_context(expr: cst.BaseExpression, scope: Scope) -> bool:
+    """Whether a ``with`` item turns gradients off (``torch.no_grad()``, ``torch.inference_mode()``,
+    ``torch.set_grad_enabled(False)``)."""
     if isinstance(expr, cst.Call):
         qualified = scope.resolve(expr.func)
         if qualified == "torch.set_grad_enabled":

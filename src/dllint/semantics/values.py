@@ -76,7 +76,7 @@ class Param(Value):
 class Layer(Value):
     """An instance of a ``torch.nn`` layer class, with the arguments it was built with."""
 
-    __slots__ = ("op", "qualified", "node", "scope", "args", "env", "instance_site")
+    __slots__ = ("op", "qualified", "node", "scope", "args", "env", "instance_site", "built_by")
 
     def __init__(
         self,
@@ -87,6 +87,7 @@ class Layer(Value):
         args: dict[str, cst.BaseExpression],
         env: Optional[dict[str, Any]] = None,
         instance_site: Optional[cst.CSTNode] = None,
+        built_by: Optional[cst.Call] = None,
     ) -> None:
         self.op = op
         self.qualified = qualified
@@ -97,6 +98,9 @@ class Layer(Value):
         # The call that built the model-class instance this layer belongs to, when that instance
         # was built with arguments (``Block(3, 16, k=4)``): where argument-dependent findings go.
         self.instance_site = instance_site
+        # The innermost call of a function or class of this file that built it
+        # (``block(64, 128)``, ``Block(64)``): tells apart the layers one line builds per call.
+        self.built_by = built_by
 
     def arg(self, name: str, default: Any = UNKNOWN) -> Any:
         """The folded value of a constructor argument; ``default`` when it was surely not

@@ -1,0 +1,90 @@
+"""Where a finding about a layer holds, among the configurations and paths that build it.
+
+One line of code can build many layers: a helper called with different arguments
+(``block(3, 64, normalize=False)`` and ``block(64, 128)``), a class built with different
+constructor arguments, an ``__init__`` whose paths differ. A rule that judges a layer in a
+forward graph records each occurrence it flags; :class:`Occurrences` then tells, per line,
+whether the finding holds for *every* layer that line builds and applies (then a fix that
+edits the line is safe), or only for some of them — and which, in words, for the message.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator, Optional
+
+import libcst as cst
+
+from dllint.semantics.values import Instance, Layer
+
+if TYPE_CHECKING:
+    from dllint.semantics import FileSemantics, ForwardGraph
+
+MAX_DESCRIBED = 2
+
+
+class Occurrence:
+    """A flagged line: its first flagged layer, and whether the finding holds for every layer
+    the line builds (``everywhere``) or only where ``where`` says."""
+
+    __slots__ = ("layer", "everywhere", "where")
+
+    def __init__(self, layer: Layer, everywhere: bool, where: str) -> None:
+        self.layer = layer
+        self.everywhere = everywhere
+        self.where = where
+
+    def note(self) -> str:
+        """What a message adds when the finding does not hold everywhere the line is used."""
+        if self.everywhere:
+            return ""
+        where = f" {self.where}" if self.where else " on some of the paths that build it"
+        return f" (this holds{where}, not for every layer this line builds: no automatic fix)"
+
+
+class Occurrences:
+    def __init__(self, sem: "FileSemantics") -> None:
+        self.sem = sem
+        self._flagged: dict[int, list[tuple[Layer, Optional["ForwardGraph"]]]] = {}
+
+    def flag(self, layer: Layer, graph: Optional["ForwardGraph"]) -> None:
+        found = self._flagged.setdefault(id(layer.node), [])
+        if not any(known is layer for known, _ in found):
+            found.append((layer, graph))
+
+    def __iter__(self) -> Iterator[Occurrence]:
+        applied = self.sem.layers_applied
+        for key, flagged in self._flagged.items():
+            layers = {id(layer) for layer, _ in flagged}
+            everywhere = all(id(layer) in layers for layer in applied.get(key, ()))
+            yield Occurrence(flagged[0][0], everywhere, "" if everywhere else self._describe(flagged))
+
+    def _describe(self, flagged: list[tuple[Layer, Optional["ForwardGraph"]]]) -> str:
+        descriptions: list[str] = []
+        for layer, graph in flagged:
+            text = self._context(layer, graph)
+            if text and text not in descriptions:
+                descriptions.append(text)
+        if not descriptions:
+            return ""
+        more = len(descriptions) - MAX_DESCRIBED
+        text = " and ".join(descriptions[:MAX_DESCRIBED])
+        return text + (f" and {more} more" if more > 0 else "")
+
+    def _context(self, layer: Layer, graph: Optional["ForwardGraph"]) -> str:
+        parts = []
+        instance = graph.instance if graph is not None else None
+        if layer.built_by is not None and (instance is None or layer.built_by is not instance.node):
+            parts.append(f"when built by {self._call(layer.built_by)}")
+        if isinstance(instance, Instance):
+            if isinstance(instance.node, cst.Call) and instance.init_args:
+                parts.append(f"in {self._call(instance.node)}")
+            if instance.path:
+                parts.append(f"when {instance.path}")
+        return ", ".join(parts)
+
+    def _call(self, call: cst.Call) -> str:
+        text = cst.Module(body=[]).code_for_node(call)
+        if len(text) > 60 or "\n" in text:
+            text = cst.Module(body=[]).code_for_node(call.func) + "(…)"
+        position = self.sem.positions().get(call)
+        return f"`{text}` (line {position.start.line})" if position is not None else f"`{text}`"

@@ -1,0 +1,20 @@
+# dllint-test-options: {"keep-prob-names": true}
+import torch.nn as nn
+import torch.nn.functional as F
+
+KEEP = 0.9
+
+head = nn.Sequential(nn.Linear(512, 256), nn.ReLU(), nn.Dropout(0.9), nn.Linear(256, 10))
+constant = nn.Dropout(p=KEEP)
+spatial = nn.Dropout2d(0.8)
+
+
+class Net(nn.Module):
+    def __init__(self, keep_prob):
+        super().__init__()
+        self.drop = nn.Dropout(keep_prob)
+        self.fc = nn.Linear(10, 10)
+
+    def forward(self, x):
+        x = F.dropout(x, 0.85, training=self.training)
+        return self.fc(self.drop(x))
