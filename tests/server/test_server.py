@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -103,6 +104,11 @@ async def test_an_edit_updates_the_diagnostics(client: LanguageClient, workspace
     assert codes(await diagnostics_of(client, uri, lambda d: not d)) == []
     replace_all(client, uri, BLOCK + "\n\nx = nn.Softmax()\n", version=3)
     assert codes(await diagnostics_of(client, uri, lambda d: len(d) == 2)) == ["DL301", "DL403"]
+    published = asyncio.ensure_future(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS))
+    await asyncio.sleep(0)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    await asyncio.wait_for(published, 60)  # saving lints again
+    assert codes(client.diagnostics[uri]) == ["DL301", "DL403"]
 
 
 async def test_a_burst_of_edits_ends_with_the_last_texts_diagnostics(client: LanguageClient, workspace: Path) -> None:
@@ -149,6 +155,8 @@ async def test_changing_a_model_in_one_file_updates_the_findings_of_another(clie
 async def test_a_model_file_changed_on_disk_updates_an_open_file(client: LanguageClient, workspace: Path) -> None:
     train = open_file(client, workspace / "train.py")
     await diagnostics_of(client, train, lambda d: "DL501" in codes(d))
+    (registration,) = client.registrations
+    assert registration.method == "workspace/didChangeWatchedFiles"
     (workspace / "models.py").write_text(MODELS_WITHOUT_RNN)
     client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
         types.FileEvent(uri=(workspace / "models.py").as_uri(), type=types.FileChangeType.Changed)
@@ -277,6 +285,39 @@ async def test_fix_all_offered_next_to_a_finding_is_resolved_lazily(client: Lang
     assert apply_edit(BLOCK, edits_for(resolved.edit, uri)) == CLEAN_BLOCK
 
 
+SOFTMAX = "import torch.nn as nn\n\nhead = nn.Softmax()\n"
+
+
+async def test_an_unsafe_fix_is_offered_as_such_and_left_out_of_fix_all(client: LanguageClient, workspace: Path) -> None:
+    uri = open_file(client, workspace / "head.py", text=SOFTMAX)
+    diagnostic = (await diagnostics_of(client, uri, bool))[0]
+    assert diagnostic.code == "DL403"
+    actions = await actions_at(client, uri, diagnostic)
+    fix = actions[0]
+    assert fix.title.startswith("dllint (DL403): Pass `dim=-1`") and fix.title.endswith("(unsafe fix)")
+    assert not fix.is_preferred
+    assert apply_edit(SOFTMAX, edits_for(fix.edit, uri)) == SOFTMAX.replace("nn.Softmax()", "nn.Softmax(dim=-1)")
+    assert not [action for action in actions if action.kind == "source.fixAll.dllint"]
+    fix_all = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=diagnostic.range,
+        context=types.CodeActionContext(diagnostics=[], only=["source.fixAll.dllint"]),
+    ))
+    assert not fix_all
+
+
+@pytest.mark.files({"pyproject.toml": "[tool.dllint]\nunsafe-fixes = true\n"})
+async def test_fix_all_applies_unsafe_fixes_where_the_configuration_says_so(client: LanguageClient, workspace: Path) -> None:
+    uri = open_file(client, workspace / "head.py", text=SOFTMAX)
+    await diagnostics_of(client, uri, bool)
+    (action,) = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0)),
+        context=types.CodeActionContext(diagnostics=[], only=["source.fixAll"]),
+    ))
+    assert apply_edit(SOFTMAX, edits_for(action.edit, uri)) == SOFTMAX.replace("nn.Softmax()", "nn.Softmax(dim=-1)")
+
+
 # --- hover ------------------------------------------------------------------------------------
 
 async def test_hover_on_a_finding_explains_the_rule(client: LanguageClient, workspace: Path) -> None:
@@ -305,20 +346,41 @@ NOTEBOOK_CELLS = [
 ]
 
 
-async def test_notebook_cells_get_their_own_diagnostics_and_fixes(client: LanguageClient, workspace: Path) -> None:
-    notebook_uri = (workspace / "explore.ipynb").as_uri()
-    cells = [f"{notebook_uri}#cell{index}" for index in range(len(NOTEBOOK_CELLS))]
+def open_notebook(client: LanguageClient, path: Path, cells: list) -> list[str]:
+    notebook_uri = path.as_uri()
+    uris = [f"{notebook_uri}#cell{index}" for index in range(len(cells))]
     client.notebook_document_did_open(types.DidOpenNotebookDocumentParams(
         notebook_document=types.NotebookDocument(
             uri=notebook_uri, notebook_type="jupyter-notebook", version=1,
-            cells=[types.NotebookCell(kind=kind, document=cell) for (kind, _), cell in zip(NOTEBOOK_CELLS, cells)],
+            cells=[types.NotebookCell(kind=kind, document=uri) for (kind, _), uri in zip(cells, uris)],
         ),
         cell_text_documents=[
-            types.TextDocumentItem(uri=cell, language_id="markdown" if kind == types.NotebookCellKind.Markup else "python",
+            types.TextDocumentItem(uri=uri, language_id="markdown" if kind == types.NotebookCellKind.Markup else "python",
                                    version=1, text=text)
-            for (kind, text), cell in zip(NOTEBOOK_CELLS, cells)
+            for (kind, text), uri in zip(cells, uris)
         ],
     ))
+    return uris
+
+
+async def test_fix_all_in_a_notebook_edits_the_cells_that_change(client: LanguageClient, workspace: Path) -> None:
+    code = types.NotebookCellKind.Code
+    block = BLOCK.replace("import torch.nn as nn\n", "")
+    cells = [(code, "%matplotlib inline\nimport torch.nn as nn"), (types.NotebookCellKind.Markup, "Model"), (code, block)]
+    uris = open_notebook(client, workspace / "model.ipynb", cells)
+    await diagnostics_of(client, uris[2], lambda d: codes(d) == ["DL301"])
+    (action,) = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uris[2]),
+        range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0)),
+        context=types.CodeActionContext(diagnostics=[], only=["source.fixAll"]),
+    ))
+    assert edits_for(action.edit, uris[0]) == [] and edits_for(action.edit, uris[1]) == []
+    assert apply_edit(block, edits_for(action.edit, uris[2])) == block.replace("padding=1)", "padding=1, bias=False)")
+
+
+async def test_notebook_cells_get_their_own_diagnostics_and_fixes(client: LanguageClient, workspace: Path) -> None:
+    notebook_uri = (workspace / "explore.ipynb").as_uri()
+    cells = open_notebook(client, workspace / "explore.ipynb", NOTEBOOK_CELLS)
     found = await diagnostics_of(client, cells[2], bool)
     assert codes(found) == ["DL403"]
     assert found[0].range.start == types.Position(line=0, character=len("layer = "))
@@ -328,6 +390,13 @@ async def test_notebook_cells_get_their_own_diagnostics_and_fixes(client: Langua
     noqa = next(a for a in await actions_at(client, cells[2], found[0]) if "noqa" in a.title)
     assert apply_edit(NOTEBOOK_CELLS[2][1], edits_for(noqa.edit, cells[2])).startswith(
         "layer = nn.Softmax()  # noqa: DL403\n")
+
+    fix_all = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=cells[2]),
+        range=found[0].range,
+        context=types.CodeActionContext(diagnostics=[], only=["source.fixAll"]),
+    ))
+    assert not fix_all  # DL403's fix is unsafe
 
     client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
         notebook_document=types.VersionedNotebookDocumentIdentifier(uri=notebook_uri, version=2),
