@@ -156,13 +156,15 @@ def generated_edits(content: str, round_: int) -> Edit:
 
 
 def file_edits(content: str, round_: int) -> Edit:
-    """A statement inserted before a top-level ``def``/``class`` in the middle, then removed."""
+    """A statement inserted before a top-level ``def``/``class`` (or its decorators) in the middle,
+    then removed."""
     lines = content.splitlines()
     marker = "_dllint_benchmark_edit = 1"
     if marker in lines:
         row = lines.index(marker)
         return Edit("remove", row, 0, row + 1, 0, "")
-    tops = [i for i, line in enumerate(lines) if re.match(r"(async def|def|class) ", line)]
+    # a statement's first line: a top-level def, class or decorator after a blank line
+    tops = [i for i, line in enumerate(lines) if i and not lines[i - 1] and re.match(r"(async def |def |class |@)", line)]
     if not tops:
         raise SystemExit("--file: the file has no top-level def or class to edit before")
     row = min(tops, key=lambda i: abs(i - len(lines) // 2))

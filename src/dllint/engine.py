@@ -122,9 +122,12 @@ def lint_paths(paths: Sequence[str], settings: Optional[Settings] = None, *, job
     return lint_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs)
 
 
-def analyze_paths(paths: Sequence[str], settings: Optional[Settings] = None, *, jobs: Optional[int] = None) -> list[FileResult]:
+def analyze_paths(
+    paths: Sequence[str], settings: Optional[Settings] = None, *, jobs: Optional[int] = None,
+    start_method: Optional[str] = None,
+) -> list[FileResult]:
     """Phase 1 for the given files (see :func:`analyze_sources`)."""
-    return analyze_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs)
+    return analyze_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs, start_method=start_method)
 
 
 def lint_sources(
@@ -142,9 +145,14 @@ def analyze_sources(
     settings: Optional[Settings] = None,
     *,
     jobs: Optional[int] = None,
+    start_method: Optional[str] = None,
 ) -> list[FileResult]:
     """Phase 1 of a run: every file's :class:`FileResult` (from the cache where it has them),
-    skipped files that import a model-defining module of the run analysed fully after all."""
+    skipped files that import a model-defining module of the run analysed fully after all.
+
+    ``start_method`` is how worker processes start (``multiprocessing``'s name); by default
+    ``fork`` on Linux. A process with other threads that may hold locks (a language server
+    reading its stdin) must not fork: it passes ``forkserver`` or ``spawn``."""
     if settings is None:
         from dllint.config import Settings as DefaultSettings
 
@@ -168,7 +176,7 @@ def analyze_sources(
         else:
             pending.append(position)
 
-    runner = _Runner(jobs, rule_settings, cache)
+    runner = _Runner(jobs, rule_settings, cache, start_method)
     try:
         for position, result in zip(pending, runner.run([tasks[p] for p in pending])):
             results[position] = result
@@ -342,8 +350,11 @@ def _load(cache: Any, key: Optional[str]) -> Optional[FileResult]:
 class _Runner:
     """Runs tasks in-process or in a pool of worker processes (started on first need)."""
 
-    def __init__(self, jobs: int, rule_settings: Mapping[str, Mapping[str, Any]], cache: Any) -> None:
+    def __init__(
+        self, jobs: int, rule_settings: Mapping[str, Mapping[str, Any]], cache: Any, start_method: Optional[str] = None
+    ) -> None:
         self.jobs = jobs
+        self.start_method = start_method
         self.rule_settings = rule_settings
         self.cache_spec = (str(cache.directory), cache.salt) if cache is not None else None
         self.pool: Any = None
@@ -373,7 +384,7 @@ class _Runner:
         from concurrent.futures.process import BrokenProcessPool
 
         if self.pool is None:
-            self.pool = _start_pool(min(self.jobs, len(tasks)), self.rule_settings, self.cache_spec)
+            self.pool = _start_pool(min(self.jobs, len(tasks)), self.rule_settings, self.cache_spec, self.start_method)
         chunks = _chunks(sizes, self.jobs)
         futures = {self.pool.submit(_run_chunk, [tasks[i].payload() for i in chunk]): chunk for chunk in chunks}
         results: list[Optional[FileResult]] = [None] * len(tasks)
@@ -405,14 +416,16 @@ class _Runner:
             self.pool = None
 
 
-def _start_pool(workers: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any) -> Any:
+def _start_pool(
+    workers: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any, start_method: Optional[str] = None
+) -> Any:
     import multiprocessing
     import sys
     from concurrent.futures import ProcessPoolExecutor
 
     # fork is much the fastest start (the workers inherit the imported rules); use it where
     # it is safe and the default (Linux), else the platform's default.
-    method = "fork" if sys.platform.startswith("linux") else None
+    method = start_method or ("fork" if sys.platform.startswith("linux") else None)
     context = multiprocessing.get_context(method)
     if sys.platform == "win32":
         workers = min(workers, 61)  # the most ProcessPoolExecutor supports there

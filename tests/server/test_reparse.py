@@ -141,3 +141,13 @@ def test_a_string_opened_in_the_edit_that_runs_into_the_rest_of_the_file_is_pars
     parser.parse(text)
     edited = text.replace("a = 1\n", "a = '''\n")
     check(parser, edited)
+
+
+def test_deleting_a_whole_statement_reparses_a_neighbour_not_the_file() -> None:
+    text = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(20))
+    parser = IncrementalParser()
+    parser.parse(text)
+    edited = text.replace("def f7(x):\n    return x + 7\n", "")
+    module, _ = parser.parse(edited)
+    assert module.code == edited and len(module.body) == 19
+    assert parser.reparsed_statements == 2  # f6 (the edit began at its end) and f8 (it takes the blank lines left)

@@ -171,14 +171,25 @@ class IncrementalParser:
         if last < count - 1 and any(line.whitespace.value for line in statements[last + 1].node.leading_lines):
             last += 1
 
-        begin = 0 if first == 0 else starts[first]
-        end = len(old_lines) if last == count - 1 else starts[last] + statements[last].lines
-        new_end = end + len(new_lines) - len(old_lines)
-        try:
-            chunk = cst.parse_module("".join(new_lines[begin:new_end]))
-        except (cst.ParserSyntaxError, SyntaxError, RecursionError):
-            return None  # maybe a string opened here runs on into the rest: the full parse decides
-        if not chunk.body or chunk.default_newline != module.default_newline:
+        while True:
+            begin = 0 if first == 0 else starts[first]
+            end = len(old_lines) if last == count - 1 else starts[last] + statements[last].lines
+            new_end = end + len(new_lines) - len(old_lines)
+            try:
+                chunk = cst.parse_module("".join(new_lines[begin:new_end]))
+            except (cst.ParserSyntaxError, SyntaxError, RecursionError):
+                return None  # maybe a string opened here runs on into the rest: the full parse decides
+            if chunk.body and (last == count - 1 or not chunk.footer):
+                break
+            # Lines after the chunk's last statement (the edit deleted whole statements, or
+            # left comment lines at its end) belong to the statement after it.
+            if last < count - 1:
+                last += 1
+            elif first > 0:
+                first -= 1
+            else:
+                return None
+        if chunk.default_newline != module.default_newline:
             return None
         if chunk.default_indent != module.default_indent and _has_indented_block(chunk):
             return None  # its blocks would render with the module's indentation
@@ -186,7 +197,7 @@ class IncrementalParser:
         if first > 0 and chunk.header:
             # comment lines before the chunk's first statement are its leading lines in a full parse
             body[0] = body[0].with_changes(leading_lines=(*chunk.header, *body[0].leading_lines))
-        if last < count - 1 and (chunk.footer or not chunk.has_trailing_newline):
+        if last < count - 1 and not chunk.has_trailing_newline:
             return None
         spliced = module.with_changes(
             header=chunk.header if first == 0 else module.header,

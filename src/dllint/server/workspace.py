@@ -163,7 +163,10 @@ class Workspace:
                 [root], exclude=settings.all_exclude, root=settings.project_root,
                 respect_gitignore=settings.respect_gitignore, force_exclude=False,
             )
-            for result in engine.analyze_paths(found.files, settings, jobs=jobs):
+            # The server has threads (one blocked reading stdin holds its lock): a forked worker
+            # would inherit that lock held and hang on it, so workers start from a fork server.
+            start_method = "forkserver" if os.name == "posix" else None
+            for result in engine.analyze_paths(found.files, settings, jobs=jobs, start_method=start_method):
                 results[os.path.abspath(result.filename)] = result
         return results
 
