@@ -180,6 +180,16 @@ async def test_the_projects_configuration_is_honoured(client: LanguageClient, wo
     assert codes(await diagnostics_of(client, legacy)) == []
 
 
+async def test_a_changed_configuration_applies_to_open_files(client: LanguageClient, workspace: Path) -> None:
+    uri = open_file(client, workspace / "block.py", text=BLOCK)
+    assert codes(await diagnostics_of(client, uri, bool)) == ["DL301"]
+    (workspace / "pyproject.toml").write_text('[tool.dllint]\nignore = ["DL301"]\n')
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
+        types.FileEvent(uri=(workspace / "pyproject.toml").as_uri(), type=types.FileChangeType.Created)
+    ]))
+    await diagnostics_of(client, uri, lambda d: not d)
+
+
 @pytest.mark.files({"pyproject.toml": '[tool.dllint]\nselect = ["DL9999"]\n'})
 async def test_a_broken_configuration_is_shown_and_linting_goes_on(client: LanguageClient, workspace: Path) -> None:
     uri = open_file(client, workspace / "block.py", text=BLOCK)

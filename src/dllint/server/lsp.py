@@ -521,11 +521,12 @@ async def did_change_watched_files(ls: DllintServer, params: types.DidChangeWatc
     loop = asyncio.get_running_loop()
     paths = [path for path in (_path(change.uri) for change in params.changes) if path]
     if any(os.path.basename(path) in CONFIG_FILES for path in paths):
+        # Another selection, other options, other exclusions: analyse everything again.
         await loop.run_in_executor(ls.analysis, state.forget_configuration)
+        for path in list(ls.shown):
+            ls.request_analysis(path)
         if ls.scan_workspace:
             await _scan(ls)
-        else:
-            await _refresh_all(ls)
         return
     changed = False
     for path in paths:
