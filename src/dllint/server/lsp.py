@@ -30,7 +30,7 @@ from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path
+from pygls.uris import to_fs_path
 
 from dllint import __version__
 from dllint.findings import SAFE, Finding, rule_url
@@ -769,7 +769,3 @@ def shutdown(ls: DllintServer, params: Any = None) -> None:
 def start() -> None:
     """Serve the protocol on stdin/stdout until the client says exit."""
     server.start_io()
-
-
-def uri_for(path: str) -> str:
-    return from_fs_path(path) or path
