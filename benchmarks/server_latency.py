@@ -101,7 +101,7 @@ def evaluate_block{n}(model, loader):
     correct = total = 0
     with torch.no_grad():
         for images, labels in loader:
-            probs = F.softmax(model(images), dim=1)
+            probs = F.softmax(model(images){dim})
             correct += (probs.argmax(dim=1) == labels).sum().item()
             total += labels.numel()
     return correct / max(total, 1)
@@ -109,11 +109,13 @@ def evaluate_block{n}(model, loader):
 
 
 def generated_file(lines: int = TARGET_LINES) -> str:
-    """Model classes, training and evaluation functions, about ``lines`` lines long."""
+    """Model classes, training and evaluation functions, about ``lines`` lines long, with a
+    few findings."""
     parts = [HEADER]
     count = 0
     while sum(part.count("\n") for part in parts) < lines:
-        parts.append(BLOCK.format(n=count, hidden=32 + count))
+        # every fourth block leaves out the softmax's dim (a DL403 finding), so the file has findings
+        parts.append(BLOCK.format(n=count, hidden=32 + count, dim="" if count % 4 == 3 else ", dim=1"))
         count += 1
     return "".join(parts)
 
