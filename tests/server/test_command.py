@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.server.conftest import ENV
 
 
@@ -22,6 +24,7 @@ def test_dllint_help_lists_the_server_without_importing_pygls(tmp_path: Path) ->
 
 def test_server_speaks_json_rpc_on_stdout_only(tmp_path: Path) -> None:
     """A bare initialize over a pipe: the answer is one well-formed message on stdout."""
+    pytest.importorskip("pygls", reason="the language server needs the server extra: pip install -e '.[server]'")
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
                        "params": {"processId": None, "rootUri": None, "capabilities": {}}})
     exit_message = json.dumps({"jsonrpc": "2.0", "method": "exit"})

@@ -8,10 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from lsprotocol import types
-from pytest_lsp import LanguageClient
 
-from tests.server.conftest import (
+pytest.importorskip("pytest_lsp", reason="the language server tests need pytest-lsp (Python 3.10+)")
+
+from lsprotocol import types  # noqa: E402
+from pytest_lsp import LanguageClient  # noqa: E402
+
+from tests.server.conftest import (  # noqa: E402
     ENV,
     apply_edit,
     codes,
@@ -326,6 +329,41 @@ async def test_fix_all_applies_unsafe_fixes_where_the_configuration_says_so(clie
         context=types.CodeActionContext(diagnostics=[], only=["source.fixAll"]),
     ))
     assert apply_edit(SOFTMAX, edits_for(action.edit, uri)) == SOFTMAX.replace("nn.Softmax()", "nn.Softmax(dim=-1)")
+
+
+@pytest.mark.capabilities("neovim@v0.10.0")
+async def test_a_client_without_document_changes_gets_plain_text_edits(client: LanguageClient, workspace: Path) -> None:
+    uri = open_file(client, workspace / "block.py", text=BLOCK)
+    diagnostic = (await diagnostics_of(client, uri, bool))[0]
+    fix = (await actions_at(client, uri, diagnostic))[0]
+    assert fix.edit.document_changes is None and list(fix.edit.changes) == [uri]
+    assert apply_edit(BLOCK, fix.edit.changes[uri]) == CLEAN_BLOCK
+    assert client.registrations == []  # Neovim 0.10 does not register file watchers dynamically
+
+
+@pytest.mark.capabilities("emacs")
+async def test_a_client_that_cannot_resolve_code_actions_gets_fix_all_with_its_edit(
+    client: LanguageClient, workspace: Path
+) -> None:
+    uri = open_file(client, workspace / "block.py", text=BLOCK)
+    diagnostic = (await diagnostics_of(client, uri, bool))[0]
+    actions = await actions_at(client, uri, diagnostic)
+    fix_all = next(action for action in actions if action.kind == "source.fixAll.dllint")
+    assert apply_edit(BLOCK, edits_for(fix_all.edit, uri)) == CLEAN_BLOCK
+    docs = next(action for action in actions if action.command is not None)
+    await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command=docs.command.command, arguments=docs.command.arguments))
+    assert client.shown_documents == []  # Eglot has no window/showDocument: the URL is shown as a message
+    assert any(m.message.endswith("/rules/DL301/") for m in client.messages)
+
+
+@pytest.mark.options({"scanWorkspace": False})
+@pytest.mark.files({"models.py": MODELS, "train.py": TRAIN})
+async def test_without_the_workspace_scan_the_open_files_make_the_project(client: LanguageClient, workspace: Path) -> None:
+    train = open_file(client, workspace / "train.py")
+    assert "DL501" not in codes(await diagnostics_of(client, train))  # CharLSTM is not known
+    open_file(client, workspace / "models.py")
+    await diagnostics_of(client, train, lambda d: "DL501" in codes(d))
 
 
 # --- hover ------------------------------------------------------------------------------------

@@ -754,8 +754,11 @@ def hover(ls: DllintServer, params: types.HoverParams) -> Optional[types.Hover]:
 
     text = "\n\n---\n\n".join(hover_markdown(finding, rule_url(finding.code, shown.docs_url)) for finding in found)
     first = found[0]
+    text_capabilities = ls.client_capabilities.text_document
+    formats = text_capabilities.hover.content_format if text_capabilities and text_capabilities.hover else None
+    kind = types.MarkupKind.PlainText if formats and types.MarkupKind.Markdown not in formats else types.MarkupKind.Markdown
     return types.Hover(
-        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
+        contents=types.MarkupContent(kind=kind, value=text),
         range=ls._range(shown.lines[uri], first.location.row, first.location.column, first.end_location.row,
                         first.end_location.column),
     )
