@@ -25,6 +25,7 @@ from dllint import __version__
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 FORMATS = ("full", "concise", "json", "sarif", "github", "junit")
 PROBE_HINT = "pip install 'dllint[probe]'"
+SERVER_HINT = "pip install 'dllint[server]'"
 
 
 # --- the group: default command and lazy subcommands ------------------------------------------
@@ -33,7 +34,13 @@ class DllintGroup(click.Group):
     """A group that runs ``check`` when the first argument is not a subcommand, and imports
     heavy subcommands (``probe``, which needs torch) only when they are invoked."""
 
-    lazy_commands = {"probe": ("dllint.probe.cli", "probe_command", "Run the runtime probe on a model (needs torch).")}
+    # name -> (module, attribute, help line, what it needs)
+    lazy_commands = {
+        "probe": ("dllint.probe.cli", "probe_command", "Run the runtime probe on a model (needs torch).",
+                  f"torch and the probe extra: {PROBE_HINT}"),
+        "server": ("dllint.server", "server_command", "Run the language server for editors (LSP over stdio).",
+                   f"pygls and lsprotocol: {SERVER_HINT}"),
+    }
     default_command = "check"
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -47,7 +54,8 @@ class DllintGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
         if name in self.lazy_commands and name not in self.commands:
-            return _load_lazy(name, *self.lazy_commands[name][:2])
+            module, attribute, _, needs = self.lazy_commands[name]
+            return _load_lazy(name, module, attribute, needs)
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -70,12 +78,12 @@ class DllintGroup(click.Group):
         self.format_commands(ctx, formatter)
         formatter.write_paragraph()
         formatter.write_text(
-            "A path named like a command (`rules`, `rule`, `check`, `probe`) is linted as `./rules` "
+            "A path named like a command (`rules`, `rule`, `check`, `probe`, `server`) is linted as `./rules` "
             "or with `dllint check rules`. `dllint --version` prints the version."
         )
 
 
-def _load_lazy(name: str, module_name: str, attribute: str) -> click.Command:
+def _load_lazy(name: str, module_name: str, attribute: str, needs: str) -> click.Command:
     import importlib
 
     try:
@@ -96,7 +104,7 @@ def _load_lazy(name: str, module_name: str, attribute: str) -> click.Command:
     def unavailable(ctx: click.Context) -> None:
         click.echo(
             f"error: `dllint {name}` is not available: {reason}.\n"
-            f"It needs torch and the probe extra: {PROBE_HINT}",
+            f"It needs {needs}",
             err=True,
         )
         ctx.exit(EXIT_ERROR)
@@ -366,6 +374,7 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
         color=color,
         quiet=options["quiet"],
         unsafe_fixes=settings.unsafe_fixes,
+        docs_url=settings.docs_url,
     )
     errors = list(result.internal_errors)
     changed = outcome.documents if outcome else {}
@@ -540,14 +549,14 @@ def rule_command(code: Optional[str], show_all: bool, output_format: str) -> Non
     if output_format == "json":
         import json
 
-        data = [_rule_dict(rule) for rule in chosen]
+        data = [_rule_dict(rule, _configured_docs_url()) for rule in chosen]
         click.echo(json.dumps(data if show_all else data[0], indent=2, ensure_ascii=False))
         return
     click.echo("\n\n".join(_rule_text(rule) for rule in chosen))
 
 
-def _rule_dict(rule: Any) -> dict[str, Any]:
-    from dllint.findings import DOCS_URL
+def _rule_dict(rule: Any, docs_url: str) -> dict[str, Any]:
+    from dllint.findings import rule_url
 
     return {
         "code": rule.code,
@@ -558,8 +567,20 @@ def _rule_dict(rule: Any) -> dict[str, Any]:
         "fix_applicability": _fix_applicability(rule),
         "options": {name: {"default": option.default, "help": option.help} for name, option in rule.options.items()},
         "explanation": rule.documentation(),
-        "url": DOCS_URL.format(code=rule.code),
+        "url": rule_url(rule.code, docs_url),
     }
+
+
+def _configured_docs_url() -> str:
+    """The configured documentation site (`docs-url`) for the rule links that `dllint rule`
+    prints; the default one, with a warning, when the configuration cannot be read."""
+    from dllint import config as cfg
+
+    try:
+        return cfg.load_settings().docs_url
+    except cfg.ConfigError as error:
+        click.echo(f"warning: {error} (using the default docs-url)", err=True)
+        return cfg.Settings().docs_url
 
 
 def _rule_text(rule: Any) -> str:

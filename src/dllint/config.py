@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from dllint.findings import DEFAULT_DOCS_URL
+
 DEFAULT_EXCLUDE: tuple[str, ...] = (
     ".bzr", ".direnv", ".dllint_cache", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints",
     ".mypy_cache", ".nox", ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn",
@@ -45,6 +47,7 @@ KNOWN_KEYS: dict[str, str] = {
     "show-fixes": "boolean",
     "unsafe-fixes": "boolean",
     "cache-dir": "path",
+    "docs-url": "an http(s) URL: the documentation site that findings link to",
     "rules": "table of [rules.CODE] option tables",
 }
 
@@ -75,6 +78,7 @@ class Settings:
     _ARGUMENTS = (
         "selections", "per_file_ignores", "exclude", "extend_exclude", "force_exclude", "respect_gitignore",
         "output_format", "show_fixes", "unsafe_fixes", "rules", "project_root", "config_file", "cache_dir", "use_cache",
+        "docs_url",
     )
     __slots__ = _ARGUMENTS + ("_selected", "_per_file", "_ignore_specs")
 
@@ -94,6 +98,7 @@ class Settings:
         config_file: Optional[Path] = None,
         cache_dir: Optional[Path] = None,
         use_cache: bool = True,
+        docs_url: str = DEFAULT_DOCS_URL,
     ) -> None:
         self.selections = selections
         self.per_file_ignores: Mapping[str, tuple[str, ...]] = {} if per_file_ignores is None else per_file_ignores
@@ -113,6 +118,8 @@ class Settings:
         # Read by the engine's result cache: (content hash, version, config hash) -> findings.
         self.cache_dir = cache_dir
         self.use_cache = use_cache
+        # The documentation site's base URL: a finding's `url` is `{docs_url}rules/{code}/`.
+        self.docs_url = docs_url
         self._selected: Optional[frozenset[str]] = None
         self._per_file: dict[str, frozenset[str]] = {}
         self._ignore_specs: Optional[list[tuple[Any, bool, frozenset[str]]]] = None
@@ -265,6 +272,24 @@ def check_selectors(values: Iterable[str], origin: str) -> tuple[str, ...]:
             raise ConfigError(f"{origin}: {_unknown_code_message(selector, registry)}")
         out.append(selector)
     return tuple(out)
+
+
+def check_docs_url(value: Any, origin: str) -> str:
+    """A documentation site's base URL: absolute http(s) (or file) with no query or fragment,
+    ending in ``/`` (added when missing) so that ``rules/DL101/`` can be appended."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        raise ConfigError(f"{origin}: must be a URL string, got {value!r}")
+    parts = urlsplit(value.strip())
+    valid = (parts.scheme in ("http", "https") and parts.netloc) or (parts.scheme == "file" and parts.path)
+    if not valid or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{origin}: must be an absolute http(s) URL without query or fragment, such as "
+            f"\"https://docs.example.com/dllint/\" (the rule pages are under rules/CODE/), got {value!r}"
+        )
+    url = value.strip()
+    return url if url.endswith("/") else url + "/"
 
 
 def split_selectors(values: Iterable[str]) -> list[str]:
@@ -442,6 +467,8 @@ def settings_from_table(table: Mapping[str, Any], origin: str, base: Optional[Se
         if not isinstance(table["cache-dir"], str):
             raise ConfigError(f"{origin}: `cache-dir` must be a path string")
         changes["cache_dir"] = (settings.project_root / os.path.expanduser(table["cache-dir"])).resolve()
+    if "docs-url" in table:
+        changes["docs_url"] = check_docs_url(table["docs-url"], f"{origin}: `docs-url`")
     if "rules" in table:
         rules = table["rules"]
         if not isinstance(rules, dict) or not all(isinstance(v, dict) for v in rules.values()):

@@ -122,6 +122,14 @@ def lint_paths(paths: Sequence[str], settings: Optional[Settings] = None, *, job
     return lint_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs)
 
 
+def analyze_paths(
+    paths: Sequence[str], settings: Optional[Settings] = None, *, jobs: Optional[int] = None,
+    start_method: Optional[str] = None,
+) -> list[FileResult]:
+    """Phase 1 for the given files (see :func:`analyze_sources`)."""
+    return analyze_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs, start_method=start_method)
+
+
 def lint_sources(
     sources: Sequence["Source | _PathSource"],
     settings: Optional[Settings] = None,
@@ -129,6 +137,22 @@ def lint_sources(
     jobs: Optional[int] = None,
 ) -> LintResult:
     """Lint sources given as text (:class:`Source`) or as paths (read here, or in the workers)."""
+    return finish(analyze_sources(sources, settings, jobs=jobs))
+
+
+def analyze_sources(
+    sources: Sequence["Source | _PathSource"],
+    settings: Optional[Settings] = None,
+    *,
+    jobs: Optional[int] = None,
+    start_method: Optional[str] = None,
+) -> list[FileResult]:
+    """Phase 1 of a run: every file's :class:`FileResult` (from the cache where it has them),
+    skipped files that import a model-defining module of the run analysed fully after all.
+
+    ``start_method`` is how worker processes start (``multiprocessing``'s name); by default
+    ``fork`` on Linux. A process with other threads that may hold locks (a language server
+    reading its stdin) must not fork: it passes ``forkserver`` or ``spawn``."""
     if settings is None:
         from dllint.config import Settings as DefaultSettings
 
@@ -152,14 +176,14 @@ def lint_sources(
         else:
             pending.append(position)
 
-    runner = _Runner(jobs, rule_settings, cache)
+    runner = _Runner(jobs, rule_settings, cache, start_method)
     try:
         for position, result in zip(pending, runner.run([tasks[p] for p in pending])):
             results[position] = result
         for task, result in zip(tasks, results):
             if result is None or not result.skipped:
                 task.data = None  # only skipped files may be read again (analysed fully)
-        forced = _to_analyse_fully([r for r in results if r is not None])
+        forced = modules_to_analyse_fully([r for r in results if r is not None])
         if forced:
             again: list[int] = []
             for position, task in enumerate(tasks):
@@ -178,7 +202,7 @@ def lint_sources(
         runner.close()
     if cache is not None:
         cache.prune()
-    return finish(r for r in results if r is not None)
+    return [r for r in results if r is not None]
 
 
 def default_jobs() -> int:
@@ -189,10 +213,12 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def finish(results: Iterable[FileResult]) -> LintResult:
-    """Phase 2: resolve cross-file reports against the project index, then apply noqa."""
+def finish(results: Iterable[FileResult], index: Any = None) -> LintResult:
+    """Phase 2: resolve cross-file reports against the project index, then apply noqa.
+
+    ``index`` is the :class:`~dllint.project.ProjectIndex` to resolve against; by default the
+    one ``results`` make up (a language server passes the index of its whole workspace)."""
     results = list(results)
-    index = None
     findings: list[Finding] = []
     errors: list[str] = []
     for result in results:
@@ -324,8 +350,11 @@ def _load(cache: Any, key: Optional[str]) -> Optional[FileResult]:
 class _Runner:
     """Runs tasks in-process or in a pool of worker processes (started on first need)."""
 
-    def __init__(self, jobs: int, rule_settings: Mapping[str, Mapping[str, Any]], cache: Any) -> None:
+    def __init__(
+        self, jobs: int, rule_settings: Mapping[str, Mapping[str, Any]], cache: Any, start_method: Optional[str] = None
+    ) -> None:
         self.jobs = jobs
+        self.start_method = start_method
         self.rule_settings = rule_settings
         self.cache_spec = (str(cache.directory), cache.salt) if cache is not None else None
         self.pool: Any = None
@@ -355,7 +384,7 @@ class _Runner:
         from concurrent.futures.process import BrokenProcessPool
 
         if self.pool is None:
-            self.pool = _start_pool(min(self.jobs, len(tasks)), self.rule_settings, self.cache_spec)
+            self.pool = _start_pool(min(self.jobs, len(tasks)), self.rule_settings, self.cache_spec, self.start_method)
         chunks = _chunks(sizes, self.jobs)
         futures = {self.pool.submit(_run_chunk, [tasks[i].payload() for i in chunk]): chunk for chunk in chunks}
         results: list[Optional[FileResult]] = [None] * len(tasks)
@@ -387,14 +416,16 @@ class _Runner:
             self.pool = None
 
 
-def _start_pool(workers: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any) -> Any:
+def _start_pool(
+    workers: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any, start_method: Optional[str] = None
+) -> Any:
     import multiprocessing
     import sys
     from concurrent.futures import ProcessPoolExecutor
 
     # fork is much the fastest start (the workers inherit the imported rules); use it where
     # it is safe and the default (Linux), else the platform's default.
-    method = "fork" if sys.platform.startswith("linux") else None
+    method = start_method or ("fork" if sys.platform.startswith("linux") else None)
     context = multiprocessing.get_context(method)
     if sys.platform == "win32":
         workers = min(workers, 61)  # the most ProcessPoolExecutor supports there
@@ -503,13 +534,31 @@ def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
     return result, encoded
 
 
-def analyze(source: Source, enabled: frozenset[str], rules: Mapping[str, Any]) -> FileResult:
-    """Phase 1 for one file: everything that needs its syntax tree (always a full analysis)."""
-    return _analyze(source, enabled, rules, mode="full")
+def analyze(
+    source: Source,
+    enabled: frozenset[str],
+    rules: Mapping[str, Any],
+    *,
+    mode: str = "full",
+    parse: Optional[Callable[[str], tuple[Any, Mapping[Any, Any]]]] = None,
+) -> FileResult:
+    """Phase 1 for one file: everything that needs its syntax tree.
+
+    ``mode`` is ``"full"`` (always analyse), ``"auto"`` (only syntax-check a file in which
+    nothing is torch-related) or ``"forced"`` (analyse it as torch code: it imports a
+    model-defining module). ``parse`` replaces LibCST's ``parse_module``: it returns the
+    module and the positions of its nodes (a language server reparses only what changed)."""
+    return _analyze(source, enabled, rules, mode=mode, parse=parse)
 
 
 def _analyze(
-    source: Source, enabled: frozenset[str], rules: Mapping[str, Any], *, module: Optional[str] = None, mode: str = "full"
+    source: Source,
+    enabled: frozenset[str],
+    rules: Mapping[str, Any],
+    *,
+    module: Optional[str] = None,
+    mode: str = "full",
+    parse: Optional[Callable[[str], tuple[Any, Mapping[Any, Any]]]] = None,
 ) -> FileResult:
     result = FileResult(filename=source.filename, enabled=enabled, module=module or module_name_for(source.filename))
     if source.error is not None:
@@ -529,8 +578,12 @@ def _analyze(
 
     import libcst as cst
 
+    positions = None
     try:
-        module_tree = cst.parse_module(text)
+        if parse is None:
+            module_tree = cst.parse_module(text)
+        else:
+            module_tree, positions = parse(text)
     except (SyntaxError, cst.ParserSyntaxError, RecursionError, MemoryError) as error:
         _add_parse_error(result, source, _syntax_error(text, source.filename, error))
         return result
@@ -538,7 +591,7 @@ def _analyze(
     from dllint.semantics import FileSemantics
 
     try:
-        sem = FileSemantics(module_tree, source, result.module)
+        sem = FileSemantics(module_tree, source, result.module, positions=positions)
         if mode == "forced":
             # It imports a model-defining module of the run: its models and training code
             # are torch code even though it never names torch.
@@ -704,7 +757,7 @@ def _is_package_dir(directory: str) -> bool:
 
 # --- which skipped files must be analysed after all -------------------------------------------
 
-def _to_analyse_fully(results: Sequence[FileResult]) -> set[str]:
+def modules_to_analyse_fully(results: Sequence[FileResult]) -> set[str]:
     """Modules of skipped files that import (directly, or through other files of the run
     that import them: re-exports) a module of the run that defines a model class."""
     if not any(result.skipped for result in results):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-DOCS_URL = "https://dllint.readthedocs.io/en/latest/rules/{code}/"
+# Where the documentation site lives: each rule has a page at ``{docs-url}rules/{code}/``.
+# ``docs-url`` in the configuration points findings at a fork's or an internal mirror's copy.
+DEFAULT_DOCS_URL = "https://dllint.readthedocs.io/en/latest/"
+
+
+def rule_url(code: str, docs_url: str = DEFAULT_DOCS_URL) -> str:
+    """The URL of a rule's page on the documentation site whose base URL is ``docs_url``."""
+    return f"{docs_url}rules/{code}/"
 
 # A fix's applicability, as ruff names it: a *safe* fix keeps what the code means and `--fix`
 # applies it; an *unsafe* one may change what the code computes (or guesses the author's
@@ -52,10 +59,6 @@ class Finding(NamedTuple):
     cell: Optional[int] = None
     # The flagged source line, for reporters that show context (no trailing newline).
     source_line: str = ""
-
-    @property
-    def url(self) -> str:
-        return DOCS_URL.format(code=self.code)
 
     def sort_key(self) -> tuple:
         return (self.filename, self.cell or 0, self.location, self.code)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 from dllint.sources import Source, SourceError
 
@@ -122,26 +122,45 @@ def parse_notebook(data: Union[bytes, str]) -> Notebook:
     notebook = Notebook(raw=raw, cells=cells)
     if not _is_python(raw):
         return notebook
-    row = 1
+    texts: list[Optional[str]] = []
     for index, cell in enumerate(cells):
         if not isinstance(cell, dict):
             raise NotebookError(f"not a Jupyter notebook: cell {index + 1} is not an object")
         if cell.get("cell_type") != "code":
+            texts.append(None)
             continue
         source = cell.get(source_key, "")
         if isinstance(source, list) and all(isinstance(part, str) for part in source):
             source = "".join(source)
         if not isinstance(source, str):
             raise NotebookError(f"not a Jupyter notebook: the source of cell {index + 1} is not text")
+        texts.append(source)
+    notebook.code_cells = code_cells(texts)
+    return notebook
+
+
+def code_cells(texts: Sequence[Optional[str]]) -> list[CodeCell]:
+    """The Python code cells among a notebook's cells (``None`` for a markdown or raw cell),
+    each with the row at which it starts in the joined text."""
+    found = []
+    row = 1
+    for index, source in enumerate(texts):
+        if source is None:
+            continue
         lines = _split_lines(source)
         python = neutralise(lines)
         if python is None or not lines:
             continue
-        notebook.code_cells.append(
-            CodeCell(index, lines, python, start_row=row, trailing_newline=source.endswith(("\n", "\r")))
-        )
+        found.append(CodeCell(index, lines, python, start_row=row, trailing_newline=source.endswith(("\n", "\r"))))
         row += len(lines)
-    return notebook
+    return found
+
+
+def cells_source(filename: str, texts: Sequence[Optional[str]]) -> Source:
+    """The :class:`Source` of a notebook given as its cells' texts (an editor's notebook
+    document), ``None`` standing for a markdown or raw cell: the same text, cell starts and
+    cell numbers as reading the notebook's file gives."""
+    return Notebook(raw={}, cells=[], code_cells=code_cells(texts)).to_source(filename)
 
 
 def notebook_source(data: Union[bytes, str], filename: str) -> Source:

@@ -77,6 +77,9 @@ def test_rule_options_reach_the_rule(project: Path, test_rules) -> None:
         ("[rules.DL998]\nx = 1", "unknown rule selector `DL998`"),
         ("[rules.DL990]\nreplacment = 'x'", "DL990 has no option `replacment`"),
         ("[rules.DL990]\nreplacement = 3", "option `replacement` of DL990 must be str"),
+        ('docs-url = "docs.example.com"', "`docs-url`: must be an absolute http(s) URL"),
+        ('docs-url = "https://docs.example.com/?v=1"', "`docs-url`: must be an absolute http(s) URL"),
+        ("docs-url = 3", "`docs-url`: must be a URL string"),
     ],
 )
 def test_config_errors_exit_2_with_a_message_naming_the_file(project: Path, test_rules, config: str, expected: str) -> None:
@@ -160,3 +163,28 @@ def test_cache_flags_are_stored_on_settings(project: Path, monkeypatch) -> None:
     write(project, "dllint.toml", 'cache-dir = ".cache/dllint"\n')
     assert invoke(["m.py"]).exit_code == 0
     assert seen == {"cache_dir": (project / ".cache/dllint").resolve(), "use_cache": True, "jobs": None}
+
+
+def test_docs_url_moves_every_rule_link(project: Path, test_rules) -> None:
+    import json
+
+    write(project, "dllint.toml", 'docs-url = "https://mirror.example.com/dllint"\n')
+    write(project, "m.py", "bad_name = 1\n")
+    data = json.loads(invoke(["--output-format", "json", "m.py"]).stdout)
+    assert data[0]["url"] == "https://mirror.example.com/dllint/rules/DL990/"
+    sarif = json.loads(invoke(["--output-format", "sarif", "m.py"]).stdout)
+    driver = sarif["runs"][0]["tool"]["driver"]
+    assert driver["informationUri"] == "https://mirror.example.com/dllint/"
+    assert {rule["helpUri"] for rule in driver["rules"] if rule["id"] == "DL990"} == {
+        "https://mirror.example.com/dllint/rules/DL990/"
+    }
+    explained = json.loads(invoke(["rule", "DL990", "--output-format", "json"]).stdout)
+    assert explained["url"] == "https://mirror.example.com/dllint/rules/DL990/"
+
+
+def test_default_docs_url_is_the_documentation_site(project: Path, test_rules) -> None:
+    import json
+
+    write(project, "m.py", "bad_name = 1\n")
+    data = json.loads(invoke(["--output-format", "json", "m.py"]).stdout)
+    assert data[0]["url"] == "https://dllint.readthedocs.io/en/latest/rules/DL990/"

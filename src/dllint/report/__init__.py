@@ -13,13 +13,13 @@ import sys
 from collections import Counter
 from typing import IO, Any, Callable, Optional, Sequence
 
-from dllint.findings import Finding
+from dllint.findings import DEFAULT_DOCS_URL, Finding
 
 FORMATS = ("full", "concise", "json", "sarif", "github", "junit")
 
 
 class ReportContext:
-    __slots__ = ("fixed", "unsafe_fixed", "show_fixes", "fix_mode", "color", "quiet", "unsafe_fixes")
+    __slots__ = ("fixed", "unsafe_fixed", "show_fixes", "fix_mode", "color", "quiet", "unsafe_fixes", "docs_url")
 
     def __init__(
         self,
@@ -30,6 +30,7 @@ class ReportContext:
         quiet: bool = False,
         unsafe_fixes: Optional[bool] = None,
         unsafe_fixed: Optional[dict[str, Counter]] = None,
+        docs_url: str = DEFAULT_DOCS_URL,
     ) -> None:
         # filename -> code -> how many findings --fix removed from it
         self.fixed: dict[str, Counter] = {} if fixed is None else fixed
@@ -41,6 +42,7 @@ class ReportContext:
         self.quiet = quiet  # findings only, no summary lines
         # --unsafe-fixes: True applies them, None (the default) hints at them, False hides them
         self.unsafe_fixes = unsafe_fixes
+        self.docs_url = docs_url  # the documentation site's base URL (`docs-url`): rule links
 
     @property
     def fixed_count(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from dllint.findings import Finding, Location
+from dllint.findings import DEFAULT_DOCS_URL, Finding, Location, rule_url
 from dllint.report import ReportContext, absolute_filename
 
 
@@ -13,7 +13,7 @@ def _location(location: Location) -> dict[str, int]:
     return {"column": location.column, "row": location.row}
 
 
-def finding_dict(finding: Finding) -> dict[str, Any]:
+def finding_dict(finding: Finding, docs_url: str = DEFAULT_DOCS_URL) -> dict[str, Any]:
     fix = None
     if finding.fix is not None:
         fix = {
@@ -38,9 +38,9 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "message": finding.message,
         "noqa_row": finding.location.row,
         "severity": finding.severity,
-        "url": finding.url,
+        "url": rule_url(finding.code, docs_url),
     }
 
 
 def render(findings: Sequence[Finding], context: ReportContext) -> str:
-    return json.dumps([finding_dict(finding) for finding in findings], indent=2, ensure_ascii=False) + "\n"
+    return json.dumps([finding_dict(finding, context.docs_url) for finding in findings], indent=2, ensure_ascii=False) + "\n"

@@ -10,11 +10,10 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from dllint.findings import DOCS_URL, Finding
+from dllint.findings import DEFAULT_DOCS_URL, Finding, rule_url
 from dllint.report import ReportContext, _registry
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://dllint.readthedocs.io/"
 
 
 def _uri(filename: str) -> dict[str, str]:
@@ -27,7 +26,7 @@ def _uri(filename: str) -> dict[str, str]:
     return {"uri": Path(absolute).as_uri()}
 
 
-def _rule_entry(code: str, rule: Any) -> dict[str, Any]:
+def _rule_entry(code: str, rule: Any, docs_url: str) -> dict[str, Any]:
     try:
         doc = rule.documentation()
     except Exception:  # noqa: BLE001 - documentation is best effort in a report
@@ -39,7 +38,7 @@ def _rule_entry(code: str, rule: Any) -> dict[str, Any]:
         "shortDescription": {"text": summary},
         "fullDescription": {"text": doc or summary},
         "help": {"text": doc or summary, "markdown": doc or summary},
-        "helpUri": DOCS_URL.format(code=code),
+        "helpUri": rule_url(code, docs_url),
         "defaultConfiguration": {"enabled": bool(getattr(rule, "default_enabled", True))},
         "properties": _fix_properties(rule),
     }
@@ -53,14 +52,14 @@ def _fix_properties(rule: Any) -> dict[str, Any]:
     return properties
 
 
-def document(findings: Sequence[Finding]) -> dict[str, Any]:
+def document(findings: Sequence[Finding], docs_url: str = DEFAULT_DOCS_URL) -> dict[str, Any]:
     from dllint import __version__
 
     registry = _registry()
     codes = sorted(set(registry) | {finding.code for finding in findings})
     index = {code: i for i, code in enumerate(codes)}
     rules = [
-        _rule_entry(code, registry[code]) if code in registry else {"id": code, "helpUri": DOCS_URL.format(code=code)}
+        _rule_entry(code, registry[code], docs_url) if code in registry else {"id": code, "helpUri": rule_url(code, docs_url)}
         for code in codes
     ]
     results = []
@@ -114,7 +113,7 @@ def document(findings: Sequence[Finding]) -> dict[str, Any]:
                     "driver": {
                         "name": "dllint",
                         "version": __version__,
-                        "informationUri": INFORMATION_URI,
+                        "informationUri": docs_url,
                         "rules": rules,
                     }
                 },
@@ -127,4 +126,4 @@ def document(findings: Sequence[Finding]) -> dict[str, Any]:
 
 
 def render(findings: Sequence[Finding], context: ReportContext) -> str:
-    return json.dumps(document(findings), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document(findings, context.docs_url), indent=2, ensure_ascii=False) + "\n"

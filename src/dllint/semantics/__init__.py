@@ -52,12 +52,20 @@ __all__ = [
 
 
 class FileSemantics:
-    def __init__(self, module: cst.Module, source: Source, module_name: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        module: cst.Module,
+        source: Source,
+        module_name: Optional[str] = None,
+        positions: Optional[Mapping[cst.CSTNode, CodeRange]] = None,
+    ) -> None:
         self.module = module
         self.source = source
         self.text = source.text or ""
         self.module_name = module_name or module_name_for(source.filename)
         self.info: ModuleInfo = Collector(ModuleInfo(self.module_name, module)).run()
+        if positions is not None:  # known already (a language server reuses an edited file's)
+            self.__dict__["_position_table"] = positions
 
     # cheap facts ----------------------------------------------------------------------------
 
