@@ -473,7 +473,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                 if isinstance(element.slice, cst.Index):
                     self._value(element.slice.value, state)
         if isinstance(owner, Constant) and isinstance(owner.value, (tuple, list)):
-            folded = fold(expr, self._frames[-1].scope, {k: v.value for k, v in state.env.items() if isinstance(v, Constant)})
+            folded = fold(expr, self._frames[-1].scope, state.constants_named_in(expr))
             return Constant(folded) if folded is not UNKNOWN else Unknown()
         if isinstance(owner, Container):
             if isinstance(index, Constant):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 import libcst as cst
 
 from dllint.semantics import catalog
-from dllint.semantics.syntax import children_of, dotted_name
+from dllint.semantics.syntax import children_of, dotted_name, iter_tree
 from dllint.semantics.values import (
     ClassRef,
     Constant,
@@ -67,6 +67,18 @@ class State:
 
     def copy(self) -> "State":
         return State(dict(self.env), dict(self.modes), self.returned)
+
+    def constants_named_in(self, node: cst.CSTNode) -> dict[str, Any]:
+        """The constant values of the variables that ``node`` names: all that folding it can
+        look up (a copy of every constant in scope would make a long module quadratic)."""
+        env = self.env
+        found: dict[str, Any] = {}
+        for child in iter_tree(node):
+            if type(child) is cst.Name:
+                value = env.get(child.value)
+                if isinstance(value, Constant):
+                    found[child.value] = value.value
+        return found
 
 
 class Frame:
