@@ -33,10 +33,11 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, Union
 
-from dllint import suppressions
+from dllint import suppressions, workers
 from dllint.findings import Finding, Location
 from dllint.sources import Source, SourceError
 from dllint.suppressions import FileSuppressions
@@ -49,6 +50,17 @@ _POOL_MIN_BYTES = 96 * 1024
 _CHUNK_MAX_BYTES = 256 * 1024
 _CHUNK_MAX_FILES = 32
 _GC_THRESHOLD = 50_000
+# Each file's analysis may use this much CPU time, plus this much per MB of source, before it
+# is stopped and reported as one DL001 (several times what a linear analysis needs: the
+# budget is a backstop for pathological input, never the normal limit); and three times its
+# budget plus a margin in wall-clock time (a thread blocked in native code uses no CPU).
+_BUDGET_SECONDS = 30.0
+_BUDGET_SECONDS_PER_MB = 60.0
+_HARD_LIMIT_FACTOR = 3.0
+_HARD_LIMIT_MARGIN_SECONDS = 60.0
+# The worker's own watchdog stops a file at the hard limit; the parent kills a worker that has
+# not answered this much later (stuck in native code that never returns to Python).
+_KILL_GRACE_SECONDS = 30.0
 
 
 class Settings(Protocol):
@@ -77,7 +89,7 @@ class Candidate:
 class FileResult:
     __slots__ = (
         "filename", "candidates", "suppressions", "summary", "enabled", "internal_errors", "module", "imports",
-        "skipped",
+        "skipped", "incomplete",
     )
 
     def __init__(
@@ -91,6 +103,7 @@ class FileResult:
         module: str = "",
         imports: tuple[str, ...] = (),
         skipped: bool = False,
+        incomplete: bool = False,
     ) -> None:
         self.filename = filename
         self.candidates: list[Candidate] = [] if candidates is None else candidates
@@ -104,6 +117,9 @@ class FileResult:
         self.imports = imports
         # True when the file was only syntax-checked and noqa-scanned (no torch-related name).
         self.skipped = skipped
+        # True when the file could not be analysed to the end (budget, depth, a crash): its
+        # one DL001 says why. Never cached: another run, on another machine, may finish.
+        self.incomplete = incomplete
 
 
 class LintResult:
@@ -328,7 +344,7 @@ class _Runner:
         self.jobs = jobs
         self.rule_settings = rule_settings
         self.cache_spec = (str(cache.directory), cache.salt) if cache is not None else None
-        self.pool: Any = None
+        self.pool: Optional[workers.WorkerPool] = None
         self.local_ready = False
 
     def run(self, tasks: Sequence[_Task]) -> list[FileResult]:
@@ -351,56 +367,24 @@ class _Runner:
             gc.set_threshold(*thresholds)
 
     def _run_pool(self, tasks: Sequence[_Task], sizes: list[int]) -> list[FileResult]:
-        from concurrent.futures import as_completed
-        from concurrent.futures.process import BrokenProcessPool
-
         if self.pool is None:
             self.pool = _start_pool(min(self.jobs, len(tasks)), self.rule_settings, self.cache_spec)
-        chunks = _chunks(sizes, self.jobs)
-        futures = {self.pool.submit(_run_chunk, [tasks[i].payload() for i in chunk]): chunk for chunk in chunks}
-        results: list[Optional[FileResult]] = [None] * len(tasks)
-        try:
-            for future in as_completed(futures):
-                chunk = futures[future]
-                try:
-                    outputs = future.result()
-                except BrokenProcessPool:
-                    raise
-                except Exception:  # noqa: BLE001 - e.g. a result that cannot be pickled
-                    outputs = [_failed(tasks[i]) for i in chunk]
-                for i, output in zip(chunk, outputs):
-                    results[i] = _decode(output)
-        except BrokenProcessPool:
-            self.close()
-            for i, result in enumerate(results):
-                if result is None:
-                    results[i] = _failed(tasks[i], "a worker process died")
-        except BaseException:
-            self.close(cancel=True)
-            raise
-        assert all(r is not None for r in results)
-        return results  # type: ignore[return-value]
+        outputs = self.pool.run(
+            [task.payload() for task in tasks], _chunks(sizes, self.jobs),
+            lambda i: _hard_limit(sizes[i]) + _KILL_GRACE_SECONDS,
+        )
+        return [_decode(outputs[i], task, sizes[i]) for i, task in enumerate(tasks)]
 
-    def close(self, cancel: bool = False) -> None:
+    def close(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=cancel)
+            self.pool.close()
             self.pool = None
 
 
-def _start_pool(workers: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any) -> Any:
-    import multiprocessing
-    import sys
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork is much the fastest start (the workers inherit the imported rules); use it where
-    # it is safe and the default (Linux), else the platform's default.
-    method = "fork" if sys.platform.startswith("linux") else None
-    context = multiprocessing.get_context(method)
-    if sys.platform == "win32":
-        workers = min(workers, 61)  # the most ProcessPoolExecutor supports there
-    return ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(rule_settings, cache_spec)
-    )
+def _start_pool(
+    worker_count: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any
+) -> workers.WorkerPool:
+    return workers.WorkerPool(worker_count, _run_in_worker, _init_worker, (rule_settings, cache_spec))
 
 
 def _chunks(sizes: list[int], jobs: int) -> list[list[int]]:
@@ -421,23 +405,48 @@ def _chunks(sizes: list[int], jobs: int) -> list[list[int]]:
     return chunks
 
 
-def _failed(task: _Task, why: str = "") -> FileResult:
-    result = FileResult(filename=task.filename, enabled=task.enabled, module=task.module)
-    import traceback
-
-    detail = f"{why}\n" if why else traceback.format_exc()
-    result.internal_errors.append(f"internal error while checking {task.filename} (please report it):\n{detail}")
-    return result
+def _budget(size: int) -> float:
+    """CPU seconds a file of ``size`` bytes may take."""
+    return _BUDGET_SECONDS + _BUDGET_SECONDS_PER_MB * size / 1_000_000
 
 
-def _decode(output: Union[FileResult, bytes]) -> FileResult:
+def _hard_limit(size: int) -> float:
+    """Wall-clock seconds after which the analysis of a file is stopped."""
+    return _HARD_LIMIT_FACTOR * _budget(size) + _HARD_LIMIT_MARGIN_SECONDS
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{max(1, round(size / 1000))} KB"
+
+
+def _decode(output: Any, task: _Task, size: int) -> FileResult:
+    if isinstance(output, workers.Crashed):
+        if output.phase == "parsing":
+            why = f"the parser crashed on this file (dllint's worker process {output.describe()} while parsing it)"
+        else:
+            why = f"dllint crashed on this file (its worker process {output.describe()} while {output.phase} it)"
+        return _not_checked(task.filename, task.enabled, task.module, why + "; it was not checked. Please report it")
+    if isinstance(output, workers.TimedOut):
+        why = (
+            f"dllint's analysis of this file was stopped after {output.seconds:.0f} s of wall-clock time; "
+            "it was not checked"
+        )
+        return _not_checked(task.filename, task.enabled, task.module, why)
     return pickle.loads(output) if isinstance(output, bytes) else output
+
+
+def _not_checked(filename: str, enabled: frozenset[str], module: str, why: str, text: str = "") -> FileResult:
+    """The one DL001 of a file whose analysis could not finish (the reason in ``why``)."""
+    result = FileResult(filename=filename, enabled=enabled, module=module, incomplete=True)
+    _add_parse_error(result, Source(filename, text), SourceError(why))
+    return result
 
 
 # --- in a worker (or in-process) --------------------------------------------------------------
 
 _worker_rules: dict[str, Any] = {}
 _worker_cache: Any = None
+_analysis_thread: Optional[workers.AnalysisThread] = None
 
 
 def _rule_settings(settings: Settings, codes: Iterable[str]) -> dict[str, Mapping[str, Any]]:
@@ -445,7 +454,7 @@ def _rule_settings(settings: Settings, codes: Iterable[str]) -> dict[str, Mappin
 
 
 def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any = None, in_process: bool = False) -> None:
-    global _worker_cache
+    global _worker_cache, _analysis_thread
     from dllint.rules import all_rules
 
     registry = all_rules()
@@ -461,23 +470,29 @@ def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any
     if not in_process:
         import gc
 
+        _analysis_thread = None  # a forked worker has none of its parent's threads
         # What the worker inherited lives as long as it does: keep the collector off it,
         # and collect less often (a syntax tree is thousands of objects without cycles).
         gc.freeze()
         gc.set_threshold(_GC_THRESHOLD, 20, 100)
 
 
-def _run_chunk(payloads: list[tuple]) -> list[Union[FileResult, bytes]]:
-    """In a worker: the results, as the bytes already pickled for the cache where there are some."""
-    outputs: list[Union[FileResult, bytes]] = []
-    for payload in payloads:
-        result, encoded = _run_task(payload)
-        outputs.append(encoded if encoded is not None else result)
-    return outputs
+def _run_in_worker(payload: tuple) -> Union[FileResult, bytes]:
+    """In a worker: the result, pickled (the bytes already made for the cache where there are some)."""
+    result, encoded = _run_task(payload)
+    if encoded is not None:
+        return encoded
+    try:
+        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - e.g. an unpicklable predicate: lose the file's findings, not the run
+        failed = FileResult(filename=result.filename, enabled=result.enabled, module=result.module)
+        failed.internal_errors.append(_internal_error("engine", result.filename))
+        return failed
 
 
 def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
     """Analyse one file and store its result in the cache: (result, its pickle or None)."""
+    global _analysis_thread
     filename, source, data, enabled, module, mode, key = payload
     if source is None:
         if data is not None:
@@ -488,12 +503,27 @@ def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
             from dllint.files import load_source
 
             source = load_source(Path(filename))
+    if _analysis_thread is None:
+        _analysis_thread = workers.AnalysisThread()
+    size = len((source.text or "").encode("utf-8", "surrogatepass"))
     try:
-        result = _analyze(source, enabled, _worker_rules, module=module, mode=mode)
+        result = _analysis_thread.call(
+            lambda: _analyze(source, enabled, _worker_rules, module=module, mode=mode), _budget(size), _hard_limit(size)
+        )
+    except workers.BudgetExceeded as overrun:
+        if overrun.kind == "cpu":
+            limit = f"its budget ({overrun.seconds:.0f} s of CPU time for {_size_text(size)} of source)"
+        else:
+            limit = f"{overrun.seconds:.0f} s of wall-clock time"
+        why = (
+            f"dllint could not analyse this file within {limit}; it was not checked. If it is generated code, "
+            "exclude it (`extend-exclude`); otherwise please report it"
+        )
+        result = _not_checked(filename, enabled, module, why, source.text or "")
     except Exception:  # noqa: BLE001 - never lose the run to one file
         result = FileResult(filename=filename, enabled=enabled, module=module)
         result.internal_errors.append(_internal_error("engine", filename))
-    if key is None or _worker_cache is None or result.internal_errors:
+    if key is None or _worker_cache is None or result.internal_errors or result.incomplete:
         return result, None
     try:
         encoded = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
@@ -521,19 +551,36 @@ def _analyze(
     result.enabled = enabled
     result.imports = scan_imports(text, result.module, is_package=_is_package_file(source.filename))
     active = [rules[code] for code in sorted(enabled) if code in rules]
-    if mode == "auto" and _nothing_to_check(active, text, result.imports) and _python_parses(text, source.filename):
+    rejected = _python_syntax_error(text, source.filename)
+    if rejected is not None:
+        # CPython's own parser is the judge of what is Python: what it rejects is a DL001 with
+        # its message, and never reaches LibCST (whose native parser can crash on input that
+        # CPython refuses, e.g. 10,000 unary minus signs).
+        _add_parse_error(result, source, rejected)
+        return result
+    if mode == "auto" and _nothing_to_check(active, text, result.imports):
         # Nothing here can be flagged but a syntax error (there is none) or an unused noqa
         # (phase 2 reports those from the suppressions).
         result.skipped = True
         return result
+    try:
+        _check_tree(result, source, text, active, mode)
+    except (RecursionError, MemoryError) as error:
+        return _too_complex(result, source, error)
+    return result
 
+
+def _check_tree(result: FileResult, source: Source, text: str, active: list[Any], mode: str) -> None:
+    """Parse with LibCST, build the semantics, run the rules: the file's candidates."""
     import libcst as cst
 
+    workers.report_phase("parsing")
     try:
         module_tree = cst.parse_module(text)
-    except (SyntaxError, cst.ParserSyntaxError, RecursionError, MemoryError) as error:
-        _add_parse_error(result, source, _syntax_error(text, source.filename, error))
-        return result
+    except (SyntaxError, cst.ParserSyntaxError) as error:
+        _add_parse_error(result, source, _syntax_error(error))
+        return
+    workers.report_phase("analysing")
 
     from dllint.semantics import FileSemantics
 
@@ -544,15 +591,19 @@ def _analyze(
             # are torch code even though it never names torch.
             sem.mentions_torch = True  # type: ignore[misc] - overrides the cached property
         result.summary = sem.summary
+    except (RecursionError, MemoryError):
+        raise
     except Exception:  # noqa: BLE001 - a semantics bug on one file must not lose the run
         result.internal_errors.append(_internal_error("semantics", source.filename))
-        return result
+        return
     if not sem.mentions_torch:
         active = [rule for rule in active if not rule.needs_torch]
     reports = []
     for rule in active:
         try:
             reports.extend((rule.code, report) for report in rule.check(sem))
+        except (RecursionError, MemoryError):
+            raise
         except Exception:  # noqa: BLE001 - one broken rule must not lose the other findings
             result.internal_errors.append(_internal_error(rule.code, source.filename))
     if reports:
@@ -560,7 +611,23 @@ def _analyze(
         for code, report in reports:
             finding = _to_finding(code, report, positions, source, text)
             result.candidates.append(Candidate(finding, positions[report.node].start.line, report.unless))
-    return result
+
+
+def _too_complex(result: FileResult, source: Source, error: BaseException) -> FileResult:
+    """The one DL001 of a file whose analysis ran out of stack depth or memory."""
+    if isinstance(error, RecursionError):
+        why = (
+            f"the file is nested too deeply for dllint to analyse (more than {sys.getrecursionlimit()} levels "
+            "of recursion); it was not checked"
+        )
+    else:
+        why = "dllint ran out of memory analysing this file; it was not checked"
+    checked = FileResult(
+        filename=result.filename, suppressions=result.suppressions, enabled=result.enabled, module=result.module,
+        imports=result.imports, incomplete=True,
+    )
+    _add_parse_error(checked, source, SourceError(why))
+    return checked
 
 
 def _nothing_to_check(active: Sequence[Any], text: str, imports: tuple[str, ...]) -> bool:
@@ -576,18 +643,32 @@ def _nothing_to_check(active: Sequence[Any], text: str, imports: tuple[str, ...]
     return not torch_rules or not might_involve_torch(text, imports)
 
 
-def _python_parses(text: str, filename: str) -> bool:
-    """Whether CPython's own (C) parser accepts the text: an order of magnitude faster than
-    LibCST's. When it does not, the file goes through LibCST for the DL001 message."""
+def _python_syntax_error(text: str, filename: str) -> Optional[SourceError]:
+    """Why CPython's own (C) parser rejects the text, or None: an order of magnitude faster
+    than LibCST's. It runs under Python's default recursion limit (what ``python file.py``
+    allows), even in the deep analysis thread."""
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SyntaxWarnings (invalid escapes) are not ours to print
-        try:
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(workers.DEFAULT_RECURSION_LIMIT)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings (invalid escapes) are not ours to print
             compile(text, filename, "exec", _ONLY_AST, dont_inherit=True)
-        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-            return False
-    return True
+    except SyntaxError as error:
+        return SourceError(f"SyntaxError: {error.msg}", error.lineno or 1, error.offset or 1)
+    except (ValueError, OverflowError) as error:
+        return SourceError(f"SyntaxError: {error}")
+    except RecursionError as error:
+        return SourceError(f"could not parse: Python's parser gives up on this file (RecursionError: {error})")
+    except MemoryError:
+        return SourceError(
+            "could not parse: Python's parser gives up on this file (MemoryError: its expressions are nested "
+            "too deeply)"
+        )
+    finally:
+        sys.setrecursionlimit(previous)
+    return None
 
 
 _ONLY_AST = 0x400  # ast.PyCF_ONLY_AST, without importing ast
@@ -814,24 +895,14 @@ def _add_parse_error(result: FileResult, source: Source, error: SourceError) -> 
     result.candidates.append(Candidate(finding, error.row))
 
 
-def _syntax_error(text: str, filename: str, error: BaseException) -> SourceError:
-    """Python's own message and position where it has one (clearer than the parser's)."""
-    import ast
-
+def _syntax_error(error: BaseException) -> SourceError:
+    """LibCST's message, for the rare text CPython accepts and LibCST does not."""
     import libcst as cst
 
-    try:
-        ast.parse(text, filename)
-    except SyntaxError as python_error:
-        return SourceError(f"SyntaxError: {python_error.msg}", python_error.lineno or 1, python_error.offset or 1)
-    except (ValueError, RecursionError, MemoryError):
-        pass
     if isinstance(error, cst.ParserSyntaxError):
         message = re.sub(r"^parser error: error at \d+:\d+: ", "", error.message)
         return SourceError(f"SyntaxError: {message}", error.raw_line, error.raw_column + 1)
-    if isinstance(error, SyntaxError):
-        return SourceError(f"SyntaxError: {error}")
-    return SourceError(f"could not parse: {type(error).__name__} (the file is too deeply nested)")
+    return SourceError(f"SyntaxError: {error}")
 
 
 def _internal_error(code: str, filename: str) -> str:

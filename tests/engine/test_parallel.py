@@ -58,19 +58,3 @@ def test_many_files_are_chunked_largest_first() -> None:
 
 def test_default_jobs_is_every_usable_core() -> None:
     assert engine.default_jobs() >= 1
-
-
-def test_a_worker_that_dies_is_reported_not_fatal(tree: Path, pool_always, monkeypatch) -> None:
-    import os
-
-    files = write_tree(tree)
-    real = engine._run_task
-
-    def dying(payload):
-        if payload[0] == "pkg/models.py":
-            os._exit(3)
-        return real(payload)
-
-    monkeypatch.setattr(engine, "_run_task", dying)
-    result = engine.lint_paths(files, settings(tree, cache=False), jobs=2)
-    assert any("worker process died" in error for error in result.internal_errors)
