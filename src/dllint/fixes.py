@@ -136,7 +136,7 @@ class Document:
             except NotebookError:
                 self.valid = False
             self.json_text = data.decode("utf-8-sig", errors="replace")
-            self.original_cells = self._cell_texts()
+            self.original_cells = self._cell_texts() if self.valid else {}
         else:
             decoded = decode_python(data)
             if isinstance(decoded, tuple):
@@ -154,6 +154,10 @@ class Document:
             return None
 
     def source(self) -> Source:
+        if not self.valid:
+            from dllint.files import source_from_bytes
+
+            return source_from_bytes(self.original, self.filename)  # its DL001
         if self.notebook is not None:
             return self.notebook.to_source(self.filename)
         return Source(self.filename, self.text)
@@ -164,6 +168,8 @@ class Document:
 
     @property
     def changed(self) -> bool:
+        if not self.valid:
+            return False
         if self.notebook is not None:
             return self.json_text != self.original.decode("utf-8-sig", errors="replace")
         return self.text != self.original_text
@@ -225,11 +231,15 @@ class Document:
         return done
 
     def content(self) -> bytes:
+        if not self.valid:
+            return self.original
         if self.notebook is not None:
             return self.json_text.encode("utf-8")
         return self.text.encode(self.encoding)
 
     def diff(self) -> str:
+        if not self.valid:
+            return ""
         if self.notebook is None:
             return _unified(self.original_text, self.text, self.filename, self.filename)
         out = []
