@@ -20,6 +20,7 @@ from dllint.project import LOGITS, ClassSummary, ModuleSummary
 from dllint.semantics import catalog
 from dllint.semantics.catalog import short_name
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
+from dllint.semantics.contexts import STATEMENT_BUDGET, BudgetExceeded
 from dllint.semantics.evaluator import Evaluator
 from dllint.semantics.trace import Event, Trace
 from dllint.semantics.scopes import (
@@ -312,7 +313,14 @@ class FileSemantics:
             distinct.append(container)
         for container in _within_chain_budget(distinct):
             start = len(evaluator.tensors)
-            output = evaluator.apply(container, (), container.node)
+            # Each application is a root of its own, with its own statement budget (the
+            # forwards it inlines count against it): a budget left over from the other
+            # applications ran out in big files and the BudgetExceeded escaped.
+            evaluator._budget = STATEMENT_BUDGET
+            try:
+                output = evaluator.apply(container, (), container.node)
+            except BudgetExceeded:
+                continue  # too big to follow: its graph would be partial
             chains.append(ForwardGraph(None, evaluator.tensors[start:], [output], container))
         return chains
 

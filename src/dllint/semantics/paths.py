@@ -289,7 +289,7 @@ class PathsMixin:
         known = self._structural.get(id(node))
         if known is None:
             scope = self._frames[-1].scope
-            known = self._structural[id(node)] = builds_modules(node, scope)
+            known = self._structural[id(node)] = builds_modules(node, scope, self._structural)
         return known
 
     def _branches(self: "Evaluator", body: cst.BaseSuite, orelse: Optional[cst.CSTNode], state: State) -> None:
@@ -503,12 +503,27 @@ _CONTAINER_METHODS = frozenset({
 })
 
 
-def builds_modules(node: cst.CSTNode, scope: "Scope") -> bool:
+def builds_modules(node: cst.CSTNode, scope: "Scope", known: Optional[dict[int, bool]] = None) -> bool:
     """Whether the arms of an ``if`` (or a handler, or a conditional expression) build, store or
-    rewire module objects."""
+    rewire module objects. ``known`` caches verdicts by node id: an ``elif`` ladder is judged
+    from its last branch up, each ``elif`` once (judging each one by walking the rest of the
+    ladder made a ladder quadratic)."""
     if isinstance(node, cst.IfExp):
         return _constructs(node.body, scope) or _constructs(node.orelse, scope)
-    stack = [node]
+    if isinstance(node, cst.If) and known is not None:
+        ladder = [node]
+        while isinstance(ladder[-1].orelse, cst.If) and id(ladder[-1].orelse) not in known:
+            ladder.append(ladder[-1].orelse)
+        for branch in reversed(ladder):
+            orelse = branch.orelse
+            rest = known[id(orelse)] if isinstance(orelse, cst.If) else orelse is not None and _builds([orelse], scope)
+            known[id(branch)] = rest or _builds([branch.body], scope)
+        return known[id(node)]
+    return _builds([node], scope)
+
+
+def _builds(nodes: list[cst.CSTNode], scope: "Scope") -> bool:
+    stack = list(nodes)
     while stack:
         current = stack.pop()
         current_type = type(current)
