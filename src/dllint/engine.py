@@ -551,7 +551,7 @@ def _analyze(
     result.enabled = enabled
     result.imports = scan_imports(text, result.module, is_package=_is_package_file(source.filename))
     active = [rules[code] for code in sorted(enabled) if code in rules]
-    rejected = _python_syntax_error(text, source.filename)
+    rejected = _python_syntax_error(text, source.filename, notebook=source.is_notebook)
     if rejected is not None:
         # CPython's own parser is the judge of what is Python: what it rejects is a DL001 with
         # its message, and never reaches LibCST (whose native parser can crash on input that
@@ -607,9 +607,10 @@ def _check_tree(result: FileResult, source: Source, text: str, active: list[Any]
         except Exception:  # noqa: BLE001 - one broken rule must not lose the other findings
             result.internal_errors.append(_internal_error(rule.code, source.filename))
     if reports:
+        lines = text.splitlines()
         positions = sem.positions([report.node for _, report in reports] + [e.node for _, r in reports for e in r.edits])
         for code, report in reports:
-            finding = _to_finding(code, report, positions, source, text)
+            finding = _to_finding(code, report, positions, source, lines)
             result.candidates.append(Candidate(finding, positions[report.node].start.line, report.unless))
 
 
@@ -643,10 +644,12 @@ def _nothing_to_check(active: Sequence[Any], text: str, imports: tuple[str, ...]
     return not torch_rules or not might_involve_torch(text, imports)
 
 
-def _python_syntax_error(text: str, filename: str) -> Optional[SourceError]:
-    """Why CPython's own (C) parser rejects the text, or None: an order of magnitude faster
-    than LibCST's. It runs under Python's default recursion limit (what ``python file.py``
-    allows), even in the deep analysis thread."""
+def _python_syntax_error(text: str, filename: str, *, notebook: bool = False) -> Optional[SourceError]:
+    """Why CPython rejects the text, or None: what ``python file.py`` says, under Python's
+    default recursion limit even in the deep analysis thread. A Python file is compiled (an
+    order of magnitude faster than LibCST's parse, and faster than building Python's AST
+    objects; it also rejects ``return`` outside a function); a notebook's joined cells are
+    only parsed, since Jupyter compiles each cell on its own (top-level ``await`` is fine)."""
     import warnings
 
     previous = sys.getrecursionlimit()
@@ -654,7 +657,7 @@ def _python_syntax_error(text: str, filename: str) -> Optional[SourceError]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarnings (invalid escapes) are not ours to print
-            compile(text, filename, "exec", _ONLY_AST, dont_inherit=True)
+            compile(text, filename, "exec", _ONLY_AST if notebook else 0, dont_inherit=True)
     except SyntaxError as error:
         return SourceError(f"SyntaxError: {error.msg}", error.lineno or 1, error.offset or 1)
     except (ValueError, OverflowError) as error:
@@ -839,7 +842,7 @@ class _ModuleMatcher:
 
 # --- findings ---------------------------------------------------------------------------------
 
-def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: Source, text: str) -> Finding:
+def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: Source, lines: Sequence[str]) -> Finding:
     from dllint.findings import Edit, Fix
 
     span = positions[report.node]
@@ -857,14 +860,14 @@ def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: So
                 for edit in report.edits
             ),
         )
-    return _make_finding(source, text, code, report.message, start.line, start.column + 1, end.line, end.column + 1, fix)
+    return _make_finding(source, lines, code, report.message, start.line, start.column + 1, end.line, end.column + 1, fix)
 
 
 def _make_finding(
-    source: Source, text: str, code: str, message: str, row: int, column: int, end_row: int, end_column: int,
+    source: Source, lines: Sequence[str], code: str, message: str, row: int, column: int, end_row: int, end_column: int,
     fix: Any = None, severity: str = "warning",
 ) -> Finding:
-    line = _line(text, row)
+    line = lines[row - 1] if 0 < row <= len(lines) else ""
     cell, cell_row = source.to_cell(row)
     _, cell_end_row = source.to_cell(end_row)
     return Finding(
@@ -880,17 +883,11 @@ def _make_finding(
     )
 
 
-def _line(text: str, row: int) -> str:
-    lines = text.splitlines()
-    return lines[row - 1] if 0 < row <= len(lines) else ""
-
-
 def _add_parse_error(result: FileResult, source: Source, error: SourceError) -> None:
     if PARSE_ERROR not in result.enabled:
         return
-    text = source.text or ""
     finding = _make_finding(
-        source, text, PARSE_ERROR, error.message, error.row, error.column, error.row, error.column, severity="error"
+        source, (source.text or "").splitlines(), PARSE_ERROR, error.message, error.row, error.column, error.row, error.column, severity="error"
     )
     result.candidates.append(Candidate(finding, error.row))
 
