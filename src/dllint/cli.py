@@ -305,20 +305,23 @@ def run_check(**options: Any) -> int:
 
     from dllint import engine
 
-    def lint(items: Sequence[Any]) -> Any:
-        return engine.lint_sources(items, settings, jobs=options["jobs"])
+    def lint(items: Sequence[Any], fix_in_place: bool = False) -> Any:
+        return engine.lint_sources(items, settings, jobs=options["jobs"], fix=fix_in_place)
 
     with Spinner(len(files), enabled=_spinner_allowed()):
-        result = lint(inputs)
+        # --fix writes each file as soon as its fixes are known; --diff and stdin write nothing
+        result = lint(inputs, fix_in_place=fix and not options["diff"] and not use_stdin)
         outcome = None
-        if fix and not result.internal_errors:
-            from dllint.fixes import fix_loop
+        if fix:
+            from dllint.fixes import fix_loop, in_place_outcome
 
-            outcome = fix_loop(inputs, result, lint, preloaded=preloaded)
+            if result.internal_errors:
+                outcome = in_place_outcome(result)
+            else:
+                outcome = fix_loop(inputs, result, lint, preloaded=preloaded)
             result = outcome.result
             for warning in outcome.warnings:
                 click.echo(f"warning: {warning}", err=True)
-
 
     out_stream = _output_stream(options["output_file"])
     try:
@@ -352,7 +355,7 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
         color=color,
         quiet=options["quiet"],
     )
-    errors = list(result.internal_errors)
+    errors = list(result.internal_errors) + (outcome.errors if outcome else [])
     changed = outcome.documents if outcome else {}
     report_stream = out_stream
     if options["diff"]:

@@ -89,7 +89,7 @@ class Candidate:
 class FileResult:
     __slots__ = (
         "filename", "candidates", "suppressions", "summary", "enabled", "internal_errors", "module", "imports",
-        "skipped", "incomplete",
+        "skipped", "incomplete", "fixes",
     )
 
     def __init__(
@@ -120,22 +120,29 @@ class FileResult:
         # True when the file could not be analysed to the end (budget, depth, a crash): its
         # one DL001 says why. Never cached: another run, on another machine, may finish.
         self.incomplete = incomplete
+        # With --fix: what fixing the file in place did (dllint.fixes.FileFixes), else None.
+        self.fixes: Any = None
 
 
 class LintResult:
-    __slots__ = ("findings", "files_checked", "internal_errors")
+    __slots__ = ("findings", "files_checked", "internal_errors", "fixes")
 
     def __init__(
-        self, findings: list[Finding], files_checked: int, internal_errors: Optional[list[str]] = None
+        self, findings: list[Finding], files_checked: int, internal_errors: Optional[list[str]] = None,
+        fixes: Optional[dict[str, Any]] = None,
     ) -> None:
         self.findings = findings
         self.files_checked = files_checked
         self.internal_errors: list[str] = [] if internal_errors is None else internal_errors
+        # With fix=True: filename -> what fixing it in place did (dllint.fixes.FileFixes).
+        self.fixes: dict[str, Any] = {} if fixes is None else fixes
 
 
-def lint_paths(paths: Sequence[str], settings: Optional[Settings] = None, *, jobs: Optional[int] = None) -> LintResult:
+def lint_paths(
+    paths: Sequence[str], settings: Optional[Settings] = None, *, jobs: Optional[int] = None, fix: bool = False
+) -> LintResult:
     """Lint the given files (not directories: discovery is dllint.files' job)."""
-    return lint_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs)
+    return lint_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs, fix=fix)
 
 
 def lint_sources(
@@ -143,8 +150,14 @@ def lint_sources(
     settings: Optional[Settings] = None,
     *,
     jobs: Optional[int] = None,
+    fix: bool = False,
 ) -> LintResult:
-    """Lint sources given as text (:class:`Source`) or as paths (read here, or in the workers)."""
+    """Lint sources given as text (:class:`Source`) or as paths (read here, or in the workers).
+
+    With ``fix``, each file given as a path is fixed in place as soon as its own analysis
+    says what to fix (in the worker that analysed it: apply, re-analyse, repeat, write), and
+    the result is what remains; ``LintResult.fixes`` says what was done. Fixes whose reports
+    depend on other files are left to :func:`dllint.fixes.fix_loop`."""
     if settings is None:
         from dllint.config import Settings as DefaultSettings
 
@@ -163,12 +176,12 @@ def lint_sources(
             results[position] = _unreadable(task)
             continue
         cached = _load(cache, task.key)
-        if cached is not None:
+        if cached is not None and not (fix and task.source is None and fixable_findings(cached)):
             results[position] = cached
         else:
             pending.append(position)
 
-    runner = _Runner(jobs, rule_settings, cache)
+    runner = _Runner(jobs, rule_settings, cache, fix)
     try:
         for position, result in zip(pending, runner.run([tasks[p] for p in pending])):
             results[position] = result
@@ -211,8 +224,11 @@ def finish(results: Iterable[FileResult]) -> LintResult:
     index = None
     findings: list[Finding] = []
     errors: list[str] = []
+    fixes: dict[str, Any] = {}
     for result in results:
         errors.extend(result.internal_errors)
+        if result.fixes is not None:
+            fixes[result.filename] = result.fixes
         survivors = []
         for candidate in result.candidates:
             if candidate.unless is not None:
@@ -227,7 +243,16 @@ def finish(results: Iterable[FileResult]) -> LintResult:
             survivors.append((candidate.row, candidate.finding))
         findings.extend(result.suppressions.apply(survivors, result.enabled))
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings=findings, files_checked=len(results), internal_errors=errors)
+    return LintResult(findings=findings, files_checked=len(results), internal_errors=errors, fixes=fixes)
+
+
+def fixable_findings(result: FileResult) -> list[Finding]:
+    """The findings with a fix that a file's own result holds, once its noqa comments are
+    applied: all a fix needs to know, except reports that depend on other files."""
+    own = [(candidate.row, candidate.finding) for candidate in result.candidates if candidate.unless is None]
+    if not any(finding.fix is not None for _, finding in own):
+        return []
+    return [finding for finding in result.suppressions.apply(own, result.enabled) if finding.fix is not None]
 
 
 def _project_index(results: Sequence[FileResult]) -> Any:
@@ -340,10 +365,11 @@ def _load(cache: Any, key: Optional[str]) -> Optional[FileResult]:
 class _Runner:
     """Runs tasks in-process or in a pool of worker processes (started on first need)."""
 
-    def __init__(self, jobs: int, rule_settings: Mapping[str, Mapping[str, Any]], cache: Any) -> None:
+    def __init__(self, jobs: int, rule_settings: Mapping[str, Mapping[str, Any]], cache: Any, fix: bool = False) -> None:
         self.jobs = jobs
         self.rule_settings = rule_settings
         self.cache_spec = (str(cache.directory), cache.salt) if cache is not None else None
+        self.fix = fix
         self.pool: Optional[workers.WorkerPool] = None
         self.local_ready = False
 
@@ -354,7 +380,7 @@ class _Runner:
         if self.jobs > 1 and len(tasks) > 1 and sum(sizes) >= _POOL_MIN_BYTES:
             return self._run_pool(tasks, sizes)
         if not self.local_ready:
-            _init_worker(self.rule_settings, self.cache_spec, in_process=True)
+            _init_worker(self.rule_settings, self.cache_spec, self.fix, in_process=True)
             self.local_ready = True
         import gc
 
@@ -368,7 +394,7 @@ class _Runner:
 
     def _run_pool(self, tasks: Sequence[_Task], sizes: list[int]) -> list[FileResult]:
         if self.pool is None:
-            self.pool = _start_pool(min(self.jobs, len(tasks)), self.rule_settings, self.cache_spec)
+            self.pool = _start_pool(min(self.jobs, len(tasks)), self.rule_settings, self.cache_spec, self.fix)
         outputs = self.pool.run(
             [task.payload() for task in tasks], _chunks(sizes, self.jobs),
             lambda i: _hard_limit(sizes[i]) + _KILL_GRACE_SECONDS,
@@ -382,9 +408,9 @@ class _Runner:
 
 
 def _start_pool(
-    worker_count: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any
+    worker_count: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any, fix: bool = False
 ) -> workers.WorkerPool:
-    return workers.WorkerPool(worker_count, _run_in_worker, _init_worker, (rule_settings, cache_spec))
+    return workers.WorkerPool(worker_count, _run_in_worker, _init_worker, (rule_settings, cache_spec, fix))
 
 
 def _chunks(sizes: list[int], jobs: int) -> list[list[int]]:
@@ -446,6 +472,7 @@ def _not_checked(filename: str, enabled: frozenset[str], module: str, why: str, 
 
 _worker_rules: dict[str, Any] = {}
 _worker_cache: Any = None
+_worker_fix = False
 _analysis_thread: Optional[workers.AnalysisThread] = None
 
 
@@ -453,8 +480,10 @@ def _rule_settings(settings: Settings, codes: Iterable[str]) -> dict[str, Mappin
     return {code: settings.rule_settings(code) for code in sorted(codes)}
 
 
-def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any = None, in_process: bool = False) -> None:
-    global _worker_cache, _analysis_thread
+def _init_worker(
+    rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any = None, fix: bool = False, in_process: bool = False
+) -> None:
+    global _worker_cache, _worker_fix, _analysis_thread
     from dllint.rules import all_rules
 
     registry = all_rules()
@@ -463,6 +492,7 @@ def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any
         if code in registry:
             _worker_rules[code] = registry[code](options)
     _worker_cache = None
+    _worker_fix = fix
     if cache_spec is not None:
         from dllint.cache import ResultCache
 
@@ -491,23 +521,77 @@ def _run_in_worker(payload: tuple) -> Union[FileResult, bytes]:
 
 
 def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
-    """Analyse one file and store its result in the cache: (result, its pickle or None)."""
-    global _analysis_thread
+    """Analyse one file (and fix it in place, in fix mode) and store its result in the cache:
+    (result, its pickle or None)."""
     filename, source, data, enabled, module, mode, key = payload
+    on_disk = source is None
     if source is None:
-        if data is not None:
-            from dllint.files import source_from_bytes
+        from dllint.files import read_bytes, source_from_bytes
 
-            source = source_from_bytes(data, filename)
-        else:
-            from dllint.files import load_source
+        if data is None:
+            data = read_bytes(Path(filename))
+        source = source_from_bytes(data, filename) if isinstance(data, bytes) else Source(filename, None, error=data)
+    result = _guarded_analysis(source, enabled, module, mode)
+    if _worker_fix and on_disk and isinstance(data, bytes) and not (result.internal_errors or result.incomplete):
+        fixed = _fix_in_place(result, data, enabled, module, mode)
+        if fixed is not result:
+            return fixed, None  # (its content changed: the key is the old content's)
+    if key is None or _worker_cache is None or result.internal_errors or result.incomplete:
+        return result, None
+    try:
+        encoded = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - not cacheable (an unpicklable predicate): just not cached
+        return result, None
+    _worker_cache.store(key, encoded)
+    return result, encoded
 
-            source = load_source(Path(filename))
+
+def _fix_in_place(result: FileResult, data: bytes, enabled: frozenset[str], module: str, mode: str) -> FileResult:
+    """Apply the fixes the file's own result holds, re-analyse, repeat until none is left,
+    then write the file (atomically, unless it changed on disk meanwhile): the result of
+    the fixed text, with ``fixes`` saying what was done."""
+    findings = fixable_findings(result)
+    if not findings:
+        return result
+    from collections import Counter
+
+    from dllint.fixes import MAX_ITERATIONS, Document, FileFixes, write_document
+
+    document = Document(result.filename, data)
+    fixed: Counter = Counter()
+    current = result
+    for _ in range(MAX_ITERATIONS):
+        applied = document.apply(findings)
+        if not applied:
+            break
+        fixed.update(finding.code for finding in applied)
+        current = _guarded_analysis(document.source(), enabled, module, mode)
+        if current.internal_errors or current.incomplete:
+            return result  # keep the file as it was: its fixed text cannot be checked
+        findings = fixable_findings(current)
+        if not findings:
+            break
+    outcome = FileFixes(fixed, rejected=sorted(set(document.rejected)))
+    if document.changed:
+        outcome.error = write_document(result.filename, document)
+        if outcome.error is not None:
+            result.fixes = FileFixes(rejected=outcome.rejected, error=outcome.error)
+            return result  # not written: what it holds is what is reported
+    else:
+        current = result
+    current.fixes = outcome
+    return current
+
+
+def _guarded_analysis(source: Source, enabled: frozenset[str], module: str, mode: str) -> FileResult:
+    """:func:`_analyze` on the deep stack, under the file's budget; never raises."""
+    global _analysis_thread
+    filename = source.filename
     if _analysis_thread is None:
         _analysis_thread = workers.AnalysisThread()
     size = len((source.text or "").encode("utf-8", "surrogatepass"))
     try:
-        result = _analysis_thread.call(
+        return _analysis_thread.call(
             lambda: _analyze(source, enabled, _worker_rules, module=module, mode=mode), _budget(size), _hard_limit(size)
         )
     except workers.BudgetExceeded as overrun:
@@ -519,18 +603,11 @@ def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
             f"dllint could not analyse this file within {limit}; it was not checked. If it is generated code, "
             "exclude it (`extend-exclude`); otherwise please report it"
         )
-        result = _not_checked(filename, enabled, module, why, source.text or "")
+        return _not_checked(filename, enabled, module, why, source.text or "")
     except Exception:  # noqa: BLE001 - never lose the run to one file
         result = FileResult(filename=filename, enabled=enabled, module=module)
         result.internal_errors.append(_internal_error("engine", filename))
-    if key is None or _worker_cache is None or result.internal_errors or result.incomplete:
-        return result, None
-    try:
-        encoded = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001 - not cacheable (an unpicklable predicate): just not cached
-        return result, None
-    _worker_cache.store(key, encoded)
-    return result, encoded
+        return result
 
 
 def analyze(source: Source, enabled: frozenset[str], rules: Mapping[str, Any]) -> FileResult:

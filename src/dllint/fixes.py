@@ -1,5 +1,10 @@
 """Applying fixes: ``--fix`` writes them (atomically), ``--diff`` shows them.
 
+``--fix`` fixes each file in place as soon as its own analysis is done, in the worker that
+analysed it (:func:`dllint.engine.lint_sources` with ``fix=True``): the first files are
+written while the others are still being analysed. What that leaves (fixes of reports that
+depend on other files) and ``--diff`` and stdin go through :func:`fix_loop`.
+
 Like ruff, fixing loops: apply every fix that does not overlap one already taken, lint the
 new text again (the whole run, so facts from other files still count), and repeat until
 nothing fixable is left or :data:`MAX_ITERATIONS` is reached. A fix whose result no longer
@@ -267,6 +272,20 @@ class FixOutcome:
     documents: dict[str, Document] = field(default_factory=dict)  # every document that changed
     fixed: dict[str, Counter] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # files that could not be written
+
+
+def in_place_outcome(result: object) -> FixOutcome:
+    """What the workers did fixing files in place during the run (``LintResult.fixes``)."""
+    outcome = FixOutcome(result=result)
+    for filename, done in sorted(getattr(result, "fixes", {}).items()):
+        if done.fixed:
+            outcome.fixed[filename] = Counter(done.fixed)
+        if done.rejected:
+            outcome.warnings.append(rejected_warning(filename, done.rejected))
+        if done.error:
+            outcome.errors.append(done.error)
+    return outcome
 
 
 def fix_loop(
@@ -276,10 +295,12 @@ def fix_loop(
     preloaded: Optional[dict[str, Document]] = None,
 ) -> FixOutcome:
     """Fix, re-lint, repeat. ``inputs`` are what ``lint`` takes (sources or path sources),
-    ``result`` the first run's result; ``preloaded`` holds documents not on disk (stdin)."""
-    outcome = FixOutcome(result=result)
+    ``result`` the first run's result (files it already fixed in place are counted, and
+    the loop fixes what remains: reports that depend on other files); ``preloaded`` holds
+    documents not on disk (stdin)."""
+    outcome = in_place_outcome(result)
     documents: dict[str, Document] = dict(preloaded or {})
-    frozen: set[str] = set()
+    frozen = {name for name, done in getattr(result, "fixes", {}).items() if done.rejected or done.error}
     for _ in range(MAX_ITERATIONS):
         pending: dict[str, list[Finding]] = {}
         for finding in outcome.result.findings:  # type: ignore[attr-defined]
@@ -297,10 +318,7 @@ def fix_loop(
             if not applied:
                 frozen.add(filename)
                 if document.rejected:
-                    outcome.warnings.append(
-                        f"{filename}: the fixes for {', '.join(sorted(set(document.rejected)))} would introduce a "
-                        "syntax error; they were not applied (please report it)"
-                    )
+                    outcome.warnings.append(rejected_warning(filename, document.rejected))
                 continue
             documents[filename] = document
             counter = outcome.fixed.setdefault(filename, Counter())
@@ -358,8 +376,38 @@ def write_documents(documents: dict[str, Document]) -> list[str]:
     """Write every changed document; return one error line per file that could not be written."""
     errors = []
     for filename, document in sorted(documents.items()):
-        try:
-            write_atomic(filename, document.content(), expected=document.original)
-        except OSError as error:
-            errors.append(str(error) if isinstance(error, FileChangedError) else f"{filename}: cannot write fix: {error}")
+        error = write_document(filename, document)
+        if error is not None:
+            errors.append(error)
     return errors
+
+
+def write_document(filename: str, document: Document) -> Optional[str]:
+    """Write a changed document over the file it was read from; the error line if it could not be."""
+    try:
+        write_atomic(filename, document.content(), expected=document.original)
+    except OSError as error:
+        return str(error) if isinstance(error, FileChangedError) else f"{filename}: cannot write fix: {error}"
+    return None
+
+
+class FileFixes:
+    """What fixing one file in place did (it crosses back from a worker process): how many
+    findings of each code were fixed, the codes whose fixes would have broken the syntax,
+    and the error that kept the file from being written, if one did."""
+
+    __slots__ = ("fixed", "rejected", "error")
+
+    def __init__(
+        self, fixed: Optional[Counter] = None, rejected: Sequence[str] = (), error: Optional[str] = None
+    ) -> None:
+        self.fixed: Counter = Counter() if fixed is None else fixed
+        self.rejected = list(rejected)
+        self.error = error
+
+
+def rejected_warning(filename: str, codes: Iterable[str]) -> str:
+    return (
+        f"{filename}: the fixes for {', '.join(sorted(set(codes)))} would introduce a syntax error; they were not "
+        "applied (please report it)"
+    )

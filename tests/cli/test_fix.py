@@ -9,6 +9,7 @@ import pytest
 
 import dllint.fixes as fixes
 from dllint.findings import Edit, Fix, Location
+from dllint.rules.base import Report, Rule
 from tests.cli.conftest import invoke, write
 
 SOURCE = "bad_name = 1\nprint(bad_name)\n"
@@ -97,14 +98,14 @@ def test_interrupt_mid_write_leaves_the_original_intact(project: Path, monkeypat
 
 def test_file_changed_on_disk_is_not_overwritten(project: Path, test_rules, monkeypatch) -> None:
     path = write(project, "m.py", SOURCE)
-    real = fixes.write_documents
+    real = fixes.write_atomic
 
-    def meddle(documents):
+    def meddle(target, data, expected=None):
         path.write_text("someone_else = 1\n")
-        return real(documents)
+        return real(target, data, expected)
 
-    monkeypatch.setattr(fixes, "write_documents", meddle)
-    result = invoke(["--fix", "m.py"])
+    monkeypatch.setattr(fixes, "write_atomic", meddle)
+    result = invoke(["--fix", "--no-cache", "m.py"])
     assert result.exit_code == 2 and "changed on disk" in result.stderr
     assert path.read_text() == "someone_else = 1\n"
 
@@ -189,3 +190,64 @@ def test_diff_with_a_missing_path_exits_2(project: Path, test_rules) -> None:
     write(project, "m.py", SOURCE)
     result = invoke(["--diff", "m.py", "missing.py"])
     assert result.exit_code == 2 and "+good_name = 1" in result.stdout
+
+
+class _SeesWhetherAIsFixed(Rule):
+    """Test rule: on `wait_for_a`, reports whether a.py already holds its fix (waiting for it
+    up to `patience` seconds, so that a worker running in parallel has time to write it)."""
+
+    code, name, summary = "DL998", "test-sees-a", "reports whether a.py is fixed yet"
+    needs_torch = False
+    patience = 0.0
+
+    def check(self, sem):
+        import time
+
+        if "wait_for_a" not in sem.module.code:
+            return
+        deadline = time.monotonic() + self.patience
+        while "good_name" not in Path("a.py").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fixed = "good_name" in Path("a.py").read_text()
+        yield Report(sem.module.body[0], "a.py was already fixed" if fixed else "a.py was not fixed yet")
+
+
+@pytest.fixture
+def sees_a(test_rules, monkeypatch):
+    import dllint.rules as rules_pkg
+
+    registry = {**rules_pkg.all_rules(), "DL998": _SeesWhetherAIsFixed}
+    catalog = {**rules_pkg.rule_catalog(), "DL998": rules_pkg.RuleInfo("DL998", "test-sees-a", True)}
+    monkeypatch.setattr(rules_pkg, "all_rules", lambda: dict(sorted(registry.items())))
+    monkeypatch.setattr(rules_pkg, "rule_catalog", lambda: dict(sorted(catalog.items())))
+    return _SeesWhetherAIsFixed
+
+
+def test_fix_writes_each_file_as_soon_as_its_fixes_are_known(project: Path, sees_a) -> None:
+    """In one process: a.py is written before the next file's analysis starts (it was written
+    only once every file had been linted, fixed and linted again)."""
+    write(project, "a.py", "bad_name = 1\n")
+    write(project, "b.py", "wait_for_a = 1\n")
+    result = invoke(["--fix", "--no-cache", "--output-format", "concise", "a.py", "b.py"])
+    assert result.stdout.splitlines()[0] == "b.py:1:1: DL998 a.py was already fixed"
+
+
+def test_fix_in_worker_processes_writes_while_the_others_are_analysed(project: Path, sees_a, monkeypatch) -> None:
+    from dllint import engine
+
+    monkeypatch.setattr(engine, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(engine, "_chunks", lambda sizes, jobs: [[i] for i in range(len(sizes))])
+    monkeypatch.setattr(sees_a, "patience", 60.0)
+    write(project, "a.py", "bad_name = 1\n")
+    write(project, "b.py", "wait_for_a = 1\n")
+    result = invoke(["--fix", "--no-cache", "-j", "2", "--output-format", "concise", "a.py", "b.py"])
+    assert result.stdout.splitlines() == ["b.py:1:1: DL998 a.py was already fixed", "Found 2 errors (1 fixed, 1 remaining)."]
+
+
+def test_fix_with_a_warm_cache_still_fixes(project: Path, test_rules) -> None:
+    path = write(project, "m.py", SOURCE)
+    assert invoke(["m.py"]).exit_code == 1  # the cache now holds m.py's result
+    result = invoke(["--fix", "--output-format", "concise", "m.py"])
+    assert path.read_text() == "good_name = 1\nprint(good_name)\n"
+    assert result.stdout.splitlines() == ["m.py:2:1: DL992 `print` found", "Found 3 errors (2 fixed, 1 remaining)."]
+    assert invoke(["--fix", "--output-format", "concise", "m.py"]).stdout.splitlines()[-1] == "Found 1 error."
