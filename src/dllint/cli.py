@@ -188,7 +188,7 @@ def check_command(**options: Any) -> None:
     except Exception as error:  # noqa: BLE001 - exit 2 with a message, never click's exit 1
         from dllint.config import ConfigError
 
-        if isinstance(error, ConfigError):
+        if isinstance(error, (ConfigError, OutputFileError)):
             click.echo(f"error: {error}", err=True)
         else:
             import traceback
@@ -308,23 +308,22 @@ def run_check(**options: Any) -> int:
     def lint(items: Sequence[Any], fix_in_place: bool = False) -> Any:
         return engine.lint_sources(items, settings, jobs=options["jobs"], fix=fix_in_place)
 
-    with Spinner(len(files), enabled=_spinner_allowed()):
-        # --fix writes each file as soon as its fixes are known; --diff and stdin write nothing
-        result = lint(inputs, fix_in_place=fix and not options["diff"] and not use_stdin)
-        outcome = None
-        if fix:
-            from dllint.fixes import fix_loop, in_place_outcome
-
-            if result.internal_errors:
-                outcome = in_place_outcome(result)
-            else:
-                outcome = fix_loop(inputs, result, lint, preloaded=preloaded)
-            result = outcome.result
-            for warning in outcome.warnings:
-                click.echo(f"warning: {warning}", err=True)
-
-    out_stream = _output_stream(options["output_file"])
+    out_stream = _output_stream(options["output_file"])  # before linting: a bad path costs nothing
     try:
+        with Spinner(len(files), enabled=_spinner_allowed()):
+            # --fix writes each file as soon as its fixes are known; --diff and stdin write nothing
+            result = lint(inputs, fix_in_place=fix and not options["diff"] and not use_stdin)
+            outcome = None
+            if fix:
+                from dllint.fixes import fix_loop, in_place_outcome
+
+                if result.internal_errors:
+                    outcome = in_place_outcome(result)
+                else:
+                    outcome = fix_loop(inputs, result, lint, preloaded=preloaded)
+                result = outcome.result
+                for warning in outcome.warnings:
+                    click.echo(f"warning: {warning}", err=True)
         errors = _report(result, outcome, settings, options, out_stream, use_stdin, fix, fix_only,
                          preloaded.get(files[0]) if use_stdin else None)
     finally:
@@ -398,10 +397,17 @@ def _force_excluded(filename: str, settings: Any) -> bool:
     return path_filter.excluded_with_parents(os.path.abspath(filename), False)
 
 
+class OutputFileError(Exception):
+    """The report file cannot be written (exit 2 with this one line)."""
+
+
 def _output_stream(output_file: Optional[str]) -> IO[str]:
     if output_file is None:
         return sys.stdout
-    return open(output_file, "w", encoding="utf-8")
+    try:
+        return open(output_file, "w", encoding="utf-8")
+    except OSError as error:
+        raise OutputFileError(f"cannot write the report to {output_file}: {error.strerror or error}") from None
 
 
 def _color(stream: IO[str], output_file: Optional[str]) -> bool:

@@ -205,6 +205,14 @@ def test_output_file(model: Path, project: Path) -> None:
     assert len(json.loads((project / "report.json").read_text())) == 3
 
 
+def test_output_file_in_a_missing_directory_is_one_line_and_exit_2(model: Path, project: Path) -> None:
+    """It was an internal-error traceback (FileNotFoundError)."""
+    result = invoke(["-o", "missing/dir/out.txt", "pkg"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "error: cannot write the report to missing/dir/out.txt: No such file or directory\n"
+    assert not (project / "missing").exists()
+
+
 def test_color_only_when_asked(model: Path, monkeypatch) -> None:
     monkeypatch.delenv("NO_COLOR")
     assert "\x1b[" not in invoke(["pkg"]).stdout  # not a terminal
