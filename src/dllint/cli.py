@@ -13,10 +13,11 @@ when a command runs, and torch only by ``dllint probe`` (loaded lazily, never by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
-from typing import IO, Any, Optional, Sequence
+from typing import IO, Any, Iterator, Optional, Sequence
 
 import click
 
@@ -310,7 +311,7 @@ def run_check(**options: Any) -> int:
 
     out_stream = _output_stream(options["output_file"])  # before linting: a bad path costs nothing
     try:
-        with Spinner(len(files), enabled=_spinner_allowed()):
+        with Spinner(len(files), enabled=_spinner_allowed()), _exit_on_sigterm(fix):
             # --fix writes each file as soon as its fixes are known; --diff and stdin write nothing
             result = lint(inputs, fix_in_place=fix and not options["diff"] and not use_stdin)
             outcome = None
@@ -395,6 +396,26 @@ def _force_excluded(filename: str, settings: Any) -> bool:
 
     path_filter = PathFilter(settings.all_exclude, settings.project_root, settings.respect_gitignore)
     return path_filter.excluded_with_parents(os.path.abspath(filename), False)
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm(enabled: bool) -> Iterator[None]:
+    """While files may be written, SIGTERM exits through Python (SystemExit), so a write
+    under way removes its temporary file; by default SIGTERM ends the process on the spot."""
+    import signal
+
+    if not enabled or not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class OutputFileError(Exception):

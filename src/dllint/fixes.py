@@ -17,7 +17,8 @@ spans two cells or touches a magic line is left unapplied (and stays reported).
 Files are written to a temporary file in the same directory, flushed, given the original's
 permissions and moved over it with :func:`os.replace`, so a crash leaves either the old file or
 the new one, never half of each. A file that changed on disk while dllint worked is not
-overwritten.
+overwritten. An interrupted write (Ctrl-C, SIGTERM) removes its temporary file; one that a
+SIGKILL left behind (``.NAME.PID.XXXX.dllint-tmp``) is removed by the next write of NAME.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import difflib
 import os
 import re
 import stat
+import sys
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, Sequence
@@ -352,7 +355,9 @@ def write_atomic(path: str, data: bytes, expected: Optional[bytes] = None) -> No
                 raise FileChangedError(f"{path} changed on disk while dllint was fixing it; not overwritten")
     directory = os.path.dirname(target) or "."
     mode = stat.S_IMODE(os.stat(target).st_mode)
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".dllint-tmp", dir=directory)
+    _remove_stale_temporaries(directory, os.path.basename(target))
+    prefix = f".{os.path.basename(target)}.{os.getpid()}."
+    fd, temp = tempfile.mkstemp(prefix=prefix, suffix=TEMPORARY_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -370,6 +375,41 @@ def write_atomic(path: str, data: bytes, expected: Optional[bytes] = None) -> No
 
 class FileChangedError(OSError):
     pass
+
+
+TEMPORARY_SUFFIX = ".dllint-tmp"
+_STALE_SECONDS = 3600
+
+
+def _remove_stale_temporaries(directory: str, basename: str) -> None:
+    """Remove what a killed ``--fix`` left next to ``basename``: ``.NAME.PID.XXXX.dllint-tmp``
+    files whose process is gone (SIGKILL cannot be caught, so a write cut short there leaves
+    its temporary file), and any older than an hour."""
+    prefix = f".{basename}."
+    try:
+        names = [name for name in os.listdir(directory) if name.startswith(prefix) and name.endswith(TEMPORARY_SUFFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(directory, name)
+        pid = name[len(prefix):].split(".", 1)[0]
+        try:
+            if _process_gone(pid) or os.stat(path).st_mtime < time.time() - _STALE_SECONDS:
+                os.unlink(path)
+        except OSError:
+            continue  # gone already, or not ours to remove
+
+
+def _process_gone(pid: str) -> bool:
+    if not pid.isdigit() or sys.platform == "win32":  # (os.kill(pid, 0) would signal it there)
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's)
+    return False
 
 
 def write_documents(documents: dict[str, Document]) -> list[str]:

@@ -251,3 +251,59 @@ def test_fix_with_a_warm_cache_still_fixes(project: Path, test_rules) -> None:
     assert path.read_text() == "good_name = 1\nprint(good_name)\n"
     assert result.stdout.splitlines() == ["m.py:2:1: DL992 `print` found", "Found 3 errors (2 fixed, 1 remaining)."]
     assert invoke(["--fix", "--output-format", "concise", "m.py"]).stdout.splitlines()[-1] == "Found 1 error."
+
+
+KILLED_MID_WRITE = """
+import os, signal, sys, time
+import dllint.fixes as fixes
+
+def die(source, target):  # the temporary file is written and flushed: the worst moment to die
+    os.kill(os.getpid(), signal.{signal})
+    time.sleep(30)
+
+fixes.os.replace = die
+from dllint.cli import run
+sys.argv = ["dllint", "--fix", "--no-cache", "m.py"]
+run()
+"""
+
+
+def _run_killed(project: Path, signal_name: str):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"), NO_COLOR="1")
+    script = KILLED_MID_WRITE.replace("{signal}", signal_name)
+    return subprocess.run([sys.executable, "-c", script], cwd=project, env=env, capture_output=True, timeout=120)
+
+
+def test_a_fix_killed_mid_write_leaves_a_temporary_file_the_next_fix_removes(project: Path) -> None:
+    """SIGKILL cannot be caught: the write's temporary file stays (it was the issue's stray
+    `.*.dllint-tmp`), named after the dead process; the next --fix of the file removes it."""
+    path = write(project, "m.py", "import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))\n")
+    original = path.read_text()
+    killed = _run_killed(project, "SIGKILL")
+    assert killed.returncode == -9
+    [stray] = [p.name for p in project.iterdir() if p.name != "m.py"]
+    assert stray.startswith(".m.py.") and stray.endswith(".dllint-tmp")
+    assert path.read_text() == original
+    result = invoke(["--fix", "--no-cache", "m.py"])
+    assert result.exit_code == 0 and "bias=False" in path.read_text()
+    assert sorted(p.name for p in project.iterdir()) == ["m.py"]
+
+
+def test_a_fix_terminated_mid_write_removes_its_temporary_file(project: Path) -> None:
+    path = write(project, "m.py", "import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))\n")
+    original = path.read_text()
+    terminated = _run_killed(project, "SIGTERM")
+    assert terminated.returncode == 128 + 15, terminated.stderr
+    assert sorted(p.name for p in project.iterdir()) == ["m.py"]
+    assert path.read_text() == original
+
+
+def test_a_temporary_file_of_a_live_process_is_left_alone(project: Path, test_rules) -> None:
+    path = write(project, "m.py", "bad_name = 1\n")
+    live = project / f".m.py.{os.getpid()}.abcd.dllint-tmp"  # a concurrent run's write in progress
+    live.write_text("x")
+    assert invoke(["--fix", "--no-cache", "m.py"]).exit_code == 0
+    assert live.exists() and path.read_text() == "good_name = 1\n"
