@@ -331,9 +331,12 @@ class WorkerPool:
         if len(self._workers) >= self.size:
             return None
         parent_end, child_end = self._context.Pipe()
+        # A forked worker inherits the parent's ends of every pipe: it closes them, or the
+        # workers would keep each other's pipes open after the parent died (and never see EOF).
+        inherited = (parent_end, *(w.conn for w in self._workers)) if self._context.get_start_method() == "fork" else ()
         process = self._context.Process(
             target=_worker_main,
-            args=(child_end, self._run_one, self._initializer, self._initargs),
+            args=(child_end, inherited, self._run_one, self._initializer, self._initargs),
             name="dllint-worker",
             daemon=True,
         )
@@ -387,12 +390,22 @@ class WorkerPool:
         return max(0.0, min(remaining)) + 0.01 if remaining else 1.0
 
 
-def _worker_main(conn: Any, run_one: Callable[[Any], Any], initializer: Callable[..., None], initargs: tuple) -> None:
+def _worker_main(
+    conn: Any, inherited: Sequence[Any], run_one: Callable[[Any], Any], initializer: Callable[..., None], initargs: tuple
+) -> None:
     global _progress, _current
+    import os
+
+    for other in inherited:
+        other.close()
+    parent = os.getppid()
     initializer(*initargs)
     _progress = conn
     while True:
         try:
+            while not conn.poll(1.0):
+                if os.getppid() != parent:
+                    return  # the parent died (a SIGKILL): nobody will read what this worker does
             chunk = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return

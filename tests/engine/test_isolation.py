@@ -332,3 +332,67 @@ def test_every_worker_dying_on_its_first_file_still_ends_the_run(tree: Path, mon
         for name in ("pkg/models.py", "train.py")
     }
     assert {f.filename for f in result.findings} >= {"broken.py", "pkg/blocks.py"}
+
+
+ORPHANS = """
+import sys, time
+from dllint import engine
+from dllint.config import Settings
+
+engine._POOL_MIN_BYTES = 0
+engine._chunks = lambda sizes, jobs: [[i] for i in range(len(sizes))]  # (both workers start)
+engine._to_analyse_fully = lambda results: time.sleep(120) or set()  # the workers wait, idle
+print("ready", flush=True)
+engine.lint_paths(sys.argv[1:], Settings(use_cache=False), jobs=2)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_workers_exit_when_the_parent_is_killed(tree: Path) -> None:
+    import subprocess
+    import sys
+
+    files = write_tree(tree)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    parent = subprocess.Popen([sys.executable, "-c", ORPHANS, *files], cwd=tree, env=env, stdout=subprocess.PIPE)
+
+    def children() -> list[int]:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent.pid:
+                found.append(int(stat.parent.name))
+        return found
+
+    workers_of_parent: list[int] = []
+    try:
+        assert parent.stdout.readline() == b"ready\n"
+        deadline = time.monotonic() + 60
+        while len(children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers_of_parent = children()
+        assert len(workers_of_parent) == 2
+        time.sleep(1.0)  # they have analysed their chunks and wait for more
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        alive = workers_of_parent
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
+        assert alive == []
+    finally:
+        parent.kill()
+        for pid in workers_of_parent:
+            if _state(pid) != "Z":
+                os.kill(pid, signal.SIGKILL)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
