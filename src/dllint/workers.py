@@ -320,9 +320,8 @@ class WorkerPool:
         return outputs
 
     def close(self, kill: bool = False) -> None:
-        for worker in self._workers:
+        for worker in list(self._workers):  # (_retire removes it from the list)
             self._retire(worker, kill=kill)
-        self._workers = []
 
     def _idle_worker(self) -> Optional[_Worker]:
         for worker in self._workers:

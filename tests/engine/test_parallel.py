@@ -58,3 +58,13 @@ def test_many_files_are_chunked_largest_first() -> None:
 
 def test_default_jobs_is_every_usable_core() -> None:
     assert engine.default_jobs() >= 1
+
+
+def test_every_worker_is_gone_when_the_run_ends(tree: Path, pool_always, monkeypatch) -> None:
+    """(Closing the pool retired every other worker: the rest waited for work forever.)"""
+    import multiprocessing
+
+    files = write_tree(tree)
+    monkeypatch.setattr(engine, "_chunks", lambda sizes, jobs: [[i] for i in range(len(sizes))])
+    lint(tree, files, jobs=3)
+    assert multiprocessing.active_children() == []
