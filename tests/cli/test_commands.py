@@ -99,7 +99,7 @@ def test_jobs_are_passed_to_the_engine(project: Path, monkeypatch) -> None:
 
     seen = []
     real = engine.lint_sources
-    monkeypatch.setattr(engine, "lint_sources", lambda sources, settings, jobs=None: seen.append(jobs) or real(sources, settings, jobs=jobs))
+    monkeypatch.setattr(engine, "lint_sources", lambda sources, settings, jobs=None, **options: seen.append(jobs) or real(sources, settings, jobs=jobs, **options))
     write(project, "m.py", "x = 1\n")
     invoke(["-j", "2", "m.py"])
     invoke(["m.py"])
