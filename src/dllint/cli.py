@@ -218,13 +218,12 @@ def _settings(paths: Sequence[str], options: dict[str, Any]):
     settings = cfg.load_settings(paths, config=config_file, isolated=options["isolated"], inline=inline)
 
     changes: dict[str, Any] = {}
-    select, ignore, extend = (cfg.split_selectors(options[key]) for key in ("select", "ignore", "extend_select"))
+    select, ignore, extend = (
+        cfg.selectors_from_cli(options[key], flag)
+        for key, flag in (("select", "--select"), ("ignore", "--ignore"), ("extend_select", "--extend-select"))
+    )
     if options["select"] or ignore or extend:
-        layer = cfg.RuleSelection(
-            select=cfg.check_selectors(select, "--select") if options["select"] else None,
-            ignore=cfg.check_selectors(ignore, "--ignore"),
-            extend_select=cfg.check_selectors(extend, "--extend-select"),
-        )
+        layer = cfg.RuleSelection(select=select if options["select"] else None, ignore=ignore, extend_select=extend)
         changes["selections"] = tuple(settings.selections) + (layer,)
     if options["per_file_ignores"]:
         changes["per_file_ignores"] = cfg.parse_per_file_ignores(options["per_file_ignores"], "--per-file-ignores")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 
 from dllint.config import RuleSelection, resolve_selection
 from tests.cli.conftest import codes, invoke, write
@@ -130,3 +131,29 @@ def test_file_level_disable(project: Path, test_rules) -> None:
     write(project, "n.py", "# dllint: disable=DL99\n" + SOURCE)
     write(project, "o.py", SOURCE)
     assert names(lint(["."])) == ["m.py:DL992", "o.py:DL990", "o.py:DL992"]
+
+
+@pytest.mark.parametrize(
+    ("args", "value"),
+    [(["--select", ","], "','"), (["--select", ""], "''"), (["--select", "DL990,"], "'DL990,'"),
+     (["--ignore", ",DL990"], "',DL990'"), (["--extend-select", " "], "' '")],
+)
+def test_an_empty_selector_on_the_command_line_is_an_error(project: Path, test_rules, args, value) -> None:
+    """`--select ,` and `--select ''` selected no rule at all, and the run said "All checks passed!"."""
+    write(project, "m.py", SOURCE)
+    result = invoke([*args, "m.py"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: {args[0]}: invalid value {value}: an empty rule selector: give rule codes or prefixes, e.g. DL101, "
+        "DL1 or ALL\n"
+    )
+
+
+def test_an_empty_selector_in_the_configuration_is_an_error(project: Path, test_rules) -> None:
+    write(project, "dllint.toml", 'select = [""]\n')
+    write(project, "m.py", SOURCE)
+    result = invoke(["m.py"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: dllint.toml: `select`: an empty rule selector: give rule codes or prefixes, e.g. DL101, DL1 or ALL\n"
+    write(project, "dllint.toml", "select = []\n")  # an empty list selects no rule: that is explicit
+    assert invoke(["m.py"]).exit_code == 0
