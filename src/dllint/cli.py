@@ -324,6 +324,8 @@ def run_check(**options: Any) -> int:
                 result = outcome.result
                 for warning in outcome.warnings:
                     click.echo(f"warning: {warning}", err=True)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
         errors = _report(result, outcome, settings, options, out_stream, use_stdin, fix, fix_only,
                          preloaded.get(files[0]) if use_stdin else None)
     finally:

@@ -125,17 +125,20 @@ class FileResult:
 
 
 class LintResult:
-    __slots__ = ("findings", "files_checked", "internal_errors", "fixes")
+    __slots__ = ("findings", "files_checked", "internal_errors", "fixes", "warnings")
 
     def __init__(
         self, findings: list[Finding], files_checked: int, internal_errors: Optional[list[str]] = None,
-        fixes: Optional[dict[str, Any]] = None,
+        fixes: Optional[dict[str, Any]] = None, warnings: Optional[list[str]] = None,
     ) -> None:
         self.findings = findings
         self.files_checked = files_checked
         self.internal_errors: list[str] = [] if internal_errors is None else internal_errors
         # With fix=True: filename -> what fixing it in place did (dllint.fixes.FileFixes).
         self.fixes: dict[str, Any] = {} if fixes is None else fixes
+        # Problems worth a line on stderr that are no finding (an unknown code in a noqa
+        # directive while DL002 is off).
+        self.warnings: list[str] = [] if warnings is None else warnings
 
 
 def lint_paths(
@@ -225,8 +228,10 @@ def finish(results: Iterable[FileResult]) -> LintResult:
     findings: list[Finding] = []
     errors: list[str] = []
     fixes: dict[str, Any] = {}
+    warnings: list[str] = []
     for result in results:
         errors.extend(result.internal_errors)
+        warnings.extend(result.suppressions.warnings(result.enabled))
         if result.fixes is not None:
             fixes[result.filename] = result.fixes
         survivors = []
@@ -243,7 +248,9 @@ def finish(results: Iterable[FileResult]) -> LintResult:
             survivors.append((candidate.row, candidate.finding))
         findings.extend(result.suppressions.apply(survivors, result.enabled))
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings=findings, files_checked=len(results), internal_errors=errors, fixes=fixes)
+    return LintResult(
+        findings=findings, files_checked=len(results), internal_errors=errors, fixes=fixes, warnings=warnings
+    )
 
 
 def fixable_findings(result: FileResult) -> list[Finding]:
