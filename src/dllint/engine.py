@@ -179,7 +179,10 @@ def lint_sources(
             results[position] = _unreadable(task)
             continue
         cached = _load(cache, task.key)
-        if cached is not None and not (fix and task.source is None and fixable_findings(cached)):
+        if cached is not None and fix and task.source is None and fixable_findings(cached):
+            task.cached = cached  # to be fixed, from this result
+            pending.append(position)
+        elif cached is not None:
             results[position] = cached
         else:
             pending.append(position)
@@ -296,6 +299,9 @@ class _Task:
         self.mode = "auto"
         self.digest: Optional[str] = None
         self.key: Optional[str] = None
+        # With fix=True: the cached result of a file that has fixes to apply (the worker
+        # starts fixing from it instead of analysing the file again).
+        self.cached: Optional[FileResult] = None
 
     @property
     def size(self) -> int:
@@ -338,7 +344,7 @@ class _Task:
 
     def payload(self) -> tuple:
         """What crosses to a worker (the source itself when we have it, else the path)."""
-        return (self.filename, self.source, self.data, self.enabled, self.module, self.mode, self.key)
+        return (self.filename, self.source, self.data, self.enabled, self.module, self.mode, self.key, self.cached)
 
 
 def _unreadable(task: _Task) -> FileResult:
@@ -530,7 +536,7 @@ def _run_in_worker(payload: tuple) -> Union[FileResult, bytes]:
 def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
     """Analyse one file (and fix it in place, in fix mode) and store its result in the cache:
     (result, its pickle or None)."""
-    filename, source, data, enabled, module, mode, key = payload
+    filename, source, data, enabled, module, mode, key, cached = payload
     on_disk = source is None
     if source is None:
         from dllint.files import read_bytes, source_from_bytes
@@ -538,7 +544,7 @@ def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
         if data is None:
             data = read_bytes(Path(filename))
         source = source_from_bytes(data, filename) if isinstance(data, bytes) else Source(filename, None, error=data)
-    result = _guarded_analysis(source, enabled, module, mode)
+    result = cached if cached is not None else _guarded_analysis(source, enabled, module, mode)
     if _worker_fix and on_disk and isinstance(data, bytes) and not (result.internal_errors or result.incomplete):
         fixed = _fix_in_place(result, data, enabled, module, mode)
         if fixed is not result:
