@@ -360,13 +360,9 @@ def _parse_toml_text(text: str, origin: str) -> dict[str, Any]:
 
 
 def _has_dllint_table(pyproject: Path) -> bool:
-    # Cheap pre-check before parsing: most pyproject.toml files have no [tool.dllint].
-    try:
-        text = pyproject.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    if "dllint" not in text:
-        return False
+    """Whether a pyproject.toml met on the way up holds ``[tool.dllint]``. It is parsed
+    whatever it holds, and invalid TOML is an error, as ruff reports it: skipping it in
+    silence hid a broken configuration."""
     table = _load_toml(pyproject)
     return isinstance(table.get("tool"), dict) and "dllint" in table["tool"]
 

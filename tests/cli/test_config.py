@@ -94,6 +94,15 @@ def test_config_errors_exit_2_with_a_message_naming_the_file(project: Path, test
     assert result.stderr.startswith("error: ") and result.stdout == ""
 
 
+def test_invalid_pyproject_without_a_dllint_table_is_reported_as_ruff_does(project: Path) -> None:
+    """It was skipped without a word (it might have held the [tool.dllint] table)."""
+    write(project, "pyproject.toml", '[project]\nname = "x"\nversion = \n')
+    write(project, "m.py", "x = 1\n")
+    result = invoke(["m.py"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith("error: pyproject.toml: invalid TOML: Invalid value (at line 3, column 11)")
+
+
 def test_bad_toml_in_pyproject_reports_file_and_position(project: Path) -> None:
     write(project, "pyproject.toml", "[tool.dllint]\nselect = [1 2]\nignore = []\n")
     write(project, "m.py", "x = 1\n")
