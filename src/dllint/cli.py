@@ -363,7 +363,7 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
         diff_text = "".join(doc.diff() for _, doc in sorted(changed.items()))
         click.echo(diff_text, nl=False, file=out_stream)
         if context.fixed_count:
-            click.echo(f"Would fix {plural(context.fixed_count)}.", err=True)
+            click.echo(f"Would fix {plural(context.fixed_count, 'warning')}.", err=True)
         for message in errors:
             click.echo(f"error: {message}", err=True)
         return EXIT_ERROR if errors else (EXIT_FINDINGS if diff_text else EXIT_CLEAN)
@@ -388,7 +388,7 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
 
         if settings.show_fixes:
             click.echo(fixes_summary(context), nl=False, file=report_stream, color=color)
-        click.echo(f"Fixed {plural(context.fixed_count)}.", file=report_stream)
+        click.echo(f"Fixed {plural(context.fixed_count, 'warning')}.", file=report_stream)
     return errors
 
 

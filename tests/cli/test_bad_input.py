@@ -163,7 +163,7 @@ def test_input_that_crashed_libcsts_parser_is_a_dl001_beside_the_other_findings(
         "are nested too deeply)"
     )
     assert lines[1].startswith("model.py:3:8: DL303 ")
-    assert lines[2] == "Found 2 errors."
+    assert lines[2] == "Found 1 error and 1 warning."
 
 
 def test_a_worker_that_segfaults_costs_only_its_file(project: Path, test_rules, monkeypatch) -> None:
@@ -185,6 +185,6 @@ def test_a_worker_that_segfaults_costs_only_its_file(project: Path, test_rules, 
         "b.py:1:7: DL990 [*] `bad_name` is a bad name",
         "crash.py:1:1: DL001 the parser crashed on this file (dllint's worker process was killed by SIGSEGV while "
         "parsing it); it was not checked. Please report it",
-        "Found 4 errors.",
+        "Found 1 error and 3 warnings.",
         "[*] 2 fixable with the `--fix` option.",
     ]

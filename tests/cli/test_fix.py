@@ -20,26 +20,26 @@ def test_fix_writes_and_reports_what_remains(project: Path, test_rules) -> None:
     result = invoke(["--fix", "--output-format", "concise", "m.py"])
     assert result.exit_code == 1
     assert path.read_text() == "good_name = 1\nprint(good_name)\n"
-    assert result.stdout.splitlines() == ["m.py:2:1: DL992 `print` found", "Found 3 errors (2 fixed, 1 remaining)."]
+    assert result.stdout.splitlines() == ["m.py:2:1: DL992 `print` found", "Found 3 warnings (2 fixed, 1 remaining)."]
 
 
 def test_fix_everything_exits_0(project: Path, test_rules) -> None:
     path = write(project, "m.py", "bad_name = 1\n")
     result = invoke(["--fix", "m.py"])
     assert (result.exit_code, path.read_text()) == (0, "good_name = 1\n")
-    assert result.stdout == "Found 1 error (1 fixed, 0 remaining).\n"
+    assert result.stdout == "Found 1 warning (1 fixed, 0 remaining).\n"
 
 
 def test_show_fixes(project: Path, test_rules) -> None:
     write(project, "m.py", SOURCE)
     result = invoke(["--fix", "--show-fixes", "--output-format", "concise", "m.py"])
-    assert "Fixed 2 errors:\n- m.py:\n    2 × DL990 (test-bad-name)\n" in result.stdout
+    assert "Fixed 2 warnings:\n- m.py:\n    2 × DL990 (test-bad-name)\n" in result.stdout
 
 
 def test_fix_only_reports_nothing_but_the_fix_count(project: Path, test_rules) -> None:
     path = write(project, "m.py", SOURCE)
     result = invoke(["--fix-only", "m.py"])
-    assert (result.exit_code, result.stdout) == (0, "Fixed 2 errors.\n")
+    assert (result.exit_code, result.stdout) == (0, "Fixed 2 warnings.\n")
     assert "good_name" in path.read_text()
 
 
@@ -50,7 +50,7 @@ def test_diff_prints_and_writes_nothing(project: Path, test_rules) -> None:
     assert result.stdout == (
         "--- m.py\n+++ m.py\n@@ -1,2 +1,2 @@\n-bad_name = 1\n-print(bad_name)\n+good_name = 1\n+print(good_name)\n"
     )
-    assert "Would fix 2 errors." in result.stderr
+    assert "Would fix 2 warnings." in result.stderr
     assert path.read_text() == SOURCE
     write(project, "clean.py", "print(1)\n")
     clean = invoke(["--diff", "clean.py"])
@@ -178,7 +178,7 @@ def test_fixes_converge_across_iterations(project: Path, test_rules, monkeypatch
     path = write(project, "m.py", "step1 = 1\n")
     result = invoke(["--fix", "m.py"])
     assert (result.exit_code, path.read_text()) == (0, "step4 = 1\n")
-    assert result.stdout == "Found 3 errors (3 fixed, 0 remaining).\n"
+    assert result.stdout == "Found 3 warnings (3 fixed, 0 remaining).\n"
 
 
 def test_stdin_fix_only_also_prints_the_fixed_source(project: Path, test_rules) -> None:
@@ -241,7 +241,7 @@ def test_fix_in_worker_processes_writes_while_the_others_are_analysed(project: P
     write(project, "a.py", "bad_name = 1\n")
     write(project, "b.py", "wait_for_a = 1\n")
     result = invoke(["--fix", "--no-cache", "-j", "2", "--output-format", "concise", "a.py", "b.py"])
-    assert result.stdout.splitlines() == ["b.py:1:1: DL998 a.py was already fixed", "Found 2 errors (1 fixed, 1 remaining)."]
+    assert result.stdout.splitlines() == ["b.py:1:1: DL998 a.py was already fixed", "Found 2 warnings (1 fixed, 1 remaining)."]
 
 
 def test_fix_with_a_warm_cache_still_fixes(project: Path, test_rules) -> None:
@@ -249,8 +249,8 @@ def test_fix_with_a_warm_cache_still_fixes(project: Path, test_rules) -> None:
     assert invoke(["m.py"]).exit_code == 1  # the cache now holds m.py's result
     result = invoke(["--fix", "--output-format", "concise", "m.py"])
     assert path.read_text() == "good_name = 1\nprint(good_name)\n"
-    assert result.stdout.splitlines() == ["m.py:2:1: DL992 `print` found", "Found 3 errors (2 fixed, 1 remaining)."]
-    assert invoke(["--fix", "--output-format", "concise", "m.py"]).stdout.splitlines()[-1] == "Found 1 error."
+    assert result.stdout.splitlines() == ["m.py:2:1: DL992 `print` found", "Found 3 warnings (2 fixed, 1 remaining)."]
+    assert invoke(["--fix", "--output-format", "concise", "m.py"]).stdout.splitlines()[-1] == "Found 1 warning."
 
 
 KILLED_MID_WRITE = """

@@ -71,8 +71,17 @@ def _snippet(finding: Finding, context: ReportContext) -> str:
     return "".join(out)
 
 
-def plural(count: int, word: str = "error") -> str:
+def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def counted(errors: int, warnings: int) -> str:
+    """``1 error``, ``3 warnings``, ``1 error and 3 warnings``: the findings by their severity,
+    the words the JSON, SARIF and GitHub outputs use. Only DL001 is an error; every
+    fix is a warning's."""
+    if errors and warnings:
+        return f"{plural(errors, 'error')} and {plural(warnings, 'warning')}"
+    return plural(errors, "error") if errors else plural(warnings, "warning")
 
 
 def summary(findings: Sequence[Finding], context: ReportContext) -> str:
@@ -86,10 +95,12 @@ def summary(findings: Sequence[Finding], context: ReportContext) -> str:
     if remaining == 0 and fixed == 0:
         out.append(_style("All checks passed!", context, fg="green", bold=True) + "\n")
         return "".join(out)
+    errors = sum(1 for finding in findings if finding.severity == "error")
+    found = counted(errors, remaining - errors + fixed)
     if fixed:
-        out.append(f"Found {plural(remaining + fixed)} ({fixed} fixed, {remaining} remaining).\n")
+        out.append(f"Found {found} ({fixed} fixed, {remaining} remaining).\n")
     else:
-        out.append(f"Found {plural(remaining)}.\n")
+        out.append(f"Found {found}.\n")
     fixable = sum(1 for finding in findings if finding.fix is not None)
     if fixable and not context.fix_mode:
         out.append(f"{_style('[*]', context, fg='cyan')} {fixable} fixable with the `--fix` option.\n")
@@ -97,7 +108,7 @@ def summary(findings: Sequence[Finding], context: ReportContext) -> str:
 
 
 def fixes_summary(context: ReportContext) -> str:
-    out = [f"\nFixed {plural(context.fixed_count)}:\n"]
+    out = [f"\nFixed {plural(context.fixed_count, 'warning')}:\n"]
     for filename in sorted(context.fixed):
         out.append(f"- {_style(filename, context, bold=True)}:\n")
         for code, count in sorted(context.fixed[filename].items()):
