@@ -212,16 +212,24 @@ class TimedOut:
         self.seconds = seconds
 
 
-# Set in a worker process: where it reports the phase of the file it holds.
+# Set in a worker process: where it reports the phase of the file it holds. Sends are locked:
+# an analysis thread retired over its budget may still be running when the next file starts.
 _progress: Any = None
 _current: Optional[int] = None
+_sending = threading.Lock()
 
 
 def report_phase(phase: str) -> None:
     """Tell the parent (if this is a worker) what the worker is doing with its current file,
     so a crash can be described ("the parser crashed on this file")."""
-    if _progress is not None and _current is not None:
-        _progress.send(("phase", _current, phase))
+    current = _current
+    if _progress is not None and current is not None:
+        _send(("phase", current, phase))
+
+
+def _send(message: tuple) -> None:
+    with _sending:
+        _progress.send(message)
 
 
 class _Worker:
@@ -354,7 +362,8 @@ class WorkerPool:
                 if kind == "start":
                     worker.current, worker.phase, worker.started = index, "reading", time.monotonic()
                 elif kind == "phase":
-                    worker.phase = message[2]
+                    if index == worker.current:
+                        worker.phase = message[2]
                 else:
                     outputs[index] = message[2]
                     worker.done.add(index)
@@ -412,7 +421,7 @@ def _worker_main(
             return
         for index, item in chunk:
             _current = index
-            conn.send(("start", index))
+            _send(("start", index))
             output = run_one(item)
             _current = None
-            conn.send(("done", index, output))
+            _send(("done", index, output))
