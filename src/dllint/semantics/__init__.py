@@ -710,8 +710,8 @@ def _is_trainable_application(tensor: Tensor) -> bool:
 # Applying every nn.Sequential on its own expands the Sequentials nested in it, so a chain
 # `x1 = nn.Sequential(x0, ...)`, `x2 = nn.Sequential(x1, ...)`... costs the square of its length.
 # The expansions may create this many tensors per item of the file's Sequentials (normal code,
-# nested two or three deep, stays far below it).
-CHAIN_TENSORS_PER_ITEM = 10
+# nested two or three deep, stays below it: no file of torchvision, timm or d2l reaches it).
+CHAIN_TENSORS_PER_ITEM = 4
 CHAIN_TENSORS_MINIMUM = 2000
 
 
