@@ -13,10 +13,11 @@ when a command runs, and torch only by ``dllint probe`` (loaded lazily, never by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
-from typing import IO, Any, Optional, Sequence
+from typing import IO, Any, Iterator, Optional, Sequence
 
 import click
 
@@ -202,7 +203,7 @@ def check_command(**options: Any) -> None:
     except Exception as error:  # noqa: BLE001 - exit 2 with a message, never click's exit 1
         from dllint.config import ConfigError
 
-        if isinstance(error, ConfigError):
+        if isinstance(error, (ConfigError, OutputFileError)):
             click.echo(f"error: {error}", err=True)
         else:
             import traceback
@@ -231,13 +232,12 @@ def _settings(paths: Sequence[str], options: dict[str, Any]):
     settings = cfg.load_settings(paths, config=config_file, isolated=options["isolated"], inline=inline)
 
     changes: dict[str, Any] = {}
-    select, ignore, extend = (cfg.split_selectors(options[key]) for key in ("select", "ignore", "extend_select"))
+    select, ignore, extend = (
+        cfg.selectors_from_cli(options[key], flag)
+        for key, flag in (("select", "--select"), ("ignore", "--ignore"), ("extend_select", "--extend-select"))
+    )
     if options["select"] or ignore or extend:
-        layer = cfg.RuleSelection(
-            select=cfg.check_selectors(select, "--select") if options["select"] else None,
-            ignore=cfg.check_selectors(ignore, "--ignore"),
-            extend_select=cfg.check_selectors(extend, "--extend-select"),
-        )
+        layer = cfg.RuleSelection(select=select if options["select"] else None, ignore=ignore, extend_select=extend)
         changes["selections"] = tuple(settings.selections) + (layer,)
     if options["per_file_ignores"]:
         changes["per_file_ignores"] = cfg.parse_per_file_ignores(options["per_file_ignores"], "--per-file-ignores")
@@ -323,26 +323,32 @@ def run_check(**options: Any) -> int:
 
     from dllint import engine
 
-    def lint(items: Sequence[Any]) -> Any:
-        return engine.lint_sources(items, settings, jobs=options["jobs"])
-
-    with Spinner(len(files), enabled=_spinner_allowed()):
-        result = lint(inputs)
-        outcome = None
-        if fix and not result.internal_errors:
-            from dllint.fixes import fix_loop
-
-            outcome = fix_loop(inputs, result, lint, preloaded=preloaded, unsafe_fixes=settings.unsafe_fixes)
-            result = outcome.result
-            for warning in outcome.warnings:
-                click.echo(f"warning: {warning}", err=True)
-
+    def lint(items: Sequence[Any], fix_in_place: bool = False) -> Any:
+        return engine.lint_sources(items, settings, jobs=options["jobs"], fix=fix_in_place)
 
     if add_noqa:
+        with Spinner(len(files), enabled=_spinner_allowed()):
+            result = lint(inputs)
         return _add_noqa(result, options, preloaded.get(files[0]) if use_stdin else None, path_errors)
 
-    out_stream = _output_stream(options["output_file"])
+    out_stream = _output_stream(options["output_file"])  # before linting: a bad path costs nothing
     try:
+        with Spinner(len(files), enabled=_spinner_allowed()), _exit_on_sigterm(fix):
+            # --fix writes each file as soon as its fixes are known; --diff and stdin write nothing
+            result = lint(inputs, fix_in_place=fix and not options["diff"] and not use_stdin)
+            outcome = None
+            if fix:
+                from dllint.fixes import fix_loop, in_place_outcome
+
+                if result.internal_errors:
+                    outcome = in_place_outcome(result)
+                else:
+                    outcome = fix_loop(inputs, result, lint, preloaded=preloaded, unsafe_fixes=settings.unsafe_fixes)
+                result = outcome.result
+                for warning in outcome.warnings:
+                    click.echo(f"warning: {warning}", err=True)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
         errors = _report(result, outcome, settings, options, out_stream, use_stdin, fix, fix_only,
                          preloaded.get(files[0]) if use_stdin else None)
     finally:
@@ -376,7 +382,7 @@ def _report(result: Any, outcome: Any, settings: Any, options: dict[str, Any], o
         unsafe_fixes=settings.unsafe_fixes,
         docs_url=settings.docs_url,
     )
-    errors = list(result.internal_errors)
+    errors = list(result.internal_errors) + (outcome.errors if outcome else [])
     changed = outcome.documents if outcome else {}
     report_stream = out_stream
     if options["diff"]:
@@ -461,10 +467,37 @@ def _force_excluded(filename: str, settings: Any) -> bool:
     return path_filter.excluded_with_parents(os.path.abspath(filename), False)
 
 
+@contextlib.contextmanager
+def _exit_on_sigterm(enabled: bool) -> Iterator[None]:
+    """While files may be written, SIGTERM exits through Python (SystemExit), so a write
+    under way removes its temporary file; by default SIGTERM ends the process on the spot."""
+    import signal
+
+    if not enabled or not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class OutputFileError(Exception):
+    """The report file cannot be written (exit 2 with this one line)."""
+
+
 def _output_stream(output_file: Optional[str]) -> IO[str]:
     if output_file is None:
         return sys.stdout
-    return open(output_file, "w", encoding="utf-8")
+    try:
+        return open(output_file, "w", encoding="utf-8")
+    except OSError as error:
+        raise OutputFileError(f"cannot write the report to {output_file}: {error.strerror or error}") from None
 
 
 def _color(stream: IO[str], output_file: Optional[str]) -> bool:

@@ -267,7 +267,7 @@ def check_selectors(values: Iterable[str], origin: str) -> tuple[str, ...]:
             raise ConfigError(f"{origin}: rule selectors must be strings, got {raw!r}")
         selector = raw.strip().upper()
         if not selector:
-            continue
+            raise ConfigError(f"{origin}: {_EMPTY_SELECTOR}")
         if selector != ALL and not any(code.startswith(selector) for code in registry):
             raise ConfigError(f"{origin}: {_unknown_code_message(selector, registry)}")
         out.append(selector)
@@ -292,9 +292,23 @@ def check_docs_url(value: Any, origin: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+_EMPTY_SELECTOR = "an empty rule selector: give rule codes or prefixes, e.g. DL101, DL1 or ALL"
+
+
 def split_selectors(values: Iterable[str]) -> list[str]:
-    """``--select DL1,DL2 --select DL3`` → ``["DL1", "DL2", "DL3"]``."""
+    """``--exclude a,b --exclude c`` → ``["a", "b", "c"]`` (empty parts dropped)."""
     return [part for value in values for part in value.split(",") if part.strip()]
+
+
+def selectors_from_cli(values: Iterable[str], origin: str) -> tuple[str, ...]:
+    """``--select DL1,DL2 --select DL3`` → ``("DL1", "DL2", "DL3")``, checked. An empty part
+    (``--select ,``, ``--select ''``, ``DL1,``) is an error: it used to select nothing at all,
+    silently, and the run passed."""
+    parts = [part for value in values for part in value.split(",")]
+    for value in values:
+        if not value.strip() or any(not part.strip() for part in value.split(",")):
+            raise ConfigError(f"{origin}: invalid value {value!r}: {_EMPTY_SELECTOR}")
+    return check_selectors(parts, origin)
 
 
 def parse_per_file_ignores(entries: Iterable[str], origin: str) -> dict[str, tuple[str, ...]]:
@@ -304,7 +318,7 @@ def parse_per_file_ignores(entries: Iterable[str], origin: str) -> dict[str, tup
         pattern, sep, codes = entry.rpartition(":")
         if not sep or not pattern:
             raise ConfigError(f"{origin}: expected PATTERN:CODES (e.g. 'tests/*:DL5'), got {entry!r}")
-        result[pattern] = result.get(pattern, ()) + check_selectors(split_selectors([codes]), origin)
+        result[pattern] = result.get(pattern, ()) + selectors_from_cli([codes], f"{origin} {entry!r}")
     return result
 
 
@@ -376,13 +390,9 @@ def _parse_toml_text(text: str, origin: str) -> dict[str, Any]:
 
 
 def _has_dllint_table(pyproject: Path) -> bool:
-    # Cheap pre-check before parsing: most pyproject.toml files have no [tool.dllint].
-    try:
-        text = pyproject.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    if "dllint" not in text:
-        return False
+    """Whether a pyproject.toml met on the way up holds ``[tool.dllint]``. It is parsed
+    whatever it holds, and invalid TOML is an error, as ruff reports it: skipping it in
+    silence hid a broken configuration."""
     table = _load_toml(pyproject)
     return isinstance(table.get("tool"), dict) and "dllint" in table["tool"]
 

@@ -33,10 +33,11 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence, Union
 
-from dllint import suppressions
+from dllint import suppressions, workers
 from dllint.findings import Finding, Location
 from dllint.sources import Source, SourceError
 from dllint.suppressions import FileSuppressions
@@ -49,6 +50,17 @@ _POOL_MIN_BYTES = 96 * 1024
 _CHUNK_MAX_BYTES = 256 * 1024
 _CHUNK_MAX_FILES = 32
 _GC_THRESHOLD = 50_000
+# Each file's analysis may use this much CPU time, plus this much per MB of source, before it
+# is stopped and reported as one DL001 (several times what a linear analysis needs: the
+# budget is a backstop for pathological input, never the normal limit); and three times its
+# budget plus a margin in wall-clock time (a thread blocked in native code uses no CPU).
+_BUDGET_SECONDS = 30.0
+_BUDGET_SECONDS_PER_MB = 60.0
+_HARD_LIMIT_FACTOR = 3.0
+_HARD_LIMIT_MARGIN_SECONDS = 60.0
+# The worker's own watchdog stops a file at the hard limit; the parent kills a worker that has
+# not answered this much later (stuck in native code that never returns to Python).
+_KILL_GRACE_SECONDS = 30.0
 
 
 class Settings(Protocol):
@@ -77,7 +89,7 @@ class Candidate:
 class FileResult:
     __slots__ = (
         "filename", "candidates", "suppressions", "summary", "enabled", "internal_errors", "module", "imports",
-        "skipped",
+        "skipped", "incomplete", "fixes",
     )
 
     def __init__(
@@ -91,6 +103,7 @@ class FileResult:
         module: str = "",
         imports: tuple[str, ...] = (),
         skipped: bool = False,
+        incomplete: bool = False,
     ) -> None:
         self.filename = filename
         self.candidates: list[Candidate] = [] if candidates is None else candidates
@@ -104,22 +117,35 @@ class FileResult:
         self.imports = imports
         # True when the file was only syntax-checked and noqa-scanned (no torch-related name).
         self.skipped = skipped
+        # True when the file could not be analysed to the end (budget, depth, a crash): its
+        # one DL001 says why. Never cached: another run, on another machine, may finish.
+        self.incomplete = incomplete
+        # With --fix: what fixing the file in place did (dllint.fixes.FileFixes), else None.
+        self.fixes: Any = None
 
 
 class LintResult:
-    __slots__ = ("findings", "files_checked", "internal_errors")
+    __slots__ = ("findings", "files_checked", "internal_errors", "fixes", "warnings")
 
     def __init__(
-        self, findings: list[Finding], files_checked: int, internal_errors: Optional[list[str]] = None
+        self, findings: list[Finding], files_checked: int, internal_errors: Optional[list[str]] = None,
+        fixes: Optional[dict[str, Any]] = None, warnings: Optional[list[str]] = None,
     ) -> None:
         self.findings = findings
         self.files_checked = files_checked
         self.internal_errors: list[str] = [] if internal_errors is None else internal_errors
+        # With fix=True: filename -> what fixing it in place did (dllint.fixes.FileFixes).
+        self.fixes: dict[str, Any] = {} if fixes is None else fixes
+        # Problems worth a line on stderr that are no finding (an unknown code in a noqa
+        # directive while DL002 is off).
+        self.warnings: list[str] = [] if warnings is None else warnings
 
 
-def lint_paths(paths: Sequence[str], settings: Optional[Settings] = None, *, jobs: Optional[int] = None) -> LintResult:
+def lint_paths(
+    paths: Sequence[str], settings: Optional[Settings] = None, *, jobs: Optional[int] = None, fix: bool = False
+) -> LintResult:
     """Lint the given files (not directories: discovery is dllint.files' job)."""
-    return lint_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs)
+    return lint_sources([_PathSource(str(p)) for p in paths], settings, jobs=jobs, fix=fix)
 
 
 def analyze_paths(
@@ -135,9 +161,15 @@ def lint_sources(
     settings: Optional[Settings] = None,
     *,
     jobs: Optional[int] = None,
+    fix: bool = False,
 ) -> LintResult:
-    """Lint sources given as text (:class:`Source`) or as paths (read here, or in the workers)."""
-    return finish(analyze_sources(sources, settings, jobs=jobs))
+    """Lint sources given as text (:class:`Source`) or as paths (read here, or in the workers).
+
+    With ``fix``, each file given as a path is fixed in place as soon as its own analysis
+    says what to fix (in the worker that analysed it: apply, re-analyse, repeat, write), and
+    the result is what remains; ``LintResult.fixes`` says what was done. Fixes whose reports
+    depend on other files are left to :func:`dllint.fixes.fix_loop`."""
+    return finish(analyze_sources(sources, settings, jobs=jobs, fix=fix))
 
 
 def analyze_sources(
@@ -146,13 +178,15 @@ def analyze_sources(
     *,
     jobs: Optional[int] = None,
     start_method: Optional[str] = None,
+    fix: bool = False,
 ) -> list[FileResult]:
     """Phase 1 of a run: every file's :class:`FileResult` (from the cache where it has them),
     skipped files that import a model-defining module of the run analysed fully after all.
 
     ``start_method`` is how worker processes start (``multiprocessing``'s name); by default
     ``fork`` on Linux. A process with other threads that may hold locks (a language server
-    reading its stdin) must not fork: it passes ``forkserver`` or ``spawn``."""
+    reading its stdin) must not fork: it passes ``forkserver`` or ``spawn``. ``fix``: see
+    :func:`lint_sources`."""
     if settings is None:
         from dllint.config import Settings as DefaultSettings
 
@@ -162,6 +196,7 @@ def analyze_sources(
     cache = _open_cache(settings)
     tasks = [_Task(_filename_of(source), source, settings.enabled_codes(_filename_of(source))) for source in sources]
     rule_settings = _rule_settings(settings, {code for task in tasks for code in task.enabled})
+    unsafe_fixes = fix and bool(settings.unsafe_fixes)
 
     results: list[Optional[FileResult]] = [None] * len(tasks)
     pending: list[int] = []
@@ -171,12 +206,15 @@ def analyze_sources(
             results[position] = _unreadable(task)
             continue
         cached = _load(cache, task.key)
-        if cached is not None:
+        if cached is not None and fix and task.source is None and fixable_findings(cached, unsafe_fixes):
+            task.cached = cached  # to be fixed, from this result
+            pending.append(position)
+        elif cached is not None:
             results[position] = cached
         else:
             pending.append(position)
 
-    runner = _Runner(jobs, rule_settings, cache, start_method)
+    runner = _Runner(jobs, rule_settings, cache, start_method, fix, unsafe_fixes)
     try:
         for position, result in zip(pending, runner.run([tasks[p] for p in pending])):
             results[position] = result
@@ -221,8 +259,13 @@ def finish(results: Iterable[FileResult], index: Any = None) -> LintResult:
     results = list(results)
     findings: list[Finding] = []
     errors: list[str] = []
+    fixes: dict[str, Any] = {}
+    warnings: list[str] = []
     for result in results:
         errors.extend(result.internal_errors)
+        warnings.extend(result.suppressions.warnings(result.enabled))
+        if result.fixes is not None:
+            fixes[result.filename] = result.fixes
         survivors = []
         for candidate in result.candidates:
             if candidate.unless is not None:
@@ -237,7 +280,22 @@ def finish(results: Iterable[FileResult], index: Any = None) -> LintResult:
             survivors.append((candidate.row, candidate.finding))
         findings.extend(result.suppressions.apply(survivors, result.enabled))
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings=findings, files_checked=len(results), internal_errors=errors)
+    return LintResult(
+        findings=findings, files_checked=len(results), internal_errors=errors, fixes=fixes, warnings=warnings
+    )
+
+
+def fixable_findings(result: FileResult, unsafe_fixes: bool = False) -> list[Finding]:
+    """The findings with a fix to apply (unsafe ones only with ``unsafe_fixes``) that a file's
+    own result holds, once its noqa comments are applied: all a fix needs to know, except
+    reports that depend on other files."""
+    own = [(candidate.row, candidate.finding) for candidate in result.candidates if candidate.unless is None]
+    if not any(finding.fix is not None and finding.fix.applies(unsafe_fixes) for _, finding in own):
+        return []
+    return [
+        finding for finding in result.suppressions.apply(own, result.enabled)
+        if finding.fix is not None and finding.fix.applies(unsafe_fixes)
+    ]
 
 
 def _project_index(results: Sequence[FileResult]) -> Any:
@@ -274,6 +332,9 @@ class _Task:
         self.mode = "auto"
         self.digest: Optional[str] = None
         self.key: Optional[str] = None
+        # With fix=True: the cached result of a file that has fixes to apply (the worker
+        # starts fixing from it instead of analysing the file again).
+        self.cached: Optional[FileResult] = None
 
     @property
     def size(self) -> int:
@@ -316,7 +377,7 @@ class _Task:
 
     def payload(self) -> tuple:
         """What crosses to a worker (the source itself when we have it, else the path)."""
-        return (self.filename, self.source, self.data, self.enabled, self.module, self.mode, self.key)
+        return (self.filename, self.source, self.data, self.enabled, self.module, self.mode, self.key, self.cached)
 
 
 def _unreadable(task: _Task) -> FileResult:
@@ -351,13 +412,16 @@ class _Runner:
     """Runs tasks in-process or in a pool of worker processes (started on first need)."""
 
     def __init__(
-        self, jobs: int, rule_settings: Mapping[str, Mapping[str, Any]], cache: Any, start_method: Optional[str] = None
+        self, jobs: int, rule_settings: Mapping[str, Mapping[str, Any]], cache: Any, start_method: Optional[str] = None,
+        fix: bool = False, unsafe_fixes: Optional[bool] = None,
     ) -> None:
         self.jobs = jobs
         self.start_method = start_method
         self.rule_settings = rule_settings
         self.cache_spec = (str(cache.directory), cache.salt) if cache is not None else None
-        self.pool: Any = None
+        self.fix = fix
+        self.unsafe_fixes = bool(unsafe_fixes)
+        self.pool: Optional[workers.WorkerPool] = None
         self.local_ready = False
 
     def run(self, tasks: Sequence[_Task]) -> list[FileResult]:
@@ -367,7 +431,7 @@ class _Runner:
         if self.jobs > 1 and len(tasks) > 1 and sum(sizes) >= _POOL_MIN_BYTES:
             return self._run_pool(tasks, sizes)
         if not self.local_ready:
-            _init_worker(self.rule_settings, self.cache_spec, in_process=True)
+            _init_worker(self.rule_settings, self.cache_spec, self.fix, self.unsafe_fixes, in_process=True)
             self.local_ready = True
         import gc
 
@@ -380,57 +444,29 @@ class _Runner:
             gc.set_threshold(*thresholds)
 
     def _run_pool(self, tasks: Sequence[_Task], sizes: list[int]) -> list[FileResult]:
-        from concurrent.futures import as_completed
-        from concurrent.futures.process import BrokenProcessPool
-
         if self.pool is None:
-            self.pool = _start_pool(min(self.jobs, len(tasks)), self.rule_settings, self.cache_spec, self.start_method)
-        chunks = _chunks(sizes, self.jobs)
-        futures = {self.pool.submit(_run_chunk, [tasks[i].payload() for i in chunk]): chunk for chunk in chunks}
-        results: list[Optional[FileResult]] = [None] * len(tasks)
-        try:
-            for future in as_completed(futures):
-                chunk = futures[future]
-                try:
-                    outputs = future.result()
-                except BrokenProcessPool:
-                    raise
-                except Exception:  # noqa: BLE001 - e.g. a result that cannot be pickled
-                    outputs = [_failed(tasks[i]) for i in chunk]
-                for i, output in zip(chunk, outputs):
-                    results[i] = _decode(output)
-        except BrokenProcessPool:
-            self.close()
-            for i, result in enumerate(results):
-                if result is None:
-                    results[i] = _failed(tasks[i], "a worker process died")
-        except BaseException:
-            self.close(cancel=True)
-            raise
-        assert all(r is not None for r in results)
-        return results  # type: ignore[return-value]
+            self.pool = _start_pool(
+                min(self.jobs, len(tasks)), self.rule_settings, self.cache_spec, self.start_method, self.fix,
+                self.unsafe_fixes,
+            )
+        outputs = self.pool.run(
+            [task.payload() for task in tasks], _chunks(sizes, self.jobs),
+            lambda i: _hard_limit(sizes[i]) + _KILL_GRACE_SECONDS,
+        )
+        return [_decode(outputs[i], task, sizes[i]) for i, task in enumerate(tasks)]
 
-    def close(self, cancel: bool = False) -> None:
+    def close(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=cancel)
+            self.pool.close()
             self.pool = None
 
 
 def _start_pool(
-    workers: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any, start_method: Optional[str] = None
-) -> Any:
-    import multiprocessing
-    import sys
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork is much the fastest start (the workers inherit the imported rules); use it where
-    # it is safe and the default (Linux), else the platform's default.
-    method = start_method or ("fork" if sys.platform.startswith("linux") else None)
-    context = multiprocessing.get_context(method)
-    if sys.platform == "win32":
-        workers = min(workers, 61)  # the most ProcessPoolExecutor supports there
-    return ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(rule_settings, cache_spec)
+    worker_count: int, rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any, start_method: Optional[str] = None,
+    fix: bool = False, unsafe_fixes: bool = False,
+) -> workers.WorkerPool:
+    return workers.WorkerPool(
+        worker_count, _run_in_worker, _init_worker, (rule_settings, cache_spec, fix, unsafe_fixes), start_method=start_method
     )
 
 
@@ -452,31 +488,61 @@ def _chunks(sizes: list[int], jobs: int) -> list[list[int]]:
     return chunks
 
 
-def _failed(task: _Task, why: str = "") -> FileResult:
-    result = FileResult(filename=task.filename, enabled=task.enabled, module=task.module)
-    import traceback
-
-    detail = f"{why}\n" if why else traceback.format_exc()
-    result.internal_errors.append(f"internal error while checking {task.filename} (please report it):\n{detail}")
-    return result
+def _budget(size: int) -> float:
+    """CPU seconds a file of ``size`` bytes may take."""
+    return _BUDGET_SECONDS + _BUDGET_SECONDS_PER_MB * size / 1_000_000
 
 
-def _decode(output: Union[FileResult, bytes]) -> FileResult:
+def _hard_limit(size: int) -> float:
+    """Wall-clock seconds after which the analysis of a file is stopped."""
+    return _HARD_LIMIT_FACTOR * _budget(size) + _HARD_LIMIT_MARGIN_SECONDS
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{max(1, round(size / 1000))} KB"
+
+
+def _decode(output: Any, task: _Task, size: int) -> FileResult:
+    if isinstance(output, workers.Crashed):
+        if output.phase == "parsing":
+            why = f"the parser crashed on this file (dllint's worker process {output.describe()} while parsing it)"
+        else:
+            why = f"dllint crashed on this file (its worker process {output.describe()} while {output.phase} it)"
+        return _not_checked(task.filename, task.enabled, task.module, why + "; it was not checked. Please report it")
+    if isinstance(output, workers.TimedOut):
+        why = (
+            f"dllint's analysis of this file was stopped after {output.seconds:.0f} s of wall-clock time; "
+            "it was not checked"
+        )
+        return _not_checked(task.filename, task.enabled, task.module, why)
     return pickle.loads(output) if isinstance(output, bytes) else output
+
+
+def _not_checked(filename: str, enabled: frozenset[str], module: str, why: str, text: str = "") -> FileResult:
+    """The one DL001 of a file whose analysis could not finish (the reason in ``why``)."""
+    result = FileResult(filename=filename, enabled=enabled, module=module, incomplete=True)
+    _add_parse_error(result, Source(filename, text), SourceError(why))
+    return result
 
 
 # --- in a worker (or in-process) --------------------------------------------------------------
 
 _worker_rules: dict[str, Any] = {}
 _worker_cache: Any = None
+_worker_fix = False
+_worker_unsafe_fixes = False
+_analysis_thread: Optional[workers.AnalysisThread] = None
 
 
 def _rule_settings(settings: Settings, codes: Iterable[str]) -> dict[str, Mapping[str, Any]]:
     return {code: settings.rule_settings(code) for code in sorted(codes)}
 
 
-def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any = None, in_process: bool = False) -> None:
-    global _worker_cache
+def _init_worker(
+    rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any = None, fix: bool = False, unsafe_fixes: bool = False,
+    in_process: bool = False,
+) -> None:
+    global _worker_cache, _worker_fix, _worker_unsafe_fixes, _analysis_thread
     from dllint.rules import all_rules
 
     registry = all_rules()
@@ -485,6 +551,8 @@ def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any
         if code in registry:
             _worker_rules[code] = registry[code](options)
     _worker_cache = None
+    _worker_fix = fix
+    _worker_unsafe_fixes = unsafe_fixes
     if cache_spec is not None:
         from dllint.cache import ResultCache
 
@@ -492,39 +560,43 @@ def _init_worker(rule_settings: Mapping[str, Mapping[str, Any]], cache_spec: Any
     if not in_process:
         import gc
 
+        _analysis_thread = None  # a forked worker has none of its parent's threads
         # What the worker inherited lives as long as it does: keep the collector off it,
         # and collect less often (a syntax tree is thousands of objects without cycles).
         gc.freeze()
         gc.set_threshold(_GC_THRESHOLD, 20, 100)
 
 
-def _run_chunk(payloads: list[tuple]) -> list[Union[FileResult, bytes]]:
-    """In a worker: the results, as the bytes already pickled for the cache where there are some."""
-    outputs: list[Union[FileResult, bytes]] = []
-    for payload in payloads:
-        result, encoded = _run_task(payload)
-        outputs.append(encoded if encoded is not None else result)
-    return outputs
+def _run_in_worker(payload: tuple) -> Union[FileResult, bytes]:
+    """In a worker: the result, pickled (the bytes already made for the cache where there are some)."""
+    result, encoded = _run_task(payload)
+    if encoded is not None:
+        return encoded
+    try:
+        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - e.g. an unpicklable predicate: lose the file's findings, not the run
+        failed = FileResult(filename=result.filename, enabled=result.enabled, module=result.module)
+        failed.internal_errors.append(_internal_error("engine", result.filename))
+        return failed
 
 
 def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
-    """Analyse one file and store its result in the cache: (result, its pickle or None)."""
-    filename, source, data, enabled, module, mode, key = payload
+    """Analyse one file (and fix it in place, in fix mode) and store its result in the cache:
+    (result, its pickle or None)."""
+    filename, source, data, enabled, module, mode, key, cached = payload
+    on_disk = source is None
     if source is None:
-        if data is not None:
-            from dllint.files import source_from_bytes
+        from dllint.files import read_bytes, source_from_bytes
 
-            source = source_from_bytes(data, filename)
-        else:
-            from dllint.files import load_source
-
-            source = load_source(Path(filename))
-    try:
-        result = _analyze(source, enabled, _worker_rules, module=module, mode=mode)
-    except Exception:  # noqa: BLE001 - never lose the run to one file
-        result = FileResult(filename=filename, enabled=enabled, module=module)
-        result.internal_errors.append(_internal_error("engine", filename))
-    if key is None or _worker_cache is None or result.internal_errors:
+        if data is None:
+            data = read_bytes(Path(filename))
+        source = source_from_bytes(data, filename) if isinstance(data, bytes) else Source(filename, None, error=data)
+    result = cached if cached is not None else _guarded_analysis(source, enabled, module, mode)
+    if _worker_fix and on_disk and isinstance(data, bytes) and not (result.internal_errors or result.incomplete):
+        fixed = _fix_in_place(result, data, enabled, module, mode)
+        if fixed is not result:
+            return fixed, None  # (its content changed: the key is the old content's)
+    if key is None or _worker_cache is None or result.internal_errors or result.incomplete:
         return result, None
     try:
         encoded = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
@@ -532,6 +604,77 @@ def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
         return result, None
     _worker_cache.store(key, encoded)
     return result, encoded
+
+
+def _fix_in_place(result: FileResult, data: bytes, enabled: frozenset[str], module: str, mode: str) -> FileResult:
+    """Apply the fixes the file's own result holds (unsafe ones only with ``--unsafe-fixes``),
+    re-analyse, repeat until none is left, then write the file (atomically, unless it changed
+    on disk meanwhile): the result of the fixed text, with ``fixes`` saying what was done. A
+    fix that does not converge leaves the file as it was."""
+    findings = fixable_findings(result, _worker_unsafe_fixes)
+    if not findings:
+        return result
+    from collections import Counter
+
+    from dllint.findings import SAFE
+    from dllint.fixes import MAX_ITERATIONS, Document, FileFixes, write_document
+
+    document = Document(result.filename, data)
+    fixed: Counter = Counter()
+    unsafe: Counter = Counter()
+    current = result
+    for _ in range(MAX_ITERATIONS):
+        applied = document.apply(findings)
+        if not applied:
+            break
+        fixed.update(finding.code for finding in applied)
+        unsafe.update(finding.code for finding in applied if finding.fix.applicability != SAFE)
+        current = _guarded_analysis(document.source(), enabled, module, mode)
+        if current.internal_errors or current.incomplete:
+            return result  # keep the file as it was: its fixed text cannot be checked
+        findings = fixable_findings(current, _worker_unsafe_fixes)
+        if not findings:
+            break
+    else:
+        result.fixes = FileFixes(unconverged=findings[0].code)
+        return result
+    outcome = FileFixes(fixed, rejected=sorted(set(document.rejected)), unsafe=unsafe)
+    if document.changed:
+        outcome.error = write_document(result.filename, document)
+        if outcome.error is not None:
+            result.fixes = FileFixes(rejected=outcome.rejected, error=outcome.error)
+            return result  # not written: what it holds is what is reported
+    else:
+        current = result
+    current.fixes = outcome
+    return current
+
+
+def _guarded_analysis(source: Source, enabled: frozenset[str], module: str, mode: str) -> FileResult:
+    """:func:`_analyze` on the deep stack, under the file's budget; never raises."""
+    global _analysis_thread
+    filename = source.filename
+    if _analysis_thread is None:
+        _analysis_thread = workers.AnalysisThread()
+    size = len((source.text or "").encode("utf-8", "surrogatepass"))
+    try:
+        return _analysis_thread.call(
+            lambda: _analyze(source, enabled, _worker_rules, module=module, mode=mode), _budget(size), _hard_limit(size)
+        )
+    except workers.BudgetExceeded as overrun:
+        if overrun.kind == "cpu":
+            limit = f"its budget ({overrun.seconds:.0f} s of CPU time for {_size_text(size)} of source)"
+        else:
+            limit = f"{overrun.seconds:.0f} s of wall-clock time"
+        why = (
+            f"dllint could not analyse this file within {limit}; it was not checked. If it is generated code, "
+            "exclude it (`extend-exclude`); otherwise please report it"
+        )
+        return _not_checked(filename, enabled, module, why, source.text or "")
+    except Exception:  # noqa: BLE001 - never lose the run to one file
+        result = FileResult(filename=filename, enabled=enabled, module=module)
+        result.internal_errors.append(_internal_error("engine", filename))
+        return result
 
 
 def analyze(
@@ -570,23 +713,43 @@ def _analyze(
     result.enabled = enabled
     result.imports = scan_imports(text, result.module, is_package=_is_package_file(source.filename))
     active = [rules[code] for code in sorted(enabled) if code in rules]
-    if mode == "auto" and _nothing_to_check(active, text, result.imports) and _python_parses(text, source.filename):
+    rejected = _python_syntax_error(text, source.filename, notebook=source.is_notebook)
+    if rejected is not None:
+        # CPython's own parser is the judge of what is Python: what it rejects is a DL001 with
+        # its message, and never reaches LibCST (whose native parser can crash on input that
+        # CPython refuses, e.g. 10,000 unary minus signs).
+        _add_parse_error(result, source, rejected)
+        return result
+    if mode == "auto" and _nothing_to_check(active, text, result.imports):
         # Nothing here can be flagged but a syntax error (there is none) or an unused noqa
         # (phase 2 reports those from the suppressions).
         result.skipped = True
         return result
+    try:
+        _check_tree(result, source, text, active, mode, parse)
+    except (RecursionError, MemoryError) as error:
+        return _too_complex(result, source, error)
+    return result
 
+
+def _check_tree(
+    result: FileResult, source: Source, text: str, active: list[Any], mode: str,
+    parse: Optional[Callable[[str], tuple[Any, Mapping[Any, Any]]]] = None,
+) -> None:
+    """Parse with LibCST, build the semantics, run the rules: the file's candidates."""
     import libcst as cst
 
     positions = None
+    workers.report_phase("parsing")
     try:
         if parse is None:
             module_tree = cst.parse_module(text)
         else:
             module_tree, positions = parse(text)
-    except (SyntaxError, cst.ParserSyntaxError, RecursionError, MemoryError) as error:
-        _add_parse_error(result, source, _syntax_error(text, source.filename, error))
-        return result
+    except (SyntaxError, cst.ParserSyntaxError) as error:
+        _add_parse_error(result, source, _syntax_error(error))
+        return
+    workers.report_phase("analysing")
 
     from dllint.semantics import FileSemantics
 
@@ -597,9 +760,11 @@ def _analyze(
             # are torch code even though it never names torch.
             sem.mentions_torch = True  # type: ignore[misc] - overrides the cached property
         result.summary = sem.summary
+    except (RecursionError, MemoryError):
+        raise
     except Exception:  # noqa: BLE001 - a semantics bug on one file must not lose the run
         result.internal_errors.append(_internal_error("semantics", source.filename))
-        return result
+        return
     if not sem.mentions_torch:
         active = [rule for rule in active if not rule.needs_torch]
     reports = []
@@ -612,16 +777,35 @@ def _analyze(
                         f"fix_applicability={rule.fix_applicability}"
                     )
                 reports.append((rule.code, report))
+        except (RecursionError, MemoryError):
+            raise
         except Exception:  # noqa: BLE001 - one broken rule must not lose the other findings
             result.internal_errors.append(_internal_error(rule.code, source.filename))
     if reports:
+        lines = text.splitlines()
         positions = sem.positions(
             [report.node for _, report in reports] + [n for _, r in reports for e in r.edits for n in (e.node, e.until)]
         )
         for code, report in reports:
-            finding = _to_finding(code, report, positions, source, text)
+            finding = _to_finding(code, report, positions, source, text, lines)
             result.candidates.append(Candidate(finding, positions[report.node].start.line, report.unless))
-    return result
+
+
+def _too_complex(result: FileResult, source: Source, error: BaseException) -> FileResult:
+    """The one DL001 of a file whose analysis ran out of stack depth or memory."""
+    if isinstance(error, RecursionError):
+        why = (
+            f"the file is nested too deeply for dllint to analyse (more than {sys.getrecursionlimit()} levels "
+            "of recursion); it was not checked"
+        )
+    else:
+        why = "dllint ran out of memory analysing this file; it was not checked"
+    checked = FileResult(
+        filename=result.filename, suppressions=result.suppressions, enabled=result.enabled, module=result.module,
+        imports=result.imports, incomplete=True,
+    )
+    _add_parse_error(checked, source, SourceError(why))
+    return checked
 
 
 def _nothing_to_check(active: Sequence[Any], text: str, imports: tuple[str, ...]) -> bool:
@@ -637,18 +821,34 @@ def _nothing_to_check(active: Sequence[Any], text: str, imports: tuple[str, ...]
     return not torch_rules or not might_involve_torch(text, imports)
 
 
-def _python_parses(text: str, filename: str) -> bool:
-    """Whether CPython's own (C) parser accepts the text: an order of magnitude faster than
-    LibCST's. When it does not, the file goes through LibCST for the DL001 message."""
+def _python_syntax_error(text: str, filename: str, *, notebook: bool = False) -> Optional[SourceError]:
+    """Why CPython rejects the text, or None: what ``python file.py`` says, under Python's
+    default recursion limit even in the deep analysis thread. A Python file is compiled (an
+    order of magnitude faster than LibCST's parse, and faster than building Python's AST
+    objects; it also rejects ``return`` outside a function); a notebook's joined cells are
+    only parsed, since Jupyter compiles each cell on its own (top-level ``await`` is fine)."""
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SyntaxWarnings (invalid escapes) are not ours to print
-        try:
-            compile(text, filename, "exec", _ONLY_AST, dont_inherit=True)
-        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-            return False
-    return True
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(workers.DEFAULT_RECURSION_LIMIT)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings (invalid escapes) are not ours to print
+            compile(text, filename, "exec", _ONLY_AST if notebook else 0, dont_inherit=True)
+    except SyntaxError as error:
+        return SourceError(f"SyntaxError: {error.msg}", error.lineno or 1, error.offset or 1)
+    except (ValueError, OverflowError) as error:
+        return SourceError(f"SyntaxError: {error}")
+    except RecursionError as error:
+        return SourceError(f"could not parse: Python's parser gives up on this file (RecursionError: {error})")
+    except MemoryError:
+        return SourceError(
+            "could not parse: Python's parser gives up on this file (MemoryError: its expressions are nested "
+            "too deeply)"
+        )
+    finally:
+        sys.setrecursionlimit(previous)
+    return None
 
 
 _ONLY_AST = 0x400  # ast.PyCF_ONLY_AST, without importing ast
@@ -819,7 +1019,9 @@ class _ModuleMatcher:
 
 # --- findings ---------------------------------------------------------------------------------
 
-def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: Source, text: str) -> Finding:
+def _to_finding(
+    code: str, report: Any, positions: Mapping[Any, Any], source: Source, text: str, lines: Sequence[str]
+) -> Finding:
     from dllint.findings import Fix
 
     span = positions[report.node]
@@ -834,7 +1036,7 @@ def _to_finding(code: str, report: Any, positions: Mapping[Any, Any], source: So
             ),
             applicability=report.applicability,
         )
-    return _make_finding(source, text, code, report.message, start.line, start.column + 1, end.line, end.column + 1, fix)
+    return _make_finding(source, lines, code, report.message, start.line, start.column + 1, end.line, end.column + 1, fix)
 
 
 def _edit(edit: Any, positions: Mapping[Any, Any], text: str, source: Source) -> Any:
@@ -864,10 +1066,10 @@ def _anchor(span: Any, side: str) -> Location:
 
 
 def _make_finding(
-    source: Source, text: str, code: str, message: str, row: int, column: int, end_row: int, end_column: int,
+    source: Source, lines: Sequence[str], code: str, message: str, row: int, column: int, end_row: int, end_column: int,
     fix: Any = None, severity: str = "warning",
 ) -> Finding:
-    line = _line(text, row)
+    line = lines[row - 1] if 0 < row <= len(lines) else ""
     cell, cell_row = source.to_cell(row)
     _, cell_end_row = source.to_cell(end_row)
     return Finding(
@@ -883,39 +1085,23 @@ def _make_finding(
     )
 
 
-def _line(text: str, row: int) -> str:
-    lines = text.splitlines()
-    return lines[row - 1] if 0 < row <= len(lines) else ""
-
-
 def _add_parse_error(result: FileResult, source: Source, error: SourceError) -> None:
     if PARSE_ERROR not in result.enabled:
         return
-    text = source.text or ""
     finding = _make_finding(
-        source, text, PARSE_ERROR, error.message, error.row, error.column, error.row, error.column, severity="error"
+        source, (source.text or "").splitlines(), PARSE_ERROR, error.message, error.row, error.column, error.row, error.column, severity="error"
     )
     result.candidates.append(Candidate(finding, error.row))
 
 
-def _syntax_error(text: str, filename: str, error: BaseException) -> SourceError:
-    """Python's own message and position where it has one (clearer than the parser's)."""
-    import ast
-
+def _syntax_error(error: BaseException) -> SourceError:
+    """LibCST's message, for the rare text CPython accepts and LibCST does not."""
     import libcst as cst
 
-    try:
-        ast.parse(text, filename)
-    except SyntaxError as python_error:
-        return SourceError(f"SyntaxError: {python_error.msg}", python_error.lineno or 1, python_error.offset or 1)
-    except (ValueError, RecursionError, MemoryError):
-        pass
     if isinstance(error, cst.ParserSyntaxError):
         message = re.sub(r"^parser error: error at \d+:\d+: ", "", error.message)
         return SourceError(f"SyntaxError: {message}", error.raw_line, error.raw_column + 1)
-    if isinstance(error, SyntaxError):
-        return SourceError(f"SyntaxError: {error}")
-    return SourceError(f"could not parse: {type(error).__name__} (the file is too deeply nested)")
+    return SourceError(f"SyntaxError: {error}")
 
 
 def _internal_error(code: str, filename: str) -> str:

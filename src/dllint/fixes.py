@@ -1,5 +1,10 @@
 """Applying fixes: ``--fix`` writes them (atomically), ``--diff`` shows them.
 
+``--fix`` fixes each file in place as soon as its own analysis is done, in the worker that
+analysed it (:func:`dllint.engine.lint_sources` with ``fix=True``): the first files are
+written while the others are still being analysed. What that leaves (fixes of reports that
+depend on other files) and ``--diff`` and stdin go through :func:`fix_loop`.
+
 Like ruff, fixing loops: apply every fix that does not overlap one already taken, lint the
 new text again (the whole run, so facts from other files still count), and repeat until
 nothing fixable is left or :data:`MAX_ITERATIONS` is reached. A fix whose result no longer
@@ -12,7 +17,8 @@ spans two cells or touches a magic line is left unapplied (and stays reported).
 Files are written to a temporary file in the same directory, flushed, given the original's
 permissions and moved over it with :func:`os.replace`, so a crash leaves either the old file or
 the new one, never half of each. A file that changed on disk while dllint worked is not
-overwritten.
+overwritten. An interrupted write (Ctrl-C, SIGTERM) removes its temporary file; one that a
+SIGKILL left behind (``.NAME.PID.XXXX.dllint-tmp``) is removed by the next write of NAME.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import difflib
 import os
 import re
 import stat
+import sys
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, Sequence
@@ -136,7 +144,7 @@ class Document:
             except NotebookError:
                 self.valid = False
             self.json_text = data.decode("utf-8-sig", errors="replace")
-            self.original_cells = self._cell_texts()
+            self.original_cells = self._cell_texts() if self.valid else {}
         else:
             decoded = decode_python(data)
             if isinstance(decoded, tuple):
@@ -154,6 +162,10 @@ class Document:
             return None
 
     def source(self) -> Source:
+        if not self.valid:
+            from dllint.files import source_from_bytes
+
+            return source_from_bytes(self.original, self.filename)  # its DL001
         if self.notebook is not None:
             return self.notebook.to_source(self.filename)
         return Source(self.filename, self.text)
@@ -164,6 +176,8 @@ class Document:
 
     @property
     def changed(self) -> bool:
+        if not self.valid:
+            return False
         if self.notebook is not None:
             return self.json_text != self.original.decode("utf-8-sig", errors="replace")
         return self.text != self.original_text
@@ -225,11 +239,15 @@ class Document:
         return done
 
     def content(self) -> bytes:
+        if not self.valid:
+            return self.original
         if self.notebook is not None:
             return self.json_text.encode("utf-8")
         return self.text.encode(self.encoding)
 
     def diff(self) -> str:
+        if not self.valid:
+            return ""
         if self.notebook is None:
             return _unified(self.original_text, self.text, self.filename, self.filename)
         out = []
@@ -258,6 +276,24 @@ class FixOutcome:
     fixed: dict[str, Counter] = field(default_factory=dict)  # filename -> code -> fixes applied
     unsafe_fixed: dict[str, Counter] = field(default_factory=dict)  # the unsafe ones among them
     warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # files that could not be written
+
+
+def in_place_outcome(result: object) -> FixOutcome:
+    """What the workers did fixing files in place during the run (``LintResult.fixes``)."""
+    outcome = FixOutcome(result=result)
+    for filename, done in sorted(getattr(result, "fixes", {}).items()):
+        if done.fixed:
+            outcome.fixed[filename] = Counter(done.fixed)
+        if done.unsafe:
+            outcome.unsafe_fixed[filename] = Counter(done.unsafe)
+        if done.unconverged:
+            outcome.warnings.append(unconverged_warning(filename, done.unconverged))
+        if done.rejected:
+            outcome.warnings.append(rejected_warning(filename, done.rejected))
+        if done.error:
+            outcome.errors.append(done.error)
+    return outcome
 
 
 def fix_loop(
@@ -268,11 +304,14 @@ def fix_loop(
     unsafe_fixes: Optional[bool] = None,
 ) -> FixOutcome:
     """Fix, re-lint, repeat. ``inputs`` are what ``lint`` takes (sources or path sources),
-    ``result`` the first run's result; ``preloaded`` holds documents not on disk (stdin).
-    Unsafe fixes are applied only when ``unsafe_fixes`` is True."""
-    outcome = FixOutcome(result=result)
+    ``result`` the first run's result (files it already fixed in place are counted, and
+    the loop fixes what remains: reports that depend on other files); ``preloaded`` holds
+    documents not on disk (stdin). Unsafe fixes are applied only when ``unsafe_fixes`` is True."""
+    outcome = in_place_outcome(result)
     documents: dict[str, Document] = dict(preloaded or {})
-    frozen: set[str] = set()
+    frozen = {
+        name for name, done in getattr(result, "fixes", {}).items() if done.rejected or done.error or done.unconverged
+    }
     for _ in range(MAX_ITERATIONS):
         pending: dict[str, list[Finding]] = {}
         for finding in outcome.result.findings:  # type: ignore[attr-defined]
@@ -290,10 +329,7 @@ def fix_loop(
             if not applied:
                 frozen.add(filename)
                 if document.rejected:
-                    outcome.warnings.append(
-                        f"{filename}: the fixes for {', '.join(sorted(set(document.rejected)))} would introduce a "
-                        "syntax error; they were not applied (please report it)"
-                    )
+                    outcome.warnings.append(rejected_warning(filename, document.rejected))
                 continue
             documents[filename] = document
             outcome.fixed.setdefault(filename, Counter()).update(finding.code for finding in applied)
@@ -324,10 +360,14 @@ def _give_up_unconverged(
         documents[name] = Document(name, documents[name].original)
         outcome.fixed.pop(name, None)
         outcome.unsafe_fixed.pop(name, None)
-        outcome.warnings.append(
-            f"{name}: the fix for {finding.code} did not converge after {MAX_ITERATIONS} rounds; the file was left "
-            "unchanged (please report it)"
-        )
+        outcome.warnings.append(unconverged_warning(name, finding.code))
+
+
+def unconverged_warning(filename: str, code: str) -> str:
+    return (
+        f"{filename}: the fix for {code} did not converge after {MAX_ITERATIONS} rounds; the file was left "
+        "unchanged (please report it)"
+    )
 
 
 def _replace(item: object, documents: dict[str, Document]) -> object:
@@ -351,7 +391,9 @@ def write_atomic(path: str, data: bytes, expected: Optional[bytes] = None) -> No
                 raise FileChangedError(f"{path} changed on disk while dllint was fixing it; not overwritten")
     directory = os.path.dirname(target) or "."
     mode = stat.S_IMODE(os.stat(target).st_mode)
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".dllint-tmp", dir=directory)
+    _remove_stale_temporaries(directory, os.path.basename(target))
+    prefix = f".{os.path.basename(target)}.{os.getpid()}."
+    fd, temp = tempfile.mkstemp(prefix=prefix, suffix=TEMPORARY_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -371,12 +413,81 @@ class FileChangedError(OSError):
     pass
 
 
+TEMPORARY_SUFFIX = ".dllint-tmp"
+_STALE_SECONDS = 3600
+
+
+def _remove_stale_temporaries(directory: str, basename: str) -> None:
+    """Remove what a killed ``--fix`` left next to ``basename``: ``.NAME.PID.XXXX.dllint-tmp``
+    files whose process is gone (SIGKILL cannot be caught, so a write cut short there leaves
+    its temporary file), and any older than an hour."""
+    prefix = f".{basename}."
+    try:
+        names = [name for name in os.listdir(directory) if name.startswith(prefix) and name.endswith(TEMPORARY_SUFFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(directory, name)
+        pid = name[len(prefix):].split(".", 1)[0]
+        try:
+            if _process_gone(pid) or os.stat(path).st_mtime < time.time() - _STALE_SECONDS:
+                os.unlink(path)
+        except OSError:
+            continue  # gone already, or not ours to remove
+
+
+def _process_gone(pid: str) -> bool:
+    if not pid.isdigit() or sys.platform == "win32":  # (os.kill(pid, 0) would signal it there)
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's)
+    return False
+
+
 def write_documents(documents: dict[str, Document]) -> list[str]:
     """Write every changed document; return one error line per file that could not be written."""
     errors = []
     for filename, document in sorted(documents.items()):
-        try:
-            write_atomic(filename, document.content(), expected=document.original)
-        except OSError as error:
-            errors.append(str(error) if isinstance(error, FileChangedError) else f"{filename}: cannot write fix: {error}")
+        error = write_document(filename, document)
+        if error is not None:
+            errors.append(error)
     return errors
+
+
+def write_document(filename: str, document: Document) -> Optional[str]:
+    """Write a changed document over the file it was read from; the error line if it could not be."""
+    try:
+        write_atomic(filename, document.content(), expected=document.original)
+    except OSError as error:
+        return str(error) if isinstance(error, FileChangedError) else f"{filename}: cannot write fix: {error}"
+    return None
+
+
+class FileFixes:
+    """What fixing one file in place did (it crosses back from a worker process): how many
+    findings of each code were fixed, the codes whose fixes would have broken the syntax,
+    the error that kept the file from being written, if one did, and the code of a fix that
+    never converged."""
+
+    __slots__ = ("fixed", "unsafe", "rejected", "error", "unconverged")
+
+    def __init__(
+        self, fixed: Optional[Counter] = None, rejected: Sequence[str] = (), error: Optional[str] = None,
+        unsafe: Optional[Counter] = None, unconverged: Optional[str] = None,
+    ) -> None:
+        self.fixed: Counter = Counter() if fixed is None else fixed
+        self.unsafe: Counter = Counter() if unsafe is None else unsafe  # the unsafe fixes among them
+        self.rejected = list(rejected)
+        self.error = error
+        self.unconverged = unconverged  # the code whose fix never converged (the file was left as it was)
+
+
+def rejected_warning(filename: str, codes: Iterable[str]) -> str:
+    return (
+        f"{filename}: the fixes for {', '.join(sorted(set(codes)))} would introduce a syntax error; they were not "
+        "applied (please report it)"
+    )

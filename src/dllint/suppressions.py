@@ -2,8 +2,13 @@
 
 Both follow flake8/ruff habits: a bare ``# noqa`` silences every finding on its line, a
 ``# noqa: DL101, DL203`` only those codes; codes of other tools (``F401``) are left alone.
-Only comments count, never text inside strings, so the scan tokenizes the file — but only
-when the text contains one of the markers at all, which keeps clean files cheap.
+``# dllint: disable=`` takes codes, prefixes (``DL2``) and ``ALL`` (every rule but DL001:
+a file that does not parse is always reported). Only comments count, never text inside
+strings, so the scan tokenizes the file — but only when the text contains one of the markers
+at all, which keeps clean files cheap.
+
+A code that names no rule (``# noqa: DL999``, ``# dllint: disable=DL999``) is reported, like
+ruff's RUF100 does: as a DL002 finding when DL002 is on, else as a warning.
 
 A finding's line is the line its node starts on. A line that cannot hold a comment — it ends
 inside a multi-line string or with a backslash continuation — takes its ``# noqa`` from the
@@ -21,9 +26,11 @@ from typing import Iterable, Optional
 from dllint.findings import Finding, Location
 from dllint.sources import Source
 
-UNUSED_NOQA = "DL002"
+UNUSEDNOQA = "DL002"
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?(?![:\w])", re.I)
-_DISABLE = re.compile(r"#\s*dllint:\s*disable\s*=\s*(?P<codes>[A-Za-z0-9, ]+)")
+_DISABLE = re.compile(r"#\s*dllint:\s*disable\s*=\s*(?P<codes>[A-Za-z0-9]+(?:\s*,\s*[A-Za-z0-9]+)*)")
+_SELECTOR = re.compile(r"[A-Za-z0-9]+")
+ALL = "ALL"
 CODE = re.compile(r"[A-Z]+[0-9]+", re.I)
 
 
@@ -47,8 +54,26 @@ class NoqaDirective:
         self.line = line
 
 
+class DisableDirective:
+    """A ``# dllint: disable=...`` comment: where it is, and the selectors in it that name
+    no rule."""
+
+    __slots__ = ("location", "end_location", "cell", "line", "text", "unknown")
+
+    def __init__(
+        self, location: Location, end_location: Location, cell: Optional[int], line: str, text: str,
+        unknown: tuple[str, ...],
+    ) -> None:
+        self.location = location
+        self.end_location = end_location
+        self.cell = cell
+        self.line = line
+        self.text = text  # the directive as written, for messages
+        self.unknown = unknown
+
+
 class FileSuppressions:
-    __slots__ = ("directives", "disabled_codes", "filename", "row_map")
+    __slots__ = ("directives", "disabled_codes", "filename", "row_map", "disables")
 
     def __init__(
         self,
@@ -56,12 +81,14 @@ class FileSuppressions:
         disabled_codes: frozenset[str] = frozenset(),
         filename: str = "",
         row_map: Optional[dict[int, int]] = None,
+        disables: Optional[list[DisableDirective]] = None,
     ) -> None:
         self.directives: dict[int, NoqaDirective] = {} if directives is None else directives
         self.disabled_codes = disabled_codes
         self.filename = filename
         # rows that cannot hold a comment -> the row whose noqa counts for them (noqa_rows)
         self.row_map: dict[int, int] = {} if row_map is None else row_map
+        self.disables: list[DisableDirective] = [] if disables is None else disables
 
     def apply(self, findings: Iterable[tuple[int, Finding]], enabled: frozenset[str]) -> list[Finding]:
         """Drop findings silenced on their row; add DL002 for codes that silenced nothing."""
@@ -76,9 +103,53 @@ class FileSuppressions:
                 used.setdefault(row, set()).add(finding.code)
                 continue
             kept.append(finding)
-        if UNUSED_NOQA in enabled:
+        if UNUSEDNOQA in enabled:
             kept.extend(self._unused(used, enabled))
+            kept.extend(self._unknown_in_disables())
         return kept
+
+    def warnings(self, enabled: frozenset[str]) -> list[str]:
+        """With DL002 off: one line per code in a directive that names no rule."""
+        if UNUSEDNOQA in enabled or UNUSEDNOQA in self.disabled_codes:
+            return []
+        from dllint.rules import rule_catalog
+
+        known = rule_catalog()
+        found = []
+        for row, directive in sorted(self.directives.items()):
+            for code in sorted(directive.codes or ()):
+                if code.startswith("DL") and code not in known:
+                    found.append((
+                        (directive.cell or 0, directive.location),
+                        f"{self._where(directive.cell, directive.location)}: unknown rule code `{code}` in a `noqa` "
+                        "directive (it suppresses nothing)",
+                    ))
+        for disable in self.disables:
+            for code in disable.unknown:
+                found.append((
+                    (disable.cell or 0, disable.location),
+                    f"{self._where(disable.cell, disable.location)}: unknown rule code `{code}` in `{disable.text}` "
+                    "(it disables nothing)",
+                ))
+        return [text for _, text in sorted(found)]
+
+    def _where(self, cell: Optional[int], location: Location) -> str:
+        return f"{self.filename}:{f'cell {cell}:' if cell is not None else ''}{location.row}:{location.column}"
+
+    def _unknown_in_disables(self) -> Iterable[Finding]:
+        for disable in self.disables:
+            if not disable.unknown:
+                continue
+            names = ", ".join(f"`{code}`" for code in disable.unknown)
+            yield Finding(
+                code=UNUSEDNOQA,
+                message=f"Unknown rule code in `dllint: disable` directive: {names} names no dllint rule; it disables nothing",
+                filename=self.filename,
+                location=disable.location,
+                end_location=disable.end_location,
+                cell=disable.cell,
+                source_line=disable.line,
+            )
 
     def _unused(self, used: dict[int, set[str]], enabled: frozenset[str]) -> Iterable[Finding]:
         from dllint.rules import rule_catalog
@@ -90,13 +161,13 @@ class FileSuppressions:
             unused = sorted(
                 code
                 for code in directive.codes
-                if code.startswith("DL") and code != UNUSED_NOQA and code not in used.get(row, ())
+                if code.startswith("DL") and code != UNUSEDNOQA and code not in used.get(row, ())
             )
             if not unused:
                 continue
             detail = ", ".join(f"`{code}`" + _why_unused(code, known, enabled) for code in unused)
             yield Finding(
-                code=UNUSED_NOQA,
+                code=UNUSEDNOQA,
                 message=f"Unused `noqa` directive: {detail} suppresses nothing on this line",
                 filename=self.filename,
                 location=directive.location,
@@ -125,7 +196,18 @@ def scan(text: str, source: Source) -> FileSuppressions:
     for row, column, comment in comments:
         match = _DISABLE.search(comment)
         if match:
-            disabled.update(code.upper() for code in CODE.findall(match.group("codes")))
+            selectors = [selector.upper() for selector in _SELECTOR.findall(match.group("codes"))]
+            codes = {selector: _expand(selector) for selector in selectors}
+            disabled.update(code for expanded in codes.values() for code in expanded)
+            cell, cell_row = source.to_cell(row)
+            result.disables.append(DisableDirective(
+                location=Location(cell_row, column + match.start() + 1),
+                end_location=Location(cell_row, column + match.end() + 1),
+                cell=cell,
+                line=lines[row - 1] if row <= len(lines) else "",
+                text=match.group(0).strip(),
+                unknown=tuple(selector for selector, expanded in codes.items() if not expanded),
+            ))
         match = NOQA.search(comment)
         if match:
             codes = match.group("codes")
@@ -139,16 +221,19 @@ def scan(text: str, source: Source) -> FileSuppressions:
                 cell=cell,
                 line=lines[row - 1] if row <= len(lines) else "",
             )
-    result.disabled_codes = frozenset(_expand(disabled))
+    result.disabled_codes = frozenset(disabled)
     return result
 
 
-def _expand(selectors: set[str]) -> set[str]:
-    """``DL2`` disables every DL2xx rule, like a prefix in --ignore."""
+def _expand(selector: str) -> set[str]:
+    """``DL2`` disables every DL2xx rule, like a prefix in --ignore; ``ALL`` every rule but
+    DL001 (a file that does not parse is always reported, as ruff reports syntax errors)."""
     from dllint.rules import rule_catalog
 
     codes = set(rule_catalog())
-    return {code for code in codes if any(code.startswith(selector) for selector in selectors)}
+    if selector == ALL:
+        return codes - {"DL001"}
+    return {code for code in codes if code.startswith(selector)}
 
 
 def _comments(text: str) -> tuple[list[tuple[int, int, str]], dict[int, int]]:

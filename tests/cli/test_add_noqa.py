@@ -44,7 +44,7 @@ def test_merges_with_an_existing_noqa_without_duplicates(project: Path, test_rul
         "print(bad_name)  # noqa\n"
         "bad_name = 5  # NOQA: dl992, DL990\n"
     )
-    assert invoke(["--extend-select", "DL002", "m.py"]).stdout.endswith("Found 1 error.\n")  # the unused dl992 only
+    assert invoke(["--extend-select", "DL002", "m.py"]).stdout.endswith("Found 1 warning.\n")  # the unused dl992 only
 
 
 def test_multi_line_statements_get_it_where_suppressions_read_it(project: Path, test_rules) -> None:
@@ -76,7 +76,7 @@ def test_multi_line_statements_get_it_where_suppressions_read_it(project: Path, 
 def test_noqa_at_the_end_of_a_string_or_continuation_silences_its_first_line(project: Path, test_rules) -> None:
     write(project, "m.py", 'bad_name("""\nx\n""")  # noqa: DL990\ny = bad_name + \\\n    1  # noqa\nbad_name("""\nx\n""")\n')
     result = invoke(["--output-format", "concise", "m.py"])
-    assert result.stdout.splitlines() == ["m.py:6:1: DL990 [*] `bad_name` is a bad name", "Found 1 error.",
+    assert result.stdout.splitlines() == ["m.py:6:1: DL990 [*] `bad_name` is a bad name", "Found 1 warning.",
                                           "[*] 1 fixable with the `--fix` option."]
 
 

@@ -146,3 +146,45 @@ def test_internal_error_in_a_rule_exits_2_but_reports_the_rest(project: Path, te
     assert result.exit_code == 2
     assert "m.py:1:1: DL990" in result.stdout
     assert "internal error in DL992 while checking m.py" in result.stderr
+
+
+def test_input_that_crashed_libcsts_parser_is_a_dl001_beside_the_other_findings(project: Path) -> None:
+    """`x = ` and 10,000 minus signs made LibCST's native parser segfault: the whole run died
+    and printed nothing. CPython's parser rejects it first now (as `python` itself does)."""
+    from tests.cli.conftest import run_subprocess
+
+    write(project, "crash.py", "import torch\n\nx = " + "-" * 10_000 + "1\n")
+    write(project, "model.py", "import torch.nn as nn\n\ndrop = nn.Dropout(0.9)\n")
+    result = run_subprocess(["--no-cache", "--output-format", "concise", "."], cwd=project)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert lines[0] == (
+        "crash.py:1:1: DL001 could not parse: Python's parser gives up on this file (MemoryError: its expressions "
+        "are nested too deeply)"
+    )
+    assert lines[1].startswith("model.py:3:8: DL303 ")
+    assert lines[2] == "Found 1 error and 1 warning."
+
+
+def test_a_worker_that_segfaults_costs_only_its_file(project: Path, test_rules, monkeypatch) -> None:
+    """A real segfault of LibCST's native parser, in a worker process: given a 512 KiB stack
+    instead of the analysis thread's 512 MiB, the parser overflows it on 2000 minus signs
+    (which CPython accepts)."""
+    from dllint import engine, workers
+
+    monkeypatch.setattr(engine, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(workers, "STACK_SIZES", (512 * 1024,))
+    write(project, "crash.py", "import torch\n\nx = " + "-" * 2000 + "1\n")
+    write(project, "a.py", "bad_name = 1\n")
+    write(project, "b.py", "print(bad_name)\n")
+    result = invoke(["--no-cache", "--output-format", "concise", "-j", "2", "."])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "a.py:1:1: DL990 [*] `bad_name` is a bad name",
+        "b.py:1:1: DL992 `print` found",
+        "b.py:1:7: DL990 [*] `bad_name` is a bad name",
+        "crash.py:1:1: DL001 the parser crashed on this file (dllint's worker process was killed by SIGSEGV while "
+        "parsing it); it was not checked. Please report it",
+        "Found 1 error and 3 warnings.",
+        "[*] 2 fixable with the `--fix` option.",
+    ]

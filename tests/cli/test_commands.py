@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 
 from dllint import __version__
 from tests.cli.conftest import invoke, notebook, run_subprocess, write
@@ -103,7 +104,7 @@ def test_jobs_are_passed_to_the_engine(project: Path, monkeypatch) -> None:
 
     seen = []
     real = engine.lint_sources
-    monkeypatch.setattr(engine, "lint_sources", lambda sources, settings, jobs=None: seen.append(jobs) or real(sources, settings, jobs=jobs))
+    monkeypatch.setattr(engine, "lint_sources", lambda sources, settings, jobs=None, **options: seen.append(jobs) or real(sources, settings, jobs=jobs, **options))
     write(project, "m.py", "x = 1\n")
     invoke(["-j", "2", "m.py"])
     invoke(["m.py"])
@@ -129,6 +130,25 @@ def test_stdin_notebook_and_bad_bytes(project: Path, test_rules) -> None:
     assert result.stdout.splitlines()[0] == "nb.ipynb:cell 2:1:1: DL990 [*] `bad_name` is a bad name"
     result = invoke(["--output-format", "concise", "-"], input=b"x = '\xff'\n")
     assert result.exit_code == 1 and result.stdout.startswith("-:1:6: DL001 ")
+
+
+@pytest.mark.parametrize("flags", [[], ["--fix"], ["--fix-only"], ["--diff"]])
+def test_stdin_broken_notebook_is_a_dl001_as_a_path_is(project: Path, test_rules, flags: list[str]) -> None:
+    """It was an internal error (an AssertionError in fixes.py), whatever the flags."""
+    write(project, "n.ipynb", '{"cells": [')
+    as_path = invoke(["--output-format", "concise", "n.ipynb"])
+    result = invoke(["--output-format", "concise", *flags, "--stdin-filename", "n.ipynb", "-"], input='{"cells": [')
+    assert "internal error" not in result.stderr
+    dl001 = "n.ipynb:1:12: DL001 invalid notebook JSON: Expecting value"
+    assert as_path.stdout.splitlines()[0] == dl001
+    if flags == ["--diff"]:
+        assert (result.exit_code, result.stdout) == (0, "")  # no fix, no diff
+    elif flags == ["--fix-only"]:  # the source goes back to stdout untouched, no report
+        assert (result.exit_code, result.stdout, result.stderr) == (0, '{"cells": [', "")
+    elif flags:  # the source goes back to stdout untouched, the report to stderr
+        assert (result.exit_code, result.stdout, result.stderr.splitlines()[0]) == (1, '{"cells": [', dl001)
+    else:
+        assert (result.exit_code, result.stdout.splitlines()[0]) == (1, dl001)
 
 
 def test_stdin_mixed_with_paths_is_a_usage_error(project: Path) -> None:

@@ -76,7 +76,12 @@ def test_rule_options_reach_the_rule(project: Path, test_rules) -> None:
         ("select = [", "invalid TOML"),
         ("[rules.DL998]\nx = 1", "unknown rule selector `DL998`"),
         ("[rules.DL990]\nreplacment = 'x'", "DL990 has no option `replacment`"),
-        ("[rules.DL990]\nreplacement = 3", "option `replacement` of DL990 must be str"),
+        ("[rules.DL990]\nreplacement = 3", "[rules.DL990]: option `replacement` of DL990 must be a string, got 3"),
+        # values are checked against their ranges (they were accepted: -5 flagged every stack)
+        ("[rules.DL201]\nmax-saturating = -5", "[rules.DL201]: option `max-saturating` of DL201 must be an integer ≥ 0, got -5"),
+        ("[rules.DL201]\nmax-saturating = true", "option `max-saturating` of DL201 must be an integer ≥ 0, got true"),
+        ("[rules.DL303]\nmin-p = 1.5", "option `min-p` of DL303 must be a number between 0 and 1, got 1.5"),
+        ("[rules.DL205]\nmin-kernel = 0", "option `min-kernel` of DL205 must be an integer ≥ 1, got 0"),
         ('docs-url = "docs.example.com"', "`docs-url`: must be an absolute http(s) URL"),
         ('docs-url = "https://docs.example.com/?v=1"', "`docs-url`: must be an absolute http(s) URL"),
         ("docs-url = 3", "`docs-url`: must be a URL string"),
@@ -90,6 +95,15 @@ def test_config_errors_exit_2_with_a_message_naming_the_file(project: Path, test
     assert expected in result.stderr
     assert "dllint.toml" in result.stderr
     assert result.stderr.startswith("error: ") and result.stdout == ""
+
+
+def test_invalid_pyproject_without_a_dllint_table_is_reported_as_ruff_does(project: Path) -> None:
+    """It was skipped without a word (it might have held the [tool.dllint] table)."""
+    write(project, "pyproject.toml", '[project]\nname = "x"\nversion = \n')
+    write(project, "m.py", "x = 1\n")
+    result = invoke(["m.py"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith("error: pyproject.toml: invalid TOML: Invalid value (at line 3, column 11)")
 
 
 def test_bad_toml_in_pyproject_reports_file_and_position(project: Path) -> None:
@@ -152,9 +166,9 @@ def test_cache_flags_are_stored_on_settings(project: Path, monkeypatch) -> None:
     seen = {}
     real = engine.lint_sources
 
-    def spy(sources, settings, jobs=None):
+    def spy(sources, settings, jobs=None, **options):
         seen.update(cache_dir=settings.cache_dir, use_cache=settings.use_cache, jobs=jobs)
-        return real(sources, settings, jobs=jobs)
+        return real(sources, settings, jobs=jobs, **options)
 
     monkeypatch.setattr(engine, "lint_sources", spy)
     write(project, "m.py", "x = 1\n")

@@ -9,6 +9,7 @@ import pytest
 
 import dllint.fixes as fixes
 from dllint.findings import Edit, Fix, Location
+from dllint.rules.base import Report, Rule
 from tests.cli.conftest import invoke, write
 
 SOURCE = "bad_name = 1\nprint(bad_name)\n"
@@ -19,26 +20,26 @@ def test_fix_writes_and_reports_what_remains(project: Path, test_rules) -> None:
     result = invoke(["--fix", "--output-format", "concise", "m.py"])
     assert result.exit_code == 1
     assert path.read_text() == "good_name = 1\nprint(good_name)\n"
-    assert result.stdout.splitlines() == ["m.py:2:1: DL992 `print` found", "Found 3 errors (2 fixed, 1 remaining)."]
+    assert result.stdout.splitlines() == ["m.py:2:1: DL992 `print` found", "Found 3 warnings (2 fixed, 1 remaining)."]
 
 
 def test_fix_everything_exits_0(project: Path, test_rules) -> None:
     path = write(project, "m.py", "bad_name = 1\n")
     result = invoke(["--fix", "m.py"])
     assert (result.exit_code, path.read_text()) == (0, "good_name = 1\n")
-    assert result.stdout == "Found 1 error (1 fixed, 0 remaining).\n"
+    assert result.stdout == "Found 1 warning (1 fixed, 0 remaining).\n"
 
 
 def test_show_fixes(project: Path, test_rules) -> None:
     write(project, "m.py", SOURCE)
     result = invoke(["--fix", "--show-fixes", "--output-format", "concise", "m.py"])
-    assert "Fixed 2 errors:\n- m.py:\n    2 × DL990 (test-bad-name)\n" in result.stdout
+    assert "Fixed 2 warnings:\n- m.py:\n    2 × DL990 (test-bad-name)\n" in result.stdout
 
 
 def test_fix_only_reports_nothing_but_the_fix_count(project: Path, test_rules) -> None:
     path = write(project, "m.py", SOURCE)
     result = invoke(["--fix-only", "m.py"])
-    assert (result.exit_code, result.stdout) == (0, "Fixed 2 errors.\n")
+    assert (result.exit_code, result.stdout) == (0, "Fixed 2 warnings.\n")
     assert "good_name" in path.read_text()
 
 
@@ -49,7 +50,7 @@ def test_diff_prints_and_writes_nothing(project: Path, test_rules) -> None:
     assert result.stdout == (
         "--- m.py\n+++ m.py\n@@ -1,2 +1,2 @@\n-bad_name = 1\n-print(bad_name)\n+good_name = 1\n+print(good_name)\n"
     )
-    assert "Would fix 2 errors." in result.stderr
+    assert "Would fix 2 warnings." in result.stderr
     assert path.read_text() == SOURCE
     write(project, "clean.py", "print(1)\n")
     clean = invoke(["--diff", "clean.py"])
@@ -97,14 +98,14 @@ def test_interrupt_mid_write_leaves_the_original_intact(project: Path, monkeypat
 
 def test_file_changed_on_disk_is_not_overwritten(project: Path, test_rules, monkeypatch) -> None:
     path = write(project, "m.py", SOURCE)
-    real = fixes.write_documents
+    real = fixes.write_atomic
 
-    def meddle(documents):
+    def meddle(target, data, expected=None):
         path.write_text("someone_else = 1\n")
-        return real(documents)
+        return real(target, data, expected)
 
-    monkeypatch.setattr(fixes, "write_documents", meddle)
-    result = invoke(["--fix", "m.py"])
+    monkeypatch.setattr(fixes, "write_atomic", meddle)
+    result = invoke(["--fix", "--no-cache", "m.py"])
     assert result.exit_code == 2 and "changed on disk" in result.stderr
     assert path.read_text() == "someone_else = 1\n"
 
@@ -177,7 +178,7 @@ def test_fixes_converge_across_iterations(project: Path, test_rules, monkeypatch
     path = write(project, "m.py", "step1 = 1\n")
     result = invoke(["--fix", "m.py"])
     assert (result.exit_code, path.read_text()) == (0, "step4 = 1\n")
-    assert result.stdout == "Found 3 errors (3 fixed, 0 remaining).\n"
+    assert result.stdout == "Found 3 warnings (3 fixed, 0 remaining).\n"
 
 
 def test_stdin_fix_only_also_prints_the_fixed_source(project: Path, test_rules) -> None:
@@ -197,4 +198,121 @@ def test_a_fix_that_never_converges_leaves_the_file_unchanged(project: Path, tes
     result = invoke(["--fix", "--config", 'rules.DL990.replacement = "(bad_name)"', "m.py"])
     assert path.read_text() == "bad_name = 1\n"
     assert "m.py: the fix for DL990 did not converge after 5 rounds; the file was left unchanged" in result.stderr
-    assert result.exit_code == 1 and "Found 1 error." in result.stdout
+    assert result.exit_code == 1 and "Found 1 warning." in result.stdout
+
+
+class _SeesWhetherAIsFixed(Rule):
+    """Test rule: on `wait_for_a`, reports whether a.py already holds its fix (waiting for it
+    up to `patience` seconds, so that a worker running in parallel has time to write it)."""
+
+    code, name, summary = "DL998", "test-sees-a", "reports whether a.py is fixed yet"
+    needs_torch = False
+    patience = 0.0
+
+    def check(self, sem):
+        import time
+
+        if "wait_for_a" not in sem.module.code:
+            return
+        deadline = time.monotonic() + self.patience
+        while "good_name" not in Path("a.py").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fixed = "good_name" in Path("a.py").read_text()
+        yield Report(sem.module.body[0], "a.py was already fixed" if fixed else "a.py was not fixed yet")
+
+
+@pytest.fixture
+def sees_a(test_rules, monkeypatch):
+    import dllint.rules as rules_pkg
+
+    registry = {**rules_pkg.all_rules(), "DL998": _SeesWhetherAIsFixed}
+    catalog = {**rules_pkg.rule_catalog(), "DL998": rules_pkg.RuleInfo("DL998", "test-sees-a", True)}
+    monkeypatch.setattr(rules_pkg, "all_rules", lambda: dict(sorted(registry.items())))
+    monkeypatch.setattr(rules_pkg, "rule_catalog", lambda: dict(sorted(catalog.items())))
+    return _SeesWhetherAIsFixed
+
+
+def test_fix_writes_each_file_as_soon_as_its_fixes_are_known(project: Path, sees_a) -> None:
+    """In one process: a.py is written before the next file's analysis starts (it was written
+    only once every file had been linted, fixed and linted again)."""
+    write(project, "a.py", "bad_name = 1\n")
+    write(project, "b.py", "wait_for_a = 1\n")
+    result = invoke(["--fix", "--no-cache", "--output-format", "concise", "a.py", "b.py"])
+    assert result.stdout.splitlines()[0] == "b.py:1:1: DL998 a.py was already fixed"
+
+
+def test_fix_in_worker_processes_writes_while_the_others_are_analysed(project: Path, sees_a, monkeypatch) -> None:
+    from dllint import engine
+
+    monkeypatch.setattr(engine, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(engine, "_chunks", lambda sizes, jobs: [[i] for i in range(len(sizes))])
+    monkeypatch.setattr(sees_a, "patience", 60.0)
+    write(project, "a.py", "bad_name = 1\n")
+    write(project, "b.py", "wait_for_a = 1\n")
+    result = invoke(["--fix", "--no-cache", "-j", "2", "--output-format", "concise", "a.py", "b.py"])
+    assert result.stdout.splitlines() == ["b.py:1:1: DL998 a.py was already fixed", "Found 2 warnings (1 fixed, 1 remaining)."]
+
+
+def test_fix_with_a_warm_cache_still_fixes(project: Path, test_rules) -> None:
+    path = write(project, "m.py", SOURCE)
+    assert invoke(["m.py"]).exit_code == 1  # the cache now holds m.py's result
+    result = invoke(["--fix", "--output-format", "concise", "m.py"])
+    assert path.read_text() == "good_name = 1\nprint(good_name)\n"
+    assert result.stdout.splitlines() == ["m.py:2:1: DL992 `print` found", "Found 3 warnings (2 fixed, 1 remaining)."]
+    assert invoke(["--fix", "--output-format", "concise", "m.py"]).stdout.splitlines()[-1] == "Found 1 warning."
+
+
+KILLED_MID_WRITE = """
+import os, signal, sys, time
+import dllint.fixes as fixes
+
+def die(source, target):  # the temporary file is written and flushed: the worst moment to die
+    os.kill(os.getpid(), signal.{signal})
+    time.sleep(30)
+
+fixes.os.replace = die
+from dllint.cli import run
+sys.argv = ["dllint", "--fix", "--no-cache", "m.py"]
+run()
+"""
+
+
+def _run_killed(project: Path, signal_name: str):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"), NO_COLOR="1")
+    script = KILLED_MID_WRITE.replace("{signal}", signal_name)
+    return subprocess.run([sys.executable, "-c", script], cwd=project, env=env, capture_output=True, timeout=120)
+
+
+def test_a_fix_killed_mid_write_leaves_a_temporary_file_the_next_fix_removes(project: Path) -> None:
+    """SIGKILL cannot be caught: the write's temporary file stays (it was the issue's stray
+    `.*.dllint-tmp`), named after the dead process; the next --fix of the file removes it."""
+    path = write(project, "m.py", "import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))\n")
+    original = path.read_text()
+    killed = _run_killed(project, "SIGKILL")
+    assert killed.returncode == -9
+    [stray] = [p.name for p in project.iterdir() if p.name != "m.py"]
+    assert stray.startswith(".m.py.") and stray.endswith(".dllint-tmp")
+    assert path.read_text() == original
+    result = invoke(["--fix", "--no-cache", "m.py"])
+    assert result.exit_code == 0 and "bias=False" in path.read_text()
+    assert sorted(p.name for p in project.iterdir()) == ["m.py"]
+
+
+def test_a_fix_terminated_mid_write_removes_its_temporary_file(project: Path) -> None:
+    path = write(project, "m.py", "import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))\n")
+    original = path.read_text()
+    terminated = _run_killed(project, "SIGTERM")
+    assert terminated.returncode == 128 + 15, terminated.stderr
+    assert sorted(p.name for p in project.iterdir()) == ["m.py"]
+    assert path.read_text() == original
+
+
+def test_a_temporary_file_of_a_live_process_is_left_alone(project: Path, test_rules) -> None:
+    path = write(project, "m.py", "bad_name = 1\n")
+    live = project / f".m.py.{os.getpid()}.abcd.dllint-tmp"  # a concurrent run's write in progress
+    live.write_text("x")
+    assert invoke(["--fix", "--no-cache", "m.py"]).exit_code == 0
+    assert live.exists() and path.read_text() == "good_name = 1\n"

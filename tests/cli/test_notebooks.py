@@ -101,7 +101,7 @@ def test_fix_in_notebook_edits_the_cell_and_keeps_magics(project: Path, test_rul
     assert path.read_text() == original
     result = invoke(["--fix", "--output-format", "concise", "nb.ipynb"])
     assert result.exit_code == 1  # the print (DL992) remains
-    assert result.stdout.splitlines() == ["nb.ipynb:cell 3:1:1: DL992 `print` found", "Found 3 errors (2 fixed, 1 remaining)."]
+    assert result.stdout.splitlines() == ["nb.ipynb:cell 3:1:1: DL992 `print` found", "Found 3 warnings (2 fixed, 1 remaining)."]
     data = json.loads(path.read_text())
     assert data["cells"][0]["source"] == ["%matplotlib inline\n", "good_name = 1\n"]
     assert data["cells"][2]["source"] == ["print(good_name)"]

@@ -42,7 +42,7 @@ def test_full_format_matches_ruff_layout(model: Path) -> None:
         "  |\n"
         "  = help: Rename to `good_name`\n"
         "\n"
-        "Found 3 errors.\n"
+        "Found 3 warnings.\n"
         "[*] 2 fixable with the `--fix` option.\n"
     )
 
@@ -59,7 +59,7 @@ def test_concise_and_quiet(model: Path) -> None:
         "pkg/m.py:3:1: DL990 [*] `bad_name` is a bad name",
         "pkg/m.py:4:1: DL992 `print` found",
         "pkg/m.py:4:7: DL990 [*] `bad_name` is a bad name",
-        "Found 3 errors.",
+        "Found 3 warnings.",
         "[*] 2 fixable with the `--fix` option.",
     ]
     quiet = invoke(["--output-format", "concise", "-q", "pkg"])
@@ -140,6 +140,34 @@ def test_sarif_with_notebook_and_no_findings_still_validates(project: Path, test
     assert document["runs"][0]["results"] == []
 
 
+def test_sarif_uris_are_percent_encoded(project: Path, test_rules, tmp_path: Path) -> None:
+    """`%41.py` was given as the URI `%41.py` (that is `A.py`), `#hash.py` as a fragment."""
+    from urllib.parse import unquote, urlsplit
+
+    names = ["%41.py", "#hash.py", "sp ace.py", "q?uery.py", "é.py"]
+    for name in names:
+        write(project, name, "bad_name = 1\n")
+    outside = write(tmp_path, "other dir/#x.py", "bad_name = 1\n")
+    document = json.loads(invoke(["--output-format", "sarif", *names, str(outside)]).stdout)
+    uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in document["runs"][0]["results"]]
+    [outside_uri] = [uri for uri in uris if uri.startswith("file:")]
+    relative = [uri for uri in uris if uri != outside_uri]
+    assert sorted(relative) == sorted(["%2541.py", "%23hash.py", "sp%20ace.py", "q%3Fuery.py", "%C3%A9.py"])
+    assert sorted(unquote(uri) for uri in relative) == sorted(names)
+    absolute = urlsplit(outside_uri)
+    assert (absolute.scheme, absolute.fragment, unquote(absolute.path)) == ("file", "", str(outside))
+
+
+def test_the_summary_counts_findings_by_the_severities_the_reports_give(model: Path) -> None:
+    """The summary said "Found 4 errors." where JSON, SARIF and GitHub said 3 were warnings."""
+    write(model.parent.parent, "broken.py", "def f(:\n")
+    severities = [item["severity"] for item in json.loads(invoke(["--output-format", "json", "."]).stdout)]
+    assert sorted(severities) == ["error", "warning", "warning", "warning"]
+    assert invoke(["--output-format", "concise", "."]).stdout.splitlines()[-2] == "Found 1 error and 3 warnings."
+    assert invoke(["--output-format", "concise", "pkg"]).stdout.splitlines()[-2] == "Found 3 warnings."
+    assert invoke(["--output-format", "concise", "broken.py"]).stdout.splitlines()[-1] == "Found 1 error."
+
+
 def test_github_annotations_exact(model: Path) -> None:
     write(model.parent.parent, "broken.py", "def f(:\n")
     result = invoke(["--output-format", "github", "."])
@@ -184,7 +212,7 @@ def test_statistics_text_and_json(model: Path) -> None:
     assert result.stdout.splitlines() == [
         "2\tDL990\t[*] test-bad-name",
         "1\tDL992\t[ ] test-print",
-        "Found 3 errors.",
+        "Found 3 warnings.",
         "[*] 2 fixable with the `--fix` option.",
     ]
     data = json.loads(invoke(["--statistics", "--output-format", "json", "pkg"]).stdout)
@@ -196,13 +224,21 @@ def test_statistics_text_and_json(model: Path) -> None:
 
 def test_exit_zero(model: Path) -> None:
     result = invoke(["--exit-zero", "pkg"])
-    assert result.exit_code == 0 and "Found 3 errors." in result.stdout
+    assert result.exit_code == 0 and "Found 3 warnings." in result.stdout
 
 
 def test_output_file(model: Path, project: Path) -> None:
     result = invoke(["--output-format", "json", "-o", "report.json", "pkg"])
     assert result.exit_code == 1 and result.stdout == ""
     assert len(json.loads((project / "report.json").read_text())) == 3
+
+
+def test_output_file_in_a_missing_directory_is_one_line_and_exit_2(model: Path, project: Path) -> None:
+    """It was an internal-error traceback (FileNotFoundError)."""
+    result = invoke(["-o", "missing/dir/out.txt", "pkg"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "error: cannot write the report to missing/dir/out.txt: No such file or directory\n"
+    assert not (project / "missing").exists()
 
 
 def test_color_only_when_asked(model: Path, monkeypatch) -> None:

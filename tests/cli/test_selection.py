@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 
 from dllint.config import RuleSelection, resolve_selection
 from tests.cli.conftest import codes, invoke, write
@@ -130,3 +131,65 @@ def test_file_level_disable(project: Path, test_rules) -> None:
     write(project, "n.py", "# dllint: disable=DL99\n" + SOURCE)
     write(project, "o.py", SOURCE)
     assert names(lint(["."])) == ["m.py:DL992", "o.py:DL990", "o.py:DL992"]
+
+
+@pytest.mark.parametrize(
+    ("args", "value"),
+    [(["--select", ","], "','"), (["--select", ""], "''"), (["--select", "DL990,"], "'DL990,'"),
+     (["--ignore", ",DL990"], "',DL990'"), (["--extend-select", " "], "' '")],
+)
+def test_an_empty_selector_on_the_command_line_is_an_error(project: Path, test_rules, args, value) -> None:
+    """`--select ,` and `--select ''` selected no rule at all, and the run said "All checks passed!"."""
+    write(project, "m.py", SOURCE)
+    result = invoke([*args, "m.py"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: {args[0]}: invalid value {value}: an empty rule selector: give rule codes or prefixes, e.g. DL101, "
+        "DL1 or ALL\n"
+    )
+
+
+def test_an_empty_selector_in_the_configuration_is_an_error(project: Path, test_rules) -> None:
+    write(project, "dllint.toml", 'select = [""]\n')
+    write(project, "m.py", SOURCE)
+    result = invoke(["m.py"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: dllint.toml: `select`: an empty rule selector: give rule codes or prefixes, e.g. DL101, DL1 or ALL\n"
+    write(project, "dllint.toml", "select = []\n")  # an empty list selects no rule: that is explicit
+    assert invoke(["m.py"]).exit_code == 0
+
+
+def test_file_level_disable_all_silences_every_rule_but_dl001(project: Path, test_rules) -> None:
+    """`disable=ALL` disabled nothing, without a word."""
+    write(project, "m.py", "# dllint: disable=ALL\n" + SOURCE)
+    write(project, "broken.py", "# dllint: disable=all\ndef f(:\n")
+    write(project, "o.py", SOURCE)
+    assert names(lint(["."])) == ["broken.py:DL001", "o.py:DL990", "o.py:DL992"]
+
+
+UNKNOWN = """\
+# dllint: disable=DL999, DL99  the reason
+bad_name = 1  # noqa: DL998, F401
+print(bad_name)
+"""
+
+
+def test_unknown_codes_in_directives_are_warnings_when_dl002_is_off(project: Path, test_rules) -> None:
+    write(project, "m.py", UNKNOWN)
+    result = invoke(["--output-format", "concise", "m.py"])
+    assert result.exit_code == 0 and result.stdout == "All checks passed!\n"  # DL99 is a known prefix
+    assert result.stderr.splitlines() == [
+        "warning: m.py:1:1: unknown rule code `DL999` in `# dllint: disable=DL999, DL99` (it disables nothing)",
+        "warning: m.py:2:15: unknown rule code `DL998` in a `noqa` directive (it suppresses nothing)",
+    ]
+
+
+def test_unknown_codes_in_directives_are_dl002_findings_when_it_is_on(project: Path, test_rules) -> None:
+    write(project, "m.py", UNKNOWN)
+    result = invoke(["--output-format", "concise", "--extend-select", "DL002", "m.py"])
+    assert result.exit_code == 1 and result.stderr == ""
+    assert result.stdout.splitlines()[:2] == [
+        "m.py:1:1: DL002 Unknown rule code in `dllint: disable` directive: `DL999` names no dllint rule; it disables "
+        "nothing",
+        "m.py:2:15: DL002 Unused `noqa` directive: `DL998` (unknown code) suppresses nothing on this line",
+    ]

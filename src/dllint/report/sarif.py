@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import quote
 
 from dllint.findings import DEFAULT_DOCS_URL, Finding, rule_url
 from dllint.report import ReportContext, _registry
@@ -17,12 +18,15 @@ SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def _uri(filename: str) -> dict[str, str]:
+    """A file's artifact location: a URI reference (RFC 3986), so `%`, `#`, `?` and spaces in
+    a name are percent-encoded (``sp ace.py`` is ``sp%20ace.py``); relative to the working
+    directory (``%SRCROOT%``) when the file is under it."""
     if filename == "-":
         return {"uri": "stdin"}
     absolute = os.path.abspath(filename)
     relative = os.path.relpath(absolute, os.getcwd()) if not os.path.isabs(filename) else None
     if relative and not relative.startswith(os.pardir):
-        return {"uri": Path(relative).as_posix(), "uriBaseId": "%SRCROOT%"}
+        return {"uri": quote(Path(relative).as_posix(), safe="/"), "uriBaseId": "%SRCROOT%"}
     return {"uri": Path(absolute).as_uri()}
 
 

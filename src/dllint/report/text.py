@@ -71,8 +71,17 @@ def _snippet(finding: Finding, context: ReportContext) -> str:
     return "".join(out)
 
 
-def plural(count: int, word: str = "error") -> str:
+def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def counted(errors: int, warnings: int) -> str:
+    """``1 error``, ``3 warnings``, ``1 error and 3 warnings``: the findings by their severity,
+    the words the JSON, SARIF and GitHub outputs use. Only DL001 is an error; every
+    fix is a warning's."""
+    if errors and warnings:
+        return f"{plural(errors, 'error')} and {plural(warnings, 'warning')}"
+    return plural(errors, "error") if errors else plural(warnings, "warning")
 
 
 def summary(findings: Sequence[Finding], context: ReportContext) -> str:
@@ -86,10 +95,12 @@ def summary(findings: Sequence[Finding], context: ReportContext) -> str:
     if remaining == 0 and fixed == 0:
         out.append(_style("All checks passed!", context, fg="green", bold=True) + "\n")
         return "".join(out)
+    errors = sum(1 for finding in findings if finding.severity == "error")
+    found = counted(errors, remaining - errors + fixed)
     if fixed:
-        out.append(f"Found {plural(remaining + fixed)} ({fixed} fixed, {remaining} remaining).\n")
+        out.append(f"Found {found} ({fixed} fixed, {remaining} remaining).\n")
     else:
-        out.append(f"Found {plural(remaining)}.\n")
+        out.append(f"Found {found}.\n")
     # Like ruff: the fixes --fix would apply, and the unsafe ones it would not (unless
     # --no-unsafe-fixes / unsafe-fixes = false asked not to hear about them).
     fixable = 0 if context.fix_mode else sum(1 for finding in findings if context.applies(finding))
@@ -116,17 +127,17 @@ def fix_only_summary(findings: Sequence[Finding], context: ReportContext, *, app
     hidden = context.hidden_fixes(findings)
     extra = f"{hidden} additional fix{'' if hidden == 1 else 'es'} available with `--unsafe-fixes`"
     if fixed:
-        done = f"Fixed {plural(fixed)}" if applied else f"Would fix {plural(fixed)}"
+        done = f"Fixed {plural(fixed, 'warning')}" if applied else f"Would fix {plural(fixed, 'warning')}"
         return f"{done} ({extra}).\n" if hidden else f"{done}.\n"
     if hidden:
-        none = "No errors fixed" if applied else "No errors would be fixed"
+        none = "No warnings fixed" if applied else "No warnings would be fixed"
         return f"{none} ({hidden} fix{'' if hidden == 1 else 'es'} available with `--unsafe-fixes`).\n"
     return ""
 
 
 def fixes_summary(context: ReportContext) -> str:
     """``--show-fixes``: the fixes applied, per file and rule; unsafe ones are marked."""
-    out = [f"\nFixed {plural(context.fixed_count)}:\n"]
+    out = [f"\nFixed {plural(context.fixed_count, 'warning')}:\n"]
     for filename in sorted(context.fixed):
         out.append(f"- {_style(filename, context, bold=True)}:\n")
         unsafe = context.unsafe_fixed.get(filename, {})

@@ -22,21 +22,49 @@ if TYPE_CHECKING:
 
 
 class Option:
-    __slots__ = ("default", "help")
+    """A rule option: its default (whose type the value must have), help, and for numbers
+    the range of values that make sense (``minimum``/``maximum``, inclusive)."""
 
-    def __init__(self, default: Any, help: str) -> None:
+    __slots__ = ("default", "help", "minimum", "maximum")
+
+    def __init__(self, default: Any, help: str, *, minimum: Optional[float] = None, maximum: Optional[float] = None) -> None:
         self.default = default
         self.help = help
+        self.minimum = minimum
+        self.maximum = maximum
 
     def validate(self, code: str, name: str, value: Any) -> Any:
         expected = type(self.default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ValueError(
-                f"option `{name}` of {code} must be {expected.__name__}, got {value!r}"
-            )
+            raise ValueError(f"option `{name}` of {code} must be {self._expected()}, got {_toml(value)}")
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
+            raise ValueError(f"option `{name}` of {code} must be {self._expected()}, got {_toml(value)}")
         return value
+
+    def _expected(self) -> str:
+        kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+            type(self.default), type(self.default).__name__
+        )
+        if self.minimum is not None and self.maximum is not None:
+            return f"{kind} between {self.minimum:g} and {self.maximum:g}"
+        if self.minimum is not None:
+            return f"{kind} ≥ {self.minimum:g}"
+        if self.maximum is not None:
+            return f"{kind} ≤ {self.maximum:g}"
+        return kind
+
+
+def _toml(value: Any) -> str:
+    """A value as it is written in TOML (the configuration's language)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
 
 
 class TextEdit:

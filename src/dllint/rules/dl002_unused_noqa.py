@@ -6,7 +6,9 @@ class UnusedNoqa(Rule):
     ## What it does
     Reports a `# noqa: DLxxx` comment that silences nothing on its line: the code it names
     is not reported there (any more), or is not a dllint code at all. Codes of other tools
-    (`# noqa: F401`) and bare `# noqa` comments are left alone.
+    (`# noqa: F401`) and bare `# noqa` comments are left alone. It also reports a
+    `# dllint: disable=...` comment that names a code which is no dllint rule (nor a prefix
+    of one). While this rule is off, unknown codes in both are printed as warnings.
 
     ## Why is this bad?
     A stale suppression hides the next real finding on that line, and it tells readers a

@@ -74,7 +74,7 @@ class SaturatingActivationStack(Rule):
     name = "saturating-activation-stack"
     summary = "Sigmoid/tanh as the hidden activation of a deep stack"
     options = {
-        "max-saturating": Option(2, "Hidden sigmoid/tanh activations allowed on one path before flagging"),
+        "max-saturating": Option(2, "Hidden sigmoid/tanh activations allowed on one path before flagging", minimum=0),
     }
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:

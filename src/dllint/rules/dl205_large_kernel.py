@@ -85,7 +85,7 @@ class LargeKernel(Rule):
     summary = "Large stride-1 convolution kernel that stacked 3x3 convolutions could replace"
     default_enabled = False
     options = {
-        "min-kernel": Option(5, "Smallest kernel size that is flagged"),
+        "min-kernel": Option(5, "Smallest kernel size that is flagged", minimum=1),
     }
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:

@@ -93,7 +93,7 @@ class KeepProbDropout(Rule):
     fixable = True
     fix_applicability = (UNSAFE,)
     options = {
-        "min-p": Option(0.8, "Smallest drop probability that is flagged"),
+        "min-p": Option(0.8, "Smallest drop probability that is flagged", minimum=0, maximum=1),
         "keep-prob-names": Option(False, "Also flag an unfoldable p held by a variable named like keep_prob"),
     }
 

@@ -314,13 +314,17 @@ class FileSemantics:
         chains = []
         seen: set[tuple[int, ...]] = set()
         evaluator = self.evaluator
+        distinct = []
         for container in list(evaluator.containers):
             key = (id(container.node), *(id(item) for item in container.items))
             if container.kind != "sequential" or key in seen:
                 continue
             seen.add(key)
+            distinct.append(container)
+        for container in _within_chain_budget(distinct):
             output, tensors = evaluator.apply_alone(container, container.node)
-            chains.append(ForwardGraph(None, tensors, [output], container))
+            if output is not None:  # None: too big to follow, its graph would be partial
+                chains.append(ForwardGraph(None, tensors, [output], container))
         return chains
 
     def all_graphs(self) -> Iterator["ForwardGraph"]:
@@ -664,7 +668,28 @@ class ForwardGraph:
         """Whether the tensor flows on (through activations, norms, dropout, reshapes, bias
         adds) into a layer with weights — as opposed to ending at an output, a residual add
         or a gate."""
-        return _reaches_trainable(tensor, self.consumers)
+        return id(tensor) in self._hidden
+
+    @cached_property
+    def _hidden(self) -> set[int]:
+        """Ids of the values that are hidden, found in one walk back from the trainable
+        applications (a walk forward from each tensor would make a chain quadratic)."""
+        in_graph = {id(tensor) for tensor in self.tensors}
+        hidden: set[int] = set()
+        targets = [tensor for tensor in self.tensors if _is_trainable_application(tensor)]
+        reached = {id(tensor) for tensor in targets}
+        while targets:
+            tensor = targets.pop()
+            for source in tensor.inputs:
+                for option in options_of(source):
+                    key = id(option)
+                    if key in hidden:
+                        continue
+                    hidden.add(key)
+                    if key in in_graph and key not in reached and _passes_on(option):
+                        reached.add(key)
+                        targets.append(option)
+        return hidden
 
 
 MAX_METHOD_CONFIGURATIONS = 4
@@ -717,23 +742,58 @@ def _is_trainable_application(tensor: Tensor) -> bool:
     return tensor.kind == "function" and tensor.target in ("torch.matmul", "torch.mm", "torch.bmm")
 
 
-def _reaches_trainable(start: Tensor, consumers: dict[int, list[Tensor]]) -> bool:
-    stack = list(consumers.get(id(start), ()))
-    seen: set[int] = set()
-    while stack:
-        tensor = stack.pop()
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        if _is_trainable_application(tensor):
-            return True
-        op = tensor.module_op
-        passes = (op is not None and op.kind in _PASS_THROUGH_KINDS and op.family != "gate") or tensor.kind in (
-            "unary", "subscript", "merge", "call"
-        ) or (tensor.kind == "method" and op is None) or _is_affine_offset(tensor)
-        if passes:
-            stack.extend(consumers.get(id(tensor), ()))
-    return False
+# Applying every nn.Sequential on its own expands the Sequentials nested in it, so a chain
+# `x1 = nn.Sequential(x0, ...)`, `x2 = nn.Sequential(x1, ...)`... costs the square of its length.
+# The expansions may create this many tensors per item of the file's Sequentials (normal code,
+# nested two or three deep, stays below it: no file of torchvision, timm or d2l reaches it).
+CHAIN_TENSORS_PER_ITEM = 4
+CHAIN_TENSORS_MINIMUM = 2000
+
+
+def _within_chain_budget(containers: list[Container]) -> list[Container]:
+    """The Sequentials to apply on their own, in their order: all of them unless their
+    expansions would pass the budget; then the outermost ones (those no other Sequential
+    holds) first, and the nested ones as far as the budget goes — a nested Sequential is
+    applied, expanded, inside each one that holds it anyway."""
+    sizes: dict[int, int] = {}
+
+    def expanded(container: Container, active: set[int]) -> int:
+        known = sizes.get(id(container))
+        if known is not None:
+            return known
+        active.add(id(container))
+        total = 0
+        for item in container.items:
+            nested = isinstance(item, Container) and item.kind == "sequential" and id(item) not in active
+            total += expanded(item, active) if nested else 1  # type: ignore[arg-type]
+        active.discard(id(container))
+        sizes[id(container)] = total
+        return total
+
+    costs = [expanded(container, set()) for container in containers]  # inner ones first: shallow
+    items = sum(len(container.items) for container in containers)
+    budget = max(CHAIN_TENSORS_MINIMUM, CHAIN_TENSORS_PER_ITEM * items)
+    if sum(costs) <= budget:
+        return containers
+    held = {id(item) for container in containers for item in container.items}
+    outermost = [i for i, container in enumerate(containers) if id(container) not in held]
+    nested = [i for i, container in enumerate(containers) if id(container) in held]
+    chosen: set[int] = set()
+    spent = 0
+    for i in outermost + nested:
+        if i in outermost or spent + costs[i] <= budget:
+            chosen.add(i)
+            spent += costs[i]
+    return [container for i, container in enumerate(containers) if i in chosen]
+
+
+def _passes_on(tensor: Tensor) -> bool:
+    """Whether a tensor's value flows through it unchanged in kind (an activation, a norm, a
+    reshape, a bias add...), so that what it feeds, its input feeds too."""
+    op = tensor.module_op
+    return (op is not None and op.kind in _PASS_THROUGH_KINDS and op.family != "gate") or tensor.kind in (
+        "unary", "subscript", "merge", "call"
+    ) or (tensor.kind == "method" and op is None) or _is_affine_offset(tensor)
 
 
 def _passes_false(call: cst.Call) -> bool:

@@ -146,9 +146,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             self._trace, self._budget, self._stack, self._frames = previous
         return trace
 
-    def apply_alone(self, module: Value, node: Optional[cst.CSTNode]) -> tuple[Value, list[Tensor]]:
+    def apply_alone(self, module: Value, node: Optional[cst.CSTNode]) -> tuple[Optional[Value], list[Tensor]]:
         """Apply a module object on its own to an input, as a root of its own (with its own
-        statement budget): its output and the tensors it computed."""
+        statement budget): its output (None when the budget ran out) and the tensors it computed."""
         start = len(self.tensors)
         previous = (self._trace, self._budget, self._stack, self._frames)
         self._trace, self._budget, self._stack = None, STATEMENT_BUDGET, []
@@ -156,7 +156,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         try:
             output = self.apply(module, (), node)
         except BudgetExceeded:
-            output = Unknown()
+            output = None
         finally:
             self._trace, self._budget, self._stack, self._frames = previous
         return output, self.tensors[start:]
@@ -507,7 +507,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                 if isinstance(element.slice, cst.Index):
                     self._value(element.slice.value, state)
         if isinstance(owner, Constant) and isinstance(owner.value, (tuple, list)):
-            folded = fold(expr, self._frames[-1].scope, {k: v.value for k, v in state.env.items() if isinstance(v, Constant)})
+            folded = fold(expr, self._frames[-1].scope, state.constants_named_in(expr))
             return Constant(folded) if folded is not UNKNOWN else Unknown()
         if isinstance(owner, Container):
             if isinstance(index, Constant):

@@ -73,7 +73,7 @@ class LibraryMixin:
             if layer.kind == "container":
                 return self._container(layer.family, qualified, args, node)
             bound = bind_arguments(node, layer.params)
-            env = {name: value.value for name, value in state.env.items() if isinstance(value, Constant)}
+            env = state.constants_named_in(node)
             site = self._instance_sites[-1] if self._instance_sites else None
             built_by = self._call_nodes[-1] if self._call_nodes else None
             value = Layer(layer, qualified, node, scope, bound, env, instance_site=site, built_by=built_by)

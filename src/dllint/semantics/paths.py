@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 import libcst as cst
 
 from dllint.semantics import catalog
-from dllint.semantics.syntax import children_of, dotted_name
+from dllint.semantics.syntax import children_of, dotted_name, iter_tree
 from dllint.semantics.values import (
     ClassRef,
     Constant,
@@ -68,6 +68,18 @@ class State:
 
     def copy(self) -> "State":
         return State(dict(self.env), dict(self.modes), self.returned)
+
+    def constants_named_in(self, node: cst.CSTNode) -> dict[str, Any]:
+        """The constant values of the variables that ``node`` names: all that folding it can
+        look up (a copy of every constant in scope would make a long module quadratic)."""
+        env = self.env
+        found: dict[str, Any] = {}
+        for child in iter_tree(node):
+            if type(child) is cst.Name:
+                value = env.get(child.value)
+                if isinstance(value, Constant):
+                    found[child.value] = value.value
+        return found
 
 
 class Frame:
@@ -278,7 +290,7 @@ class PathsMixin:
         known = self._structural.get(id(node))
         if known is None:
             scope = self._frames[-1].scope
-            known = self._structural[id(node)] = builds_modules(node, scope)
+            known = self._structural[id(node)] = builds_modules(node, scope, self._structural)
         return known
 
     def _branches(self: "Evaluator", body: cst.BaseSuite, orelse: Optional[cst.CSTNode], state: State) -> None:
@@ -497,12 +509,27 @@ _CONTAINER_METHODS = frozenset({
 })
 
 
-def builds_modules(node: cst.CSTNode, scope: "Scope") -> bool:
+def builds_modules(node: cst.CSTNode, scope: "Scope", known: Optional[dict[int, bool]] = None) -> bool:
     """Whether the arms of an ``if`` (or a handler, or a conditional expression) build, store or
-    rewire module objects."""
+    rewire module objects. ``known`` caches verdicts by node id: an ``elif`` ladder is judged
+    from its last branch up, each ``elif`` once (judging each one by walking the rest of the
+    ladder made a ladder quadratic)."""
     if isinstance(node, cst.IfExp):
         return _constructs(node.body, scope) or _constructs(node.orelse, scope)
-    stack = [node]
+    if isinstance(node, cst.If) and known is not None:
+        ladder = [node]
+        while isinstance(ladder[-1].orelse, cst.If) and id(ladder[-1].orelse) not in known:
+            ladder.append(ladder[-1].orelse)
+        for branch in reversed(ladder):
+            orelse = branch.orelse
+            rest = known[id(orelse)] if isinstance(orelse, cst.If) else orelse is not None and _builds([orelse], scope)
+            known[id(branch)] = rest or _builds([branch.body], scope)
+        return known[id(node)]
+    return _builds([node], scope)
+
+
+def _builds(nodes: list[cst.CSTNode], scope: "Scope") -> bool:
+    stack = list(nodes)
     while stack:
         current = stack.pop()
         current_type = type(current)
