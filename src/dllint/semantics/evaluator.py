@@ -77,6 +77,13 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         self._trace: Optional[Trace] = None
         # What reached each call: (callee or receiver, positional args, keyword args), per evaluation.
         self.observed: dict[int, list[tuple[Value, tuple[Value, ...], dict[str, Value]]]] = {}
+        # When each of those was reached: a clock that ticks at every call evaluated, so that the
+        # writes to one parameter can be put in the order they run (``semantics/writes.py``).
+        self.observed_at: dict[int, list[int]] = {}
+        self.clock = 0
+        # ``layer.weight = nn.Parameter(t)``, ``w.data = t``, ``w.requires_grad = True``:
+        # (owner, attribute, value, target, clock)
+        self.tensor_assignments: list[tuple[Value, str, Value, cst.CSTNode, int]] = []
         self._instance_sites: list[cst.CSTNode] = []
         self._call_nodes: list[cst.Call] = []  # the same-file calls being inlined, innermost last
         self._building: list[ClassInfo] = []  # classes whose __init__ is being evaluated
@@ -295,6 +302,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                 owner.attrs[target.attr.value] = value
             elif isinstance(owner, AttributeOf) and target.attr.value == "requires_grad" and _is_false(value):
                 self._freeze(owner)
+            if isinstance(owner, (Layer, AttributeOf, Tensor)) and target.attr.value != "grad":
+                self.clock += 1
+                self.tensor_assignments.append((owner, target.attr.value, value, target, self.clock))
             if target.attr.value == "requires_grad":
                 self._event("requires_grad", target, owner, args=(value,))
             if target.attr.value == "grad" and (
@@ -464,6 +474,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
     def _attribute(self, expr: cst.Attribute, state: State) -> Value:
         owner = self._value(expr.value, state)
         name = expr.attr.value
+        if name in _TRANSPOSES and isinstance(owner, (Tensor, Param)):
+            return self._tensor("method", name, (owner,), expr, catalog.METHODS["t"])  # ``x @ W.T``
         return self._get_attribute(owner, name)
 
     def _get_attribute(self, owner: Value, name: str) -> Value:
@@ -576,9 +588,11 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         return self._invoke(callee, args, kwargs, node, state)
 
     def _observe(self, node: cst.Call, callee: Value, args: tuple[Value, ...], kwargs: dict[str, Value]) -> None:
+        self.clock += 1
         seen = self.observed.setdefault(id(node), [])
         if len(seen) < 8:
             seen.append((callee, args, kwargs))
+            self.observed_at.setdefault(id(node), []).append(self.clock)
 
     def _arguments(self, node: cst.Call, state: State) -> tuple[tuple[Value, ...], dict[str, Value]]:
         args: list[Value] = []
@@ -657,6 +671,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
 
 
 _LITERAL_NAMES = {"True": True, "False": False, "None": None}
+_TRANSPOSES = frozenset({"T", "mT", "H", "mH"})
 
 
 def _negate(value: Any) -> Any:

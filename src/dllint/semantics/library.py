@@ -122,7 +122,7 @@ class LibraryMixin:
             if qualified != "torch.load" and qualified != "torch.jit.load" and args:
                 return args[0]  # wrappers return (a view of) the same model
             return Instance(None, node, origin="loaded")
-        if qualified in _TENSOR_CONSTRUCTORS:
+        if qualified in _TENSOR_CONSTRUCTORS or (qualified == "torch.normal" and not any(isinstance(a, Tensor) for a in args)):
             return self._tensor("fresh", qualified, (), node)
         if qualified == "torch.nn.Parameter":
             return self._tensor("parameter", qualified, tuple(a for a in args[:1] if isinstance(a, Tensor)), node)
