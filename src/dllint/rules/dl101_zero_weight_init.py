@@ -7,14 +7,13 @@ import libcst as cst
 
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Layer, catalog, short_name
-from dllint.semantics.inits import MODULE_ITERATORS, guard_types, loop_over
+from dllint.semantics.inits import MODULE_ITERATORS, InitWrite, guard_types, loop_over, rewritten_weights
 from dllint.semantics.scopes import CallSite
 from dllint.semantics.values import AttributeOf, Tensor
+from dllint.semantics.weights import initial, rank
 
 _CONSTANT_INITS = ("torch.nn.init.zeros_", "torch.nn.init.ones_", "torch.nn.init.constant_", "torch.nn.init.constant")
 _WEIGHT = re.compile(r"^(weight|weight_(ih|hh)_l\d+(_reverse)?)$")
-_CONSTANT_TENSORS = ("torch.zeros", "torch.ones", "torch.full")
-_WEIGHT_MATRIX_NAME = re.compile(r"^(w|W|weight|weights|kernel|W_\w+|w_\w+|\w+_weight|\w+_W)$")
 
 
 class ZeroWeightInit(Rule):
@@ -22,11 +21,20 @@ class ZeroWeightInit(Rule):
     ## What it does
     Flags the weights of `Linear`, `Conv*`, `RNN`/`LSTM`/`GRU` and `Embedding` layers set to
     one constant — `nn.init.zeros_(m.weight)`, `nn.init.constant_(m.weight, c)`,
-    `m.weight.data.zero_()`/`.fill_(c)`, or a 2-D `nn.Parameter(torch.zeros(out, in))` used as
-    a weight matrix. Always flagged inside an init loop that does it to every layer of a
-    type (`for m in self.modules(): if isinstance(m, nn.Linear): ...` or a function given to
-    `model.apply`); for a single layer, flagged when that layer is a hidden one (its output
-    feeds another layer with weights).
+    `m.weight.data.zero_()`/`.fill_(c)`, `layer.weight = nn.Parameter(torch.zeros(out, in))` —
+    and raw weight matrices created constant: `nn.Parameter(torch.zeros(d_in, d_out))` or
+    `torch.zeros(d_in, d_out, requires_grad=True)` applied with `x @ W`, `torch.mm`,
+    `torch.matmul` or `F.linear`, in a model class or in from-scratch module-level code.
+    Always flagged inside an init loop that does it to every layer of a type (`for m in
+    self.modules(): if isinstance(m, nn.Linear): ...` or a function given to `model.apply`);
+    for a single layer or weight, flagged when it is a hidden one (its output feeds another
+    layer with weights).
+
+    What counts is the weight's *final* initial state: a zero that a later init replaces — the
+    parent model's `self.apply(self._init_weights)`, Hugging Face's `post_init()`, timm's
+    `named_apply(init_fn, self)` or an init loop at the end of `__init__`, a
+    `reset_parameters()` called after it — is not flagged; a zero written after a random init
+    is.
 
     ## Why is this bad?
     If every weight of a layer starts at the same value, every unit of that layer computes
@@ -39,7 +47,8 @@ class ZeroWeightInit(Rule):
     layers (ResNet's `zero_init_residual`), and for a single *output* or *projection* layer
     whose output ends a residual branch (`zero_module(...)` in diffusion models, ControlNet's
     zero convolutions, the LoRA `B` matrix): the layers before it are random, so symmetry is
-    broken and the block starts as the identity. None of those are flagged.
+    broken and the block starts as the identity. None of those are flagged, nor are constant
+    tensors that are not trained (masks, buffers, a fixed averaging matrix).
 
     ## Example
     ```python
@@ -92,12 +101,17 @@ class ZeroWeightInit(Rule):
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()
+        writes = {id(write.node): write for write in sem.init_writes}
         for site, target in _constant_weight_writes(sem):
+            write = writes.get(id(site.node))
+            if write is not None and _replaced_later(sem, write):
+                continue
             report = self._judge(sem, site, target)
             if report is not None and id(report.node) not in reported:
                 reported.add(id(report.node))
                 yield report
-        yield from self._zero_parameters(sem)
+        yield from self._constant_weights(sem, reported)
+        yield from self._assigned_weights(sem, reported)
 
     def _judge(self, sem: FileSemantics, site: CallSite, target: cst.Attribute) -> Optional[Report]:
         what = _describe_init(site)
@@ -134,26 +148,46 @@ class ZeroWeightInit(Rule):
                 )
         return None
 
-    def _zero_parameters(self, sem: FileSemantics) -> Iterator[Report]:
-        for site in sem.calls_to("torch.nn.Parameter"):
-            if not site.node.args or site.function is None or site.function.cls is None:
+    def _constant_weights(self, sem: FileSemantics, reported: set[int]) -> Iterator[Report]:
+        """Raw weights (``nn.Parameter(torch.zeros(d_in, d_out))``, ``torch.zeros(..., requires_grad=True)``)
+        applied as a hidden product's weight, never re-initialised."""
+        rewritten = rewritten_weights(sem)
+        for weight, uses in sem.raw_weights.weights():
+            node = weight.node
+            if id(node) in rewritten or id(node) in reported:
                 continue
-            tensor = site.node.args[0].value
-            if not isinstance(tensor, cst.Call) or site.scope.resolve(tensor.func) not in _CONSTANT_TENSORS:
+            start = initial(sem, weight)
+            if start.kind != "constant" or rank(start.draw) < 2:
                 continue
-            if _rank(tensor) < 2:
+            if any(use.graph.hidden(use.product) for use in uses):
+                reported.add(id(node))
+                yield Report(
+                    node,
+                    f"{_spelled(sem, weight)} is a weight matrix created as a constant tensor and never re-initialised: "
+                    "its units start identical, get identical gradients and never become different — draw it at random "
+                    "(`torch.randn(d_in, d_out) / math.sqrt(d_in)`, or `nn.init.kaiming_normal_`)",
+                )
+
+    def _assigned_weights(self, sem: FileSemantics, reported: set[int]) -> Iterator[Report]:
+        """``layer.weight = nn.Parameter(torch.zeros(out, in))`` on a hidden layer, not re-initialised after."""
+        timeline = sem.init_timeline
+        layers = {id(layer): layer for layer in sem.layers}
+        for (layer_key, parameter), entry in timeline.assignments():
+            node = entry.value.node if entry.value is not None else None
+            layer = layers.get(layer_key)
+            if node is None or layer is None or id(node) in reported or not _WEIGHT.match(parameter):
                 continue
-            name = _assigned_attribute(site)
-            if name is None or not _WEIGHT_MATRIX_NAME.match(name) or _reinitialised(sem, site.function.cls, name):
+            if timeline.final((layer_key, parameter)) is not entry or not _has_weight_matrix(layer.op):
                 continue
-            for parameter in _values_built_by(sem, site.node):
-                if sem.feeds_trainable(parameter):
-                    yield Report(
-                        site.node,
-                        f"`self.{name}` is a weight matrix created as a constant tensor and never re-initialised: "
-                        "its units start identical and never become different",
-                    )
-                    break
+            start = initial(sem, entry.value)
+            if start.kind != "constant" or rank(start.draw) < 2 or not sem.feeds_trainable(layer):
+                continue
+            reported.add(id(node))
+            yield Report(
+                node,
+                f"the weight of a hidden `{short_name(layer.qualified)}` is replaced by a constant tensor: its units "
+                "start identical, get identical gradients and never learn different features",
+            )
 
 
 def _any_hidden(sem: FileSemantics, site: CallSite, layer_types: list[str]) -> Optional[bool]:
@@ -213,43 +247,23 @@ def _layers_written(sem: FileSemantics, site: CallSite) -> Iterator[Layer]:
                 yield owner
 
 
-def _rank(call: cst.Call) -> int:
-    args = [a for a in call.args if a.keyword is None and not a.star]
-    if len(args) == 1 and isinstance(args[0].value, (cst.Tuple, cst.List)):
-        return len(args[0].value.elements)
-    if call.args and any(a.star for a in call.args):
-        return 0
-    return len(args)
+def _replaced_later(sem: FileSemantics, write: InitWrite) -> bool:
+    """Whether every weight the write sets is set again afterwards (``self.apply(self._init_weights)``
+    at the end of ``__init__``, ``reset_parameters()`` after a custom init), as far as the order is known."""
+    timeline = sem.init_timeline
+    targets = [target for target in timeline.written(write) if target.layer is None or _WEIGHT.match(target.parameter)]
+    return bool(targets) and all(timeline.superseded(write, target) for target in targets)
 
 
-def _assigned_attribute(site: CallSite) -> Optional[str]:
-    cls = site.function.cls if site.function else None
-    if cls is None:
-        return None
-    for assignment in cls.attribute_assignments:
-        if assignment.value is site.node:
-            return assignment.name
-    return None
-
-
-def _reinitialised(sem: FileSemantics, cls, name: str) -> bool:
-    """Whether some method of the class writes ``self.<name>`` again (an init call, an in-place fill)."""
-    for method in cls.methods.values():
-        for site in method.calls:
-            expressions = [a.value for a in site.node.args[:1]] + ([site.receiver] if site.receiver is not None else [])
-            for expr in expressions:
-                while isinstance(expr, cst.Attribute) and expr.attr.value == "data":
-                    expr = expr.value
-                if isinstance(expr, cst.Attribute) and expr.attr.value == name and (
-                    (site.qualified or "").startswith("torch.nn.init.") or site.method in ("uniform_", "normal_", "copy_", "trunc_normal_")
-                ):
-                    return True
-    return False
-
-
-def _values_built_by(sem: FileSemantics, node: cst.Call) -> Iterator[Tensor]:
-    for graph in sem.all_graphs():
-        for tensor in graph.tensors:
-            for source in tensor.inputs:
-                if isinstance(source, Tensor) and source.kind == "parameter" and source.node is node:
-                    yield source
+def _spelled(sem: FileSemantics, weight: Tensor) -> str:
+    """``self.W``/``W1`` when the weight is assigned to a name, else ``this tensor``."""
+    node = weight.node
+    for cls in sem.info.classes:
+        for assignment in cls.attribute_assignments:
+            if assignment.value is node:
+                return f"`self.{assignment.name}`"
+    for scope in [sem.info.scope] + [function.scope for function in sem.info.functions]:
+        for name, bindings in scope.bindings.items():
+            if any(binding.value is node for binding in bindings):
+                return f"`{name}`"
+    return "this tensor"

@@ -10,13 +10,12 @@ from dllint.semantics import FileSemantics, fold, short_name
 from dllint.semantics.inits import (
     InitWrite,
     Written,
-    parameter_writes,
     rescaled,
+    rewritten_weights,
     scale_reaches_weights,
-    written,
 )
-from dllint.semantics.syntax import bind_arguments, iter_tree, keyword
-from dllint.semantics.values import Tensor
+from dllint.semantics.syntax import iter_tree, keyword
+from dllint.semantics.weights import initial
 
 _NORMALS = ("normal_", "trunc_normal_", "trunc_normal_tf_")
 _WEIGHT = re.compile(r"^(weight|weight_(ih|hh)_l\d+(_reverse)?|weight_orig)$")
@@ -32,8 +31,16 @@ class UnscaledNormalInit(Rule):
     - `nn.init.normal_(w, 0.1)` — the second positional argument is the **mean**, so the std
       is still 1;
     - `w.data.normal_(0, 1)` / `w.normal_()`;
-    - `nn.Parameter(torch.randn(out, in))` used as a weight matrix (`x @ W`, `F.linear(x, W)`)
-      with no scaling and no later re-initialisation.
+    - `layer.weight = nn.Parameter(torch.randn(out, in))`;
+    - a raw weight matrix drawn with std 1 — `nn.Parameter(torch.randn(out, in))`,
+      `torch.randn(in, out, requires_grad=True)`, `torch.normal(0, 1, size)`, or a
+      `torch.randn` tensor later given `.requires_grad_()` or handed to an optimizer — used as
+      a weight (`x @ W`, `torch.mm`, `torch.matmul`, `F.linear(x, W)`), in a model class or in
+      from-scratch module-level code, with no scaling and no later re-initialisation.
+
+    What counts is the weight's *final* initial state: a std-1 draw that a later init
+    replaces (the parent's `self.apply(self._init_weights)`, Hugging Face's `post_init()`, an
+    init loop at the end of `__init__`) is not flagged.
 
     The weight can be a layer's (`self.fc.weight`), every layer of a type in an init loop or
     init function (`if isinstance(m, nn.Linear): nn.init.normal_(m.weight)`), or a parameter
@@ -43,8 +50,10 @@ class UnscaledNormalInit(Rule):
     rescaled right after, as in equalised-learning-rate layers); a small std
     (`std=0.02`, `std=1 / math.sqrt(d)`); an unknown std; embeddings (`nn.Embedding` is
     initialised with std 1 by PyTorch itself, and position embeddings, class tokens or latent
-    queries that are added or attended to rather than multiplied); tensors that are not
-    trained weights (noise, `requires_grad=False` random projections); weights that are
+    queries that are added or attended to rather than multiplied, and tables indexed by the
+    data, `C[idx]`); tensors that are not trained weights (noise, `requires_grad=False` random
+    projections, a forward pass written out with plain `torch.randn` tensors that nothing
+    trains, a latent code optimised through a weight); weights that are
     normalised before use (`F.normalize(W)`, cosine classifiers); draws scaled right after
     (`w.data.normal_(0, 1).mul_(0.01)`, `w.data *= 0.01`); layers normalised right
     after (BatchNorm/LayerNorm/GroupNorm divide the weight scale away); output layers, and
@@ -110,6 +119,7 @@ class UnscaledNormalInit(Rule):
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()
         hidden_layers: Optional[set[int]] = None
+        timeline = sem.init_timeline
         for write in sem.init_writes:
             std = _std(write)
             if std is None or std < 1:
@@ -117,31 +127,57 @@ class UnscaledNormalInit(Rule):
             if hidden_layers is None:
                 hidden_layers = hidden_layer_nodes(sem)
             targets = [
-                target for target in written(sem, write) if target.certain and _hidden_weight(sem, target, hidden_layers)
+                target
+                for target in timeline.written(write)
+                if target.certain and _hidden_weight(sem, target, hidden_layers) and not timeline.superseded(write, target)
             ]
             if not targets or id(write.node) in reported or _rescaled_after(sem, write):
                 continue
             reported.add(id(write.node))
             yield Report(write.node, _message(write, std, targets))
         yield from self._randn_parameters(sem, reported)
+        yield from self._assigned_weights(sem, reported, hidden_layers)
 
     def _randn_parameters(self, sem: FileSemantics, reported: set[int]) -> Iterator[Report]:
-        rewritten = _rewritten_parameters(sem)
-        for key, uses in sem.weight_uses.items():
-            parameter = uses[0].parameter
-            node = parameter.node
-            if key in rewritten or key in reported or _frozen(node) or not _unscaled_draw(sem, parameter):
+        rewritten = rewritten_weights(sem)
+        for weight, uses in sem.raw_weights.weights():
+            node = weight.node
+            key = id(node)
+            if key in rewritten or key in reported or initial(sem, weight).kind != "unit":
                 continue
             if not any(scale_reaches_weights(use.graph, use.product) and not rescaled(use.graph, use.product) for use in uses):
                 continue
             reported.add(key)
-            yield Report(
-                node,
-                "this weight matrix is drawn from `torch.randn` (std 1) and used unscaled: each unit sums "
-                "fan-in products, so the activation scale grows by about √fan_in per layer — scale it "
-                "(`torch.randn(out, in) / math.sqrt(in)`) or initialise it with `nn.init.kaiming_normal_` / "
-                "`nn.init.xavier_normal_`",
-            )
+            yield Report(node, _draw_message(sem, initial(sem, weight).draw))
+
+    def _assigned_weights(self, sem: FileSemantics, reported: set[int], hidden_layers: Optional[set[int]]) -> Iterator[Report]:
+        """``layer.weight = nn.Parameter(torch.randn(out, in))`` on a hidden layer, not re-initialised after."""
+        timeline = sem.init_timeline
+        for (layer_key, parameter), entry in timeline.assignments():
+            node = entry.value.node if entry.value is not None else None
+            if node is None or id(node) in reported or not _WEIGHT.match(parameter) or timeline.final((layer_key, parameter)) is not entry:
+                continue
+            if initial(sem, entry.value).kind != "unit":
+                continue
+            if hidden_layers is None:
+                hidden_layers = hidden_layer_nodes(sem)
+            layers = [layer for layer in sem.layers if id(layer) == layer_key]
+            if not any(_hidden_weight(sem, Written(layer, parameter, "direct"), hidden_layers) for layer in layers):
+                continue
+            reported.add(id(node))
+            yield Report(node, _draw_message(sem, initial(sem, entry.value).draw))
+
+
+def _draw_message(sem: FileSemantics, draw) -> str:
+    site = sem.site_of(draw) if isinstance(draw, cst.Call) else None
+    qualified = site.qualified if site is not None and site.qualified else ""
+    spelled = f"`{qualified}`" if qualified.startswith("torch.") else f"`.{site.method}()`" if site is not None and site.method else "a std-1 draw"
+    return (
+        f"this weight matrix is drawn from {spelled} (std 1) and used unscaled: each unit sums "
+        "fan-in products, so the activation scale grows by about √fan_in per layer — scale it "
+        "(`torch.randn(out, in) / math.sqrt(in)`) or initialise it with `nn.init.kaiming_normal_` / "
+        "`nn.init.xavier_normal_`"
+    )
 
 
 def _std(write: InitWrite) -> Optional[float]:
@@ -222,28 +258,6 @@ def _used_as_hidden_weight(sem: FileSemantics, node: cst.CSTNode) -> bool:
     )
 
 
-def _unscaled_draw(sem: FileSemantics, parameter: Tensor) -> bool:
-    """``nn.Parameter(torch.randn(...))`` (or ``torch.empty(...).normal_()``) with nothing between."""
-    if not parameter.inputs:
-        return False
-    source = parameter.inputs[0]
-    if not isinstance(source, Tensor):
-        return False
-    if source.kind == "fresh":
-        return source.target in ("torch.randn", "torch.randn_like")
-    if source.kind == "method" and source.target == "normal_" and isinstance(source.node, cst.Call):
-        inner = source.inputs[0] if source.inputs else None
-        if not (isinstance(inner, Tensor) and inner.kind == "fresh"):
-            return False
-        std = bind_arguments(source.node, ("mean", "std")).get("std")
-        if std is None:
-            return not any(arg.star for arg in source.node.args)
-        site = sem.site_of(source.node)
-        value = fold(std, site.scope) if site is not None else None
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1
-    return False
-
-
 _SCALING_METHODS = ("mul_", "div_")
 
 
@@ -274,23 +288,3 @@ def _rescaled_after(sem: FileSemantics, write: InitWrite) -> bool:
 
 def _spelling(sem: FileSemantics, expr: cst.CSTNode) -> str:
     return sem.module.code_for_node(expr)
-
-
-def _rewritten_parameters(sem: FileSemantics) -> set[int]:
-    """``nn.Parameter`` calls (by id) whose tensor some init write overwrites after construction;
-    a write whose target dllint cannot resolve counts for every parameter of that name."""
-    found, unresolved_writes = parameter_writes(sem)
-    unresolved = {write.attribute for write in unresolved_writes}
-    if unresolved:
-        for cls in sem.info.classes:
-            for assignment in cls.attribute_assignments:
-                if assignment.name in unresolved and isinstance(assignment.value, cst.Call):
-                    found.add(id(assignment.value))
-    return found
-
-
-def _frozen(node: cst.CSTNode) -> bool:
-    if not isinstance(node, cst.Call):
-        return False
-    flag = keyword(node, "requires_grad")
-    return isinstance(flag, cst.Name) and flag.value == "False"

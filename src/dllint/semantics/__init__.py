@@ -498,6 +498,24 @@ class FileSemantics:
         return weight_uses(self)
 
     @cached_property
+    def init_timeline(self) -> "Timeline":
+        """The writes to each parameter in the order they run — init writes, ``layer.weight =
+        nn.Parameter(...)``, ``reset_parameters()`` — and which one is the last
+        (``semantics/writes.py``); ``init_timeline.written(write)`` caches ``inits.written``."""
+        from dllint.semantics.writes import Timeline
+
+        return Timeline(self)
+
+    @cached_property
+    def raw_weights(self) -> "RawWeights":
+        """Trainable tensors applied with a matrix product instead of through a layer (``x @ W``,
+        ``F.linear(x, W)``): from-scratch weights, in forward passes and in module-level code
+        (``semantics/weights.py``)."""
+        from dllint.semantics.weights import RawWeights
+
+        return RawWeights(self)
+
+    @cached_property
     def loss_applications(self) -> list["LossApplication"]:
         """Every call of a torch loss (criterion object or functional) with the prediction and
         target that reached it, once per evaluation (``semantics/losses.py``); ask
@@ -896,7 +914,9 @@ def module_name_for(filename: str) -> str:
 
 from dllint.semantics.adversarial import DiscriminatorStep  # noqa: E402
 from dllint.semantics.autograd import Autograd  # noqa: E402
-from dllint.semantics.inits import InitWrite, WeightUse  # noqa: E402
+from dllint.semantics.inits import InitWrite  # noqa: E402
+from dllint.semantics.weights import RawWeights, WeightUse  # noqa: E402
+from dllint.semantics.writes import Timeline  # noqa: E402
 from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules import this one's names)
 from dllint.semantics.losses import LossApplication  # noqa: E402
 from dllint.semantics.recurrence import CarriedState  # noqa: E402

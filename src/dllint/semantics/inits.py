@@ -40,6 +40,7 @@ from dllint.semantics.values import (
     Instance,
     Layer,
     Merge,
+    Obj,
     Tensor,
     Value,
     options_of,
@@ -47,6 +48,7 @@ from dllint.semantics.values import (
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics, ForwardGraph
+    from dllint.semantics.weights import WeightUse
 
 # Initialiser functions: name → the parameters after the tensor, in order.
 INITIALIZERS: dict[str, tuple[str, ...]] = {
@@ -210,15 +212,19 @@ def _is_grad(expr: cst.BaseExpression) -> bool:
 
 class Written:
     """A tensor an init write may overwrite: parameter ``parameter`` of ``owner`` (a layer or a
-    model instance), or an ``nn.Parameter`` tensor itself (``owner`` is that Tensor,
-    ``parameter`` is "")."""
+    model instance), or a trainable tensor itself (``owner`` is that Tensor — an
+    ``nn.Parameter`` or a raw weight, see ``semantics/weights.py`` — ``parameter`` is "")."""
 
-    __slots__ = ("owner", "parameter", "via")
+    __slots__ = ("owner", "parameter", "via", "at")
 
-    def __init__(self, owner: Value, parameter: str, via: str) -> None:
+    def __init__(self, owner: Value, parameter: str, via: str, at: Optional[int] = None) -> None:
         self.owner = owner
         self.parameter = parameter
         self.via = via  # direct | self | type | class | parameters | parameters-selected | modules
+        # When the write reached it, on the evaluator's clock (``Evaluator.clock``): the write
+        # itself, the loop over ``modules()`` or the ``apply`` that ran it; None when unknown
+        # (a method nobody calls in this file).
+        self.at = at
 
     @property
     def certain(self) -> bool:
@@ -250,8 +256,29 @@ def parameter_writes(sem: "FileSemantics") -> tuple[set[int], list[InitWrite]]:
     return reached, unresolved
 
 
+def rewritten_weights(sem: "FileSemantics") -> set[int]:
+    """Weight tensors (by id of their creating node: an ``nn.Parameter(...)`` call, a
+    ``torch.randn(...)`` raw weight) that some init write overwrites after they were created;
+    a write whose target dllint cannot resolve counts for every weight bound to that name (an
+    attribute of a class, a variable of the module or a function)."""
+    found, unresolved_writes = parameter_writes(sem)
+    unresolved = {write.attribute for write in unresolved_writes}
+    if unresolved:
+        for cls in sem.info.classes:
+            for assignment in cls.attribute_assignments:
+                if assignment.name in unresolved and isinstance(assignment.value, cst.Call):
+                    found.add(id(assignment.value))
+        for scope in [sem.info.scope] + [function.scope for function in sem.info.functions]:
+            for name in unresolved & set(scope.bindings):
+                for binding in scope.bindings[name]:
+                    if binding.kind == "assign" and binding.value is not None:
+                        found.add(id(binding.value))
+    return found
+
+
 def written(sem: "FileSemantics", write: InitWrite) -> list[Written]:
     """Every layer parameter or ``nn.Parameter`` tensor the write may overwrite (see module doc)."""
+    _construct_writing_classes(sem)
     found: list[Written] = []
     root = write.root
     function = write.site.function
@@ -265,19 +292,19 @@ def written(sem: "FileSemantics", write: InitWrite) -> list[Written]:
     loop = loop_over(write.site, root) if root else None
     if loop is not None and loop[0] in _PARAMETER_ITERATORS and not write.path:
         via = "parameters" if _selects_all_weights(write.site, loop) else "parameters-selected"
-        for model in _loop_receivers(sem, loop[1]):
-            found.extend(_parameters_of(model, via))
+        for model, at in _loop_receivers(sem, loop[1]):
+            found.extend(_parameters_of(model, via, at))
         return found
     if loop is not None and loop[0] in MODULE_ITERATORS and len(write.path) == 1:
-        for model in _loop_receivers(sem, loop[1]):
+        for model, at in _loop_receivers(sem, loop[1]):
             for item in modules_of(model):
                 if isinstance(item, Layer):
-                    found.append(Written(item, write.path[0], "modules"))
+                    found.append(Written(item, write.path[0], "modules", at))
         return found
-    for callee, args, _ in sem.observed(write.node):
+    for (callee, args, _), at in observations(sem, write.node):
         value = callee if write.method else (args[0] if args else None)
         if value is not None:
-            found.extend(_denoted(value, "direct"))
+            found.extend(_denoted(value, "direct", at))
     if found:
         return found
     if function is not None and function.self_name and function.cls is not None and sem.is_module_class(function.cls):
@@ -291,6 +318,20 @@ def written(sem: "FileSemantics", write: InitWrite) -> list[Written]:
                 if path:
                     found.extend(_follow(instance, path + write.path, "self"))
     return found
+
+
+def _construct_writing_classes(sem: "FileSemantics") -> None:
+    """Build (once) the default instance of every model class with an init write in a method,
+    so that what its ``__init__`` writes is observed whichever write is asked about first —
+    also for a class with no ``forward`` nobody instantiates here."""
+    if sem.__dict__.get("_writing_classes_built"):
+        return
+    sem.__dict__["_writing_classes_built"] = True
+    classes = {id(write.site.function.cls): write.site.function.cls for write in sem.init_writes
+               if write.site.function is not None and write.site.function.cls is not None}
+    for cls in classes.values():
+        if sem.is_module_class(cls):
+            sem.generic_instance(cls)
 
 
 def _literal_loop_elements(site: CallSite, name: str) -> list[cst.BaseExpression]:
@@ -310,26 +351,38 @@ def _self_path(expr: cst.BaseExpression, self_name: str) -> tuple[str, ...]:
     return tuple(reversed(names)) if isinstance(expr, cst.Name) and expr.value == self_name else ()
 
 
-def _denoted(value: Value, via: str) -> Iterator[Written]:
+def observations(sem: "FileSemantics", node: cst.Call) -> Iterator[tuple[tuple[Value, tuple[Value, ...], dict[str, Value]], Optional[int]]]:
+    """What reached a call (``sem.observed``), each with the clock at which it did."""
+    observed = sem.observed(node)  # evaluates the file first
+    ticks = sem.evaluator.observed_at.get(id(node), ())
+    for index, seen in enumerate(observed):
+        yield seen, (ticks[index] if index < len(ticks) else None)
+
+
+def _denoted(value: Value, via: str, at: Optional[int] = None) -> Iterator[Written]:
     for option in options_of(value):
         if isinstance(option, AttributeOf):
             owner, name = option.path
             for owner_option in options_of(owner):
                 if isinstance(owner_option, (Layer, Instance)):
-                    yield Written(owner_option, name, via)
+                    yield Written(owner_option, name, via, at)
         elif isinstance(option, Tensor):
             parameter = _parameter_tensor(option)
             if parameter is not None:
-                yield Written(parameter, "", via)
+                yield Written(parameter, "", via, at)
 
 
 def _parameter_tensor(tensor: Tensor) -> Optional[Tensor]:
-    """The ``nn.Parameter`` tensor itself, looking through ``.data``-like views and subscripts."""
+    """The weight tensor itself — an ``nn.Parameter``, or a tensor the code creates that may be
+    a raw weight (``semantics/weights.py`` says whether it is trained) — looking through
+    ``.data``-like views and subscripts."""
+    from dllint.semantics.weights import weight_like
+
     current: Value = tensor
     for _ in range(6):
         if not isinstance(current, Tensor):
             return None
-        if current.kind == "parameter":
+        if weight_like(current):
             return current
         if current.kind in ("subscript", "method") and current.inputs:
             current = current.inputs[0]
@@ -368,17 +421,18 @@ def _of_type(sem: "FileSemantics", write: InitWrite, qualified: str) -> Iterator
         return
     if catalog.layer_op(qualified) is None or len(write.path) != 1:
         return
-    for layer in _coverage(sem, write):
+    for layer, at in _coverage(sem, write):
         if layer.qualified == qualified:
-            yield Written(layer, write.path[0], "type")
+            yield Written(layer, write.path[0], "type", at)
 
 
-def _coverage(sem: "FileSemantics", write: InitWrite) -> list[Layer]:
-    """The layers an isinstance-guarded init may reach: those of the models its loop walks or
-    that ``apply`` it; every layer of the file when that cannot be told."""
+def _coverage(sem: "FileSemantics", write: InitWrite) -> list[tuple[Layer, Optional[int]]]:
+    """The layers an isinstance-guarded init may reach, each with when it does: those of the
+    models its loop walks or that ``apply`` it; every layer of the file (when unknown) when
+    that cannot be told."""
     root = write.root
     loop = loop_over(write.site, root) if root else None
-    models: list[Value] = []
+    models: list[tuple[Value, Optional[int]]] = []
     family = False
     if loop is not None and loop[0] in MODULE_ITERATORS:
         models = list(_loop_receivers(sem, loop[1]))
@@ -390,21 +444,35 @@ def _coverage(sem: "FileSemantics", write: InitWrite) -> list[Layer]:
             models = list(_family_instances(sem, write.site.function.cls))
             family = True
     if not models:
-        return list(sem.layers)
-    layers: list[Layer] = []
-    seen: set[int] = set()
-    for model in models:
+        return [(layer, None) for layer in sem.layers]
+    layers: list[tuple[Layer, Optional[int]]] = []
+    seen: set[tuple[int, Optional[int]]] = set()
+    for model, at in models:
         for item in modules_of(model):
-            if isinstance(item, Layer) and id(item) not in seen:
-                seen.add(id(item))
-                layers.append(item)
+            if isinstance(item, Layer) and (id(item), at) not in seen:
+                seen.add((id(item), at))
+                layers.append((item, at))
     if family and not layers:
-        return list(sem.layers)  # a base class whose models are all defined elsewhere
+        return [(layer, None) for layer in sem.layers]  # a base class whose models are all defined elsewhere
     return layers
 
 
-def _family_instances(sem: "FileSemantics", cls) -> Iterator[Value]:
-    """The instances of a model class and of its subclasses defined in this file."""
+# Methods of a library base class that apply the model's ``_init_weights`` to all its modules
+# (Hugging Face's ``PreTrainedModel.post_init``): when a model of this file calls one.
+_APPLIES_INIT_WEIGHTS = frozenset({"post_init", "init_weights", "initialize_weights"})
+
+
+def _family_instances(sem: "FileSemantics", cls) -> Iterator[tuple[Value, Optional[int]]]:
+    """The instances of a model class and of its subclasses defined in this file, each with
+    when its ``post_init()`` ran (None when it calls none)."""
+    posts: dict[int, int] = {}
+    for site in sem.method_calls(*_APPLIES_INIT_WEIGHTS):
+        if site.function is None or site.function.cls is None or sem.find_method(site.function.cls, site.method) is not None:
+            continue
+        for (receiver, _, _), at in observations(sem, site.node):
+            if at is not None:
+                for option in options_of(receiver):
+                    posts[id(option)] = max(posts.get(id(option), 0), at)
     for candidate in sem.module_classes():
         current, seen = [candidate], set()
         while current:
@@ -413,7 +481,8 @@ def _family_instances(sem: "FileSemantics", cls) -> Iterator[Value]:
                 continue
             seen.add(id(klass))
             if klass is cls:
-                yield sem.generic_instance(candidate)
+                for instance in options_of(sem.generic_instance(candidate)):
+                    yield instance, posts.get(id(instance))
                 break
             current.extend(sem.local_bases(klass))
 
@@ -422,12 +491,31 @@ def _param_names(function: FunctionInfo) -> set[str]:
     return {param.name.value for param in function.params}
 
 
-def applied_to(sem: "FileSemantics", function: FunctionInfo) -> Iterator[Value]:
-    """The models a function is given to with ``model.apply(function)``."""
+def applied_to(sem: "FileSemantics", function: FunctionInfo) -> Iterator[tuple[Value, Optional[int]]]:
+    """The models a function is given to — ``model.apply(function)``, timm's
+    ``named_apply(function, model)``, also through ``functools.partial`` — each with when."""
     for site in sem.method_calls("apply"):
-        for receiver, args, _ in sem.observed(site.node):
-            if args and any(isinstance(o, FunctionRef) and o.function is function for o in options_of(args[0])):
-                yield receiver
+        for (receiver, args, _), at in observations(sem, site.node):
+            if args and _is_function(args[0], function):
+                yield receiver, at
+    for site in sem.info.calls:
+        if site.qualified is None or not site.qualified.endswith(".named_apply"):
+            continue
+        for (_, args, kwargs), at in observations(sem, site.node):
+            fn = args[0] if args else kwargs.get("fn")
+            module = args[1] if len(args) > 1 else kwargs.get("module")
+            if fn is not None and module is not None and _is_function(fn, function):
+                yield module, at
+
+
+def _is_function(value: Value, function: FunctionInfo) -> bool:
+    """``function`` itself, or ``functools.partial(function, ...)``."""
+    for option in options_of(value):
+        if isinstance(option, FunctionRef) and option.function is function:
+            return True
+        if isinstance(option, Obj) and option.qualified == "functools.partial" and option.args and _is_function(option.args[0], function):
+            return True
+    return False
 
 
 def guard_types(site: CallSite, name: str) -> Optional[list[str]]:
@@ -529,9 +617,10 @@ def _bound_names(target: cst.BaseExpression) -> set[str]:
     return set()
 
 
-def _loop_receivers(sem: "FileSemantics", call: cst.Call) -> Iterator[Value]:
-    for receiver, _, _ in sem.observed(call):
-        yield from options_of(receiver)
+def _loop_receivers(sem: "FileSemantics", call: cst.Call) -> Iterator[tuple[Value, Optional[int]]]:
+    for (receiver, _, _), at in observations(sem, call):
+        for option in options_of(receiver):
+            yield option, at
 
 
 def loop_receiver_unknown(sem: "FileSemantics", write: InitWrite) -> bool:
@@ -540,7 +629,7 @@ def loop_receiver_unknown(sem: "FileSemantics", write: InitWrite) -> bool:
     loop = loop_over(write.site, write.root) if write.root else None
     if loop is None:
         return False
-    receivers = list(_loop_receivers(sem, loop[1]))
+    receivers = [receiver for receiver, _ in _loop_receivers(sem, loop[1])]
     return not receivers or any(not isinstance(r, (Instance, Container, Layer)) or (isinstance(r, Instance) and r.cls is None) for r in receivers)
 
 
@@ -569,73 +658,28 @@ def modules_of(model: Value, depth: int = 0, seen: Optional[set[int]] = None) ->
                 yield child
 
 
-def _parameters_of(model: Value, via: str) -> Iterator[Written]:
+def _parameters_of(model: Value, via: str, at: Optional[int] = None) -> Iterator[Written]:
     for item in modules_of(model):
         if isinstance(item, Layer):
-            yield Written(item, "weight", via)
+            yield Written(item, "weight", via, at)
         elif isinstance(item, Tensor):
-            yield Written(item, "", via)
+            yield Written(item, "", via, at)
 
 
 # --- parameters and where they are used ---------------------------------------------------------
 
 def weight_uses(sem: "FileSemantics") -> dict[int, list["WeightUse"]]:
-    """For each ``nn.Parameter`` call (by id of its node: one entry for all the instances a
-    class is built as) whose tensor is used as the weight of a matrix product — ``x @ W``,
-    ``torch.matmul``/``mm``/``bmm``/``einsum``, ``F.linear``/``F.conv*d`` — every such use. The
-    weight may be transposed or reshaped on the way (``W.t()``), not rescaled or normalised
-    (``W * scale``, ``F.normalize(W)``: then it is not the raw parameter that multiplies)."""
-    uses: dict[int, list[WeightUse]] = {}
-    for graph in sem.all_graphs():
-        for tensor in graph.tensors:
-            for operand in _weight_operands(tensor):
-                parameter = _through_views(operand)
-                if parameter is not None and parameter.node is not None:
-                    uses.setdefault(id(parameter.node), []).append(WeightUse(graph, tensor, parameter))
-    return uses
-
-
-class WeightUse:
-    __slots__ = ("graph", "product", "parameter")
-
-    def __init__(self, graph: "ForwardGraph", product: Tensor, parameter: Tensor) -> None:
-        self.graph = graph
-        self.product = product  # the matrix product's output
-        self.parameter = parameter  # the ``nn.Parameter`` tensor used as its weight
+    """For each trainable weight tensor used as the weight of a matrix product — ``x @ W``,
+    ``torch.matmul``/``mm``/``bmm``/``einsum``, ``F.linear``/``F.conv*d`` — by id of the node that
+    creates it (one entry for all the instances a class is built as), every such use, in the
+    forward passes and in module-level code (``semantics/weights.py``). The weight may be
+    transposed or reshaped on the way (``W.t()``), not rescaled or normalised (``W * scale``,
+    ``F.normalize(W)``: then it is not the raw weight that multiplies)."""
+    raw = sem.raw_weights
+    return {key: uses for key, uses in raw.uses.items() if raw.trainable(uses[0].parameter)}
 
 
 _PRODUCTS = frozenset({"torch.matmul", "torch.mm", "torch.bmm", "torch.einsum", "torch.nn.functional.linear"})
-
-
-def _weight_operands(tensor: Tensor) -> tuple[Value, ...]:
-    if tensor.kind == "binop" and tensor.target == "MatrixMultiply":
-        return tensor.inputs
-    if tensor.kind == "function" and tensor.target in _PRODUCTS:
-        return tensor.inputs
-    if tensor.kind == "function" and isinstance(tensor.target, str) and tensor.op is not None and tensor.op.kind == "affine":
-        return tensor.inputs[1:2]  # F.conv2d(x, weight)
-    if tensor.kind == "method" and tensor.target in ("matmul", "mm", "bmm") :
-        return tensor.inputs
-    return ()
-
-
-def _through_views(value: Value) -> Optional[Tensor]:
-    current = value
-    for _ in range(6):
-        if not isinstance(current, Tensor):
-            return None
-        if current.kind == "parameter":
-            return current
-        op = current.module_op
-        if current.kind == "method" and op is not None and op.kind == "reshape" and current.inputs:
-            current = current.inputs[0]
-        elif current.kind == "method" and current.target in ("t", "T") and current.inputs:
-            current = current.inputs[0]
-        elif current.kind == "subscript" and current.inputs:
-            current = current.inputs[0]
-        else:
-            return None
-    return None
 
 
 # Operations whose output does not carry the magnitude of their input: discrete selections

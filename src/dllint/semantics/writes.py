@@ -1,0 +1,169 @@
+"""Initialisation in order: the writes to each parameter, and which of them is the last.
+
+Initialising a model is a sequence. A submodule's ``__init__`` zero-initialises its output
+projection, then the parent's ``self.apply(self._init_weights)`` (or Hugging Face's
+``post_init()``, timm's ``named_apply(init_fn, self)``, an init loop over ``self.modules()`` at
+the end of ``__init__``) draws every ``nn.Linear`` again; a custom init is undone by a
+``reset_parameters()`` called after it; ``layer.weight = nn.Parameter(torch.zeros(...))``
+replaces the weight a layer was built with. What the model trains from is the *final* state
+of each parameter, so that is what a rule judges.
+
+The evaluator's clock (``Evaluator.clock``) ticks at every call it evaluates and every
+attribute it assigns, so the moments at which writes reach a given layer object are ordered:
+
+* each init write (``semantics/inits.py``) at the moment it reached the layer — the write
+  itself when the evaluator ran it with the layer, the ``apply``/``named_apply`` call or the
+  ``modules()`` loop that ran an isinstance-guarded init function over the model, the
+  ``post_init()`` that applied a Hugging Face ``_init_weights``;
+* ``layer.weight = <tensor>`` and ``w.data = <tensor>``;
+* ``layer.reset_parameters()`` on a torch layer (PyTorch's default init again).
+
+A write whose moment is unknown (a ``reset_parameters`` nobody calls in this file, an init
+function never applied here) is left out of the ordering: it neither replaces nor is replaced.
+Partial writes (``w[:, 0].zero_()``) and writes to a parameter loop's selection
+(``if "fc" in name``) replace nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator, Optional
+
+import libcst as cst
+
+from dllint.semantics.inits import InitWrite, Written, observations, written
+from dllint.semantics.values import AttributeOf, Layer, Tensor, Value, options_of
+
+if TYPE_CHECKING:
+    from dllint.semantics import FileSemantics
+
+Key = tuple[int, str]  # (id of a layer, parameter name) or (id of a weight tensor's node, "")
+
+
+class Entry:
+    """One moment a parameter's values were set.
+
+    kind: write (an init write: ``write``) | assign (``layer.weight = value``: ``value``, at
+    ``node``) | reset (``layer.reset_parameters()`` at ``node``)."""
+
+    __slots__ = ("kind", "at", "write", "value", "node")
+
+    def __init__(self, kind: str, at: int, write: Optional[InitWrite] = None, value: Optional[Value] = None,
+                 node: Optional[cst.CSTNode] = None) -> None:
+        self.kind = kind
+        self.at = at
+        self.write = write
+        self.value = value
+        self.node = node
+
+
+def key_of(target: Written) -> Optional[Key]:
+    if target.layer is not None:
+        return id(target.layer), target.parameter
+    tensor = target.tensor
+    if tensor is not None and tensor.node is not None:
+        return id(tensor.node), ""
+    return None
+
+
+class Timeline:
+    """The ordered writes to every parameter of a file (built once, on first use)."""
+
+    def __init__(self, sem: "FileSemantics") -> None:
+        self.sem = sem
+        self._written: dict[int, list[Written]] = {}
+        self.entries: dict[Key, list[Entry]] = {}
+        for write in sem.init_writes:
+            if write.partial:
+                continue
+            for target in self.written(write):
+                key = key_of(target)
+                if key is not None and target.at is not None and target.certain:
+                    self.entries.setdefault(key, []).append(Entry("write", target.at, write=write))
+        evaluator = sem.evaluator
+        for owner, name, value, node, at in evaluator.tensor_assignments:
+            if not isinstance(value, Tensor):
+                continue
+            for key in _assigned_keys(owner, name):
+                self.entries.setdefault(key, []).append(Entry("assign", at, value=value, node=node))
+        for site in sem.method_calls("reset_parameters"):
+            for (receiver, _, _), at in observations(sem, site.node):
+                for option in options_of(receiver):
+                    if isinstance(option, Layer) and at is not None:
+                        for parameter in ("weight", "bias"):
+                            self.entries.setdefault((id(option), parameter), []).append(Entry("reset", at, node=site.node))
+        for entries in self.entries.values():
+            entries.sort(key=lambda entry: entry.at)
+
+    def written(self, write: InitWrite) -> list[Written]:
+        """``inits.written`` for one write, computed once."""
+        found = self._written.get(id(write))
+        if found is None:
+            found = self._written[id(write)] = written(self.sem, write)
+        return found
+
+    def final(self, key: Key) -> Optional[Entry]:
+        """The last entry of a parameter whose moment is known."""
+        entries = self.entries.get(key)
+        return entries[-1] if entries else None
+
+    def superseded(self, write: InitWrite, target: Written) -> bool:
+        """Whether something later replaces what ``write`` put into ``target``: another write,
+        an assignment, a ``reset_parameters()`` that ran after it on the same layer or tensor.
+
+        A layer of a class's analysis with its defaults (built by no call of this file) stands
+        for the layers the same line builds where the file does build the class — inside a
+        parent model whose ``_init_weights`` runs last: it is replaced when they all are."""
+        if self._replaced(write, target):
+            return True
+        layer = target.layer
+        if layer is None or layer.built_by is not None:
+            return False
+        built = [
+            other for other in self.written(write)
+            if other.layer is not None and other.layer.node is layer.node and other.layer.built_by is not None
+        ]
+        return bool(built) and all(self._replaced(write, other) for other in built)
+
+    def _replaced(self, write: InitWrite, target: Written) -> bool:
+        key = key_of(target)
+        if key is None or target.at is None:
+            return False
+        return any(entry.at > target.at and entry.write is not write for entry in self.entries.get(key, ()))
+
+    def later_than(self, first: InitWrite, second: InitWrite, target: Written) -> Optional[bool]:
+        """Whether ``second`` reached ``target``'s parameter after ``first`` did; None when the
+        order is unknown."""
+        key = key_of(target)
+        if key is None:
+            return None
+        at_first = [entry.at for entry in self.entries.get(key, ()) if entry.write is first]
+        at_second = [entry.at for entry in self.entries.get(key, ()) if entry.write is second]
+        if not at_first or not at_second:
+            return None
+        return max(at_second) > max(at_first)
+
+    def assignments(self) -> Iterator[tuple[Key, Entry]]:
+        """Every ``layer.weight = <tensor>`` / ``w.data = <tensor>`` with the parameter it sets."""
+        for key, entries in self.entries.items():
+            for entry in entries:
+                if entry.kind == "assign":
+                    yield key, entry
+
+
+def _assigned_keys(owner: Value, name: str) -> Iterator[Key]:
+    """``layer.weight = t`` → (layer, weight); ``layer.weight.data = t`` → (layer, weight);
+    ``w.data = t`` for a weight tensor ``w`` → (w's node, "")."""
+    for option in options_of(owner):
+        if isinstance(option, Layer) and name != "data":
+            yield id(option), name
+        elif isinstance(option, AttributeOf) and name == "data":
+            layer, parameter = option.path
+            for layer_option in options_of(layer):
+                if isinstance(layer_option, Layer) and parameter:
+                    yield id(layer_option), parameter
+        elif isinstance(option, Tensor) and name == "data":
+            from dllint.semantics.weights import through_views
+
+            tensor = through_views(option)
+            if tensor is not None and tensor.node is not None:
+                yield id(tensor.node), ""
