@@ -12,7 +12,6 @@ from dllint.semantics.inits import (
     in_residual_branch,
     next_operations,
     scale_reaches_weights,
-    written,
 )
 from dllint.semantics.values import Constant
 
@@ -53,7 +52,9 @@ class InitActivationMismatch(Rule):
     explicit gain (`gain=nn.init.calculate_gain("relu")`, or a deliberately tiny
     `gain=0.01` that starts a flow or residual branch near the identity); Kaiming with `a=math.sqrt(5)`
     (PyTorch's own default init) or another large negative slope; a layer given its own
-    init elsewhere in the file.
+    init elsewhere in the file (unless this init loop runs after it and replaces it); an init
+    a later one replaces (the parent's `self.apply(self._init_weights)`, Hugging Face's
+    `post_init()`, a specific init after the loop): the final initial state is what is judged.
 
     ## Why is this bad?
     Both schemes pick the weight variance that keeps the activation variance constant from
@@ -110,16 +111,20 @@ class InitActivationMismatch(Rule):
             return
         uses = applications(sem)
         specific = _specifically_initialised(sem)
+        timeline = sem.init_timeline
         for write, scheme in candidates:
             mismatched: list[_Verdict] = []
             seen: set[int] = set()
-            for target in written(sem, write):
+            for target in timeline.written(write):
                 layer = target.layer
                 if layer is None or not target.certain or target.parameter != "weight" or id(layer.node) in seen:
                     continue
+                if timeline.superseded(write, target):
+                    continue  # a later init replaces it
                 seen.add(id(layer.node))
-                if target.via not in _SPECIFIC and specific.get(id(layer.node), write) is not write:
-                    continue  # the layer gets its own init elsewhere
+                own = specific.get(id(layer.node), write)
+                if target.via not in _SPECIFIC and own is not write and not timeline.later_than(own, write, target):
+                    continue  # the layer gets its own init elsewhere, not replaced by this one
                 verdict = _judge(layer, scheme, uses.get(id(layer.node), ()))
                 if verdict is not None:
                     mismatched.append(verdict)
@@ -153,7 +158,7 @@ def _specifically_initialised(sem: FileSemantics) -> dict[int, InitWrite]:
     for write in sem.init_writes:
         if write.method and write.name not in ("normal_", "uniform_"):
             continue
-        for target in written(sem, write):
+        for target in sem.init_timeline.written(write):
             if target.layer is not None and target.via in _SPECIFIC and target.parameter.startswith("weight"):
                 found[id(target.layer.node)] = write
     return found
