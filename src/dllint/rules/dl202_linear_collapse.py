@@ -16,6 +16,7 @@ from dllint.semantics import (
     short_name,
 )
 from dllint.semantics.values import Constant, Container, Instance, Merge, Obj, Value
+from dllint.semantics.weights import RawWeights, trace_graphs, weight_shape
 
 _AFFINE_FAMILIES = ("linear", "conv", "conv_transpose")
 # Operations that keep a map linear: what may sit between the two layers of a collapse.
@@ -36,13 +37,15 @@ _LOW_RANK_PAIR_NAMES = {("a", "b"), ("down", "up"), ("u", "v"), ("encode", "deco
 
 
 class _Affine:
-    """One application of a layer (or functional op) that computes an affine map."""
+    """One application of a layer, or one product with a trainable raw weight (``x @ W``,
+    ``torch.mm(x, W)``, ``F.linear(x, W)``), that computes an affine map."""
 
-    __slots__ = ("tensor", "layer")
+    __slots__ = ("tensor", "layer", "weight")
 
-    def __init__(self, tensor: Tensor, layer: Optional[Layer]) -> None:
+    def __init__(self, tensor: Tensor, layer: Optional[Layer], weight: Optional[Tensor] = None) -> None:
         self.tensor = tensor
-        self.layer = layer  # None for functional F.linear / F.conv*d
+        self.layer = layer  # None for a product with a raw weight
+        self.weight = weight  # the raw weight of a product
 
     @property
     def node(self) -> Optional[cst.CSTNode]:
@@ -52,7 +55,7 @@ class _Affine:
     def label(self) -> str:
         if self.layer is not None:
             return f"`{short_name(self.layer.qualified)}`"
-        return f"`{short_name(str(self.tensor.target))}`"
+        return "the product with a raw weight"
 
 
 class LinearCollapse(Rule):
@@ -61,14 +64,20 @@ class LinearCollapse(Rule):
     Flags two affine layers applied back to back with nothing non-linear between them:
     `Linear → Linear`, `Linear → Dropout → Linear`, `Conv → Conv`, `ConvTranspose → Conv`,
     `Linear → reshape → Linear` — in an `nn.Sequential` (including nested ones and those built
-    from lists or `OrderedDict`s) or in `forward`'s dataflow (across submodules). Only dropout,
+    from lists or `OrderedDict`s) or in `forward`'s dataflow (across submodules). Raw weights
+    count as layers: a trainable weight applied with `x @ W`, `torch.mm`, `torch.matmul` or
+    `F.linear(x, W)` (an `nn.Parameter`, a tensor created with `requires_grad=True` or given to
+    an optimizer), in a model class or in from-scratch module-level code (`H = X @ W1 + b1;
+    return H @ W2 + b2`). Only dropout,
     `nn.Identity`, reshapes (`view`, `flatten`, `permute`, `transpose`), indexing and scaling by
     a constant may sit between them; those are all linear.
 
     Not flagged: a normalisation, pooling, activation, attention, gating or residual merge
     between the layers; resampling (`nn.Upsample`, `F.interpolate`) or any other operation
-    dllint does not know to be linear; functional `F.linear`/`F.conv2d` (their weight is as
-    often a fixed buffer — a DCT basis, a blur filter — as a parameter); an `nn.Embedding`
+    dllint does not know to be linear; functional `F.linear`/`F.conv2d` and products whose
+    weight is not trained (a fixed buffer — a DCT basis, a blur filter — or a plain tensor);
+    a pair with a raw weight whose widths dllint cannot compare (the middle may be the
+    narrowest: a factorisation); an `nn.Embedding`
     followed by a `Linear` (a lookup table and a projection are a factorised embedding —
     ALBERT's, or a frozen pretrained table with a trainable projection — not two layers of
     depth); a layer whose output is also used elsewhere (returned as features, split with
@@ -158,16 +167,20 @@ class LinearCollapse(Rule):
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         straight = self.settings["scope"] == "straight-line"
         reported: set[tuple[int, int]] = set()
-        for graph in sem.all_graphs():
+        raw = sem.raw_weights
+        graphs = [(graph, False) for graph in sem.all_graphs()] + [(graph, True) for graph in trace_graphs(sem)]
+        for graph, raw_only in graphs:
             escaping = _returned_ids(sem, graph.returns)
             for tensor in graph.tensors:
-                second = _affine(tensor)
-                if second is None or not tensor.inputs:
+                second = _affine(tensor, raw)
+                if second is None or not tensor.inputs or (raw_only and second.weight is None):
                     continue
-                for first, between in _preceding_affines(graph, tensor.inputs[0], escaping, straight):
+                for first, between in _preceding_affines(graph, tensor.inputs[0], escaping, straight, raw):
                     key = (id(first.node), id(second.node))
                     if key in reported or first.node is None or second.node is None:
                         continue
+                    if raw_only and first.weight is None:
+                        continue  # module-level code: only products with raw weights (layers are judged in their own graphs)
                     if isinstance(first.node, cst.Call) and isinstance(second.node, cst.Call) and sem.exclusive(first.node, second.node):
                         continue  # built in different arms of one if/else: never neighbours
                     if self.settings["allow-low-rank"] and _low_rank(sem, first, second):
@@ -205,18 +218,22 @@ def _joined_nonlinearly_elsewhere(sem: FileSemantics, first: _Affine, second: _A
     return False
 
 
-def _affine(tensor: Tensor) -> Optional[_Affine]:
+def _affine(tensor: Tensor, raw: RawWeights) -> Optional[_Affine]:
+    weight = raw.weight_of(tensor)
+    if weight is not None:
+        return _Affine(tensor, None, weight)
     op = tensor.module_op
     if op is None or op.kind != "affine" or op.family not in _AFFINE_FAMILIES:
         return None
     if tensor.kind == "module" and isinstance(tensor.target, Layer):
         return _Affine(tensor, tensor.target)
-    # Functional F.linear / F.conv2d are not counted: their weight is as often a fixed
-    # buffer (a DCT basis, a blur or resampling filter) as a trainable parameter.
+    # Functional F.linear / F.conv2d with a weight that is not trainable here are not
+    # counted: their weight is as often a fixed buffer (a DCT basis, a blur or resampling
+    # filter) as a trainable parameter.
     return None
 
 
-def _preceding_affines(graph: ForwardGraph, value: Value, escaping: set[int], straight: bool):
+def _preceding_affines(graph: ForwardGraph, value: Value, escaping: set[int], straight: bool, raw: RawWeights):
     """The affine applications whose output reaches ``value`` through linear operations only,
     each with the operations passed on the way (in order)."""
     found = []
@@ -234,7 +251,7 @@ def _preceding_affines(graph: ForwardGraph, value: Value, escaping: set[int], st
         seen.add(id(current))
         if straight and not _single_use(graph, current, escaping):
             continue
-        first = _affine(current)
+        first = _affine(current, raw)
         if first is not None:
             found.append((first, between))
             continue
@@ -310,12 +327,18 @@ def _direct_call(sem: FileSemantics, affine: _Affine) -> Optional[cst.Call]:
 
 def _site(sem: FileSemantics, second: _Affine) -> cst.CSTNode:
     """Where the second layer is applied when that is a call of the layer itself (a
-    ``forward`` line), else where it is built (its place in a Sequential)."""
+    ``forward`` line), else where it is built (its place in a Sequential); for a product with
+    a raw weight, the product."""
+    if second.layer is None:
+        return second.tensor.node  # type: ignore[return-value]
     call = _direct_call(sem, second)
-    return call if call is not None else second.layer.node  # type: ignore[union-attr]
+    return call if call is not None else second.layer.node
 
 
 def _label(sem: FileSemantics, affine: _Affine) -> str:
+    if affine.layer is None:
+        text = cst.Module(body=[]).code_for_node(affine.tensor.node) if affine.tensor.node is not None else ""
+        return f"`{text}`" if text and len(text) <= 60 and "\n" not in text else affine.label
     call = _direct_call(sem, affine)
     kind = affine.label
     if call is not None:
@@ -330,6 +353,8 @@ def _message(sem: FileSemantics, first: _Affine, second: _Affine, between: tuple
         for tensor in between:
             op = tensor.module_op
             word = op.kind if op is not None else {"subscript": "indexing", "unary": "negation", "binop": "scaling"}.get(tensor.kind, tensor.kind)
+            if tensor.kind == "binop" and tensor.target in ("Add", "Subtract"):
+                word = "a bias"
             if word not in kinds:
                 kinds.append(word)
         via = f" with only {', '.join(kinds)} between them"
@@ -345,7 +370,7 @@ def _message(sem: FileSemantics, first: _Affine, second: _Affine, between: tuple
 def _low_rank(sem: FileSemantics, first: _Affine, second: _Affine) -> bool:
     """Whether the pair is a deliberate factorisation of one layer into two cheaper ones."""
     if first.layer is None or second.layer is None:
-        return False
+        return not _raw_pair_widens(sem, first, second)
     a, b = first.layer, second.layer
     return (
         _narrow_middle(a, b)
@@ -353,6 +378,37 @@ def _low_rank(sem: FileSemantics, first: _Affine, second: _Affine) -> bool:
         or _pointwise_and_spatial(a, b)
         or _named_low_rank(sem, a, b)
     )
+
+
+def _raw_pair_widens(sem: FileSemantics, first: _Affine, second: _Affine) -> bool:
+    """For a pair with a raw weight: whether the middle width is surely not smaller than both
+    ends (the sizes fold, or the same expression gives the middle and an end: a square
+    ``W2``) — when that cannot be told, the pair may be a deliberate low-rank factorisation."""
+    widths = [_affine_widths(sem, affine) for affine in (first, second)]
+    if widths[0] is None or widths[1] is None:
+        return False
+    (start, middle), (middle_again, end) = widths[0], widths[1]
+    numbers = [value for _, value in (start, middle, middle_again, end)]
+    if all(_is_int(n) for n in numbers):
+        return min(numbers[1], numbers[2]) >= min(numbers[0], numbers[3])
+    texts = [_text(expr) for expr, _ in (start, middle, middle_again, end)]
+    return texts[1] in (texts[0], texts[3]) or texts[2] in (texts[0], texts[3])
+
+
+def _affine_widths(sem: FileSemantics, affine: _Affine):
+    """((input width expression, value), (output width expression, value)) of an affine map."""
+    if affine.layer is not None:
+        (value_in, expr_in), (value_out, expr_out) = _width(affine.layer, "in"), _width(affine.layer, "out")
+        return ((expr_in, value_in), (expr_out, value_out)) if expr_in is not None and expr_out is not None else None
+    shape = weight_shape(sem, affine.weight) if affine.weight is not None else None
+    if shape is None or len(shape) != 2:
+        return None
+    linear = affine.tensor.kind == "function" and affine.tensor.target == "torch.nn.functional.linear"
+    return (shape[1], shape[0]) if linear else (shape[0], shape[1])  # F.linear's weight is (out, in); x @ W's is (in, out)
+
+
+def _text(expr: cst.BaseExpression) -> str:
+    return cst.Module(body=[]).code_for_node(expr)
 
 
 def _width(layer: Layer, side: str) -> tuple[Any, Optional[cst.BaseExpression]]:

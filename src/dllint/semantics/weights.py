@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import libcst as cst
 
-from dllint.semantics.constants import fold
+from dllint.semantics.constants import UNKNOWN, fold
 from dllint.semantics.syntax import bind_arguments, keyword
 from dllint.semantics.values import Constant, Container, Tensor, Value, options_of
 
@@ -172,8 +172,22 @@ def weight_like(tensor: Tensor) -> bool:
 
 
 def _flowing(tensor: Tensor) -> bool:
-    """Whether a binop mixes in a tensor computed from the data (not a fresh or parameter one)."""
-    return any(isinstance(s, Tensor) and s.kind not in ("fresh", "parameter") for s in tensor.inputs)
+    """Whether a binop mixes in a tensor computed from the data (not a fresh or parameter one,
+    nor a number computed from the constructor's arguments, ``d ** 0.5``)."""
+    return any(isinstance(s, Tensor) and s.kind not in ("fresh", "parameter") and not _scalar(s) for s in tensor.inputs)
+
+
+def _scalar(value: Value, depth: int = 0) -> bool:
+    """Arithmetic on constants and function parameters only: ``1 / math.sqrt(d)``, ``d ** -0.5``."""
+    from dllint.semantics.values import Param
+
+    if isinstance(value, (Constant, Param)):
+        return True
+    if not isinstance(value, Tensor) or depth > 6 or value.kind not in ("binop", "unary", "function"):
+        return False
+    if value.kind == "function" and not (isinstance(value.target, str) and value.target.startswith("math.")):
+        return False
+    return all(_scalar(source, depth + 1) for source in value.inputs)
 
 
 def _made_trainable(sem: "FileSemantics") -> set[int]:
@@ -270,7 +284,7 @@ def initial(sem: "FileSemantics", weight: Value) -> Initial:
         ):
             current = current.inputs[0]
         elif current.kind == "binop" and current.target in ("Multiply", "Divide") and not _flowing(current):
-            sources = [s for s in current.inputs if isinstance(s, Tensor)]
+            sources = [s for s in current.inputs if isinstance(s, Tensor) and not _scalar(s)]
             if len(sources) != 1:
                 return Initial("unknown", None)
             scaled = True
@@ -330,16 +344,62 @@ def _folded(sem: "FileSemantics", node: cst.Call, params: tuple[str, ...], name:
 def rank(node: Optional[cst.CSTNode]) -> int:
     """How many sizes a tensor constructor is given (``torch.zeros(3, 4)``, ``torch.randn((3, 4))``:
     2); 0 when unknown."""
-    if not isinstance(node, cst.Call):
-        return 0
-    if any(a.star for a in node.args):
-        return 0
-    sizes = [a for a in node.args if a.keyword is None]
+    sizes = _sizes(node)
+    return len(sizes) if sizes is not None else 0
+
+
+def _sizes(node: Optional[cst.CSTNode]) -> Optional[list[cst.BaseExpression]]:
+    """The size expressions of a tensor constructor call; None when unknown (``*shape``)."""
+    if not isinstance(node, cst.Call) or any(a.star for a in node.args):
+        return None
+    sizes = [a.value for a in node.args if a.keyword is None]
     size = keyword(node, "size")
+    name = node.func.attr.value if isinstance(node.func, cst.Attribute) else node.func.value if isinstance(node.func, cst.Name) else ""
     if size is not None:
-        sizes = [cst.Arg(size)]
-    if isinstance(node.func, cst.Attribute) and node.func.attr.value == "normal" and size is None:
+        sizes = [size]
+    elif name == "normal":
         sizes = sizes[2:]  # torch.normal(mean, std, (out, in))
-    if sizes and isinstance(sizes[0].value, (cst.Tuple, cst.List)):
-        return len(sizes[0].value.elements)  # torch.zeros((3, 4)), torch.full((3, 4), 0.5)
-    return len(sizes) - (1 if isinstance(node.func, cst.Attribute) and node.func.attr.value == "full" else 0)
+    if sizes and isinstance(sizes[0], (cst.Tuple, cst.List)):
+        return [element.value for element in sizes[0].elements]  # torch.zeros((3, 4)), torch.full((3, 4), 0.5)
+    return sizes[:-1] if name == "full" else sizes
+
+
+def weight_shape(sem: "FileSemantics", weight: Tensor) -> Optional[list[tuple[cst.BaseExpression, object]]]:
+    """The sizes a raw weight is created with, each as (expression, folded value or UNKNOWN):
+    ``nn.Parameter(torch.randn(num_inputs, 256) * 0.01)`` → [(num_inputs, 784), (256, 256)]."""
+    draw = initial(sem, weight).draw
+    if isinstance(draw, cst.Call) and isinstance(draw.func, cst.Attribute) and draw.func.attr.value in ("normal_", "uniform_"):
+        draw = draw.func.value  # torch.empty(a, b).normal_()
+    sizes = _sizes(draw)
+    if sizes is None:
+        return None
+    site = sem.site_of(draw) if isinstance(draw, cst.Call) else None
+    scope = site.scope if site is not None else sem.info.scope
+    folded = [fold(size, scope) for size in sizes]
+    evaluated = _evaluated_sizes(sem, draw, len(sizes))  # the constructor arguments the evaluations passed
+    if evaluated is not None:
+        folded = [value if value is not UNKNOWN else seen for value, seen in zip(folded, evaluated)]
+    return list(zip(sizes, folded))
+
+
+def _evaluated_sizes(sem: "FileSemantics", draw: cst.Call, count: int) -> Optional[list[object]]:
+    """The sizes a constructor call was given in the evaluations that ran it, when they agree."""
+    from dllint.semantics.values import Constant
+
+    found: list[object] = [UNKNOWN] * count
+    for _, args, kwargs in sem.observed(draw):
+        values = list(args)
+        if "size" in kwargs:
+            values = [kwargs["size"]]
+        elif isinstance(draw.func, cst.Attribute) and draw.func.attr.value == "normal":
+            values = values[2:]
+        if values and isinstance(values[0], Container):
+            values = list(values[0].items)
+        if len(values) < count:
+            return None
+        for index, value in enumerate(values[:count]):
+            if isinstance(value, Constant):
+                if found[index] is not UNKNOWN and found[index] != value.value:
+                    return None  # built with different sizes by different evaluations
+                found[index] = value.value
+    return found
