@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 from dllint.rules.base import Option, Report, Rule
 from dllint.semantics import FileSemantics, Layer, Tensor, describe, is_merge
+from dllint.semantics.weights import feeding_raw_products, trace_graphs
 
 
 class SaturatingActivationStack(Rule):
@@ -14,7 +15,9 @@ class SaturatingActivationStack(Rule):
     path through the network, with no normalisation layer or residual connection between
     them. It follows the activation through names (`ACT = torch.tanh`, one `self.act =
     nn.Sigmoid()` applied after every layer), loops over `nn.ModuleList`s, and
-    `nn.Sequential`s built from lists.
+    `nn.Sequential`s built from lists. Raw weights count as layers: trainable tensors applied
+    with `x @ W`, `torch.mm`, `torch.matmul` or `F.linear`, in a model class or in from-scratch
+    module-level code (`H = torch.sigmoid(X @ W1 + b1)`); plain tensors nothing trains do not.
 
     Sigmoid and tanh used as *gates* are not hidden activations and are never counted: a
     sigmoid whose output multiplies something (`x * torch.sigmoid(g)`, squeeze-and-excitation,
@@ -80,8 +83,15 @@ class SaturatingActivationStack(Rule):
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         limit = self.settings["max-saturating"]
         reported: set[int] = set()
-        for graph in sem.all_graphs():
-            stack = _deepest_stack(graph)
+        graphs = [(graph, graph.hidden) for graph in sem.all_graphs()]
+        for graph in trace_graphs(sem):
+            # Module-level code and plain functions: the activations between raw weights'
+            # products (layers are judged in their own forward passes and Sequentials).
+            feeding = feeding_raw_products(sem, graph)
+            if feeding:
+                graphs.append((graph, lambda tensor, feeding=feeding: id(tensor) in feeding))
+        for graph, hidden in graphs:
+            stack = _deepest_stack(graph, hidden)
             if len(stack) <= limit:
                 continue
             first = stack[0]
@@ -99,7 +109,7 @@ class SaturatingActivationStack(Rule):
             )
 
 
-def _deepest_stack(graph) -> list[Tensor]:
+def _deepest_stack(graph, hidden: Callable[[Tensor], bool]) -> list[Tensor]:
     """The longest run of hidden sigmoid/tanh activations on one path, in order."""
     runs: dict[int, list[Tensor]] = {}
     best: list[Tensor] = []
@@ -109,7 +119,7 @@ def _deepest_stack(graph) -> list[Tensor]:
         op = tensor.module_op
         if (op is not None and op.kind == "norm") or is_merge(tensor):
             run = []
-        elif op is not None and op.saturating and graph.hidden(tensor):
+        elif op is not None and op.saturating and hidden(tensor):
             run = run + [tensor]
         runs[id(tensor)] = run
         if len(run) > len(best):

@@ -171,6 +171,31 @@ def weight_like(tensor: Tensor) -> bool:
     return tensor.kind == "method" and bool(tensor.inputs) and isinstance(tensor.inputs[0], Tensor) and tensor.inputs[0].kind == "fresh"
 
 
+def feeding_raw_products(sem: "FileSemantics", graph: "ForwardGraph") -> set[int]:
+    """Ids of the tensors whose values flow — through activations, norms, dropout, reshapes,
+    bias adds — into a product with a trainable raw weight: the hidden units of a from-scratch
+    network (``ForwardGraph.hidden`` asks the same of every layer with weights)."""
+    from dllint.semantics import passes_on
+
+    raw = sem.raw_weights
+    in_graph = {id(tensor) for tensor in graph.tensors}
+    targets = [tensor for tensor in graph.tensors if raw.weight_of(tensor) is not None]
+    reached = {id(tensor) for tensor in targets}
+    found: set[int] = set()
+    while targets:
+        tensor = targets.pop()
+        for source in tensor.inputs:
+            for option in options_of(source):
+                key = id(option)
+                if key in found:
+                    continue
+                found.add(key)
+                if key in in_graph and key not in reached and isinstance(option, Tensor) and passes_on(option):
+                    reached.add(key)
+                    targets.append(option)
+    return found
+
+
 def _flowing(tensor: Tensor) -> bool:
     """Whether a binop mixes in a tensor computed from the data (not a fresh or parameter one,
     nor a number computed from the constructor's arguments, ``d ** 0.5``)."""
