@@ -134,6 +134,9 @@ class LibraryMixin:
             # A class imported from elsewhere (another file of the run, a library): an
             # instance whose contents the project index may know.
             return Instance(qualified, node)
+        if not qualified.startswith("builtins."):
+            for value in (*args, *kwargs.values()):
+                self._escape(value)
         return Obj(qualified, node, args, kwargs)
 
     def _container(self: "Evaluator", family: str, qualified: str, args: tuple[Value, ...], node: cst.Call) -> Value:
@@ -244,6 +247,7 @@ class LibraryMixin:
             return Unknown()
         if isinstance(receiver, Container):
             if name == "append" and args:
+                self._escape(args[0])
                 receiver.items.append(args[0])
                 if receiver.keys is not None:
                     receiver.complete = False

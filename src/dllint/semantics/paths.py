@@ -154,8 +154,8 @@ def truth(value: Value) -> Optional[bool]:
             return bool(value.value)
         except Exception:  # noqa: BLE001 - an object whose __bool__ raises: unknown
             return None
-    if isinstance(value, (Layer, Instance, FunctionRef, ClassRef, Reference, Tensor)):
-        return True
+    if isinstance(value, (Layer, Instance, FunctionRef, ClassRef, Reference)):
+        return True  # objects (a tensor's truth is its value: unknown)
     if isinstance(value, Container):
         if value.kind in ("sequential", "module_list", "module_dict"):
             return True
@@ -469,6 +469,7 @@ class PathsMixin:
     def _comparison(self: "Evaluator", expr: cst.Comparison, state: State) -> Value:
         left = self._value(expr.left, state)
         verdict: Optional[bool] = True
+        tensors = [left] if isinstance(left, Tensor) else []
         for comparison in expr.comparisons:
             right = self._value(comparison.comparator, state)
             outcome = compare(comparison.operator, left, right)
@@ -476,7 +477,11 @@ class PathsMixin:
                 verdict = False
             elif outcome is None and verdict is True:
                 verdict = None
+            if isinstance(right, Tensor):
+                tensors.append(right)
             left = right
+        if verdict is None and tensors:
+            return self._tensor("compare", type(expr.comparisons[0].operator).__name__, tuple(tensors), expr)
         return Constant(verdict) if verdict is not None else Unknown()
 
     def _boolean(self: "Evaluator", expr: cst.BooleanOperation, state: State) -> Value:
