@@ -94,6 +94,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         self._mode_clock = 0  # orders eval()/train() calls: the latest one wins
         self.escaped: set[int] = set()  # ids of tensors returned, stored or passed out (_escape)
         self._module_state: Optional[State] = None  # the module body's path while it runs
+        self._partial_loops: set[int] = set()  # loops being unrolled for fewer iterations than they run
+        self._loop_iterables: dict[int, Value] = {}  # per loop node: what it iterates over (this pass)
 
     def run_module(self) -> list[Trace]:
         """The module body, once per path."""
@@ -499,6 +501,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             return AttributeOf(owner, name)
         if isinstance(owner, (Layer, Param, AttributeOf)):
             return AttributeOf(owner, name)
+        if isinstance(owner, Tensor) and name in _TENSOR_VIEWS:
+            return self._tensor("method", name, (owner,), None)
         if isinstance(owner, ClassRef):
             method = self.sem.find_method(owner.cls, name)
             return FunctionRef(method) if method is not None else Unknown()
@@ -647,6 +651,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         if isinstance(callee, Param) and callee.annotation is None and self._param_default(callee) is not None:
             default = self._param_default(callee)
             return self._invoke(default, args, kwargs, node, state)  # type: ignore[arg-type]
+        if isinstance(callee, Unknown) and isinstance(node.func, cst.Name) and self._named_helper(node.func.value, args, node):
+            return Constant(None)  # a helper from a star import whose name says what it does
         return self._forward_call(callee, args, node, state)
 
     def _forward_call(self, model: Value, args: tuple[Value, ...], node: Optional[cst.CSTNode], state: State) -> Value:
@@ -692,6 +698,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
 
 
 _LITERAL_NAMES = {"True": True, "False": False, "None": None}
+# Attributes of a tensor that are the same values (``out.data.topk(1)``), not metadata (``.shape``).
+_TENSOR_VIEWS = frozenset({"data", "T", "mT", "H", "real"})
 
 
 def _negate(value: Any) -> Any:

@@ -246,7 +246,7 @@ def used_as_prediction(sem: "FileSemantics", trace: Trace, output: Optional[Valu
         for source in tensor.inputs:
             for option in options_of(source):
                 consumers.setdefault(id(option), []).append(tensor)
-    queue = [option for option in options_of(output) if isinstance(option, Tensor)]
+    queue = list(_tensors_in(output))
     seen: set[int] = set()
     while queue and len(seen) < _MAX_USES:
         tensor = queue.pop()
@@ -260,6 +260,16 @@ def used_as_prediction(sem: "FileSemantics", trace: Trace, output: Optional[Valu
                 return True
             queue.append(consumer)
     return False
+
+
+def _tensors_in(value: Value, depth: int = 0) -> Iterator[Tensor]:
+    """The tensors a value is or holds (a forward that returns a tuple or a dict)."""
+    for option in options_of(value):
+        if isinstance(option, Tensor):
+            yield option
+        elif isinstance(option, Container) and option.kind in ("list", "dict") and depth < 3:
+            for item in option.items:
+                yield from _tensors_in(item, depth + 1)
 
 
 def _decides(tensor: Tensor) -> bool:
