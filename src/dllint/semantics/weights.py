@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 _PRODUCT_FUNCTIONS = frozenset({"torch.matmul", "torch.mm", "torch.bmm", "torch.einsum", "torch.nn.functional.linear"})
 _PRODUCT_METHODS = frozenset({"matmul", "mm", "bmm"})
 # Methods that keep a tensor's identity as a weight: transposes, reshapes, device and dtype moves.
-_VIEW_METHODS = frozenset({"t", "T", "mT", "H", "mH", "requires_grad_", "cuda", "cpu", "contiguous"})
+_VIEW_METHODS = frozenset({"t", "T", "mT", "H", "data", "requires_grad_", "cuda", "cpu", "contiguous"})
 
 _CONSTANT_DRAWS = frozenset({"torch.zeros", "torch.zeros_like", "torch.ones", "torch.ones_like", "torch.full", "torch.full_like"})
 _UNIT_DRAWS = frozenset({"torch.randn", "torch.randn_like"})

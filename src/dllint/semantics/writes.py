@@ -15,7 +15,8 @@ attribute it assigns, so the moments at which writes reach a given layer object 
   itself when the evaluator ran it with the layer, the ``apply``/``named_apply`` call or the
   ``modules()`` loop that ran an isinstance-guarded init function over the model, the
   ``post_init()`` that applied a Hugging Face ``_init_weights``;
-* ``layer.weight = <tensor>`` and ``w.data = <tensor>``;
+* ``layer.weight = <tensor>`` and ``w.data = <tensor>`` with new values (a parameter, a
+  constructor, a scaled draw — not ``w.data -= lr * w.grad``, an update);
 * ``layer.reset_parameters()`` on a torch layer (PyTorch's default init again).
 
 A write whose moment is unknown (a ``reset_parameters`` nobody calls in this file, an init
@@ -32,6 +33,7 @@ import libcst as cst
 
 from dllint.semantics.inits import InitWrite, Written, observations, written
 from dllint.semantics.values import AttributeOf, Layer, Tensor, Value, options_of
+from dllint.semantics.weights import through_views, weight_like
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
@@ -81,8 +83,8 @@ class Timeline:
                     self.entries.setdefault(key, []).append(Entry("write", target.at, write=write))
         evaluator = sem.evaluator
         for owner, name, value, node, at in evaluator.tensor_assignments:
-            if not isinstance(value, Tensor):
-                continue
+            if not isinstance(value, Tensor) or not weight_like(value):
+                continue  # ``p.data -= lr * p.grad``: an update, not new initial values
             for key in _assigned_keys(owner, name):
                 self.entries.setdefault(key, []).append(Entry("assign", at, value=value, node=node))
         for site in sem.method_calls("reset_parameters"):
@@ -162,8 +164,6 @@ def _assigned_keys(owner: Value, name: str) -> Iterator[Key]:
                 if isinstance(layer_option, Layer) and parameter:
                     yield id(layer_option), parameter
         elif isinstance(option, Tensor) and name == "data":
-            from dllint.semantics.weights import through_views
-
             tensor = through_views(option)
             if tensor is not None and tensor.node is not None:
                 yield id(tensor.node), ""
