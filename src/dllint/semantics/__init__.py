@@ -704,7 +704,7 @@ class ForwardGraph:
                     if key in hidden:
                         continue
                     hidden.add(key)
-                    if key in in_graph and key not in reached and passes_on(option):
+                    if key in in_graph and key not in reached and _passes_on(option):
                         reached.add(key)
                         targets.append(option)
         return hidden
@@ -805,7 +805,7 @@ def _within_chain_budget(containers: list[Container]) -> list[Container]:
     return [container for i, container in enumerate(containers) if i in chosen]
 
 
-def passes_on(tensor: Tensor) -> bool:
+def _passes_on(tensor: Tensor) -> bool:
     """Whether a tensor's value flows through it unchanged in kind (an activation, a norm, a
     reshape, a bias add...), so that what it feeds, its input feeds too."""
     op = tensor.module_op

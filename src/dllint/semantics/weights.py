@@ -175,7 +175,7 @@ def feeding_raw_products(sem: "FileSemantics", graph: "ForwardGraph") -> set[int
     """Ids of the tensors whose values flow — through activations, norms, dropout, reshapes,
     bias adds — into a product with a trainable raw weight: the hidden units of a from-scratch
     network (``ForwardGraph.hidden`` asks the same of every layer with weights)."""
-    from dllint.semantics import passes_on
+    from dllint.semantics import _passes_on as passes_on
 
     raw = sem.raw_weights
     in_graph = {id(tensor) for tensor in graph.tensors}
