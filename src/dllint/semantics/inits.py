@@ -519,7 +519,9 @@ def _is_function(value: Value, function: FunctionInfo) -> bool:
 
 
 def guard_types(site: CallSite, name: str) -> Optional[list[str]]:
-    """The classes of the ``if isinstance(name, ...)`` a call sits directly in (resolved names).
+    """The classes of the ``if isinstance(name, ...)`` (or ``if type(name) == X``,
+    ``type(name) in (X, Y)``, ``type(name) == X or type(name) == Y``) a call sits directly in
+    (resolved names).
 
     [] when there is no such guard; None when a further condition inside it selects
     particular layers (``if name.startswith("head")``)."""
@@ -527,22 +529,47 @@ def guard_types(site: CallSite, name: str) -> Optional[list[str]]:
         test, in_body = site.guards[depth]
         if not in_body:
             continue
-        for call in _isinstance_calls(test):
-            if len(call.args) >= 2 and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == name:
-                if depth != len(site.guards) - 1:
-                    return None
-                types = call.args[1].value
-                elements = [e.value for e in types.elements] if isinstance(types, (cst.Tuple, cst.List)) else [types]
-                return [q for q in (site.scope.resolve(e) for e in elements) if q]
+        types = _guarded_types(test, name)
+        if types is not None:
+            if depth != len(site.guards) - 1:
+                return None
+            return [q for q in (site.scope.resolve(e) for e in types) if q]
     return []
 
 
-def _isinstance_calls(test: cst.BaseExpression) -> Iterator[cst.Call]:
+def _guarded_types(test: cst.BaseExpression, name: str) -> Optional[list[cst.BaseExpression]]:
+    """The type expressions a condition requires ``name`` to be an instance of; None when it
+    does not test ``name``'s type."""
     if isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance":
-        yield test
-    elif isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
-        yield from _isinstance_calls(test.left)
-        yield from _isinstance_calls(test.right)
+        if len(test.args) >= 2 and _is_name(test.args[0].value, name):
+            return _elements(test.args[1].value)
+        return None
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        left, comparison = test.left, test.comparisons[0]
+        if (
+            isinstance(left, cst.Call) and isinstance(left.func, cst.Name) and left.func.value == "type"
+            and len(left.args) == 1 and _is_name(left.args[0].value, name)
+        ):
+            if isinstance(comparison.operator, (cst.Equal, cst.Is)):
+                return [comparison.comparator]
+            if isinstance(comparison.operator, cst.In):
+                return _elements(comparison.comparator)
+        return None
+    if isinstance(test, cst.BooleanOperation):
+        left, right = _guarded_types(test.left, name), _guarded_types(test.right, name)
+        if isinstance(test.operator, cst.And):
+            return left if left is not None else right
+        if left is not None and right is not None:
+            return left + right  # ``type(m) == nn.Linear or type(m) == nn.Conv2d``
+    return None
+
+
+def _is_name(expr: cst.BaseExpression, name: str) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == name
+
+
+def _elements(types: cst.BaseExpression) -> list[cst.BaseExpression]:
+    return [e.value for e in types.elements] if isinstance(types, (cst.Tuple, cst.List)) else [types]
 
 
 def loop_over(site: CallSite, name: str) -> Optional[tuple[str, cst.Call]]:
