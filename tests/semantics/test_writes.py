@@ -77,12 +77,18 @@ def test_reset_parameters_and_a_new_parameter_replace_earlier_writes():
                 self.a = nn.Linear(8, 8)
                 self.b = nn.Linear(8, 8)
                 nn.init.constant_(self.a.weight, 0.5)
+                self.rnn = nn.LSTM(8, 8)
+                nn.init.zeros_(self.rnn.weight_hh_l0)
                 self.a.reset_parameters()
+                self.rnn.reset_parameters()
                 nn.init.normal_(self.b.weight)
                 self.b.weight = nn.Parameter(torch.randn(8, 8) * 0.1)
         """
     )
-    assert _verdicts(sem) == {10: [True], 12: [True]}
+    timeline = sem.init_timeline
+    lstm = next(w for w in sem.init_writes if w.name == "zeros_")
+    assert [timeline.superseded(lstm, t) for t in timeline.written(lstm)] == [True]
+    assert _verdicts(sem) == {10: [True], 15: [True]}
     (key, entry), = sem.init_timeline.assignments()
     assert sem.init_timeline.final(key) is entry
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
 
 Key = tuple[int, str]  # (id of a layer, parameter name) or (id of a weight tensor's node, "")
+EVERY_PARAMETER = "*"  # the key of a layer's ``reset_parameters()``: (id of the layer, "*")
 
 
 class Entry:
@@ -91,8 +92,7 @@ class Timeline:
             for (receiver, _, _), at in observations(sem, site.node):
                 for option in options_of(receiver):
                     if isinstance(option, Layer) and at is not None:
-                        for parameter in ("weight", "bias"):
-                            self.entries.setdefault((id(option), parameter), []).append(Entry("reset", at, node=site.node))
+                        self.entries.setdefault((id(option), EVERY_PARAMETER), []).append(Entry("reset", at, node=site.node))
         for entries in self.entries.values():
             entries.sort(key=lambda entry: entry.at)
 
@@ -103,9 +103,15 @@ class Timeline:
             found = self._written[id(write)] = written(self.sem, write)
         return found
 
+    def of(self, key: Key) -> list[Entry]:
+        """The entries of a parameter, in order: its own and its layer's ``reset_parameters()``."""
+        own = self.entries.get(key, [])
+        every = self.entries.get((key[0], EVERY_PARAMETER), []) if key[1] else []
+        return sorted(own + every, key=lambda entry: entry.at) if every else own
+
     def final(self, key: Key) -> Optional[Entry]:
         """The last entry of a parameter whose moment is known."""
-        entries = self.entries.get(key)
+        entries = self.of(key)
         return entries[-1] if entries else None
 
     def superseded(self, write: InitWrite, target: Written) -> bool:
@@ -130,7 +136,7 @@ class Timeline:
         key = key_of(target)
         if key is None or target.at is None:
             return False
-        return any(entry.at > target.at and entry.write is not write for entry in self.entries.get(key, ()))
+        return any(entry.at > target.at and entry.write is not write for entry in self.of(key))
 
     def later_than(self, first: InitWrite, second: InitWrite, target: Written) -> Optional[bool]:
         """Whether ``second`` reached ``target``'s parameter after ``first`` did; None when the
@@ -138,8 +144,8 @@ class Timeline:
         key = key_of(target)
         if key is None:
             return None
-        at_first = [entry.at for entry in self.entries.get(key, ()) if entry.write is first]
-        at_second = [entry.at for entry in self.entries.get(key, ()) if entry.write is second]
+        at_first = [entry.at for entry in self.of(key) if entry.write is first]
+        at_second = [entry.at for entry in self.of(key) if entry.write is second]
         if not at_first or not at_second:
             return None
         return max(at_second) > max(at_first)
