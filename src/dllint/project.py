@@ -21,7 +21,7 @@ LOGITS = "logits"
 
 
 class ClassSummary:
-    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods")
+    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods", "hidden")
 
     def __init__(
         self,
@@ -32,6 +32,7 @@ class ClassSummary:
         output: Optional[str],
         logits: bool = False,
         methods: frozenset[str] = frozenset(),
+        hidden: frozenset[str] = frozenset(),
     ) -> None:
         self.qualified = qualified
         self.bases = bases
@@ -43,24 +44,32 @@ class ClassSummary:
         # forward returns raw logits (a weighted layer's output, no activation after it) on every path
         self.logits = logits
         self.methods = methods
+        # torch layer classes (``torch.nn.Linear``) whose output its forward feeds into further
+        # layers with weights: hidden layers, for the init rules
+        self.hidden = hidden
 
     def __repr__(self) -> str:
         return f"<ClassSummary {self.qualified}>"
 
 
 class ModuleSummary:
-    __slots__ = ("module", "filename", "classes")
+    __slots__ = ("module", "filename", "classes", "applied")
 
-    def __init__(self, module: str, filename: str, classes: Optional[dict[str, ClassSummary]] = None) -> None:
+    def __init__(self, module: str, filename: str, classes: Optional[dict[str, ClassSummary]] = None,
+                 applied: tuple[tuple[str, str], ...] = ()) -> None:
         self.module = module
         self.filename = filename
         self.classes: dict[str, ClassSummary] = {} if classes is None else classes
+        # (init function, model class) for each ``model.apply(init_fn)`` of an init function
+        # defined in another file: what that function's writes reach
+        self.applied = applied
 
 
 class ProjectIndex:
     def __init__(self) -> None:
         self.classes: dict[str, ClassSummary] = {}
         self._by_suffix: dict[str, list[ClassSummary]] = {}
+        self.applied: dict[str, list[str]] = {}  # init function as imported -> the model classes it is applied to
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> "ProjectIndex":
@@ -71,7 +80,33 @@ class ProjectIndex:
                 parts = qualified.split(".")
                 for start in range(1, len(parts)):
                     index._by_suffix.setdefault(".".join(parts[start:]), []).append(item)
+            for function, model in getattr(summary, "applied", ()):
+                index.applied.setdefault(function, []).append(model)
         return index
+
+    def applications(self, function: str) -> list[str]:
+        """The model classes an init function (``pkg.utils.init_weights``) is applied to in the
+        run, whatever root the applying files import it relative to (``utils.init_weights``)."""
+        found: list[str] = []
+        for imported, models in self.applied.items():
+            if imported == function or function.endswith("." + imported) or imported.endswith("." + function):
+                found.extend(models)
+        return found
+
+    def hides(self, qualified: str, layers: tuple[str, ...], _seen: Optional[set[str]] = None) -> Optional[bool]:
+        """Whether the class (with its bases and submodule classes, across files) has a hidden
+        layer of one of those torch classes; None when the class is not in the index."""
+        seen = _seen if _seen is not None else set()
+        if qualified in seen:
+            return False
+        seen.add(qualified)
+        item = self.lookup(qualified)
+        if item is None:
+            return None
+        if set(layers) & set(item.hidden):
+            return True
+        others = list(item.bases) + [c[len("external:"):] for c in item.contains if c.startswith("external:")]
+        return any(self.hides(other, layers, seen) for other in others)
 
     def lookup(self, qualified: str) -> Optional[ClassSummary]:
         """The class an import refers to. Imports may be written relative to a different root
@@ -166,6 +201,18 @@ def unless_none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str,
 def _none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...], index: ProjectIndex) -> bool:
     none_hold = all(index.contains(name, family) is False for name in names for family in families)
     return none_hold or any(index.defines(name, "__call__") for name in names)
+
+
+def unless_never_hides(function: Optional[str], models: tuple[str, ...], layers: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For an init function's write to every layer of some torch classes: drop the report
+    unless a model it is applied to (``models``, or those the run applies ``function`` to)
+    has a hidden layer of one of those classes."""
+    return partial(_never_hides, function, models, layers)
+
+
+def _never_hides(function: Optional[str], models: tuple[str, ...], layers: tuple[str, ...], index: ProjectIndex) -> bool:
+    candidates = list(models) + (index.applications(function) if function else [])
+    return not any(index.hides(model, layers) for model in candidates)
 
 
 def unless_not_known_to_hold(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:

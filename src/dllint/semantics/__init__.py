@@ -530,6 +530,9 @@ class FileSemantics:
         summary = ModuleSummary(self.module_name, self.source.filename)
         if not self.mentions_torch:
             return summary
+        from dllint.semantics.writes import applications, hidden_layer_types
+
+        summary.applied = applications(self)
         for cls in self.info.classes:
             is_module = self.is_module_class(cls)
             summary.classes[cls.qualified] = ClassSummary(
@@ -540,6 +543,7 @@ class FileSemantics:
                 output=self.class_output(cls) if is_module else None,
                 logits=self.class_returns_logits(cls) if is_module else False,
                 methods=frozenset(cls.methods),
+                hidden=hidden_layer_types(self, cls) if is_module else frozenset(),
             )
         return summary
 

@@ -173,3 +173,46 @@ def _assigned_keys(owner: Value, name: str) -> Iterator[Key]:
             tensor = through_views(option)
             if tensor is not None and tensor.node is not None:
                 yield id(tensor.node), ""
+
+
+# --- across files ---------------------------------------------------------------------------------
+
+def hidden_layer_types(sem: "FileSemantics", cls) -> frozenset[str]:
+    """The torch layer classes of a model class whose output its forward carries, by scale,
+    into further layers with weights (``inits.scale_reaches_weights``): what an init function
+    applied to it from another file reaches as hidden layers."""
+    from dllint.semantics.inits import scale_reaches_weights
+
+    found: set[str] = set()
+    for graph in sem.forward_graphs:
+        if graph.cls is not cls:
+            continue
+        for tensor, layer in graph.module_applications():
+            if layer.qualified not in found and scale_reaches_weights(graph, tensor):
+                found.add(layer.qualified)
+    return frozenset(found)
+
+
+def applications(sem: "FileSemantics") -> tuple[tuple[str, str], ...]:
+    """(init function, model class) for each ``model.apply(fn)`` / ``named_apply(fn, model)`` of
+    this file whose function is imported from another file: the function's name as imported,
+    the model's class (of this file or imported)."""
+    from dllint.semantics.values import Instance, Reference
+
+    found: list[tuple[str, str]] = []
+    sites = [(site, True) for site in sem.method_calls("apply")] + [
+        (site, False) for site in sem.info.calls if site.qualified is not None and site.qualified.endswith(".named_apply")
+    ]
+    for site, method in sites:
+        for (receiver, args, kwargs), _ in observations(sem, site.node):
+            function = args[0] if args else kwargs.get("fn")
+            model = receiver if method else (args[1] if len(args) > 1 else kwargs.get("module"))
+            if function is None or model is None:
+                continue
+            for fn in options_of(function):
+                if not isinstance(fn, Reference):
+                    continue
+                for option in options_of(model):
+                    if isinstance(option, Instance) and option.qualified and (fn.qualified, option.qualified) not in found:
+                        found.append((fn.qualified, option.qualified))
+    return tuple(found)
