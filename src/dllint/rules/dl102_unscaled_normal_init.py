@@ -6,10 +6,13 @@ from typing import Iterator, Optional
 import libcst as cst
 
 from dllint.rules.base import Report, Rule
-from dllint.semantics import FileSemantics, fold, short_name
+from dllint.project import unless_never_hides
+from dllint.semantics import FileSemantics, Instance, catalog, fold, options_of, short_name
 from dllint.semantics.inits import (
     InitWrite,
     Written,
+    applied_to,
+    guard_types,
     rescaled,
     rewritten_weights,
     scale_reaches_weights,
@@ -131,10 +134,17 @@ class UnscaledNormalInit(Rule):
                 for target in timeline.written(write)
                 if target.certain and _hidden_weight(sem, target, hidden_layers) and not timeline.superseded(write, target)
             ]
-            if not targets or id(write.node) in reported or _rescaled_after(sem, write):
+            if id(write.node) in reported or _rescaled_after(sem, write):
                 continue
-            reported.add(id(write.node))
-            yield Report(write.node, _message(write, std, targets))
+            if targets:
+                reported.add(id(write.node))
+                yield Report(write.node, _message(write, std, targets))
+                continue
+            deferred = _applied_elsewhere(sem, write)
+            if deferred is not None:
+                reported.add(id(write.node))
+                function, models, layers = deferred
+                yield Report(write.node, _message(write, std, [], layers), unless=unless_never_hides(function, models, layers))
         yield from self._randn_parameters(sem, reported)
         yield from self._assigned_weights(sem, reported, hidden_layers)
 
@@ -197,7 +207,28 @@ def _mean_for_std(write: InitWrite) -> bool:
     return keyword(write.node, "mean") is not mean and fold(mean, write.site.scope) not in (0, 0.0)
 
 
-def _message(write: InitWrite, std: float, targets: list[Written]) -> str:
+def _applied_elsewhere(sem: FileSemantics, write: InitWrite) -> Optional[tuple[Optional[str], tuple[str, ...], tuple[str, ...]]]:
+    """For a write to every torch layer of some classes in an init function whose models are
+    in other files — the function is applied to imported model classes, or applied nowhere in
+    this file (another file imports it): (the function as other files import it, the
+    imported model classes, the layer classes); None otherwise."""
+    function = write.site.function
+    root = write.root
+    if function is None or function.cls is not None or root is None or root not in {p.name.value for p in function.params}:
+        return None
+    layers = tuple(q for q in (guard_types(write.site, root) or ()) if catalog.layer_op(q) is not None)
+    if not layers or len(write.path) != 1 or not _WEIGHT.match(write.path[0]):
+        return None
+    receivers = [option for model, _ in applied_to(sem, function) for option in options_of(model)]
+    imported = tuple(sorted({r.qualified for r in receivers if isinstance(r, Instance) and r.cls is None and r.qualified}))
+    if imported:
+        return None, imported, layers
+    if receivers or function.scope.parent is not sem.info.scope:
+        return None
+    return f"{sem.module_name}.{function.name}", (), layers
+
+
+def _message(write: InitWrite, std: float, targets: list[Written], layer_classes: tuple[str, ...] = ()) -> str:
     qualified = write.site.qualified or ""
     spelled = f"`{short_name(qualified)}`" if qualified.startswith("torch.") else f"`{_callee(write)}`" if qualified else f"`.{write.name}()`"
     if _mean_for_std(write):
@@ -206,7 +237,7 @@ def _message(write: InitWrite, std: float, targets: list[Written]) -> str:
         why = f"{spelled} draws with std {std:g}"
     else:
         why = f"{spelled} draws with its default std of 1"
-    layers = sorted({f"`{short_name(t.layer.qualified)}`" for t in targets if t.layer is not None})
+    layers = sorted({f"`{short_name(t.layer.qualified)}`" for t in targets if t.layer is not None} | {f"`{short_name(q)}`" for q in layer_classes})
     what = f"the weights of hidden {', '.join(layers)} layers" if layers else "a hidden weight matrix"
     return (
         f"{why} for {what}: each unit sums fan-in products, so the activation scale grows by about √fan_in "
