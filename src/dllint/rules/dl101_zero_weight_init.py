@@ -14,6 +14,7 @@ from dllint.semantics.weights import initial, rank
 
 _CONSTANT_INITS = ("torch.nn.init.zeros_", "torch.nn.init.ones_", "torch.nn.init.constant_", "torch.nn.init.constant")
 _WEIGHT = re.compile(r"^(weight|weight_(ih|hh)_l\d+(_reverse)?)$")
+_CONSTANT_NAMES = frozenset({"zeros_", "ones_", "constant_", "zero_", "fill_"})
 
 
 class ZeroWeightInit(Rule):
@@ -112,6 +113,7 @@ class ZeroWeightInit(Rule):
                 yield report
         yield from self._constant_weights(sem, reported)
         yield from self._assigned_weights(sem, reported)
+        yield from self._raw_weights_written(sem, reported, writes)
 
     def _judge(self, sem: FileSemantics, site: CallSite, target: cst.Attribute) -> Optional[Report]:
         what = _describe_init(site)
@@ -167,6 +169,28 @@ class ZeroWeightInit(Rule):
                     "its units start identical, get identical gradients and never become different — draw it at random "
                     "(`torch.randn(d_in, d_out) / math.sqrt(d_in)`, or `nn.init.kaiming_normal_`)",
                 )
+
+    def _raw_weights_written(self, sem: FileSemantics, reported: set[int], writes: dict[int, InitWrite]) -> Iterator[Report]:
+        """``nn.init.zeros_(W1)``, ``W1.data.fill_(0.5)`` on a raw weight applied as a hidden product's
+        weight, with nothing after it."""
+        timeline = sem.init_timeline
+        uses = sem.weight_uses
+        for write in writes.values():
+            if write.name not in _CONSTANT_NAMES or write.partial or id(write.node) in reported:
+                continue
+            for target in timeline.written(write):
+                tensor = target.tensor
+                if tensor is None or tensor.node is None or not target.certain or timeline.superseded(write, target):
+                    continue
+                hidden = [use for use in uses.get(id(tensor.node), ()) if use.graph.hidden(use.product)]
+                if hidden and rank(initial(sem, tensor).draw) >= 2:
+                    reported.add(id(write.node))
+                    yield Report(
+                        write.node,
+                        f"{_describe_init(write.site)} gives every entry of the weight matrix {_spelled(sem, tensor)} one "
+                        "constant value: its units start identical, get identical gradients and never learn different features",
+                    )
+                    break
 
     def _assigned_weights(self, sem: FileSemantics, reported: set[int]) -> Iterator[Report]:
         """``layer.weight = nn.Parameter(torch.zeros(out, in))`` on a hidden layer, not re-initialised after."""
