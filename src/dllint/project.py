@@ -21,7 +21,7 @@ LOGITS = "logits"
 
 
 class ClassSummary:
-    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods", "hidden")
+    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods", "hidden", "hidden_paths")
 
     def __init__(
         self,
@@ -33,6 +33,7 @@ class ClassSummary:
         logits: bool = False,
         methods: frozenset[str] = frozenset(),
         hidden: frozenset[str] = frozenset(),
+        hidden_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.qualified = qualified
         self.bases = bases
@@ -47,6 +48,8 @@ class ClassSummary:
         # torch layer classes (``torch.nn.Linear``) whose output its forward feeds into further
         # layers with weights: hidden layers, for the init rules
         self.hidden = hidden
+        # the same layers by attribute path (``fc1``, ``attn.q_proj``)
+        self.hidden_paths = hidden_paths
 
     def __repr__(self) -> str:
         return f"<ClassSummary {self.qualified}>"
@@ -92,6 +95,16 @@ class ProjectIndex:
             if imported == function or function.endswith("." + imported) or imported.endswith("." + function):
                 found.extend(models)
         return found
+
+    def hides_path(self, qualified: str, path: str, _depth: int = 0) -> bool:
+        """Whether the layer at an attribute path of the class is a hidden one, in the class's
+        forward or in its bases' (which build the layers a subclass inherits)."""
+        item = self.lookup(qualified)
+        if item is None or _depth > 8:
+            return False
+        if path in item.hidden_paths:
+            return True
+        return any(self.hides_path(base, path, _depth + 1) for base in item.bases)
 
     def hides(self, qualified: str, layers: tuple[str, ...], _seen: Optional[set[str]] = None) -> Optional[bool]:
         """Whether the class (with its bases and submodule classes, across files) has a hidden
@@ -201,6 +214,16 @@ def unless_none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str,
 def _none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...], index: ProjectIndex) -> bool:
     none_hold = all(index.contains(name, family) is False for name in names for family in families)
     return none_hold or any(index.defines(name, "__call__") for name in names)
+
+
+def unless_path_not_hidden(classes: tuple[str, ...], path: str) -> Callable[[ProjectIndex], bool]:
+    """For a write to ``module.<path>.weight`` under ``isinstance(module, C)``: drop the report
+    unless the index knows that the layer at ``path`` of one of the classes is a hidden one."""
+    return partial(_path_not_hidden, classes, path)
+
+
+def _path_not_hidden(classes: tuple[str, ...], path: str, index: ProjectIndex) -> bool:
+    return not any(index.hides_path(name, path) for name in classes)
 
 
 def unless_never_hides(function: Optional[str], models: tuple[str, ...], layers: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:

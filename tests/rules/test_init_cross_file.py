@@ -79,3 +79,56 @@ def test_quiet_when_every_model_it_reaches_has_only_an_output_layer_or_none_is_k
 def test_an_init_function_of_this_file_applied_to_an_imported_model() -> None:
     assert _codes({"models.py": DEEP, "train.py": TRAIN_WITH_OWN_INIT}) == [("train.py", 8, "DL102")]
     assert _codes({"models.py": SHALLOW, "train.py": TRAIN_WITH_OWN_INIT}) == []
+
+
+SIGLIP = """
+import torch.nn as nn
+
+class SiglipMLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.activation_fn = nn.GELU()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, hidden_states):
+        return self.fc2(self.activation_fn(self.fc1(hidden_states)))
+
+
+class SiglipPoolingHead(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(config.hidden_size, config.num_attention_heads, batch_first=True)
+        self.mlp = SiglipMLP(config)
+
+    def forward(self, probe, hidden_state):
+        return self.mlp(self.attention(probe, hidden_state, hidden_state)[0])
+"""
+
+MODULAR = """
+from torch.nn import init
+from transformers import PreTrainedModel
+from transformers.models.siglip.modeling_siglip import SiglipMLP, SiglipPoolingHead
+
+class VisionMLP(SiglipMLP):
+    pass
+
+class VisionPoolingHead(SiglipPoolingHead):
+    def forward(self, probe, hidden_state, mask):
+        return self.mlp(self.attention(probe, hidden_state, hidden_state, key_padding_mask=mask)[0])
+
+class VisionPreTrainedModel(PreTrainedModel):
+    def _init_weights(self, module):
+        if isinstance(module, VisionMLP):
+            init.normal_(module.fc1.weight)
+            init.normal_(module.fc2.weight)
+        elif isinstance(module, VisionPoolingHead):
+            init.normal_(module.attention.in_proj_weight)
+"""
+
+
+def test_a_class_guarded_init_of_a_class_whose_layers_are_defined_in_another_file() -> None:
+    files = {"transformers/models/siglip/modeling_siglip.py": SIGLIP, "modular_vision.py": MODULAR}
+    # fc1 is hidden, fc2 ends the MLP; the pooling head's attention (built by its base) projects q/k/v
+    assert _codes(files) == [("modular_vision.py", 16, "DL102"), ("modular_vision.py", 19, "DL102")]
+    assert _codes({"modular_vision.py": MODULAR}) == []

@@ -6,7 +6,7 @@ from typing import Iterator, Optional
 import libcst as cst
 
 from dllint.rules.base import Report, Rule
-from dllint.project import unless_never_hides
+from dllint.project import unless_never_hides, unless_path_not_hidden
 from dllint.semantics import FileSemantics, Instance, catalog, fold, options_of, short_name
 from dllint.semantics.inits import (
     InitWrite,
@@ -145,6 +145,12 @@ class UnscaledNormalInit(Rule):
                 reported.add(id(write.node))
                 function, models, layers = deferred
                 yield Report(write.node, _message(write, std, [], layers), unless=unless_never_hides(function, models, layers))
+                continue
+            guarded = _class_defined_elsewhere(sem, write)
+            if guarded is not None:
+                reported.add(id(write.node))
+                classes, path = guarded
+                yield Report(write.node, _message(write, std, []), unless=unless_path_not_hidden(classes, path))
         yield from self._randn_parameters(sem, reported)
         yield from self._assigned_weights(sem, reported, hidden_layers)
 
@@ -226,6 +232,27 @@ def _applied_elsewhere(sem: FileSemantics, write: InitWrite) -> Optional[tuple[O
     if receivers or function.scope.parent is not sem.info.scope:
         return None
     return f"{sem.module_name}.{function.name}", (), layers
+
+
+def _class_defined_elsewhere(sem: FileSemantics, write: InitWrite) -> Optional[tuple[tuple[str, ...], str]]:
+    """For ``init(module.fc1.weight)`` under ``isinstance(module, C)`` where the layer comes from
+    another file (C imported, or a class of this file whose base class builds it — a Hugging
+    Face modular file): (the classes, the layer's attribute path)."""
+    root = write.root
+    if root is None or len(write.path) < 2 or not (_WEIGHT.match(write.path[-1]) or write.path[-1] in _MHA_WEIGHTS):
+        return None
+    classes = []
+    for qualified in guard_types(write.site, root) or ():
+        if catalog.layer_op(qualified) is not None or qualified.startswith("torch."):
+            continue
+        local = sem.local_class(qualified)
+        if local is not None and any(
+            isinstance(option, Instance) and option.attrs and write.path[0] in option.attrs
+            for option in options_of(sem.generic_instance(local))
+        ):
+            continue  # the layer is built here: judged here
+        classes.append(qualified)
+    return (tuple(classes), ".".join(write.path[:-1])) if classes else None
 
 
 def _message(write: InitWrite, std: float, targets: list[Written], layer_classes: tuple[str, ...] = ()) -> str:

@@ -530,7 +530,7 @@ class FileSemantics:
         summary = ModuleSummary(self.module_name, self.source.filename)
         if not self.mentions_torch:
             return summary
-        from dllint.semantics.writes import applications, hidden_layer_types
+        from dllint.semantics.writes import applications, hidden_layer_paths, hidden_layer_types
 
         summary.applied = applications(self)
         for cls in self.info.classes:
@@ -544,6 +544,7 @@ class FileSemantics:
                 logits=self.class_returns_logits(cls) if is_module else False,
                 methods=frozenset(cls.methods),
                 hidden=hidden_layer_types(self, cls) if is_module else frozenset(),
+                hidden_paths=hidden_layer_paths(self, cls) if is_module else frozenset(),
             )
         return summary
 

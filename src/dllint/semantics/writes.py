@@ -193,6 +193,50 @@ def hidden_layer_types(sem: "FileSemantics", cls) -> frozenset[str]:
     return frozenset(found)
 
 
+def hidden_layer_paths(sem: "FileSemantics", cls) -> frozenset[str]:
+    """The attribute paths (``fc1``, ``attn.q_proj``) of a model class's layers that its
+    forward carries, by scale, into further layers with weights, and of its multi-head
+    attention layers (their packed input projection is a hidden weight)."""
+    from dllint.semantics.inits import scale_reaches_weights
+
+    found: set[str] = set()
+    for graph in sem.forward_graphs:
+        if graph.cls is not cls or graph.instance is None:
+            continue
+        paths = _layer_paths(graph.instance)
+        for tensor, layer in graph.module_applications():
+            path = paths.get(id(layer))
+            if path is None or path in found:
+                continue
+            multihead = layer.op.kind == "attention" and layer.op.family == "multihead"
+            if multihead or scale_reaches_weights(graph, tensor):
+                found.add(path)
+    return frozenset(found)
+
+
+def _layer_paths(instance: Value) -> dict[int, str]:
+    """Layer (by id) → its attribute path in a model instance (``attn.q_proj``), through
+    submodules and keyed containers (``nn.ModuleDict``)."""
+    from dllint.semantics.values import Container, Instance
+
+    paths: dict[int, str] = {}
+    stack: list[tuple[Value, tuple[str, ...]]] = [(instance, ())]
+    seen: set[int] = set()
+    while stack:
+        value, path = stack.pop()
+        if id(value) in seen or len(path) > 6:
+            continue
+        seen.add(id(value))
+        for option in options_of(value):
+            if isinstance(option, Layer) and path:
+                paths.setdefault(id(option), ".".join(path))
+            elif isinstance(option, Instance) and option.attrs:
+                stack.extend((item, path + (name,)) for name, item in option.attrs.items())
+            elif isinstance(option, Container) and option.keys is not None and len(option.keys) == len(option.items):
+                stack.extend((item, path + (str(key),)) for key, item in zip(option.keys, option.items))
+    return paths
+
+
 def applications(sem: "FileSemantics") -> tuple[tuple[str, str], ...]:
     """(init function, model class) for each ``model.apply(fn)`` / ``named_apply(fn, model)`` of
     this file whose function is imported from another file: the function's name as imported,
