@@ -6,9 +6,11 @@ from dllint.project import unless_not_known_to_hold
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Instance, Layer
 from dllint.semantics.loops import TrainingStep, ancestors, holds
+from dllint.semantics.sequences import time_steps
 from dllint.semantics.values import Obj, Value, options_of
 
 _RECURRENT = frozenset({"recurrent"})
+MAX_SHORT_SEQUENCE = 32
 
 
 class RnnWithoutGradClipping(Rule):
@@ -24,7 +26,10 @@ class RnnWithoutGradClipping(Rule):
 
     Not flagged: clipping done in a helper the step calls; training driven by a trainer that
     clips for you (`Trainer(gradient_clip_val=...)`, `TrainingArguments(max_grad_norm=...)`
-    — there is no hand-written `backward`/`step` pair to flag); models without recurrent layers.
+    — there is no hand-written `backward`/`step` pair to flag); models without recurrent layers;
+    recurrent layers that the code feeds fixed sequences of at most 32 steps (the 28 rows of an
+    MNIST image, `x.view(-1, TIME_STEP, INPUT_SIZE)` with constants): so few steps cannot
+    multiply into an explosion.
 
     ## Why is this bad?
     Backpropagation through time multiplies the recurrent Jacobian once per time step, so the
@@ -78,8 +83,11 @@ class RnnWithoutGradClipping(Rule):
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()
+        clipped = {id(step.step.node) for step in sem.training_steps if step.step is not None and step.clipped}
         for step in sem.training_steps:
-            if step.step is None or step.clipped or id(step.step.node) in reported:
+            if step.step is None or id(step.step.node) in clipped or id(step.step.node) in reported:
+                continue
+            if _short_sequences(sem, step):
                 continue
             recurrent, deferred = _recurrent_models(sem, step)
             if not recurrent and not deferred:
@@ -92,6 +100,17 @@ class RnnWithoutGradClipping(Rule):
                 "`torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` between `backward()` and `step()`",
                 unless=None if recurrent else unless_not_known_to_hold(deferred, ("recurrent",)),
             )
+
+
+def _short_sequences(sem: FileSemantics, step: TrainingStep) -> bool:
+    """Whether every recurrent layer behind the loss runs over a fixed, short sequence (the 28
+    rows of an MNIST image): backpropagation through so few steps does not explode."""
+    lengths = [
+        time_steps(sem, tensor)
+        for tensor in ancestors(step.backward.target)
+        if tensor.kind == "module" and isinstance(tensor.target, Layer) and tensor.target.op.kind == "recurrent"
+    ]
+    return bool(lengths) and all(length is not None and length <= MAX_SHORT_SEQUENCE for length in lengths)
 
 
 def _recurrent_models(sem: FileSemantics, step: TrainingStep) -> tuple[bool, tuple[str, ...]]:
