@@ -97,6 +97,11 @@ class LinearCollapse(Rule):
       `down`/`up`, `bottleneck`, `config.adapter_rank`, `# low-rank factorisation`), or that
       sit in a class named or documented as LoRA / low-rank / factorised.
 
+    Not judged: files that publish trained weights for their models (a Hugging Face
+    `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
+    downloaded by URL): the checkpoints fix their architecture, and a change would break
+    loading them.
+
     ## Why is this bad?
     A composition of affine maps is one affine map: `W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1
     + b2)`. Without a non-linearity between them the two layers can represent nothing a single
@@ -152,6 +157,7 @@ class LinearCollapse(Rule):
     code = "DL202"
     name = "linear-collapse"
     summary = "Two affine layers with nothing non-linear between them"
+    judges_architecture = True
     options = {
         "scope": Option("straight-line", 'Where to look: "straight-line" (Sequentials and single-use forward chains) or "all"'),
         "allow-low-rank": Option(True, "Do not flag pairs that are deliberate low-rank or factorised layers"),
