@@ -87,6 +87,9 @@ class LinearCollapse(Rule):
       cannot be compared (`Linear(hid_dim, emb_dim) → Linear(emb_dim, out_dim)` with nothing
       in the file fixing them) — only a middle provably at least as wide as one end (an
       expansion `dim → 4 * dim → dim`, equal widths) makes the pair a collapse;
+    - a second layer whose output feeds a gated linear unit (`F.glu`, `nn.GLU`: a gate and
+      a value from one projection, as in the Temporal Fusion Transformer's gated residual
+      network);
     - a depthwise or grouped conv next to another layer (a depthwise-separable convolution,
       SegFormer's `Linear → depthwise conv`), or a `1×k` conv next to a `k×1` one;
     - a pointwise layer (`Linear`, 1×1 conv) that changes the width next to a spatial conv
@@ -175,7 +178,7 @@ class LinearCollapse(Rule):
             escaping = _returned_ids(sem, graph.returns)
             for tensor in graph.tensors:
                 second = _affine(tensor)
-                if second is None or not tensor.inputs:
+                if second is None or not tensor.inputs or _gated(graph, tensor):
                     continue
                 for first, between in _preceding_affines(graph, tensor.inputs[0], escaping, straight):
                     key = (id(first.node), id(second.node))
@@ -274,6 +277,14 @@ def _linear_input(tensor: Tensor) -> Optional[Value]:
 
 def _constant_operand(value: Value) -> bool:
     return isinstance(value, Constant) or (isinstance(value, Tensor) and value.kind in ("fresh", "parameter"))
+
+
+def _gated(graph: ForwardGraph, tensor: Tensor) -> bool:
+    """The layer's output goes into a gated linear unit (``F.glu``, ``nn.GLU``): the pair
+    computes a gate and a value from one projection, which no single affine map does."""
+    return any(
+        (op := consumer.module_op) is not None and op.family == "gate" for consumer in graph.consumers.get(id(tensor), ())
+    )
 
 
 def _single_use(graph: ForwardGraph, tensor: Tensor, escaping: set[int]) -> bool:
