@@ -28,6 +28,11 @@ class _Verdict:
         self.activation = activation
 
 
+# The variance a mismatched init loses (Xavier before ReLU halves it) compounds with depth:
+# one hidden layer loses it once, which training absorbs.
+MIN_MISMATCHED_LAYERS = 2
+
+
 class InitActivationMismatch(Rule):
     """
     ## What it does
@@ -54,7 +59,9 @@ class InitActivationMismatch(Rule):
     (PyTorch's own default init) or another large negative slope; a layer given its own
     init elsewhere in the file (unless this init loop runs after it and replaces it); an init
     a later one replaces (the parent's `self.apply(self._init_weights)`, Hugging Face's
-    `post_init()`, a specific init after the loop): the final initial state is what is judged.
+    `post_init()`, a specific init after the loop): the final initial state is what is judged;
+    a file where only one hidden layer is mismatched (a two-layer head: the variance is scaled
+    once, which does not compound).
 
     ## Why is this bad?
     Both schemes pick the weight variance that keeps the activation variance constant from
@@ -112,6 +119,8 @@ class InitActivationMismatch(Rule):
         uses = applications(sem)
         specific = _specifically_initialised(sem)
         timeline = sem.init_timeline
+        reports: list[Report] = []
+        layers: set[int] = set()
         for write, scheme in candidates:
             mismatched: list[_Verdict] = []
             seen: set[int] = set()
@@ -129,7 +138,10 @@ class InitActivationMismatch(Rule):
                 if verdict is not None:
                     mismatched.append(verdict)
             if mismatched:
-                yield Report(write.node, _message(write, scheme, mismatched))
+                layers.update(id(verdict.layer.node) for verdict in mismatched)
+                reports.append(Report(write.node, _message(write, scheme, mismatched)))
+        if len(layers) >= MIN_MISMATCHED_LAYERS:
+            yield from reports  # one mismatched hidden layer scales the variance once: harmless
 
 
 def _scheme(write: InitWrite) -> Optional[str]:
