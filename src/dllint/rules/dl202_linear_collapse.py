@@ -405,18 +405,21 @@ def _low_rank(sem: FileSemantics, first: _Affine, second: _Affine) -> bool:
 
 
 def _raw_pair_widens(sem: FileSemantics, first: _Affine, second: _Affine) -> bool:
-    """For a pair with a raw weight: whether the middle width is surely not smaller than both
-    ends (the sizes fold, or the same expression gives the middle and an end: a square
-    ``W2``) — when that cannot be told, the pair may be a deliberate low-rank factorisation."""
+    """For a pair with a raw weight: whether the middle width is provably at least as wide as
+    one end (the sizes fold, or compare symbolically: ``d`` and ``d``, ``4 * d`` and ``d``) —
+    when that cannot be told, the pair may be a deliberate low-rank factorisation."""
     widths = [_affine_widths(sem, affine) for affine in (first, second)]
     if widths[0] is None or widths[1] is None:
         return False
     (start, middle), (middle_again, end) = widths[0], widths[1]
-    numbers = [value for _, value in (start, middle, middle_again, end)]
-    if all(_is_int(n) for n in numbers):
-        return min(numbers[1], numbers[2]) >= min(numbers[0], numbers[3])
-    texts = [_text(expr) for expr, _ in (start, middle, middle_again, end)]
-    return texts[1] in (texts[0], texts[3]) or texts[2] in (texts[0], texts[3])
+    symbolic = [_symbolic(expr, value) for expr, value in (start, middle, middle_again, end)]
+    middles = [width for width in symbolic[1:3] if width is not None]
+    ends = [width for width in (symbolic[0], symbolic[3]) if width is not None]
+    return any(_at_least(m, e) for m in middles for e in ends)
+
+
+def _symbolic(expr: cst.BaseExpression, value: Any) -> Optional[tuple[Optional[str], Fraction]]:
+    return (None, Fraction(value)) if _is_int(value) else _linear_in_one_symbol(expr)
 
 
 def _affine_widths(sem: FileSemantics, affine: _Affine):
@@ -429,10 +432,6 @@ def _affine_widths(sem: FileSemantics, affine: _Affine):
         return None
     linear = affine.tensor.kind == "function" and affine.tensor.target == "torch.nn.functional.linear"
     return (shape[1], shape[0]) if linear else (shape[0], shape[1])  # F.linear's weight is (out, in); x @ W's is (in, out)
-
-
-def _text(expr: cst.BaseExpression) -> str:
-    return cst.Module(body=[]).code_for_node(expr)
 
 
 def _width(layer: Layer, side: str) -> tuple[Any, Optional[cst.BaseExpression]]:
