@@ -1,0 +1,668 @@
+"""Values from configuration, and objects with named fields.
+
+Real code rarely writes ``nn.Dropout(0.9)``: the number comes from a command-line option
+(``parser.add_argument("--dropout", type=float, default=0.9)`` → ``args.dropout``), a config
+object (``cfg = Config(); cfg.dropout`` for a dataclass, a ``NamedTuple``, a plain class with
+class attributes, a ``SimpleNamespace``/``EasyDict``), or a constant. This module gives those
+values to the evaluator:
+
+* :class:`ConfigValue` — a constant that is a configuration default, with where it is set
+  (``--dropout``, ``Config.dropout``) and whether the user can override it without editing the
+  code (a command-line option). It *is* a :class:`~dllint.semantics.values.Constant`: layer
+  arguments fold to it and conditions decide on it (the default configuration is the one the
+  code runs when nobody passes the option), and a finding that depends on it says so.
+* :class:`Parser` — an ``argparse.ArgumentParser`` being built: its options and their
+  defaults. ``parse_args()`` gives a :class:`Record` of them. An option with ``choices=``, a
+  ``required`` one, or one without a default is unknown (the value is chosen per run).
+* :class:`Record` — an object with named fields: an argparse namespace, a ``SimpleNamespace``
+  or ``EasyDict`` config, or a model's output record (``SequenceClassifierOutput(logits=...)``,
+  an output class of another file built with tensors). ``out.logits`` / ``out["logits"]`` /
+  ``cfg.dropout`` read its fields.
+* Instances of a dataclass, ``NamedTuple`` or plain class of the file without ``__init__`` hold
+  their fields (class-level defaults and the arguments of the call), and a class attribute
+  (``expansion = 4``, ``class Config: dropout = 0.9``) is read through the class or its
+  instances, unless the file assigns it (``Config.dropout = ...``).
+
+A record or config object handed to a function dllint cannot follow (``init_distributed(args)``,
+``cfg.merge_from_file(path)``, ``vars(args).update(...)``) may have been changed there: its
+defaults are forgotten from then on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+import libcst as cst
+
+from dllint.semantics.constants import UNKNOWN, literal_value
+from dllint.semantics.scopes import ClassInfo
+from dllint.semantics.values import (
+    ClassRef,
+    Constant,
+    Container,
+    Instance,
+    Reference,
+    Tensor,
+    Unknown,
+    Value,
+    options_of,
+)
+
+if TYPE_CHECKING:
+    from dllint.semantics.evaluator import Evaluator
+
+
+class ConfigValue(Constant):
+    """A constant that is a configuration default.
+
+    source: how the code names it (``--dropout``, ``Config.dropout``)
+    overridable: the user sets it without editing the code (a command-line option); else it
+                 is the value the code runs with (a config class's default)
+    setting: the value as configured (``value`` is computed from it: ``1 - args.keep_prob``)
+    """
+
+    __slots__ = ("source", "overridable", "setting")
+
+    def __init__(self, value: Any, source: str, overridable: bool, setting: Any = UNKNOWN) -> None:
+        super().__init__(value)
+        self.source = source
+        self.overridable = overridable
+        self.setting = value if setting is UNKNOWN else setting
+
+    def describe(self) -> str:
+        """``with the default `--dropout 0.9``` / ``with `Config.dropout = 0.9```."""
+        if self.overridable and isinstance(self.setting, bool):
+            return f"with `{self.source}` {'on' if self.setting else 'off'} (the default)"
+        shown = _shown(self.setting)
+        if self.overridable:
+            return f"with the default `{self.source} {shown}`"
+        return f"with `{self.source} = {shown}`"
+
+    def derived(self, value: Any) -> "ConfigValue":
+        """A value computed from this one (``1 - args.keep_prob``): the same provenance."""
+        return ConfigValue(value, self.source, self.overridable, self.setting)
+
+
+def config_source(*values: Any) -> Optional[ConfigValue]:
+    """The first configuration default among the values, if any."""
+    for value in values:
+        if isinstance(value, ConfigValue):
+            return value
+    return None
+
+
+class Parser(Value):
+    """An ``argparse.ArgumentParser``: dest → the option's value after ``parse_args()`` (a
+    :class:`ConfigValue` of its default, or unknown), and the flag that sets it."""
+
+    __slots__ = ("node", "options", "complete")
+
+    def __init__(self, node: Optional[cst.CSTNode]) -> None:
+        self.node = node
+        self.options: dict[str, Value] = {}
+        # False once options may exist that dllint did not see (sub-commands, unknown parents)
+        self.complete = True
+
+
+class Record(Value):
+    """An object with named fields.
+
+    kind: namespace (``parse_args()``) | config (``SimpleNamespace``, ``EasyDict``) |
+          output (a model output record)
+    order: the field names by position, when the record is also a tuple (None otherwise)
+    complete: every field it has is in ``fields`` (a missing one is an error, not unknown)
+    """
+
+    __slots__ = ("kind", "qualified", "node", "fields", "order", "complete")
+
+    def __init__(
+        self,
+        kind: str,
+        qualified: Optional[str],
+        node: Optional[cst.CSTNode],
+        fields: dict[str, Value],
+        order: Optional[list[str]] = None,
+        complete: bool = True,
+    ) -> None:
+        self.kind = kind
+        self.qualified = qualified
+        self.node = node
+        self.fields = fields
+        self.order = order
+        self.complete = complete
+
+    def field(self, name: str) -> Value:
+        if name == "__dict__":
+            return self
+        return self.fields.get(name) or Unknown()
+
+    def forget(self) -> None:
+        """Something dllint cannot follow may have changed it: its values are no longer known."""
+        for name in self.fields:
+            self.fields[name] = Unknown()
+        self.complete = False
+
+
+_PARSER = "argparse.ArgumentParser"
+_CONFIG_CLASSES = frozenset({
+    "types.SimpleNamespace", "argparse.Namespace", "easydict.EasyDict", "addict.Dict", "addict.addict.Dict",
+    "munch.Munch", "box.Box", "ml_collections.ConfigDict", "ml_collections.config_dict.ConfigDict",
+})
+_DATACLASS_DECORATORS = frozenset({
+    "dataclasses.dataclass", "attr.s", "attr.attrs", "attr.define", "attr.frozen", "attr.mutable",
+    "attrs.define", "attrs.frozen", "attrs.mutable", "pydantic.dataclasses.dataclass", "flax.struct.dataclass",
+    "chex.dataclass",
+})
+_RECORD_BASES = frozenset({"typing.NamedTuple", "typing_extensions.NamedTuple", "pydantic.BaseModel"})
+# Calls that only read what they are given (printing, logging, serialising): a record passed
+# to them keeps its values. Anything else dllint does not follow may change it.
+_READING_FUNCTIONS = frozenset({
+    "builtins.print", "builtins.str", "builtins.repr", "builtins.len", "builtins.getattr", "builtins.hasattr",
+    "builtins.isinstance", "builtins.format", "builtins.id", "builtins.type", "builtins.sorted", "builtins.dict",
+    "builtins.list", "builtins.tuple", "copy.copy", "copy.deepcopy",
+})
+_READING_MODULES = ("logging.", "json.", "yaml.", "pprint.", "wandb.", "pickle.", "os.path.", "torch.save")
+_READING_METHODS = frozenset({
+    "info", "debug", "warning", "warn", "error", "critical", "exception", "print", "write", "log", "add_text",
+    "format", "dump", "dumps", "save_hyperparameters", "log_hyperparams", "add_hparams", "append", "add",
+})
+# Read-only methods of a record.
+_RECORD_READERS = frozenset({"get", "keys", "values", "items", "copy", "to_tuple", "_asdict", "to_dict", "__repr__"})
+
+
+class ConfigState:
+    """What the evaluator keeps about configuration in one file."""
+
+    __slots__ = ("parsers", "reassigned", "stores")
+
+    def __init__(self) -> None:
+        self.parsers: dict[int, Parser] = {}  # by id of the constructor call
+        self.reassigned: dict[int, frozenset[str]] = {}  # by id of the class: attributes assigned through it
+        self.stores: Optional[list[cst.Attribute]] = None  # every attribute store of the file
+
+
+class ConfigMixin:
+    """The evaluator's handling of configuration values and records (mixed into it)."""
+
+    # calls --------------------------------------------------------------------------------
+
+    def _config_call(self: "Evaluator", qualified: str, args: tuple[Value, ...], kwargs: dict[str, Value],
+                     node: cst.Call) -> Optional[Value]:
+        """A call of a name from outside the file that builds a parser, a config object or a
+        model output record; None for any other call (after forgetting the defaults of the
+        records it is handed, unless it only reads them)."""
+        if qualified == _PARSER:
+            return self._parser(args, kwargs, node)
+        if qualified in _CONFIG_CLASSES:
+            return _config_record(qualified, args, kwargs, node)
+        if qualified == "builtins.vars" and args and isinstance(args[0], Record):
+            return args[0]  # its ``__dict__``: the same fields (``vars(args).update(...)`` changes ``args``)
+        if qualified == "builtins.setattr" and len(args) >= 3 and isinstance(args[0], Record):
+            if isinstance(args[1], Constant) and isinstance(args[1].value, str):
+                args[0].fields[args[1].value] = args[2]
+            else:
+                args[0].forget()
+            return Constant(None)
+        if _is_output_record(qualified, args, kwargs):
+            return Record("output", qualified, node, {k: v for k, v in kwargs.items() if k != "**"}, None, "**" not in kwargs)
+        if not _only_reads(qualified):
+            _forget_passed(args, kwargs)
+        return None
+
+    def _config_method(self: "Evaluator", receiver: Value, name: str, args: tuple[Value, ...],
+                       kwargs: dict[str, Value], node: cst.Call) -> Optional[Value]:
+        """A method called on a parser or a record; None when the receiver is neither (after
+        forgetting the defaults of records handed to a method dllint does not follow)."""
+        if isinstance(receiver, Parser):
+            return self._parser_method(receiver, name, args, kwargs, node)
+        if isinstance(receiver, Record):
+            return _record_method(receiver, name, args, kwargs, node)
+        followed = isinstance(receiver, Instance) and receiver.cls is not None
+        if not followed and name not in _READING_METHODS:
+            _forget_passed(args, kwargs)
+        return None
+
+    # argparse -----------------------------------------------------------------------------
+
+    def _parser(self: "Evaluator", args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call) -> Parser:
+        """The parser a constructor call builds: one per call in the file, so that a module-level
+        parser read from inside a function (re-evaluated on its own) has the options the
+        module body added to it."""
+        parsers = self._config.parsers
+        parser = parsers.get(id(node))
+        if parser is None:
+            parser = parsers[id(node)] = Parser(node)
+            parents = kwargs.get("parents")
+            if parents is not None:
+                if isinstance(parents, Container) and parents.complete and all(isinstance(p, Parser) for p in parents.items):
+                    for parent in parents.items:
+                        parser.options.update(parent.options)  # type: ignore[union-attr]
+                        parser.complete = parser.complete and parent.complete  # type: ignore[union-attr]
+                else:
+                    parser.complete = False
+        return parser
+
+    def _parser_method(self: "Evaluator", parser: Parser, name: str, args: tuple[Value, ...],
+                       kwargs: dict[str, Value], node: cst.Call) -> Value:
+        if name == "add_argument":
+            _add_option(parser, args, kwargs)
+            return Unknown()
+        if name in ("add_argument_group", "add_mutually_exclusive_group"):
+            return parser  # their options land in the parser's namespace
+        if name == "set_defaults":
+            for dest, value in kwargs.items():
+                if dest == "**":
+                    parser.complete = False
+                    for option in list(parser.options):
+                        parser.options[option] = Unknown()
+                elif dest in parser.options or parser.complete:
+                    parser.options[dest] = _default(value, f"--{dest}")
+            return Constant(None)
+        if name == "add_subparsers":
+            parser.complete = False
+            return Unknown()
+        if name in ("parse_args", "parse_known_args", "parse_intermixed_args"):
+            namespace = _parse(parser, args, kwargs, node)
+            if name == "parse_known_args":
+                return Container("list", [namespace, Unknown()], node)
+            return namespace
+        return Unknown()
+
+    # attributes, items and unpacking ------------------------------------------------------
+
+    def _config_attribute(self: "Evaluator", owner: Value, name: str) -> Optional[Value]:
+        """``args.dropout``, ``Config.dropout``, ``self.expansion``: a record's field or a class
+        attribute (None when the owner is neither a record nor a class of the file)."""
+        if isinstance(owner, Record):
+            return owner.field(name)
+        if isinstance(owner, ClassRef):
+            return self._class_attribute(owner.cls, name)
+        if isinstance(owner, Instance) and owner.cls is not None and (owner.attrs is None or name not in owner.attrs):
+            return self._class_attribute(owner.cls, name)
+        return None
+
+    def _class_attribute(self: "Evaluator", cls: ClassInfo, name: str) -> Optional[Value]:
+        """A literal class attribute (``expansion = 4``), along the class's bases of this file;
+        None when there is none or the file assigns it elsewhere (``Config.dropout = 0.5``)."""
+        for owner in [cls, *_local_bases(self, cls)]:
+            default = class_defaults(owner).get(name)
+            if default is None:
+                continue
+            if name in _reassigned_class_attributes(self, owner):
+                return None
+            value = literal_of(default)
+            if value is UNKNOWN:
+                return None
+            if self.sem.is_module_class(owner):
+                return Constant(value)
+            return ConfigValue(value, f"{owner.name}.{name}", overridable=False)
+        return None
+
+    def _config_item(self: "Evaluator", owner: Value, key: Value) -> Optional[Value]:
+        """``out["logits"]`` / ``out[0]`` of a record; of a tensor, the element with its key
+        (so that what a model's output record holds under each key can be told apart)."""
+        if isinstance(owner, Record) and isinstance(key, Constant):
+            if isinstance(key.value, str):
+                return owner.field(key.value)
+            if isinstance(key.value, int) and owner.order is not None and -len(owner.order) <= key.value < len(owner.order):
+                return owner.field(owner.order[key.value])
+            return Unknown()
+        if isinstance(owner, Instance) and isinstance(key, Constant) and isinstance(key.value, int):
+            order = tuple_fields(self, owner)
+            if order is not None and -len(order) <= key.value < len(order):
+                return owner.attrs.get(order[key.value]) or Unknown()  # type: ignore[union-attr]
+        return None
+
+    # classes without __init__ ---------------------------------------------------------------
+
+    def _field_args(self: "Evaluator", cls: ClassInfo, args: tuple[Value, ...], kwargs: dict[str, Value]) -> dict[str, Value]:
+        """The constructor arguments of a dataclass / ``NamedTuple`` (no ``__init__`` of its
+        own), bound to its fields in order."""
+        fields = [name for name in class_defaults(cls, annotated=True)] if is_record_class(self, cls) else []
+        bound = {name: value for name, value in zip(fields, args) if not _is_star(value)}
+        for name, value in kwargs.items():
+            if name in fields:
+                bound[name] = value
+        return bound
+
+    def _fields_of(self: "Evaluator", cls: ClassInfo, args: dict[str, Value]) -> dict[str, Value]:
+        """What an instance of a class without ``__init__`` holds: its class-level literal
+        defaults, overridden by the arguments it was built with."""
+        attrs: dict[str, Value] = {}
+        if not is_record_class(self, cls) and self.sem.is_module_class(cls):
+            return attrs
+        for owner in reversed([cls, *_local_bases(self, cls)]):
+            reassigned = _reassigned_class_attributes(self, owner)
+            for name, default in class_defaults(owner).items():
+                value = literal_of(default) if name not in reassigned else UNKNOWN
+                attrs[name] = ConfigValue(value, f"{owner.name}.{name}", overridable=False) if value is not UNKNOWN else Unknown()
+        attrs.update(args)
+        return attrs
+
+
+def is_record_class(evaluator: "Evaluator", cls: ClassInfo) -> bool:
+    """A dataclass, ``NamedTuple`` or pydantic model of this file (directly or by a local base)."""
+    for owner in [cls, *_local_bases(evaluator, cls)]:
+        decorators = [owner.outer.resolve(d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator)
+                      for d in owner.node.decorators]
+        if any(d in _DATACLASS_DECORATORS for d in decorators):
+            return True
+        if any(base in _RECORD_BASES for base in owner.bases):
+            return True
+    return False
+
+
+def tuple_fields(evaluator: "Evaluator", instance: Instance) -> Optional[list[str]]:
+    """The field names by position of a ``NamedTuple`` instance (None for other instances)."""
+    cls = instance.cls
+    if cls is None or instance.attrs is None:
+        return None
+    if not any(base in ("typing.NamedTuple", "typing_extensions.NamedTuple") for base in cls.bases):
+        return None
+    return list(class_defaults(cls, annotated=True))
+
+
+def class_defaults(cls: ClassInfo, *, annotated: bool = False) -> dict[str, Optional[cst.BaseExpression]]:
+    """The class body's attributes in order: name → the expression assigned (a dataclass
+    ``field(default=...)`` is its default; None for an annotation without a value, listed
+    only with ``annotated``, and for ``field(default_factory=...)``)."""
+    found: dict[str, Optional[cst.BaseExpression]] = {}
+    body = cls.node.body.body if isinstance(cls.node.body, cst.IndentedBlock) else ()
+    for statement in body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                if small.value is None and not annotated:
+                    continue
+                found[small.target.value] = _field_default(small.value)
+            elif isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                if not annotated:
+                    found[small.targets[0].target.value] = small.value
+    return found
+
+
+def literal_of(expr: Optional[cst.BaseExpression]) -> Any:
+    """The value of a literal (a number, a string, True/False/None, a tuple of them, a negative
+    number); UNKNOWN for anything else."""
+    if expr is None:
+        return UNKNOWN
+    if isinstance(expr, cst.Name):
+        return {"True": True, "False": False, "None": None}.get(expr.value, UNKNOWN)
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        inner = literal_of(expr.expression)
+        return -inner if isinstance(inner, (int, float)) and not isinstance(inner, bool) else UNKNOWN
+    if isinstance(expr, (cst.Tuple, cst.List)):
+        values = [literal_of(element.value) for element in expr.elements if not isinstance(element, cst.StarredElement)]
+        if len(values) != len(expr.elements) or any(value is UNKNOWN for value in values):
+            return UNKNOWN
+        return tuple(values)
+    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+        return literal_value(expr)
+    return UNKNOWN
+
+
+def _field_default(value: Optional[cst.BaseExpression]) -> Optional[cst.BaseExpression]:
+    """``field(default=0.9)`` → ``0.9``; ``field(default_factory=list)`` → None."""
+    if isinstance(value, cst.Call) and isinstance(value.func, (cst.Name, cst.Attribute)):
+        callee = value.func.attr.value if isinstance(value.func, cst.Attribute) else value.func.value
+        if callee in ("field", "Field", "ib", "attrib"):
+            for arg in value.args:
+                if arg.keyword is not None and arg.keyword.value == "default":
+                    return arg.value
+            return None
+    return value
+
+
+def _local_bases(evaluator: "Evaluator", cls: ClassInfo) -> list[ClassInfo]:
+    found: list[ClassInfo] = []
+    stack = evaluator.sem.local_bases(cls)
+    while stack and len(found) < 20:
+        base = stack.pop(0)
+        if base is not cls and base not in found:
+            found.append(base)
+            stack.extend(evaluator.sem.local_bases(base))
+    return found
+
+
+def _reassigned_class_attributes(evaluator: "Evaluator", cls: ClassInfo) -> frozenset[str]:
+    """Attributes the file assigns through the class's name (``Config.dropout = 0.5``,
+    ``setattr(Config, ...)`` makes them all unknown)."""
+    state = evaluator._config
+    cache = state.reassigned
+    known = cache.get(id(cls))
+    if known is None:
+        names: set[str] = set()
+        if state.stores is None:
+            state.stores = _attribute_stores(evaluator.sem.module)
+        for node in state.stores:
+            target = node.value
+            if isinstance(target, cst.Name) and target.value == cls.name:
+                names.add(node.attr.value)
+        for site in evaluator.sem.calls_to("builtins.setattr"):
+            first = site.node.args[0].value if site.node.args else None
+            if isinstance(first, cst.Name) and first.value == cls.name:
+                names.add("*")
+        if "*" in names:
+            names.update(class_defaults(cls))
+        known = cache[id(cls)] = frozenset(names)
+    return known
+
+
+def _attribute_stores(module: cst.Module) -> list[cst.Attribute]:
+    """Every ``<expr>.<name> = ...`` / ``+=`` target in the file."""
+    stores: list[cst.Attribute] = []
+
+    class Visitor(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            if isinstance(node.target, cst.Attribute):
+                stores.append(node.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            if isinstance(node.target, cst.Attribute):
+                stores.append(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            if isinstance(node.target, cst.Attribute):
+                stores.append(node.target)
+
+    module.visit(Visitor())
+    return stores
+
+
+# --- argparse ---------------------------------------------------------------------------------
+
+_STORE_CONSTANT_ACTIONS = {"store_true": False, "store_false": True}
+_NO_DEFAULT_ACTIONS = frozenset({"store_const", "append", "append_const", "count", "extend", "help", "version"})
+
+
+def _add_option(parser: Parser, args: tuple[Value, ...], kwargs: dict[str, Value]) -> None:
+    flags = [arg.value for arg in args if isinstance(arg, Constant) and isinstance(arg.value, str)]
+    if len(flags) != len(args) or not flags:
+        parser.complete = False  # ``add_argument(*names)``: which option is unknown
+        return
+    dest_value = kwargs.get("dest")
+    long = [flag for flag in flags if flag.startswith("--")]
+    if isinstance(dest_value, Constant) and isinstance(dest_value.value, str):
+        dest = dest_value.value
+    elif dest_value is not None:
+        parser.complete = False
+        return
+    else:
+        name = long[0] if long else flags[0]
+        dest = name.lstrip("-").replace("-", "_")
+    flag = long[0] if long else flags[0]
+    if not flag.startswith("-") or "**" in kwargs:
+        parser.options[dest] = Unknown()  # a positional argument: always given on the command line
+        return
+    parser.options[dest] = _option_value(flag, kwargs)
+
+
+def _option_value(flag: str, kwargs: dict[str, Value]) -> Value:
+    """What ``args.<dest>`` holds when the option is not given: its default, unless the value
+    is one of several deliberate choices (``choices=``), required, or has no usable default."""
+    if "choices" in kwargs or _is_true(kwargs.get("required")):
+        return Unknown()
+    action = kwargs.get("action")
+    if action is not None:
+        if not isinstance(action, Constant) or not isinstance(action.value, str):
+            return Unknown()
+        if action.value in _STORE_CONSTANT_ACTIONS and "default" not in kwargs:
+            return ConfigValue(_STORE_CONSTANT_ACTIONS[action.value], flag, overridable=True)
+        if action.value in _NO_DEFAULT_ACTIONS:
+            return Unknown()
+    if "default" not in kwargs or "nargs" in kwargs:
+        return Unknown()  # None: the code must handle an option it is not given
+    default = kwargs["default"]
+    if not isinstance(default, Constant) or default.value is None:
+        return Unknown()
+    value = default.value
+    converter = kwargs.get("type")
+    if isinstance(value, str) and isinstance(converter, Reference) and converter.qualified in ("builtins.int", "builtins.float"):
+        try:  # argparse applies ``type`` to a string default
+            value = int(value) if converter.qualified == "builtins.int" else float(value)
+        except ValueError:
+            return Unknown()
+    return ConfigValue(value, flag, overridable=True)
+
+
+def _default(value: Value, flag: str) -> Value:
+    if isinstance(value, Constant) and value.value is not None:
+        return ConfigValue(value.value, flag, overridable=True)
+    return Unknown()
+
+
+def _parse(parser: Parser, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call) -> Record:
+    """``parse_args()`` reads the command line (defaults the user overrides); ``parse_args([])``
+    / ``parse_args("")`` (a notebook) reads nothing: the defaults are the values; a literal list
+    of arguments sets the options it names."""
+    given = args[0] if args else kwargs.get("args")
+    fields = dict(parser.options)
+    if isinstance(given, (Container, Constant)) and not _is_none(given):
+        words = _words(given)
+        if words is None:
+            return Record("namespace", _PARSER, node, {name: Unknown() for name in fields}, complete=False)
+        fields = {
+            name: ConfigValue(value.value, value.source, False, value.setting) if isinstance(value, ConfigValue) else value
+            for name, value in fields.items()
+        }
+        for word in words:
+            if word.startswith("-"):
+                dest = word.split("=", 1)[0].lstrip("-").replace("-", "_")
+                fields[dest] = Unknown()
+    return Record("namespace", _PARSER, node, fields, complete=parser.complete)
+
+
+def _words(value: Value) -> Optional[list[str]]:
+    if isinstance(value, Constant) and isinstance(value.value, str):
+        return value.value.split()
+    if isinstance(value, Constant) and isinstance(value.value, (tuple, list)):
+        items = list(value.value)
+    elif isinstance(value, Container) and value.complete and value.keys is None:
+        items = [item.value if isinstance(item, Constant) else UNKNOWN for item in value.items]
+    else:
+        return None
+    return [str(item) for item in items] if all(isinstance(item, str) for item in items) else None
+
+
+# --- records ----------------------------------------------------------------------------------
+
+def _config_record(qualified: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call) -> Value:
+    fields: dict[str, Value] = {}
+    complete = True
+    if args:
+        source = args[0]
+        if isinstance(source, Container) and source.keys is not None:
+            for key, item in zip(source.keys, source.items):
+                if isinstance(key, str):
+                    fields[key] = item
+            complete = source.complete
+        elif isinstance(source, Record):
+            fields.update(source.fields)
+            complete = source.complete
+        else:
+            complete = False
+    for name, value in kwargs.items():
+        if name == "**":
+            complete = False
+        else:
+            fields[name] = value
+    return Record("config", qualified, node, fields, complete=complete)
+
+
+def _record_method(record: Record, name: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call) -> Value:
+    if name == "get" and args and isinstance(args[0], Constant) and isinstance(args[0].value, str):
+        if args[0].value in record.fields:
+            return record.fields[args[0].value]
+        if record.complete:
+            return args[1] if len(args) > 1 else Constant(None)
+        return Unknown()
+    if name == "_replace":
+        fields = dict(record.fields)
+        fields.update({key: value for key, value in kwargs.items() if key != "**"})
+        return Record(record.kind, record.qualified, node, fields, record.order, record.complete and "**" not in kwargs)
+    if name in ("copy", "clone", "deepcopy"):
+        return Record(record.kind, record.qualified, node, dict(record.fields), record.order, record.complete)
+    if name in ("to_tuple",) and record.order is not None:
+        return Container("list", [record.field(field) for field in record.order], node)
+    if name in _RECORD_READERS:
+        return Unknown()
+    record.forget()  # ``update``, ``merge_from_file``, ``freeze``...: whatever it does
+    return Unknown()
+
+
+def _is_output_record(qualified: str, args: tuple[Value, ...], kwargs: dict[str, Value]) -> bool:
+    """An output record built with keyword tensors: a transformers ``*Output`` (a
+    ``ModelOutput``), or a class of another file called with keyword arguments only, some of
+    them tensors (``DetectorOutput(boxes=b, scores=s)``; a model is built from sizes, not
+    tensors)."""
+    if args or not kwargs:
+        return False
+    name = qualified.rsplit(".", 1)[-1]
+    if not name[:1].isupper():
+        return False
+    if qualified.startswith("transformers.") and name.endswith("Output"):
+        return True
+    return not qualified.startswith(("torch.", "builtins.")) and any(
+        isinstance(option, Tensor) for value in kwargs.values() for option in options_of(value)
+    )
+
+
+def _only_reads(qualified: str) -> bool:
+    """A callee that leaves the records it is given as they are: printing, logging and
+    serialising, or a class built from them (a model reads its configuration)."""
+    if qualified in _READING_FUNCTIONS or qualified.startswith(_READING_MODULES):
+        return True
+    return qualified.rsplit(".", 1)[-1][:1].isupper()
+
+
+def _forget_passed(args: tuple[Value, ...], kwargs: dict[str, Value]) -> None:
+    for value in (*args, *kwargs.values()):
+        for option in options_of(value):
+            if isinstance(option, Record) and option.kind != "output":
+                option.forget()
+
+
+def _is_star(value: Value) -> bool:
+    return type(value).__name__ == "Starred"
+
+
+def _is_true(value: Optional[Value]) -> bool:
+    return isinstance(value, Constant) and value.value is True
+
+
+def _is_none(value: Value) -> bool:
+    return isinstance(value, Constant) and value.value is None
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def derived_constant(value: Any, *operands: Value) -> Constant:
+    """A constant computed from others: a :class:`ConfigValue` when one of them is."""
+    source = config_source(*operands)
+    return source.derived(value) if source is not None else Constant(value)
+
