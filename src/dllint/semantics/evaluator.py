@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import libcst as cst
 
 from dllint.semantics import catalog
+from dllint.semantics.config_values import ConfigMixin, ConfigState, Record, derived_constant
 from dllint.semantics.constants import UNKNOWN, arithmetic, fold
 from dllint.semantics.contexts import (
     MAX_INLINE_DEPTH,
@@ -64,7 +65,7 @@ __all__ = ["Evaluator", "Event", "Trace"]
 MAX_APPLIED_OPTIONS = 4
 
 
-class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
+class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, ConfigMixin):
     def __init__(self, sem: "FileSemantics") -> None:
         self.sem = sem
         self.layers: list[Layer] = []
@@ -91,6 +92,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         self._loop_targets: dict[int, frozenset[str]] = {}  # per loop node: the names it assigns
         self._configurations: dict[int, list[Instance]] = {}  # per class: the instances built
         self._mode_clock = 0  # orders eval()/train() calls: the latest one wins
+        self._config = ConfigState()  # argparse parsers and class attributes (config_values.py)
 
     def run_module(self) -> list[Trace]:
         """The module body, once per path."""
@@ -293,6 +295,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             owner = self._value(target.value, state)
             if isinstance(owner, Instance) and owner.attrs is not None:
                 owner.attrs[target.attr.value] = value
+            elif isinstance(owner, Record):
+                owner.fields[target.attr.value] = value
             elif isinstance(owner, AttributeOf) and target.attr.value == "requires_grad" and _is_false(value):
                 self._freeze(owner)
             if target.attr.value == "requires_grad":
@@ -320,6 +324,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                     owner.complete = False
 
     def _unpack(self, value: Value, index: int) -> Value:
+        item = self._config_item(value, Constant(index))
+        if item is not None:
+            return item
         if isinstance(value, Tensor):
             return self._tensor("subscript", None, (value,), value.node)
         return Unknown()
@@ -373,7 +380,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                 return Constant(not known) if known is not None else Unknown()
             if isinstance(operand, Constant):
                 folded = _UNARY[type(expr.operator)](operand.value)
-                return Constant(folded) if folded is not UNKNOWN else Unknown()
+                return derived_constant(folded, operand) if folded is not UNKNOWN else Unknown()
             if isinstance(operand, Tensor):
                 return self._tensor("unary", type(expr.operator).__name__, (operand,), expr)
             return Unknown()
@@ -478,13 +485,15 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                     if "builtins.property" in method.decorators:
                         return self._call_function(method, (), {}, owner, None, None)
                     return FunctionRef(method, owner)
-                return Unknown()
+                return self._class_attribute(owner.cls, name) or Unknown()
             return AttributeOf(owner, name)
         if isinstance(owner, (Layer, Param, AttributeOf)):
             return AttributeOf(owner, name)
         if isinstance(owner, ClassRef):
             method = self.sem.find_method(owner.cls, name)
-            return FunctionRef(method) if method is not None else Unknown()
+            return FunctionRef(method) if method is not None else self._class_attribute(owner.cls, name) or Unknown()
+        if isinstance(owner, Record):
+            return owner.field(name)
         if isinstance(owner, Merge):
             values = [self._get_attribute(option, name) for option in owner.options]
             result = values[0]
@@ -506,6 +515,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             for element in expr.slice:
                 if isinstance(element.slice, cst.Index):
                     self._value(element.slice.value, state)
+        item = self._config_item(owner, index)
+        if item is not None:
+            return item
         if isinstance(owner, Constant) and isinstance(owner.value, (tuple, list)):
             folded = fold(expr, self._frames[-1].scope, state.constants_named_in(expr))
             return Constant(folded) if folded is not UNKNOWN else Unknown()
@@ -542,7 +554,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
     def _binary(self, operator: str, left: Value, right: Value, node: cst.CSTNode) -> Value:
         if isinstance(left, Constant) and isinstance(right, Constant):
             folded = arithmetic(operator, left.value, right.value)
-            return Constant(folded) if folded is not UNKNOWN else Unknown()
+            return derived_constant(folded, left, right) if folded is not UNKNOWN else Unknown()
         if operator == "Add" and isinstance(left, Container) and isinstance(right, Container):
             return Container("list", left.items + right.items, node, complete=left.complete and right.complete)
         if operator == "Multiply" and isinstance(left, Container) and isinstance(right, Constant) and isinstance(right.value, int):

@@ -76,9 +76,13 @@ class LibraryMixin:
             env = state.constants_named_in(node)
             site = self._instance_sites[-1] if self._instance_sites else None
             built_by = self._call_nodes[-1] if self._call_nodes else None
-            value = Layer(layer, qualified, node, scope, bound, env, instance_site=site, built_by=built_by)
+            value = Layer(layer, qualified, node, scope, bound, env, instance_site=site, built_by=built_by,
+                          given=constants_given(layer.params, args, kwargs))
             self.layers.append(value)
             return value
+        made = self._config_call(qualified, args, kwargs, node)
+        if made is not None:
+            return made
         op = catalog.function_op(qualified)
         if op is not None:
             return self._tensor("function", qualified, tuple(a for a in args if not isinstance(a, Starred)), node, op)
@@ -187,6 +191,9 @@ class LibraryMixin:
         return container
 
     def _method(self: "Evaluator", receiver: Value, name: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
+        handled = self._config_method(receiver, name, args, kwargs, node)
+        if handled is not None:
+            return handled
         if isinstance(receiver, SuperOf):
             owner = receiver.owner
             if isinstance(owner, Instance) and owner.cls is not None:
@@ -275,6 +282,21 @@ class LibraryMixin:
             return self._tensor("method", name, (receiver,) + tuple(a for a in args if isinstance(a, Tensor)), node)
         return Unknown()
 
+
+
+def constants_given(params: tuple[str, ...], args: tuple[Value, ...], kwargs: dict[str, Value]) -> dict[str, Constant]:
+    """The constructor arguments that reached a layer as constants, by parameter name (the
+    values, however they were written: ``args.dropout``, ``self.p``, ``cfg["k"]``)."""
+    given: dict[str, Constant] = {}
+    for name, value in zip(params, args):
+        if isinstance(value, Starred):
+            break
+        if isinstance(value, Constant):
+            given[name] = value
+    for name, value in kwargs.items():
+        if isinstance(value, Constant) and name != "**":
+            given[name] = value
+    return given
 
 
 def _looks_like_class(qualified: str) -> bool:
