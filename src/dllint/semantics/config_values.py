@@ -628,6 +628,22 @@ def _is_output_record(qualified: str, args: tuple[Value, ...], kwargs: dict[str,
     )
 
 
+# What ``tensor.<name>`` reads off a tensor itself, never a field of an output record.
+_TENSOR_ATTRIBUTES = frozenset({
+    "shape", "dtype", "device", "T", "mT", "H", "mH", "data", "grad", "requires_grad", "is_cuda", "ndim", "real",
+    "imag", "layout", "names", "grad_fn", "is_leaf", "is_sparse", "is_quantized", "is_meta", "itemsize", "nbytes",
+})
+
+
+def output_field(owner: Value, name: str) -> bool:
+    """Whether ``owner.<name>`` reads a field of what a model returned (``model(x).logits``,
+    the model a class of another file or a library's): an element of its output, like
+    ``out["logits"]``."""
+    if not isinstance(owner, Tensor) or owner.kind != "module" or name in _TENSOR_ATTRIBUTES or name.startswith("_"):
+        return False
+    return all(isinstance(option, Instance) for option in options_of(owner.target))
+
+
 def _only_reads(qualified: str) -> bool:
     """A callee that leaves the records it is given as they are: printing, logging and
     serialising, or a class built from them (a model reads its configuration)."""

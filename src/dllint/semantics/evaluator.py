@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import libcst as cst
 
 from dllint.semantics import catalog
-from dllint.semantics.config_values import ConfigMixin, ConfigState, Record, derived_constant
+from dllint.semantics.config_values import ConfigMixin, ConfigState, Record, derived_constant, output_field
 from dllint.semantics.constants import UNKNOWN, arithmetic, fold
 from dllint.semantics.contexts import (
     MAX_INLINE_DEPTH,
@@ -328,7 +328,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, ConfigMixin
         if item is not None:
             return item
         if isinstance(value, Tensor):
-            return self._tensor("subscript", None, (value,), value.node)
+            return self._tensor("subscript", index, (value,), value.node)  # ``logits, aux = model(x)``
         return Unknown()
 
     def _value(self, expr: Optional[cst.BaseExpression], state: State) -> Value:
@@ -471,6 +471,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, ConfigMixin
     def _attribute(self, expr: cst.Attribute, state: State) -> Value:
         owner = self._value(expr.value, state)
         name = expr.attr.value
+        if output_field(owner, name):
+            return self._tensor("subscript", name, (owner,), expr)  # ``model(x).logits``
         return self._get_attribute(owner, name)
 
     def _get_attribute(self, owner: Value, name: str) -> Value:
@@ -536,7 +538,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, ConfigMixin
                 return result
             return Unknown()
         if isinstance(owner, (Tensor, Param)):
-            return self._tensor("subscript", None, (owner,), expr)
+            key = index.value if isinstance(index, Constant) and isinstance(index.value, (str, int)) else None
+            return self._tensor("subscript", key, (owner,), expr)  # the key tells ``out["probs"]`` from ``out["logits"]``
         return Unknown()
 
     def _slice(self, owner: Value, bounds: cst.Slice, state: State) -> Optional[Value]:
