@@ -21,7 +21,7 @@ LOGITS = "logits"
 
 
 class ClassSummary:
-    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods")
+    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods", "fields")
 
     def __init__(
         self,
@@ -32,6 +32,7 @@ class ClassSummary:
         output: Optional[str],
         logits: bool = False,
         methods: frozenset[str] = frozenset(),
+        fields: Optional[dict[str, str]] = None,
     ) -> None:
         self.qualified = qualified
         self.bases = bases
@@ -43,6 +44,9 @@ class ClassSummary:
         # forward returns raw logits (a weighted layer's output, no activation after it) on every path
         self.logits = logits
         self.methods = methods
+        # forward returns a container (tuple, dict, output record) on every path: what each
+        # element is (``{"logits": "logits", "probs": "sigmoid", "[0]": "logits"}``); None otherwise
+        self.fields = fields
 
     def __repr__(self) -> str:
         return f"<ClassSummary {self.qualified}>"
@@ -126,15 +130,22 @@ class ProjectIndex:
         item = self.lookup(qualified)
         return item.logits if item is not None else None
 
-    def output_family(self, qualified: str, _depth: int = 0) -> Optional[str]:
+    def output_family(self, qualified: str, key: Optional[str] = None, _depth: int = 0) -> Optional[str]:
         """What a model class of the run returns: an output activation family, ``logits``, or None.
-        A class without its own ``forward`` returns what the base class that defines it returns."""
+        A class without its own ``forward`` returns what the base class that defines it returns.
+        ``key``: what one element of the output is (``probs``, ``[0]``; ``?`` for an unknown
+        index) — of a tensor output, an index reads part of the same tensor."""
         item = self.lookup(qualified)
         if item is None or _depth > 8:
             return None
         if "forward" not in item.methods:
             bases = [base for base in item.bases if self.lookup(base) is not None]
-            return self.output_family(bases[0], _depth + 1) if len(bases) == 1 else None
+            return self.output_family(bases[0], key, _depth + 1) if len(bases) == 1 else None
+        if key is not None:
+            if item.fields is not None:
+                return item.fields.get(key)
+            if not key.startswith("[") and key != "?":
+                return None  # a named field of an output that is no record
         family = self.output(qualified)
         if family is None and self.returns_logits(qualified):
             return LOGITS
@@ -147,13 +158,16 @@ class ProjectIndex:
 
 # --- deferred verdicts: a report's ``unless`` -------------------------------------------------
 
-def unless_output_is_not(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
-    """For a report that holds only if the named classes end in one of ``families``."""
-    return partial(_output_is_not, names, families)
+def unless_output_is_not(
+    names: tuple[str, ...], families: tuple[str, ...], key: Optional[str] = None
+) -> Callable[[ProjectIndex], bool]:
+    """For a report that holds only if the named classes end in one of ``families`` (their
+    output's element ``key``, when one was read)."""
+    return partial(_output_is_not, names, families, key)
 
 
-def _output_is_not(names: tuple[str, ...], families: tuple[str, ...], index: ProjectIndex) -> bool:
-    return any(index.output_family(name) not in families for name in names)
+def _output_is_not(names: tuple[str, ...], families: tuple[str, ...], key: Optional[str], index: ProjectIndex) -> bool:
+    return any(index.output_family(name, key) not in families for name in names)
 
 
 def unless_none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:

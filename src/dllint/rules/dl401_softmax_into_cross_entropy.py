@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Iterator
 
 from dllint.findings import UNSAFE
-from dllint.project import unless_output_is_not
 from dllint.rules.base import Report, Rule
 from dllint.rules.editing import remove_activation
 from dllint.semantics import FileSemantics, short_name
@@ -88,7 +87,7 @@ class SoftmaxIntoCrossEntropy(Rule):
         for application, origin in loss_inputs(sem, ("cross_entropy",), ("softmax",)):
             loss = f"`{short_name(application.qualified)}`"
             if origin.deferred:
-                source = f"the output of `{origin.deferred[0].rsplit('.', 1)[-1]}`, whose forward ends in a softmax"
+                source = f"{origin.deferred_output()}, which its forward computes with a softmax"
             else:
                 source = f"already the output of {describe_origin(sem, application, origin)}"
             fix = remove_activation(sem, application, origin, ("cross_entropy",))
@@ -100,5 +99,5 @@ class SoftmaxIntoCrossEntropy(Rule):
                 fix_message="Remove the softmax: pass the logits to the loss" if fix else None,
                 edits=fix[0] if fix else (),
                 applicability=UNSAFE,
-                unless=unless_output_is_not(origin.deferred, ("softmax",)) if origin.deferred else None,
+                unless=origin.unless(("softmax",)) if origin.deferred else None,
             )

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 from dllint.findings import UNSAFE
-from dllint.project import unless_output_is_not
 from dllint.rules.base import Option, Report, Rule, TextEdit
 from dllint.rules.editing import remove_activation, rename_callee
 from dllint.semantics.outputs import comes_from, from_parameters
@@ -129,7 +128,7 @@ class SigmoidIntoBce(Rule):
         for application, origin in loss_inputs(sem, losses, ("sigmoid",)):
             loss = f"`{short_name(application.qualified)}`"
             if origin.deferred:
-                source = f"the output of `{origin.deferred[0].rsplit('.', 1)[-1]}`, whose forward ends in a sigmoid"
+                source = f"{origin.deferred_output()}, which its forward computes with a sigmoid"
             else:
                 source = f"the output of {describe_origin(sem, application, origin)}"
             if application.family == "bce_with_logits":
@@ -150,7 +149,7 @@ class SigmoidIntoBce(Rule):
                 fix_message=fix_message,
                 edits=edits,
                 applicability=UNSAFE,
-                unless=unless_output_is_not(origin.deferred, ("sigmoid",)) if origin.deferred else None,
+                unless=origin.unless(("sigmoid",)) if origin.deferred else None,
             )
 
 

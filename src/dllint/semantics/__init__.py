@@ -391,6 +391,43 @@ class FileSemantics:
             outputs[id(graph.cls)] = output_family(graph.returns)
         return outputs
 
+    def class_output_fields(self, cls: ClassInfo) -> Optional[dict[str, str]]:
+        """For a model class whose forward returns a container on every path (a tuple, a dict,
+        an output record or dataclass): what each element is — ``{"logits": "logits",
+        "probs": "sigmoid", "[0]": "logits", ...}`` (output families of ``losses.origin``), an
+        element whose paths disagree or that is unknown left out. None when the forward returns
+        anything else (a tensor) on some path."""
+        known = self._class_fields
+        if id(cls) not in known:
+            known[id(cls)] = None  # a forward that returns another instance of its own class
+            known[id(cls)] = self._output_fields(cls)
+        return known[id(cls)]
+
+    @cached_property
+    def _class_fields(self) -> dict[int, Optional[dict[str, str]]]:
+        return {}
+
+    def _output_fields(self, cls: ClassInfo) -> Optional[dict[str, str]]:
+        from dllint.semantics.losses import origin, output_elements
+
+        families: dict[str, set[Optional[str]]] = {}
+        returned = False
+        for graph in self.forward_graphs:
+            if graph.cls is not cls:
+                continue
+            for value in graph.returns:
+                for option in options_of(value):
+                    elements = output_elements(self, option)
+                    if elements is None:
+                        return None
+                    returned = True
+                    for key, element in elements.items():
+                        found = origin(self, element)
+                        families.setdefault(key, set()).add(found.family if found.known else None)
+        if not returned:
+            return None
+        return {key: seen.pop() for key, seen in families.items() if len(seen) == 1 and None not in seen}
+
     def class_returns_logits(self, cls: ClassInfo) -> bool:
         """Whether a model class's forward returns, on every path, the raw output of a layer
         with weights (``nn.Linear``, a conv, ``F.linear``, a matrix product): logits, with no
@@ -522,6 +559,7 @@ class FileSemantics:
                 output=self.class_output(cls) if is_module else None,
                 logits=self.class_returns_logits(cls) if is_module else False,
                 methods=frozenset(cls.methods),
+                fields=self.class_output_fields(cls) if is_module else None,
             )
         return summary
 
