@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 import libcst as cst
 
 from dllint.semantics import catalog
+from dllint.semantics.config_values import derived_constant
 from dllint.semantics.syntax import children_of, dotted_name, iter_tree
 from dllint.semantics.values import (
     ClassRef,
@@ -111,13 +112,15 @@ class Frame:
 class Choices:
     """The arms one run takes at chosen conditions (by condition key)."""
 
-    __slots__ = ("fixed", "default", "met", "made")
+    __slots__ = ("fixed", "default", "met", "made", "defaults")
 
     def __init__(self, fixed: Optional[dict[Any, bool]] = None, default: bool = True) -> None:
         self.fixed = fixed or {}
         self.default = default
         self.met: list[Any] = []  # keys this run met, in order
         self.made: dict[Any, bool] = {}
+        # conditions decided by a default the user can override (``--no-bn`` off), in words
+        self.defaults: list[str] = []
 
     def choose(self, key: Any) -> bool:
         value = self.fixed.get(key, self.default)
@@ -134,7 +137,7 @@ class Choices:
                 parts.append(text if value else text.replace("completes", "raises"))
             else:
                 parts.append(f"`{text}` is {'true' if value else 'false'}")
-        return ", ".join(parts)
+        return ", ".join(parts + self.defaults)
 
 
 def later_runs(keys: list[Any]) -> Iterator[Choices]:
@@ -231,7 +234,10 @@ class PathsMixin:
 
     def _arm(self: "Evaluator", test: cst.BaseExpression, node: cst.CSTNode, state: State) -> Optional[bool]:
         """Which arm of a condition runs: True/False when decided or chosen, None for both."""
-        known = truth(self._value(test, state))
+        value = self._value(test, state)
+        known = truth(value)
+        if known is not None and self._choices is not None:
+            self._note_default(value, node)
         if known is not None or self._choices is None or not self._builds_modules(node):
             return known
         key = self._choice_key(test)
@@ -468,16 +474,18 @@ class PathsMixin:
 
     def _comparison(self: "Evaluator", expr: cst.Comparison, state: State) -> Value:
         left = self._value(expr.left, state)
+        operands = [left]
         verdict: Optional[bool] = True
         for comparison in expr.comparisons:
             right = self._value(comparison.comparator, state)
+            operands.append(right)
             outcome = compare(comparison.operator, left, right)
             if outcome is False:
                 verdict = False
             elif outcome is None and verdict is True:
                 verdict = None
             left = right
-        return Constant(verdict) if verdict is not None else Unknown()
+        return derived_constant(verdict, *operands) if verdict is not None else Unknown()
 
     def _boolean(self: "Evaluator", expr: cst.BooleanOperation, state: State) -> Value:
         left = self._value(expr.left, state)
