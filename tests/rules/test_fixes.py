@@ -93,3 +93,41 @@ def test_fix_for_a_line_every_configuration_flags() -> None:
     )
     findings = lint_text(source, ["DL301"])
     assert len(findings) == 1 and findings[0].fix is not None
+
+
+def test_no_fix_when_a_command_line_default_decides_the_structure() -> None:
+    source = textwrap.dedent(
+        """\
+        import argparse
+        import torch.nn as nn
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--no-bn", action="store_true")
+        args = parser.parse_args()
+
+        layers = [nn.Conv2d(3, 16, 3, padding=1)]
+        if not args.no_bn:
+            layers.append(nn.BatchNorm2d(16))
+        net = nn.Sequential(*layers, nn.ReLU())
+        """
+    )
+    findings = lint_text(source, ["DL301"])
+    assert len(findings) == 1 and findings[0].fix is None
+    assert "when `--no-bn` is off (the default), which a run can change: no automatic fix" in findings[0].message
+
+
+def test_fix_when_the_structure_does_not_depend_on_the_default() -> None:
+    source = textwrap.dedent(
+        """\
+        import argparse
+        import torch.nn as nn
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--channels", type=int, default=16)
+        args = parser.parse_args()
+
+        net = nn.Sequential(nn.Conv2d(3, args.channels, 3, padding=1), nn.BatchNorm2d(args.channels), nn.ReLU())
+        """
+    )
+    findings = lint_text(source, ["DL301"])
+    assert len(findings) == 1 and findings[0].fix is not None

@@ -197,7 +197,8 @@ def test_store_true_flags_decide_conditions() -> None:
     """
     sem = semantics(text)
     assert [layer.arg("p") for layer in sem.layers if layer.op.kind == "dropout"] == [0.95]
-    assert all(trace.path == "" for trace in sem.traces)  # decided, not a choice between paths
+    # decided, not a choice between paths, and the path says by what
+    assert {trace.path for trace in sem.traces} == {"`--no-dropout` is off (the default)"}
 
 
 def test_choices_stay_a_choice_between_paths() -> None:
@@ -344,3 +345,27 @@ def test_arithmetic_keeps_the_provenance() -> None:
     layer = nn.Dropout(1 - args.keep_prob)
     """
     assert _dropouts(text) == [(0.9, ", with the default `--keep-prob 0.1`")]
+
+
+def test_module_parser_is_complete_when_a_class_is_built_before_the_module_body_runs() -> None:
+    text = """
+    import argparse
+    import torch.nn as nn
+
+    parser = argparse.ArgumentParser()
+    group = parser.add_argument_group("model")
+    group.add_argument("--no-bn", action="store_true")
+    args = parser.parse_args()
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 16, 3)
+            self.bn = nn.BatchNorm2d(16) if not args.no_bn else nn.Identity()
+
+    model = Net()
+    """
+    sem = semantics(text)
+    sem.summary  # noqa: B018 - the engine asks for it first: it builds the classes before the module body runs
+    net = next(c for c in sem.info.classes if c.name == "Net")
+    assert [instance.path for instance in sem.configurations(net)] == ["`--no-bn` is off (the default)"]

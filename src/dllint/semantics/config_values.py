@@ -30,7 +30,7 @@ defaults are forgotten from then on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import libcst as cst
 
@@ -77,6 +77,11 @@ class ConfigValue(Constant):
         if self.overridable:
             return f"with the default `{self.source} {shown}`"
         return f"with `{self.source} = {shown}`"
+
+    def as_condition(self) -> str:
+        """``--no-bn` is off (the default)``: the setting a condition was decided by."""
+        shown = ("on" if self.setting else "off") if isinstance(self.setting, bool) else _shown(self.setting)
+        return f"`{self.source}` is {shown} (the default)"
 
     def derived(self, value: Any) -> "ConfigValue":
         """A value computed from this one (``1 - args.keep_prob``): the same provenance."""
@@ -222,6 +227,17 @@ class ConfigMixin:
             _forget_passed(args, kwargs)
         return None
 
+    def _note_default(self: "Evaluator", value: Value, node: cst.CSTNode) -> None:
+        """A condition that builds or rewires modules decided by a default the user can
+        override: the path depends on it (its description says so, and a fix that assumes this
+        structure is not safe for every run)."""
+        source = config_source(value)
+        if source is None or not source.overridable or self._choices is None or not self._builds_modules(node):
+            return
+        text = source.as_condition()
+        if text not in self._choices.defaults:
+            self._choices.defaults.append(text)
+
     # argparse -----------------------------------------------------------------------------
 
     def _parser(self: "Evaluator", args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call) -> Parser:
@@ -240,7 +256,39 @@ class ConfigMixin:
                         parser.complete = parser.complete and parent.complete  # type: ignore[union-attr]
                 else:
                     parser.complete = False
+            self._replay_module_setup(parser, node)
         return parser
+
+    def _replay_module_setup(self: "Evaluator", parser: Parser, node: cst.Call) -> None:
+        """A parser built at module level gets the options the module's top-level statements add
+        to it (``parser.add_argument(...)``, through argument groups too), whenever it is first
+        met: a class or function reading the module's ``args`` may be evaluated before the
+        module body (the statements run again then, adding the same options)."""
+        statements = list(_module_statements(self.sem.module.body))
+        names = {
+            target.target.value
+            for statement in statements if isinstance(statement, cst.Assign) and statement.value is node
+            for target in statement.targets if isinstance(target.target, cst.Name)
+        }
+        if not names:
+            return
+        from dllint.semantics.paths import Frame, State
+
+        self._frames.append(Frame(None, self.sem.info.scope, None, [], False))
+        try:
+            for statement in statements:
+                call = statement.value if isinstance(statement, (cst.Assign, cst.Expr)) else None
+                if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+                        and isinstance(call.func.value, cst.Name) and call.func.value.value in names):
+                    continue
+                method = call.func.attr.value
+                if isinstance(statement, cst.Assign) and method in ("add_argument_group", "add_mutually_exclusive_group"):
+                    names.update(t.target.value for t in statement.targets if isinstance(t.target, cst.Name))
+                elif isinstance(statement, cst.Expr) and method in ("add_argument", "set_defaults"):
+                    args, kwargs = self._arguments(call, State({}))
+                    self._parser_method(parser, method, args, kwargs, call)
+        finally:
+            self._frames.pop()
 
     def _parser_method(self: "Evaluator", parser: Parser, name: str, args: tuple[Value, ...],
                        kwargs: dict[str, Value], node: cst.Call) -> Value:
@@ -682,3 +730,19 @@ def derived_constant(value: Any, *operands: Value) -> Constant:
     source = config_source(*operands)
     return source.derived(value) if source is not None else Constant(value)
 
+
+
+def _module_statements(body) -> Iterator[cst.BaseSmallStatement]:
+    """The module's top-level simple statements in order, including those under module-level
+    ``if``/``with``/``try`` blocks (``if __name__ == "__main__":``), not inside functions."""
+    for statement in body:
+        if isinstance(statement, cst.SimpleStatementLine):
+            yield from statement.body
+        elif isinstance(statement, (cst.If, cst.With, cst.Try, cst.For, cst.While)):
+            block = statement.body
+            yield from _module_statements(block.body if isinstance(block, cst.IndentedBlock) else ())
+            orelse = getattr(statement, "orelse", None)
+            if isinstance(orelse, cst.If):
+                yield from _module_statements([orelse])
+            elif orelse is not None:
+                yield from _module_statements(orelse.body.body if isinstance(orelse.body, cst.IndentedBlock) else ())

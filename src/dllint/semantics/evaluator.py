@@ -377,7 +377,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, ConfigMixin
             operand = self._value(expr.expression, state)
             if type(expr.operator) is cst.Not:
                 known = truth(operand)
-                return Constant(not known) if known is not None else Unknown()
+                return derived_constant(not known, operand) if known is not None else Unknown()
             if isinstance(operand, Constant):
                 folded = _UNARY[type(expr.operator)](operand.value)
                 return derived_constant(folded, operand) if folded is not UNKNOWN else Unknown()

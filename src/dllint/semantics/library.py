@@ -77,7 +77,7 @@ class LibraryMixin:
             site = self._instance_sites[-1] if self._instance_sites else None
             built_by = self._call_nodes[-1] if self._call_nodes else None
             value = Layer(layer, qualified, node, scope, bound, env, instance_site=site, built_by=built_by,
-                          given=constants_given(layer.params, args, kwargs))
+                          given=constants_given(layer.params, args, kwargs), choices=self._choices)
             self.layers.append(value)
             return value
         made = self._config_call(qualified, args, kwargs, node)

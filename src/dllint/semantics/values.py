@@ -86,7 +86,7 @@ class Param(Value):
 class Layer(Value):
     """An instance of a ``torch.nn`` layer class, with the arguments it was built with."""
 
-    __slots__ = ("op", "qualified", "node", "scope", "args", "env", "instance_site", "built_by", "given")
+    __slots__ = ("op", "qualified", "node", "scope", "args", "env", "instance_site", "built_by", "given", "choices")
 
     def __init__(
         self,
@@ -99,6 +99,7 @@ class Layer(Value):
         instance_site: Optional[cst.CSTNode] = None,
         built_by: Optional[cst.Call] = None,
         given: Optional[dict[str, "Constant"]] = None,
+        choices: Any = None,
     ) -> None:
         self.op = op
         self.qualified = qualified
@@ -116,6 +117,9 @@ class Layer(Value):
         # (``args.dropout``, ``self.p``, ``cfg["k"]``): constants, some of them configuration
         # defaults (``config_values.ConfigValue``).
         self.given: dict[str, Constant] = {} if given is None else given
+        # The arms its evaluation took (``paths.Choices``; None when not split into paths):
+        # ``choices.defaults`` lists the conditions decided by a default the user can override.
+        self.choices = choices
 
     def arg(self, name: str, default: Any = UNKNOWN) -> Any:
         """The folded value of a constructor argument; ``default`` when it was surely not
