@@ -53,18 +53,26 @@ class ClassSummary:
 
 
 class ModuleSummary:
-    __slots__ = ("module", "filename", "classes")
+    __slots__ = ("module", "filename", "classes", "values")
 
-    def __init__(self, module: str, filename: str, classes: Optional[dict[str, ClassSummary]] = None) -> None:
+    def __init__(
+        self, module: str, filename: str, classes: Optional[dict[str, ClassSummary]] = None,
+        values: Optional[dict[str, tuple]] = None,
+    ) -> None:
         self.module = module
         self.filename = filename
         self.classes: dict[str, ClassSummary] = {} if classes is None else classes
+        # configuration values it offers, by qualified name (``semantics/config_values.py``:
+        # ``("value", 0.9, "config.DROPOUT", False)``, records of argparse defaults ...)
+        self.values: dict[str, tuple] = {} if values is None else values
 
 
 class ProjectIndex:
     def __init__(self) -> None:
         self.classes: dict[str, ClassSummary] = {}
         self._by_suffix: dict[str, list[ClassSummary]] = {}
+        self.values: dict[str, tuple] = {}
+        self._values_by_suffix: dict[str, list[str]] = {}
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> "ProjectIndex":
@@ -75,7 +83,30 @@ class ProjectIndex:
                 parts = qualified.split(".")
                 for start in range(1, len(parts)):
                     index._by_suffix.setdefault(".".join(parts[start:]), []).append(item)
+            for qualified, fact in getattr(summary, "values", {}).items():
+                index.values[qualified] = fact
+                parts = qualified.split(".")
+                for start in range(1, len(parts) - 1):  # a module and a name at least: ``config.DROPOUT``
+                    index._values_by_suffix.setdefault(".".join(parts[start:]), []).append(qualified)
         return index
+
+    def value(self, qualified: str) -> Optional[tuple]:
+        """The configuration value another file gives an imported name (exactly, or by an
+        unambiguous dotted suffix: ``config.DROPOUT`` for ``src.config.DROPOUT``)."""
+        found = self.values.get(qualified)
+        if found is not None:
+            return found
+        matches = self._values_by_suffix.get(qualified, [])
+        return self.values[matches[0]] if len(matches) == 1 else None
+
+    def values_for(self, wanted: Iterable[str]) -> dict[str, tuple]:
+        """The configuration values of the names a file looked up, by the names it used."""
+        found = {}
+        for name in wanted:
+            fact = self.value(name)
+            if fact is not None:
+                found[name] = fact
+        return found
 
     def lookup(self, qualified: str) -> Optional[ClassSummary]:
         """The class an import refers to. Imports may be written relative to a different root

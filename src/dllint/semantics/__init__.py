@@ -58,9 +58,13 @@ class FileSemantics:
         source: Source,
         module_name: Optional[str] = None,
         positions: Optional[Mapping[cst.CSTNode, CodeRange]] = None,
+        externals: Optional[Mapping[str, tuple]] = None,
     ) -> None:
         self.module = module
         self.source = source
+        # Configuration values other files of the run give the names this file imports
+        # (``config_values``: facts by the qualified name this file resolves them to).
+        self.externals: Mapping[str, tuple] = externals or {}
         self.text = source.text or ""
         self.module_name = module_name or module_name_for(source.filename)
         self.info: ModuleInfo = Collector(ModuleInfo(self.module_name, module)).run()
@@ -543,10 +547,19 @@ class FileSemantics:
 
         return loss_applications(self)
 
+    @property
+    def wanted_values(self) -> tuple[str, ...]:
+        """The imported names the evaluation looked up that another file of the run may give a
+        configuration value (``from config import DROPOUT``, ``opts.get_args``)."""
+        return tuple(sorted(self.evaluator._config.wanted)) if "evaluator" in self.__dict__ else ()
+
     @cached_property
     def summary(self) -> ModuleSummary:
-        """What the project index needs to know of this file's classes."""
+        """What the project index needs to know of this file's classes and configuration values."""
+        from dllint.semantics.config_values import exported_values
+
         summary = ModuleSummary(self.module_name, self.source.filename)
+        summary.values = exported_values(self)
         if not self.mentions_torch:
             return summary
         for cls in self.info.classes:

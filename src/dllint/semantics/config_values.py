@@ -178,12 +178,13 @@ _RECORD_READERS = frozenset({"get", "keys", "values", "items", "copy", "to_tuple
 class ConfigState:
     """What the evaluator keeps about configuration in one file."""
 
-    __slots__ = ("parsers", "reassigned", "stores")
+    __slots__ = ("parsers", "reassigned", "stores", "wanted")
 
     def __init__(self) -> None:
         self.parsers: dict[int, Parser] = {}  # by id of the constructor call
         self.reassigned: dict[int, frozenset[str]] = {}  # by id of the class: attributes assigned through it
         self.stores: Optional[list[cst.Attribute]] = None  # every attribute store of the file
+        self.wanted: set[str] = set()  # imported names looked up that another file may define
 
 
 class ConfigMixin:
@@ -198,6 +199,9 @@ class ConfigMixin:
         records it is handed, unless it only reads them)."""
         if qualified == _PARSER:
             return self._parser(args, kwargs, node)
+        fact = self.sem.externals.get(qualified)
+        if fact is not None and fact[0] == "call":
+            return value_of_fact(fact[1], f"{qualified}()")
         if qualified in _CONFIG_CLASSES:
             return _config_record(qualified, args, kwargs, node)
         if qualified == "builtins.vars" and args and isinstance(args[0], Record):
@@ -226,6 +230,16 @@ class ConfigMixin:
         if not followed and name not in _READING_METHODS:
             _forget_passed(args, kwargs)
         return None
+
+    def _imported(self: "Evaluator", qualified: str) -> Value:
+        """An imported name (``from config import DROPOUT``, ``config.cfg``): the value another
+        file of the run gives it, when the engine passed it in; else a reference by name."""
+        if wants(qualified):
+            self._config.wanted.add(qualified)
+            fact = self.sem.externals.get(qualified)
+            if fact is not None and fact[0] != "call":
+                return value_of_fact(fact, qualified)
+        return Reference(qualified)
 
     def _note_default(self: "Evaluator", value: Value, node: cst.CSTNode) -> None:
         """A condition that builds or rewires modules decided by a default the user can
@@ -746,3 +760,162 @@ def _module_statements(body) -> Iterator[cst.BaseSmallStatement]:
                 yield from _module_statements([orelse])
             elif orelse is not None:
                 yield from _module_statements(orelse.body.body if isinstance(orelse.body, cst.IndentedBlock) else ())
+
+
+# --- across files -------------------------------------------------------------------------------
+#
+# A file's configuration values travel to the files that import them as *facts*: small
+# picklable tuples in its summary (``ModuleSummary.values``), by qualified name:
+#
+#   ("value", value, source, overridable)   a constant (a module constant, a class attribute,
+#                                            an option's default)
+#   ("record", {field: fact}, complete)     a namespace or config object
+#   ("call", fact)                          a function that returns that when called with no
+#                                            arguments (``get_args()``)
+#
+# A file that looks up an imported name records it (``Evaluator.wanted``); the engine analyses
+# it again with the facts the other files of the run give those names (``FileSemantics.externals``).
+
+# Imported names that are never another file of the run's configuration.
+_LIBRARY_ROOTS = frozenset({
+    "torch", "torchvision", "torchaudio", "torchtext", "numpy", "builtins", "typing", "os", "sys", "math", "re",
+    "json", "logging", "collections", "functools", "itertools", "dataclasses", "argparse", "pathlib", "random",
+    "time", "copy", "abc", "enum", "warnings", "transformers", "timm", "lightning", "pytorch_lightning", "scipy",
+    "sklearn", "pandas", "matplotlib", "PIL", "cv2", "tqdm", "yaml", "wandb", "einops", "accelerate", "datasets",
+})
+_SCALARS = (int, float, bool, str)
+
+
+def wants(qualified: str) -> bool:
+    """Whether an imported name may be a configuration value of another file of the run."""
+    return qualified.split(".", 1)[0] not in _LIBRARY_ROOTS
+
+
+def exported_values(sem) -> dict[str, tuple]:
+    """The configuration values a file offers to the files that import it: literal module
+    constants, module-level namespaces (``args = parser.parse_args()``) and config objects,
+    functions that build and return a namespace, and config classes' literal attributes."""
+    module = sem.module_name
+    short = module.rsplit(".", 1)[-1]
+    evaluator = sem.evaluator
+    stored = _stored_names(evaluator)
+    facts: dict[str, tuple] = {}
+    scope = sem.info.scope
+    for name, bindings in scope.bindings.items():
+        if len(bindings) != 1 or name.startswith("__"):
+            continue
+        binding = bindings[0]
+        if binding.kind == "assign" and binding.value is not None:
+            fact = _assigned_fact(evaluator, name, binding.value, f"{short}.{name}", stored)
+        elif binding.kind == "def":
+            function = sem.function_of(binding.node)
+            fact = _function_fact(evaluator, function) if function is not None else None
+        else:
+            fact = None
+        if fact is not None:
+            facts[f"{module}.{name}"] = fact
+    for cls in sem.info.classes:
+        if cls.outer is not scope or sem.is_module_class(cls):
+            continue
+        reassigned = _reassigned_class_attributes(evaluator, cls)
+        for name, default in class_defaults(cls).items():
+            value = literal_of(default)
+            if name not in reassigned and _is_scalar(value):
+                facts[f"{module}.{cls.name}.{name}"] = ("value", value, f"{cls.name}.{name}", False)
+    return facts
+
+
+def _assigned_fact(evaluator: "Evaluator", name: str, expr: cst.BaseExpression, source: str,
+                   stored: dict[str, set[str]]) -> Optional[tuple]:
+    value = literal_of(expr)
+    if value is not UNKNOWN:  # a number, a flag or a tuple of sizes (names and paths are not configuration here)
+        return ("value", value, source, False) if _is_scalar(value) and not isinstance(value, str) and name not in stored else None
+    if not isinstance(expr, cst.Call):
+        return None
+    callee = expr.func.attr.value if isinstance(expr.func, cst.Attribute) else expr.func.value if isinstance(expr.func, cst.Name) else ""
+    if callee not in ("parse_args", "parse_known_args", "SimpleNamespace", "Namespace", "EasyDict", "edict") and not (
+        callee[:1].isupper() and _calls_config_class(evaluator, expr)
+    ):
+        return None
+    if "*" in stored.get(name, ()):
+        return None
+    fact = _fact(evaluator._global(name, evaluator.sem.info.scope), source)
+    if fact is not None and fact[0] == "record" and name in stored:
+        fields = {key: item for key, item in fact[1].items() if key not in stored[name]}
+        fact = ("record", fields, False)
+    return fact
+
+
+def _calls_config_class(evaluator: "Evaluator", call: cst.Call) -> bool:
+    """``Config()`` for a dataclass / NamedTuple / plain class of this file without ``__init__``."""
+    qualified = evaluator.sem.info.scope.resolve(call.func)
+    cls = evaluator.sem.local_class(qualified)
+    return cls is not None and not evaluator.sem.is_module_class(cls) and evaluator.sem.find_method(cls, "__init__") is None
+
+
+def _function_fact(evaluator: "Evaluator", function) -> Optional[tuple]:
+    """A module-level function that parses the command line (or builds a config) and returns
+    it, when called with no arguments."""
+    if function.cls is not None or any(param.default is None for param in function.params):
+        return None
+    if not any(site.method in ("parse_args", "parse_known_args") for site in function.calls):
+        return None
+    returned = [value for trace in evaluator.run_function(function) for value in trace.returns]
+    found = [_fact(value, function.name + "()") for value in returned]
+    if not found or any(fact is None for fact in found) or len({repr(fact) for fact in found}) != 1:
+        return None
+    return ("call", found[0])
+
+
+def _fact(value: Value, name: str, depth: int = 0) -> Optional[tuple]:
+    """The fact a value is (``name``: how a message names it when it is a plain constant)."""
+    if isinstance(value, ConfigValue) and _is_scalar(value.value):
+        return ("value", value.value, value.source, value.overridable)
+    if isinstance(value, Constant) and _is_scalar(value.value):
+        return ("value", value.value, name, False)
+    if depth >= 4:
+        return None
+    if isinstance(value, Record) and value.kind != "output":
+        fields = {key: _fact(item, f"{name}.{key}", depth + 1) for key, item in value.fields.items()}
+        return ("record", {key: fact for key, fact in fields.items() if fact is not None}, value.complete)
+    if isinstance(value, Instance) and value.cls is not None and value.attrs is not None:
+        fields = {key: _fact(item, f"{name}.{key}", depth + 1) for key, item in value.attrs.items()}
+        known = {key: fact for key, fact in fields.items() if fact is not None}
+        return ("record", known, False) if known else None
+    return None
+
+
+def _is_scalar(value: Any) -> bool:
+    if isinstance(value, _SCALARS):
+        return True
+    return isinstance(value, tuple) and bool(value) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def _stored_names(evaluator: "Evaluator") -> dict[str, set[str]]:
+    """Module names whose attributes the file sets (``args.lr = ...``: those fields), or that it
+    hands to ``setattr``/``vars`` (``*``: any field)."""
+    state = evaluator._config
+    if state.stores is None:
+        state.stores = _attribute_stores(evaluator.sem.module)
+    stored: dict[str, set[str]] = {}
+    for node in state.stores:
+        if isinstance(node.value, cst.Name):
+            stored.setdefault(node.value.value, set()).add(node.attr.value)
+    for site in evaluator.sem.info.calls:
+        if site.qualified in ("builtins.setattr", "builtins.vars") and site.node.args:
+            first = site.node.args[0].value
+            if isinstance(first, cst.Name):
+                stored.setdefault(first.value, set()).add("*")
+    return stored
+
+
+def value_of_fact(fact: tuple, qualified: str) -> Value:
+    """The value a fact of another file stands for (a fresh object each time: what this file
+    does to it stays here)."""
+    kind = fact[0]
+    if kind == "value":
+        return ConfigValue(fact[1], fact[2], fact[3])
+    if kind == "record":
+        fields = {name: value_of_fact(item, f"{qualified}.{name}") for name, item in fact[1].items()}
+        return Record("namespace", qualified, None, fields, complete=fact[2])
+    return Unknown()

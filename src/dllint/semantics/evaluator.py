@@ -444,7 +444,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, ConfigMixin
             function = self.sem.function_of(binding.node)
             return FunctionRef(function) if function is not None else Unknown()
         if binding.kind == "import":
-            return Reference(catalog.canonical(binding.qualified)) if binding.qualified else Unknown()
+            return self._imported(catalog.canonical(binding.qualified)) if binding.qualified else Unknown()
         if binding.kind == "assign" and binding.value is not None:
             key = f"{id(binding)}"
             if key in self._module_values:
@@ -477,7 +477,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, ConfigMixin
 
     def _get_attribute(self, owner: Value, name: str) -> Value:
         if isinstance(owner, Reference):
-            return Reference(catalog.canonical(f"{owner.qualified}.{name}"))
+            return self._imported(catalog.canonical(f"{owner.qualified}.{name}"))
         if isinstance(owner, Instance):
             if owner.attrs is not None and name in owner.attrs:
                 return owner.attrs[name]
