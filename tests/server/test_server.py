@@ -167,6 +167,29 @@ async def test_a_model_file_changed_on_disk_updates_an_open_file(client: Languag
     await diagnostics_of(client, train, lambda d: "DL501" not in codes(d))
 
 
+SETTINGS = "DROPOUT = 0.9\n"
+HEAD = """import torch.nn as nn
+from settings import DROPOUT
+
+head = nn.Sequential(nn.Linear(512, 10), nn.Dropout(DROPOUT))
+"""
+
+
+@pytest.mark.files({"settings.py": SETTINGS, "head.py": HEAD})
+async def test_an_edited_configuration_value_updates_the_files_that_import_it(
+    client: LanguageClient, workspace: Path
+) -> None:
+    head = open_file(client, workspace / "head.py")
+    found = await diagnostics_of(client, head, lambda d: codes(d) == ["DL303"])
+    assert "with `settings.DROPOUT = 0.9`" in found[0].message
+    settings = open_file(client, workspace / "settings.py")
+    await diagnostics_of(client, settings)
+    replace_all(client, settings, "DROPOUT = 0.1\n", version=2)
+    await diagnostics_of(client, head, lambda d: codes(d) == [])
+    replace_all(client, settings, SETTINGS, version=3)
+    await diagnostics_of(client, head, lambda d: codes(d) == ["DL303"])
+
+
 @pytest.mark.files({
     "pyproject.toml": '[tool.dllint]\nextend-select = ["DL505"]\ndocs-url = "https://mirror.example.com/dllint/"\n'
                       '[tool.dllint.per-file-ignores]\n"legacy/*" = ["DL301"]\n',
