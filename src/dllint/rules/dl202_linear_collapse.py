@@ -15,6 +15,7 @@ from dllint.semantics import (
     options_of,
     short_name,
 )
+from dllint.semantics.config_values import Record
 from dllint.semantics.values import Constant, Container, Instance, Merge, Obj, Value
 
 _AFFINE_FAMILIES = ("linear", "conv", "conv_transpose")
@@ -287,6 +288,8 @@ def _returned_ids(sem: FileSemantics, values: list[Value]) -> set[int]:
         elif isinstance(value, Obj):
             stack.extend(value.args)
             stack.extend(value.kwargs.values())
+        elif isinstance(value, Record):
+            stack.extend(value.fields.values())
         elif isinstance(value, Instance):
             stack.extend(value.init_args.values())
             if isinstance(value.node, cst.Call):

@@ -19,6 +19,7 @@ from libcst._position import CodeRange
 from dllint.project import LOGITS, ClassSummary, ModuleSummary
 from dllint.semantics import catalog
 from dllint.semantics.catalog import short_name
+from dllint.semantics.config_values import record_fields
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator
 from dllint.semantics.trace import Event, Trace
@@ -685,7 +686,8 @@ class ForwardGraph:
         self.instance = instance
 
     def returned_values(self) -> Iterator[Value]:
-        """What the forward returns, looking into the tuples, lists and dicts it returns."""
+        """What the forward returns, looking into the tuples, lists and dicts it returns, and
+        into output records (``ModelOutput(logits=...)``, a dataclass or ``NamedTuple``)."""
         stack = list(self.returns)
         seen: set[int] = set()
         while stack:
@@ -697,6 +699,8 @@ class ForwardGraph:
                 stack.extend(value.options)
             elif isinstance(value, Container) and value.kind in ("list", "dict"):
                 stack.extend(value.items)
+            elif record_fields(value) is not None:
+                stack.extend(record_fields(value))  # type: ignore[arg-type]
             else:
                 yield value
 

@@ -697,6 +697,26 @@ _TENSOR_ATTRIBUTES = frozenset({
 })
 
 
+def record_fields(value: Value) -> Optional[list[Value]]:
+    """What an object with named fields holds — a :class:`Record`, or an instance of a class of
+    the file that is not a model (a dataclass or ``NamedTuple`` output) — None for anything else."""
+    if isinstance(value, Record):
+        return list(value.fields.values())
+    if isinstance(value, Instance) and value.cls is not None and value.attrs and value.origin == "constructed" \
+            and not _is_module_instance(value):
+        return list(value.attrs.values())
+    return None
+
+
+def _is_module_instance(instance: Instance) -> bool:
+    """A model (its class derives from a module class, here or elsewhere): judged by its
+    bases' names, as a value cannot reach the file's semantics."""
+    from dllint.semantics import catalog
+
+    return any(base in catalog.MODULE_BASES or (base and not base.startswith(("builtins.", "typing.", "dataclasses.")))
+               for base in instance.cls.bases)  # type: ignore[union-attr]
+
+
 def output_field(owner: Value, name: str) -> bool:
     """Whether ``owner.<name>`` reads a field of what a model returned (``model(x).logits``,
     the model a class of another file or a library's): an element of its output, like

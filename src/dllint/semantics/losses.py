@@ -431,7 +431,11 @@ def describe_origin(sem: "FileSemantics", application: LossApplication, origin: 
         return f"{spelled}, the last layer of the head assigned to the model's `.{origin.spelled[5:]}`"
     where = produced_in(sem, origin)
     if where is not None and where is not application.function:
-        return f"{spelled} in `{where.qualname}`"
+        spelled = f"{spelled} in `{where.qualname}`"
+    layer = origin.tensor.target
+    if isinstance(layer, Layer) and layer.choices is not None and layer.choices.defaults:
+        # a model whose output layer a command-line default put there
+        spelled = f"{spelled} (built when {', '.join(layer.choices.defaults)})"
     return spelled
 
 
