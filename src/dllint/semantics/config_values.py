@@ -30,6 +30,7 @@ defaults are forgotten from then on.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import libcst as cst
@@ -178,12 +179,12 @@ _RECORD_READERS = frozenset({"get", "keys", "values", "items", "copy", "to_tuple
 class ConfigState:
     """What the evaluator keeps about configuration in one file."""
 
-    __slots__ = ("parsers", "reassigned", "stores", "wanted")
+    __slots__ = ("parsers", "reassigned", "stored", "wanted")
 
     def __init__(self) -> None:
         self.parsers: dict[int, Parser] = {}  # by id of the constructor call
         self.reassigned: dict[int, frozenset[str]] = {}  # by id of the class: attributes assigned through it
-        self.stores: Optional[list[cst.Attribute]] = None  # every attribute store of the file
+        self.stored: Optional[dict[str, set[str]]] = None  # attributes the file sets, by owner name
         self.wanted: set[str] = set()  # imported names looked up that another file may define
 
 
@@ -488,48 +489,39 @@ def _local_bases(evaluator: "Evaluator", cls: ClassInfo) -> list[ClassInfo]:
 
 
 def _reassigned_class_attributes(evaluator: "Evaluator", cls: ClassInfo) -> frozenset[str]:
-    """Attributes the file assigns through the class's name (``Config.dropout = 0.5``,
+    """Attributes the file assigns through the class's name (``Config.dropout = 0.5``;
     ``setattr(Config, ...)`` makes them all unknown)."""
-    state = evaluator._config
-    cache = state.reassigned
+    cache = evaluator._config.reassigned
     known = cache.get(id(cls))
     if known is None:
-        names: set[str] = set()
-        if state.stores is None:
-            state.stores = _attribute_stores(evaluator.sem.module)
-        for node in state.stores:
-            target = node.value
-            if isinstance(target, cst.Name) and target.value == cls.name:
-                names.add(node.attr.value)
-        for site in evaluator.sem.calls_to("builtins.setattr"):
-            first = site.node.args[0].value if site.node.args else None
-            if isinstance(first, cst.Name) and first.value == cls.name:
-                names.add("*")
+        names = set(_stored_names(evaluator).get(cls.name, ()))
         if "*" in names:
             names.update(class_defaults(cls))
         known = cache[id(cls)] = frozenset(names)
     return known
 
 
-def _attribute_stores(module: cst.Module) -> list[cst.Attribute]:
-    """Every ``<expr>.<name> = ...`` / ``+=`` target in the file."""
-    stores: list[cst.Attribute] = []
+# ``name.attr = ...`` / ``name.attr.more += ...`` (not ``==``), and ``setattr(name, ...)`` / ``vars(name)``
+_ATTRIBUTE_STORE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\.[A-Za-z_]\w*)*\s*(?:[-+*/%@&|^]|//|\*\*|<<|>>)?=(?!=)")
+_WHOLE_STORE = re.compile(r"\b(?:setattr|vars)\(\s*([A-Za-z_]\w*)")
 
-    class Visitor(cst.CSTVisitor):
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            if isinstance(node.target, cst.Attribute):
-                stores.append(node.target)
 
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            if isinstance(node.target, cst.Attribute):
-                stores.append(node.target)
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            if isinstance(node.target, cst.Attribute):
-                stores.append(node.target)
-
-    module.visit(Visitor())
-    return stores
+def _stored_names(evaluator: "Evaluator") -> dict[str, set[str]]:
+    """Names whose attributes the file sets anywhere (``args.lr = ...``, ``Config.dropout =
+    ...``: those attributes), or that it hands to ``setattr``/``vars`` (``*``: any). Read off
+    the text in one pass (a superset: a match in a string or comment counts too)."""
+    state = evaluator._config
+    if state.stored is None:
+        text = evaluator.sem.text
+        stored: dict[str, set[str]] = {}
+        if "=" in text:
+            for match in _ATTRIBUTE_STORE.finditer(text):
+                stored.setdefault(match.group(1), set()).add(match.group(2))
+        if "setattr" in text or "vars" in text:
+            for match in _WHOLE_STORE.finditer(text):
+                stored.setdefault(match.group(1), set()).add("*")
+        state.stored = stored
+    return state.stored
 
 
 # --- argparse ---------------------------------------------------------------------------------
@@ -909,24 +901,6 @@ def _is_scalar(value: Any) -> bool:
     if isinstance(value, _SCALARS):
         return True
     return isinstance(value, tuple) and bool(value) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-
-
-def _stored_names(evaluator: "Evaluator") -> dict[str, set[str]]:
-    """Module names whose attributes the file sets (``args.lr = ...``: those fields), or that it
-    hands to ``setattr``/``vars`` (``*``: any field)."""
-    state = evaluator._config
-    if state.stores is None:
-        state.stores = _attribute_stores(evaluator.sem.module)
-    stored: dict[str, set[str]] = {}
-    for node in state.stores:
-        if isinstance(node.value, cst.Name):
-            stored.setdefault(node.value.value, set()).add(node.attr.value)
-    for site in evaluator.sem.info.calls:
-        if site.qualified in ("builtins.setattr", "builtins.vars") and site.node.args:
-            first = site.node.args[0].value
-            if isinstance(first, cst.Name):
-                stored.setdefault(first.value, set()).add("*")
-    return stored
 
 
 def value_of_fact(fact: tuple, qualified: str) -> Value:
