@@ -17,7 +17,10 @@ class SoftmaxIntoCrossEntropy(Rule):
     model whose last layer is `nn.Softmax` (or whose `forward` returns `torch.softmax(...)`)
     called and fed to the loss. The value is followed through local variables, reshapes
     (`.view(-1, C)`), dropout, indexing, same-file helpers, criterion objects held in variables
-    or attributes (`self.criterion`), and model classes defined in other files of the run.
+    or attributes (`self.criterion`), model classes defined in other files of the run, and the
+    elements of a model's output when it returns several things (a dict, a tuple, a
+    `NamedTuple`, a dataclass or a `ModelOutput`: `out["probs"]`, `out.logits`, `probs, logits =
+    model(x)`), each element judged on its own.
 
     Not flagged: a softmax used only for metrics, printing or `argmax` while the loss gets the
     logits; a model that returns logits in training and probabilities in eval

@@ -23,7 +23,7 @@ class LogSoftmaxIntoCrossEntropy(Rule):
       one) or softmax probabilities with no log.
 
     Values are followed like DL401 follows them (variables, reshapes, indexing, helpers,
-    criterion objects, model classes of other files of the run).
+    criterion objects, model classes of other files of the run, elements of a model's output).
 
     Not flagged: `log_softmax` → `NLLLoss` (the intended pairing, as in PyTorch's MNIST
     example); `torch.log(softmax(x))` → `NLLLoss` (log-probabilities, if less precise ones);
