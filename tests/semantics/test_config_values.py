@@ -369,3 +369,21 @@ def test_module_parser_is_complete_when_a_class_is_built_before_the_module_body_
     sem.summary  # noqa: B018 - the engine asks for it first: it builds the classes before the module body runs
     net = next(c for c in sem.info.classes if c.name == "Net")
     assert [instance.path for instance in sem.configurations(net)] == ["`--no-bn` is off (the default)"]
+
+
+def test_a_config_instance_handed_to_unknown_code_forgets_its_defaults() -> None:
+    text = """
+    from dataclasses import dataclass
+    import torch.nn as nn
+    from experiment import apply_overrides
+
+    @dataclass
+    class Config:
+        dropout: float = 0.9
+
+    cfg = Config()
+    first = nn.Dropout(cfg.dropout)
+    apply_overrides(cfg)
+    second = nn.Dropout(cfg.dropout)
+    """
+    assert [p for p, _ in _dropouts(text)] == [0.9, UNKNOWN]

@@ -115,3 +115,26 @@ def test_an_element_of_an_output_of_another_file_is_deferred_with_its_key() -> N
     keys = [(origin(sem, app.prediction).deferred, origin(sem, app.prediction).key) for app in sem.loss_applications]
     assert keys == [(("models.DictNet",), "probs"), (("models.DictNet",), "[1]"),
                     (("models.DictNet",), "probs"), (("models.DictNet",), "?")]
+
+
+def test_a_model_built_from_loaded_weights_is_no_output_record() -> None:
+    sem = semantics(
+        """
+        import numpy as np
+        import torch
+        from models import TextCNN, Detection
+
+        vectors = torch.from_numpy(np.load("glove.npy"))
+        model = TextCNN(embeddings=vectors, num_classes=2)
+        model.eval()
+        scores = model(batch)
+        found = Detection(boxes=scores, labels=None)
+        loss = torch.nn.functional.binary_cross_entropy(found.boxes, targets)
+        """,
+        "predict.py",
+    )
+    evaluated = [event.target for trace in sem.traces for event in trace.events if event.kind == "eval"]
+    assert [type(value).__name__ for value in evaluated] == ["Instance"]  # the model, not a record
+    (application,) = sem.loss_applications  # ``Detection`` built from what the model computed: a record
+    seen = origin(sem, application.prediction)
+    assert (seen.deferred, seen.key) == (("models.TextCNN",), None)

@@ -659,8 +659,8 @@ def _record_method(record: Record, name: str, args: tuple[Value, ...], kwargs: d
         return Record(record.kind, record.qualified, node, dict(record.fields), record.order, record.complete)
     if name in ("to_tuple",) and record.order is not None:
         return Container("list", [record.field(field) for field in record.order], node)
-    if name in _RECORD_READERS:
-        return Unknown()
+    if name in _RECORD_READERS or record.kind == "output":
+        return Unknown()  # (an output record's methods move or convert its tensors)
     record.forget()  # ``update``, ``merge_from_file``, ``freeze``...: whatever it does
     return Unknown()
 
@@ -668,8 +668,8 @@ def _record_method(record: Record, name: str, args: tuple[Value, ...], kwargs: d
 def _is_output_record(qualified: str, args: tuple[Value, ...], kwargs: dict[str, Value]) -> bool:
     """An output record built with keyword tensors: a transformers ``*Output`` (a
     ``ModelOutput``), or a class of another file called with keyword arguments only, some of
-    them tensors (``DetectorOutput(boxes=b, scores=s)``; a model is built from sizes, not
-    tensors)."""
+    them tensors an operation computed (``DetectorOutput(boxes=b, scores=s)``; a model is built
+    from sizes, or from loaded weights, never from what a layer computed)."""
     if args or not kwargs:
         return False
     name = qualified.rsplit(".", 1)[-1]
@@ -678,7 +678,8 @@ def _is_output_record(qualified: str, args: tuple[Value, ...], kwargs: dict[str,
     if qualified.startswith("transformers.") and name.endswith("Output"):
         return True
     return not qualified.startswith(("torch.", "builtins.")) and any(
-        isinstance(option, Tensor) for value in kwargs.values() for option in options_of(value)
+        isinstance(option, Tensor) and option.kind not in ("fresh", "parameter", "input")
+        for value in kwargs.values() for option in options_of(value)
     )
 
 
@@ -727,10 +728,16 @@ def _only_reads(qualified: str) -> bool:
 
 
 def _forget_passed(args: tuple[Value, ...], kwargs: dict[str, Value]) -> None:
+    """Records and config objects handed to code dllint does not follow: what they hold may
+    have changed there (an instance of a config class forgets its class-level defaults)."""
     for value in (*args, *kwargs.values()):
         for option in options_of(value):
             if isinstance(option, Record) and option.kind != "output":
                 option.forget()
+            elif isinstance(option, Instance) and option.attrs:
+                for name, item in option.attrs.items():
+                    if isinstance(item, ConfigValue):
+                        option.attrs[name] = Unknown()
 
 
 def _is_star(value: Value) -> bool:
