@@ -1,16 +1,24 @@
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import libcst as cst
 
 from dllint.findings import UNSAFE
-from dllint.project import unless_none_hold_or_custom_call
+from dllint.project import unless_any, unless_callers_evaluate, unless_none_hold_or_custom_call
 from dllint.rules.base import Report, Rule, TextEdit
 from dllint.rules.editing import statement_after, statement_before
 from dllint.semantics import FileSemantics, Param
-from dllint.semantics.trace import Event
-from dllint.semantics.loops import holds, inference_function, looks_like_model, trained_after
+from dllint.semantics.trace import Event, Trace
+from dllint.semantics.loops import (
+    holds,
+    inference_function,
+    looks_like_model,
+    recalibrates,
+    received_models,
+    trained_after,
+    used_as_prediction,
+)
 from dllint.semantics.syntax import dotted_name
 
 _DROPOUT_OR_BN = frozenset({"dropout", "batch"})
@@ -86,7 +94,7 @@ class InferenceWithoutEval(Rule):
     fix_applicability = (UNSAFE,)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        occurrences: dict[int, list[Event]] = {}
+        occurrences: dict[int, list[tuple[Event, str]]] = {}
         for trace in sem.traces:
             backward_scopes = {
                 (event.iterations, event.stack[-1] if event.stack else None)
@@ -96,29 +104,42 @@ class InferenceWithoutEval(Rule):
             for event in trace.events:
                 if event.kind != "forward" or not event.mode:
                     continue
-                why = _inference_context(event)
-                if why is None or _inside_training_step(event, backward_scopes):
+                why = _inference_context(sem, trace, event)
+                if why is None or _inside_training_step(event, backward_scopes) or recalibrates(trace.events, event):
                     continue
                 if not looks_like_model(sem, event.target, event.node):
                     continue
-                occurrences.setdefault(id(event.node), []).append(event)
+                occurrences.setdefault(id(event.node), []).append((event, why))
         for events in occurrences.values():
-            event = _deciding(sem, events)
+            event = _deciding(sem, [event for event, _ in events])
             if event is None or (event.mode == "attr" and _owner_evaluates_it(sem, event)):
                 continue
             verdict = holds(sem, event.target, _DROPOUT_OR_BN, unknown=True)
             if verdict.holds is False:
                 continue
             edits, fix_message = _fix(sem, event)
+            why = next(why for candidate, why in events if candidate is event)
             yield Report(
                 event.node,
-                f"this model is called for inference ({_inference_context(event)}) without `.eval()` first: "
+                f"this model is called for inference ({why}) without `.eval()` first: "
                 f"{_consequence(sem, event)} — call `model.eval()` before inference",
                 fix_message=fix_message,
                 edits=edits,
                 applicability=UNSAFE,
-                unless=None if verdict.holds else unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")),
+                unless=_unless(sem, event, verdict),
             )
+
+
+def _unless(sem: FileSemantics, event: Event, verdict) -> Optional[Callable]:
+    """What can still drop the report once every file is read: the model's class (of another
+    file) holds neither Dropout nor BatchNorm; or the model came in as a parameter and every
+    call from another file passes it in eval mode."""
+    conditions = []
+    if not verdict.holds:
+        conditions.append(unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")))
+    if event.mode == "caller":
+        conditions.extend(unless_callers_evaluate(function, param) for function, param in received_models(sem, [event.target]))
+    return unless_any(*conditions) if conditions else None
 
 
 def _fix(sem: FileSemantics, event: Event) -> tuple[tuple[TextEdit, ...], Optional[str]]:
@@ -161,11 +182,16 @@ def _consequence(sem: FileSemantics, event: Event) -> str:
     return "any Dropout stays active and any BatchNorm normalises with this batch's statistics instead of the running ones"
 
 
-def _inference_context(event: Event) -> Optional[str]:
+def _inference_context(sem: FileSemantics, trace: Trace, event: Event) -> Optional[str]:
+    """Why a forward is inference: it runs under ``no_grad``, or in a function that says it
+    predicts/evaluates *and* its output is used as a prediction (a name alone never is: a
+    ``test()`` that prints the output's shape is a smoke test)."""
     if event.no_grad:
         return "under `torch.no_grad()`"
     name = inference_function(event)
-    return f"in `{name}()`" if name else None
+    if name and used_as_prediction(sem, trace, event.output):
+        return f"in `{name}()`"
+    return None
 
 
 def _owner_evaluates_it(sem: FileSemantics, event: Event) -> bool:
