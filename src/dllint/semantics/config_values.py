@@ -817,7 +817,6 @@ def exported_values(sem) -> dict[str, tuple]:
     module = sem.module_name
     short = module.rsplit(".", 1)[-1]
     evaluator = sem.evaluator
-    stored = _stored_names(evaluator)
     facts: dict[str, tuple] = {}
     scope = sem.info.scope
     for name, bindings in scope.bindings.items():
@@ -825,7 +824,7 @@ def exported_values(sem) -> dict[str, tuple]:
             continue
         binding = bindings[0]
         if binding.kind == "assign" and binding.value is not None:
-            fact = _assigned_fact(evaluator, name, binding.value, f"{short}.{name}", stored)
+            fact = _assigned_fact(evaluator, name, binding.value, f"{short}.{name}")
         elif binding.kind == "def":
             function = sem.function_of(binding.node)
             fact = _function_fact(evaluator, function) if function is not None else None
@@ -836,19 +835,21 @@ def exported_values(sem) -> dict[str, tuple]:
     for cls in sem.info.classes:
         if cls.outer is not scope or sem.is_module_class(cls):
             continue
+        literals = {name: literal_of(default) for name, default in class_defaults(cls).items()}
+        literals = {name: value for name, value in literals.items() if _is_scalar(value)}
+        if not literals:
+            continue
         reassigned = _reassigned_class_attributes(evaluator, cls)
-        for name, default in class_defaults(cls).items():
-            value = literal_of(default)
-            if name not in reassigned and _is_scalar(value):
+        for name, value in literals.items():
+            if name not in reassigned:
                 facts[f"{module}.{cls.name}.{name}"] = ("value", value, f"{cls.name}.{name}", False)
     return facts
 
 
-def _assigned_fact(evaluator: "Evaluator", name: str, expr: cst.BaseExpression, source: str,
-                   stored: dict[str, set[str]]) -> Optional[tuple]:
+def _assigned_fact(evaluator: "Evaluator", name: str, expr: cst.BaseExpression, source: str) -> Optional[tuple]:
     value = literal_of(expr)
     if value is not UNKNOWN:  # a number, a flag or a tuple of sizes (names and paths are not configuration here)
-        return ("value", value, source, False) if _is_scalar(value) and not isinstance(value, str) and name not in stored else None
+        return ("value", value, source, False) if _is_scalar(value) and not isinstance(value, str) else None
     if not isinstance(expr, cst.Call):
         return None
     callee = expr.func.attr.value if isinstance(expr.func, cst.Attribute) else expr.func.value if isinstance(expr.func, cst.Name) else ""
@@ -856,6 +857,7 @@ def _assigned_fact(evaluator: "Evaluator", name: str, expr: cst.BaseExpression, 
         callee[:1].isupper() and _calls_config_class(evaluator, expr)
     ):
         return None
+    stored = _stored_names(evaluator)
     if "*" in stored.get(name, ()):
         return None
     fact = _fact(evaluator._global(name, evaluator.sem.info.scope), source)
