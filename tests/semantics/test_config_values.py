@@ -387,3 +387,38 @@ def test_a_config_instance_handed_to_unknown_code_forgets_its_defaults() -> None
     second = nn.Dropout(cfg.dropout)
     """
     assert [p for p, _ in _dropouts(text)] == [0.9, UNKNOWN]
+
+
+def test_a_trainer_holding_the_namespace_builds_with_its_defaults() -> None:
+    text = """
+    import argparse
+    import torch
+    import torch.nn as nn
+
+    class Trainer:
+        def __init__(self, args):
+            self.args = args
+            self.model = nn.Sequential(nn.Linear(784, args.hidden), nn.ReLU(), nn.Dropout(args.dropout))
+
+        def head(self):
+            return nn.Dropout(self.args.head_dropout)
+
+        def fit(self, loader):
+            optimizer = torch.optim.SGD(self.model.parameters(), lr=self.args.lr)
+            extra = self.head()
+            for x, y in loader:
+                loss = nn.functional.cross_entropy(self.model(extra(x)), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--hidden", type=int, default=128)
+        parser.add_argument("--dropout", type=float, default=0.9)
+        parser.add_argument("--head-dropout", type=float, default=0.8)
+        parser.add_argument("--lr", type=float, default=0.1)
+        Trainer(parser.parse_args()).fit(train_loader)
+    """
+    found = {value for value in _dropouts(text) if value[0] is not UNKNOWN}  # (also each method on its own: unknown)
+    assert found == {(0.9, ", with the default `--dropout 0.9`"), (0.8, ", with the default `--head-dropout 0.8`")}

@@ -26,6 +26,11 @@ values to the evaluator:
 A record or config object handed to a function dllint cannot follow (``init_distributed(args)``,
 ``cfg.merge_from_file(path)``, ``vars(args).update(...)``) may have been changed there: its
 defaults are forgotten from then on.
+
+Across files, a file's values travel as small picklable *facts* in its summary
+(:func:`exported_values`); a file that looks up an imported name the index has a fact for is
+analysed again with it (:meth:`ConfigMixin._imported`, ``FileSemantics.externals``).
+:func:`output_field` and :func:`record_fields` serve the model outputs that travel in records.
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ def config_source(*values: Any) -> Optional[ConfigValue]:
 
 class Parser(Value):
     """An ``argparse.ArgumentParser``: dest → the option's value after ``parse_args()`` (a
-    :class:`ConfigValue` of its default, or unknown), and the flag that sets it."""
+    :class:`ConfigValue` of its default, whose ``source`` is the flag that sets it, or unknown)."""
 
     __slots__ = ("node", "options", "complete")
 
