@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Optional
 
-from dllint.project import unless_not_known_to_hold
+from dllint.project import unless_any, unless_not_known_to_hold
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Instance, Layer
+from dllint.semantics.frameworks import Driver
 from dllint.semantics.loops import TrainingStep, ancestors, holds
 from dllint.semantics.values import Obj, Value, options_of
 
@@ -85,13 +86,26 @@ class RnnWithoutGradClipping(Rule):
             if not recurrent and not deferred:
                 continue
             reported.add(id(step.step.node))
-            yield Report(
-                step.step.node,
-                "this optimizer step applies the gradients of a recurrent model (RNN/LSTM/GRU) that were never "
-                "clipped: backpropagation through time can make them explode on one long sequence — call "
-                "`torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` between `backward()` and `step()`",
-                unless=None if recurrent else unless_not_known_to_hold(deferred, ("recurrent",)),
-            )
+            unless = None if recurrent else unless_not_known_to_hold(deferred, ("recurrent",))
+            driver = step.driver
+            if driver is not None and driver.unless is not None:
+                unless = driver.unless if unless is None else unless_any(unless, driver.unless)
+            yield Report(step.step.node, _message(driver), unless=unless)
+
+
+def _message(driver: Optional[Driver]) -> str:
+    if driver is None:
+        return (
+            "this optimizer step applies the gradients of a recurrent model (RNN/LSTM/GRU) that were never "
+            "clipped: backpropagation through time can make them explode on one long sequence — call "
+            "`torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` between `backward()` and `step()`"
+        )
+    trains = f"trains a recurrent model (RNN/LSTM/GRU) through {driver.hook}" if driver.hook else "trains a recurrent model (RNN/LSTM/GRU)"
+    setting = f" ({driver.setting})" if driver.setting else ""
+    return (
+        f"this {driver.framework} {trains} without clipping the gradients{setting}: backpropagation through time "
+        f"can make them explode on one long sequence — {driver.fix}"
+    )
 
 
 def _recurrent_models(sem: FileSemantics, step: TrainingStep) -> tuple[bool, tuple[str, ...]]:

@@ -162,6 +162,8 @@ def _uncleared(events: list[Event], position: dict[int, int], earlier: TrainingS
     the stepped optimizer's gradients happened since ``earlier``'s step."""
     step = earlier.step
     assert step is not None and later.step is not None
+    if step.driver is not None and step.driver.clears:
+        return None  # a framework's step that clears the gradients itself (a Trainer, a DeepSpeed engine)
     if _model_like(step.target) or _same(later.backward.target, step.target):
         return None  # a model's own ``step()``, or ``engine.backward(loss)`` / ``engine.step()``
     optimizer = _optimizer(step)

@@ -33,6 +33,7 @@ from dllint.semantics.contexts import (
     ContextsMixin,
     bind_positional,
 )
+from dllint.semantics.frameworks import ACCUMULATE, Driver, FrameworksMixin
 from dllint.semantics.library import LibraryMixin
 from dllint.semantics.modes import ModesMixin
 from dllint.semantics.paths import MAX_LOOP_UNROLL, Choices, Frame, PathsMixin, State, truth
@@ -47,6 +48,7 @@ from dllint.semantics.values import (
     Instance,
     Layer,
     Merge,
+    Obj,
     Param,
     Reference,
     Starred,
@@ -64,7 +66,7 @@ __all__ = ["Evaluator", "Event", "Trace"]
 MAX_APPLIED_OPTIONS = 4
 
 
-class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
+class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesMixin):
     def __init__(self, sem: "FileSemantics") -> None:
         self.sem = sem
         self.layers: list[Layer] = []
@@ -91,6 +93,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         self._loop_targets: dict[int, frozenset[str]] = {}  # per loop node: the names it assigns
         self._configurations: dict[int, list[Instance]] = {}  # per class: the instances built
         self._mode_clock = 0  # orders eval()/train() calls: the latest one wins
+        self.engines: dict[int, Driver] = {}  # per model (id): the DeepSpeed engine that wraps it
+        self.lightning_optimizers: dict[int, list[Value]] = {}  # per Lightning module (id): configure_optimizers
 
     def run_module(self) -> list[Trace]:
         """The module body, once per path."""
@@ -111,7 +115,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             state = State(self._bind_params(function, args or {}, self_value))
             if self_value is not None and function.self_name:
                 state.env[function.self_name] = self_value
-            frame = Frame(function, function.scope, self_value, [], function.no_grad)
+            under_no_grad = self._framework_entry(function, self_value, state)
+            frame = Frame(function, function.scope, self_value, [], function.no_grad or under_no_grad)
             return self._run_root(function, frame, function.node.body, state, choices)
 
         return self._explore(run, choosing=self._builds_models(function))
@@ -215,16 +220,21 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         elif node_type is cst.With:
             frame = self._frames[-1]
             saved = frame.no_grad
+            gated = 0  # ``with accelerator.accumulate(model):``: steps on accumulation boundaries only
             for item in node.items:
                 value = self._value(item.item, state)
                 if self._is_no_grad(item.item):
                     frame.no_grad = True
+                if isinstance(value, Obj) and value.qualified == ACCUMULATE:
+                    gated += 1
                 if item.asname is not None:
                     self._assign(item.asname.name, value, state)
+            frame.conditional += gated
             try:
                 self._block(node.body, state)
             finally:
                 frame.no_grad = saved
+                frame.conditional -= gated
         elif node_type in (cst.Try, cst.TryStar):
             self._try(node, state)
         elif node_type is cst.FunctionDef:
