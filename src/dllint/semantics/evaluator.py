@@ -93,6 +93,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self._loop_targets: dict[int, frozenset[str]] = {}  # per loop node: the names it assigns
         self._configurations: dict[int, list[Instance]] = {}  # per class: the instances built
         self._mode_clock = 0  # orders eval()/train() calls: the latest one wins
+        # per class of this file (id): the arguments of each call that built one, in order
+        self.constructions: dict[int, list[tuple[tuple[Value, ...], dict[str, Value], cst.Call]]] = {}
         self.engines: dict[int, Driver] = {}  # per model (id): the DeepSpeed engine that wraps it
         self.lightning_optimizers: dict[int, list[Value]] = {}  # per Lightning module (id): configure_optimizers
 
@@ -614,6 +616,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         if isinstance(callee, ClassRef):
             # Any class of this file: a model, or a trainer holding one (``Trainer(Net()).fit()``),
             # whose methods then see the objects it was built with.
+            built = self.constructions.setdefault(id(callee.cls), [])
+            if len(built) < 8:
+                built.append((args, kwargs, node))
             return self.instance_of(callee.cls, self._init_args(callee.cls, args, kwargs), node)
         if isinstance(callee, FunctionRef):
             if callee.bound_self is not None and callee.function.name == "forward":

@@ -45,8 +45,11 @@ loops the way it sees a hand-written one:
   (``model.clip_grad_norm_(...)`` is a clipping call like any other).
 
 A step that a framework runs carries a :class:`Driver` (``Event.driver``): which framework,
-whether it clips (yes, no, or unknown), whether it clears the gradients itself, and where and
-how the user changes its clipping — what a report about it needs.
+whether it clips (yes, no, or unknown), whether it clears the gradients itself, and how the
+user changes its clipping — what a report about it needs. The step event's node is where the
+user acts: the ``Trainer(...)`` call (Lightning; else the ``fit`` call), the
+``TrainingArguments(...)`` that sets ``max_grad_norm`` (else the ``Trainer(...)``), the
+``engine.step()`` call (DeepSpeed).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ from dllint.semantics.values import (
     Merge,
     Obj,
     Param,
+    Starred,
     Unknown,
     Value,
     options_of,
@@ -89,8 +93,6 @@ class Driver:
     clips: True (it clips the gradients before the step), False (surely not), None (unknown:
         set outside the code, in a config file or on the command line)
     clears: it clears the gradients itself before the next backward
-    where: the node a report about its clipping goes to (the ``Trainer(...)`` call, the
-        ``TrainingArguments(...)``, the DeepSpeed config)
     hook: the user's method the framework trains through (``LitLSTM.training_step``), or ""
     setting: how clipping is set now, in words (``gradient_clip_val`` is not set), or ""
     fix: what to change, in words
@@ -98,14 +100,13 @@ class Driver:
         a report when that class handles its clipping itself (``project.py``)
     """
 
-    __slots__ = ("framework", "clips", "clears", "where", "hook", "setting", "fix", "unless")
+    __slots__ = ("framework", "clips", "clears", "hook", "setting", "fix", "unless")
 
-    def __init__(self, framework: str, clips: Optional[bool], *, clears: bool, where: Optional[cst.CSTNode] = None,
-                 hook: str = "", setting: str = "", fix: str = "", unless: Optional[Callable] = None) -> None:
+    def __init__(self, framework: str, clips: Optional[bool], *, clears: bool, hook: str = "", setting: str = "",
+                 fix: str = "", unless: Optional[Callable] = None) -> None:
         self.framework = framework
         self.clips = clips
         self.clears = clears
-        self.where = where
         self.hook = hook
         self.setting = setting
         self.fix = fix
@@ -370,8 +371,10 @@ class FrameworksMixin:
         if kind is None:
             return None
         if kind in _PASS_THROUGH and name in _PASS_THROUGH[kind]:
-            given = [a for a in args if not isinstance(a, Constant)]
-            return given[0] if len(given) == 1 else Container("list", given, node)
+            if len(args) == 1 and not isinstance(args[0], Starred):
+                return args[0]
+            given = [a for a in args if not isinstance(a, Starred)]
+            return Container("list", given, node, complete=len(given) == len(args))
         if name == "backward" and kind in (ACCELERATOR, FABRIC, "deepspeed.engine"):
             self._event("backward", node, args[0] if args else kwargs.get("loss", Unknown()))
             return Constant(None)
@@ -484,7 +487,7 @@ class FrameworksMixin:
         if find(cls, "configure_gradient_clipping") is not None:
             clips, setting = True, ""
         driver = Driver(
-            "Lightning `Trainer`", clips, clears=True, where=where, hook=f"`{cls.name}.training_step`", setting=setting,
+            "Lightning `Trainer`", clips, clears=True, hook=f"`{cls.name}.training_step`", setting=setting,
             fix="pass `gradient_clip_val=1.0` to the `Trainer` (or clip in the module's `configure_gradient_clipping`)",
         )
         frame = self._frames[-1]
@@ -495,7 +498,7 @@ class FrameworksMixin:
                 if training_step is not None:
                     self._set_mode(module, "train", state)
                     self._event("train", node, module, mode="train")
-                    self._lightning_training_step(module, training_step, automatic, optimizers, driver, node, state)
+                    self._lightning_training_step(module, training_step, automatic, optimizers, driver, where, node, state)
                 if hooks:
                     self._framework_evaluation(module, node, state, lambda: [
                         self._call_function(hook, _unknown_args(hook), {}, module, node, state) for hook in hooks
@@ -507,7 +510,8 @@ class FrameworksMixin:
             frame.iterations = saved
 
     def _lightning_training_step(self: "Evaluator", module: Instance, training_step: "FunctionInfo", automatic: bool,
-                                 optimizers: list[Value], driver: Driver, node: cst.Call, state: State) -> None:
+                                 optimizers: list[Value], driver: Driver, where: cst.CSTNode, node: cst.Call,
+                                 state: State) -> None:
         per_optimizer = automatic and len(optimizers) > 1 and any(p.name.value == "optimizer_idx" for p in training_step.params)
         rounds: list[tuple[dict[str, Value], list[Value]]] = (
             [({"optimizer_idx": Constant(i)}, [optimizer]) for i, optimizer in enumerate(optimizers)]
@@ -529,7 +533,7 @@ class FrameworksMixin:
             try:
                 self._event("backward", node, loss)
                 for optimizer in stepped:
-                    self._event("step", driver.where, optimizer, driver=driver)
+                    self._event("step", where, optimizer, driver=driver)
             finally:
                 self._stack.pop()
 
@@ -540,7 +544,7 @@ class FrameworksMixin:
         assert module.qualified is not None
         name = module.qualified.rsplit(".", 1)[-1]
         driver = Driver(
-            "Lightning `Trainer`", clips, clears=True, where=where, hook=f"`{name}.training_step`", setting=setting,
+            "Lightning `Trainer`", clips, clears=True, hook=f"`{name}.training_step`", setting=setting,
             fix="pass `gradient_clip_val=1.0` to the `Trainer` (or clip in the module's `configure_gradient_clipping`)",
             unless=unless_lightning_handles_clipping((module.qualified,)),
         )
@@ -604,32 +608,33 @@ class FrameworksMixin:
 
     def _hf_stage(self: "Evaluator", trainer: Value, stage: str, node: cst.Call, state: State) -> None:
         for option in options_of(trainer)[:2]:
-            constructed = self._hf_arguments(option)
-            if constructed is None:
-                continue
-            model, arguments, built_at = constructed
             cls = option.cls if isinstance(option, Instance) else None
-            if stage == "train":
-                self._hf_train(option, cls, model, arguments, built_at, node, state)
-            else:
-                self._hf_evaluate(option, cls, model, node, state)
+            for model, arguments, built_at in self._hf_constructions(option)[:2]:
+                if stage == "train":
+                    self._hf_train(option, cls, model, arguments, built_at, node, state)
+                else:
+                    self._hf_evaluate(option, cls, model, node, state)
 
-    def _hf_arguments(self: "Evaluator", trainer: Value) -> Optional[tuple[Value, Optional[Value], Optional[cst.CSTNode]]]:
-        """The model and ``TrainingArguments`` a Trainer was built with, and where."""
+    def _hf_constructions(self: "Evaluator", trainer: Value) -> list[tuple[Value, Optional[Value], Optional[cst.CSTNode]]]:
+        """The models and ``TrainingArguments`` a Trainer was built with, and where: the
+        library's ``Trainer(...)``, or each construction of a subclass of this file seen so far
+        (the evaluator keeps one instance of a class whose ``__init__`` is the library's)."""
         if isinstance(trainer, Obj) and trainer.qualified == HF_TRAINER:
-            args, kwargs, node = trainer.args, trainer.kwargs, trainer.node
-        elif isinstance(trainer, Instance) and trainer.node is not None and self.observed.get(id(trainer.node)):
-            _, args, kwargs = self.observed[id(trainer.node)][0]
-            node = trainer.node
+            calls = [(trainer.args, trainer.kwargs, trainer.node)]
+        elif isinstance(trainer, Instance) and trainer.cls is not None:
+            calls = self.constructions.get(id(trainer.cls), [])
         else:
-            return None
-        model = kwargs.get("model", args[0] if args else None)
-        if model is None:
-            return None
-        arguments = kwargs.get("args", args[1] if len(args) > 1 else None)
-        if arguments is None and "**" in kwargs:
-            arguments = Unknown()
-        return model, arguments, node
+            return []
+        found = []
+        for args, kwargs, node in calls:
+            model = kwargs.get("model", args[0] if args else None)
+            if model is None:
+                continue
+            arguments = kwargs.get("args", args[1] if len(args) > 1 else None)
+            if arguments is None and "**" in kwargs:
+                arguments = Unknown()
+            found.append((model, arguments, node))
+        return found
 
     def _hf_clipping(self: "Evaluator", arguments: Optional[Value], built_at: Optional[cst.CSTNode]) -> tuple[Optional[bool], str, Optional[cst.CSTNode]]:
         if arguments is None:
@@ -654,7 +659,7 @@ class FrameworksMixin:
                   built_at: Optional[cst.CSTNode], node: cst.Call, state: State) -> None:
         clips, setting, where = self._hf_clipping(arguments, built_at)
         driver = Driver(
-            "Hugging Face `Trainer`", clips, clears=True, where=where or node, setting=setting,
+            "Hugging Face `Trainer`", clips, clears=True, setting=setting,
             fix="set `max_grad_norm` to a positive value in `TrainingArguments` (its default is 1.0; 0 or None turns clipping off)",
         )
         optimizer = Obj("torch.optim.AdamW", node, (Obj("parameters", node, (model,)),))
@@ -675,7 +680,7 @@ class FrameworksMixin:
                     else:
                         loss = self._forward_call(model, (Unknown(),), node, state)
                     self._event("backward", node, loss)
-                self._event("step", driver.where, optimizer, driver=driver)
+                self._event("step", where or node, optimizer, driver=driver)
                 self._event("zero_grad", node, model)
         finally:
             frame.iterations = saved
@@ -696,9 +701,9 @@ class FrameworksMixin:
         ``gradient_clipping``."""
         model = kwargs.get("model", args[1] if len(args) > 1 else Unknown())
         config = kwargs.get("config", kwargs.get("config_params", args[9] if len(args) > 9 else None))
+        clips, setting = self._deepspeed_clipping(config)
         driver = Driver(
-            "DeepSpeed engine", self._deepspeed_clipping(config), clears=True, where=node, setting="its config sets no `gradient_clipping`",
-            fix='add `"gradient_clipping": 1.0` to the DeepSpeed config',
+            "DeepSpeed engine", clips, clears=True, setting=setting, fix='set `"gradient_clipping": 1.0` in the DeepSpeed config',
         )
         for option in options_of(model):
             self.engines[id(option)] = driver
@@ -708,30 +713,30 @@ class FrameworksMixin:
         loader = kwargs.get("training_data", Unknown())
         return Container("list", [model, optimizer, loader, Unknown()], node)
 
-    def _deepspeed_clipping(self: "Evaluator", config: Optional[Value]) -> Optional[bool]:
+    def _deepspeed_clipping(self: "Evaluator", config: Optional[Value]) -> tuple[Optional[bool], str]:
+        """Whether the engine clips (DeepSpeed's default ``gradient_clipping`` is 0: no), and
+        how its config sets it, in words."""
         if config is None:
-            return None  # ``args.deepspeed_config``: a file named on the command line
+            return None, ""  # ``args.deepspeed_config``: a file named on the command line
         verdicts: set[Optional[bool]] = set()
+        setting = "its config sets no `gradient_clipping`"
         for option in options_of(config):
             if isinstance(option, Constant) and isinstance(option.value, str):
                 loaded = _find_json(self.sem, option.value)
                 value = loaded.get("gradient_clipping", 0.0) if isinstance(loaded, dict) else UNKNOWN
-                verdicts.add(None if value is UNKNOWN else _positive(value))
-                continue
-            item = _dict_item(option, "gradient_clipping")
-            if item is _MISSING:
-                verdicts.add(False)
-            elif isinstance(item, Constant):
-                verdicts.add(_positive(item.value))
             else:
-                verdicts.add(None)
-        return verdicts.pop() if len(verdicts) == 1 else None
+                item = _dict_item(option, "gradient_clipping")
+                value = 0.0 if item is _MISSING else item.value if isinstance(item, Constant) else UNKNOWN
+            if value is not UNKNOWN and value != 0.0:
+                setting = f"its config sets `gradient_clipping` to {value!r}"
+            verdicts.add(None if value is UNKNOWN else _positive(value))
+        return (verdicts.pop() if len(verdicts) == 1 else None), setting
 
     def _engine_driver(self: "Evaluator", engine: Value) -> Driver:
         for option in options_of(engine):
             if id(option) in self.engines:
                 return self.engines[id(option)]
-        return Driver("DeepSpeed engine", None, clears=True)
+        return Driver("DeepSpeed engine", None, clears=True)  # an engine passed in: its config is elsewhere
 
     # entry into a framework's hook -----------------------------------------------------------
 
