@@ -9,6 +9,7 @@ import libcst as cst
 
 from dllint.semantics import Instance
 from dllint.semantics.frameworks import automatic_optimization, class_traits, eval_hook
+from dllint.semantics.loops import ancestors
 from dllint.semantics.values import Obj
 from tests.semantics.helpers import cls, semantics
 
@@ -207,3 +208,161 @@ def cli_configured():
     assert unclipped.clips is False
     [configured] = {e.driver for e in _events(sem, "cli_configured") if e.kind == "step"}
     assert configured.clips is None  # set in a YAML config or on the command line
+
+
+GRU_NET = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class GRUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(16, 32, batch_first=True)
+        self.fc = nn.Linear(32, 2)
+
+    def forward(self, x):
+        return self.fc(self.gru(x)[0][:, -1])
+"""
+
+
+def test_accelerate_and_fabric_hand_back_what_they_prepare_and_backward_the_loss() -> None:
+    sem = semantics(GRU_NET + """
+from accelerate import Accelerator
+import lightning as L
+
+
+def accelerate(loader):
+    accelerator = Accelerator()
+    model = GRUNet()
+    optimizer = torch.optim.Adam(model.parameters())
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    for x, y in loader:
+        with accelerator.accumulate(model):
+            accelerator.backward(F.cross_entropy(model(x), y))
+            optimizer.step()
+            optimizer.zero_grad()
+
+
+def fabric(loader):
+    fabric = L.Fabric()
+    model, optimizer = fabric.setup(GRUNet(), torch.optim.SGD([torch.zeros(1)], lr=0.1))
+    for x, y in loader:
+        fabric.backward(F.cross_entropy(model(x), y))
+        optimizer.step()
+""")
+    for root in ("accelerate", "fabric"):
+        [first, *_] = [s for s in sem.training_steps if s.trace.root.name == root]
+        assert first.step is not None and first.driver is None and not first.clipped
+        models = {tensor.target.qualified for tensor in ancestors(first.backward.target) if tensor.kind == "module"}
+        assert "torch.nn.GRU" in models  # the prepared model is the model: its forward is followed
+        assert _code(first.backward.node).startswith(("accelerator.backward", "fabric.backward"))
+    gated = [e for e in _events(sem, "accelerate") if e.kind in ("step", "zero_grad")]
+    assert gated and all(e.conditional for e in gated)  # on accumulation boundaries only
+    forwards = [e for e in _events(sem, "accelerate") if e.kind == "forward"]
+    assert forwards and all(isinstance(e.target, Instance) and e.target.cls is not None for e in forwards)
+
+
+def test_hugging_face_trainer_trains_in_train_mode_clips_at_max_grad_norm_and_evaluates_in_eval_mode() -> None:
+    sem = semantics(GRU_NET + """
+from transformers import Trainer, TrainingArguments
+
+
+class WeightedTrainer(Trainer):
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return F.cross_entropy(model(inputs["x"]), inputs["labels"], weight=torch.tensor([1.0, 2.0]))
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        return None, model(inputs["x"]), None
+
+
+def run(dataset):
+    trainer = Trainer(model=GRUNet(), args=TrainingArguments(output_dir="o", max_grad_norm=0.0), train_dataset=dataset)
+    trainer.train()
+    trainer.evaluate()
+
+
+def defaults(dataset):
+    WeightedTrainer(model=GRUNet(), train_dataset=dataset).train()
+""")
+    events = _events(sem, "run")
+    kinds = [e.kind for e in events if e.kind != "recurrent"]
+    assert kinds == ["train", "forward", "backward", "step", "zero_grad"] * 2 + ["eval", "forward"]
+    [step, _] = [e for e in events if e.kind == "step"]
+    assert _code(step.node) == 'TrainingArguments(output_dir="o", max_grad_norm=0.0)'
+    assert step.driver.clips is False and step.driver.setting == "`max_grad_norm=0.0`"
+    assert step.target.qualified == "torch.optim.AdamW"  # over the model's parameters
+    forwards = [e for e in _events(sem, "run") if e.kind == "forward"]
+    assert [e.mode for e in forwards] == ["train", "train", "eval"] and forwards[-1].no_grad
+    # a subclass's compute_loss computes the loss; TrainingArguments' defaults clip at 1.0
+    [subclass_step, _] = [e for e in _events(sem, "defaults") if e.kind == "step"]
+    assert subclass_step.driver.clips is True
+    assert any(e.kind == "forward" and e.stack[-1].name == "compute_loss" for e in _events(sem, "defaults"))
+    # the model a prediction_step receives is in eval mode
+    trainer = cls(sem, "WeightedTrainer")
+    assert eval_hook(sem, trainer.methods["prediction_step"]) == "transformers"
+    [predicted] = [e for e in _events(sem, "prediction_step") if e.kind == "forward"]
+    assert predicted.mode == "eval"
+
+
+def test_deepspeed_engine_is_the_model_and_clips_at_the_configs_gradient_clipping(tmp_path) -> None:
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "ds.json").write_text(json.dumps({"train_batch_size": 8, "gradient_clipping": 1.0}))
+    (tmp_path / "noclip.json").write_text(json.dumps({"train_batch_size": 8}))
+    (tmp_path / "scripts").mkdir()
+    source = GRU_NET + """
+import deepspeed
+
+
+def train(loader, config):
+    model = GRUNet()
+    engine, optimizer, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=config)
+    for x, y in loader:
+        engine.backward(F.cross_entropy(engine(x), y))
+        engine.step()
+
+
+train(loader, {"train_batch_size": 8})
+train(loader, {"gradient_clipping": 0.5})
+train(loader, "configs/ds.json")
+train(loader, "noclip.json")
+train(loader, "missing.json")
+"""
+    from dllint.semantics import FileSemantics
+    from dllint.sources import Source
+
+    sem = FileSemantics(cst.parse_module(source), Source(str(tmp_path / "scripts" / "train.py"), source))
+    steps = [s for s in sem.training_steps if s.trace.root is None and s.step is not None]
+    drivers = []
+    for step in steps:
+        if step.driver not in drivers:
+            drivers.append(step.driver)
+        assert _code(step.backward.node).startswith("engine.backward")
+        assert any(t.kind == "module" and getattr(t.target, "qualified", "") == "torch.nn.GRU" for t in ancestors(step.backward.target))
+    assert [(d.clips, d.setting) for d in drivers] == [
+        (False, "its config sets no `gradient_clipping`"),
+        (True, "its config sets `gradient_clipping` to 0.5"),
+        (True, "its config sets `gradient_clipping` to 1.0"),  # found in a folder above the script
+        (False, "its config sets no `gradient_clipping`"),
+        (None, "its config sets no `gradient_clipping`"),
+    ]
+    assert all(d.clears for d in drivers)
+
+
+def test_fsdp_returns_the_model_it_wraps() -> None:
+    sem = semantics(GRU_NET + """
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+model = FSDP(GRUNet())
+optimizer = torch.optim.Adam(model.parameters())
+for x, y in loader:
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    model.clip_grad_norm_(1.0)
+    optimizer.step()
+""")
+    [first, *_] = [s for s in sem.training_steps if s.step is not None]
+    assert first.clipped
+    [forward, *_] = [e for e in _events(sem) if e.kind == "forward"]
+    assert isinstance(forward.target, Instance) and forward.target.cls is not None
