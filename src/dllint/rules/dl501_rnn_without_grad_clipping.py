@@ -18,14 +18,27 @@ class RnnWithoutGradClipping(Rule):
     Flags a training step — `loss.backward()` followed by `optimizer.step()` — for a model
     that contains `nn.RNN`, `nn.LSTM`, `nn.GRU` or one of their cells, when nothing clips the
     gradients between the backward pass and the step (`torch.nn.utils.clip_grad_norm_`,
-    `clip_grad_value_`, `accelerator.clip_grad_norm_`, Lightning's `self.clip_gradients`). The
-    model is found from the loss (what computed it) or from the optimizer
-    (`Adam(model.parameters())`), through local variables, helper functions of the same file,
-    and classes defined in other files of the run.
+    `clip_grad_value_`, `accelerator.clip_grad_norm_`, `fabric.clip_gradients`, FSDP's
+    `model.clip_grad_norm_`, Lightning's `self.clip_gradients`). The model is found from the
+    loss (what computed it) or from the optimizer (`Adam(model.parameters())`), through local
+    variables, helper functions of the same file, and classes defined in other files of the run.
 
-    Not flagged: clipping done in a helper the step calls; training driven by a trainer that
-    clips for you (`Trainer(gradient_clip_val=...)`, `TrainingArguments(max_grad_norm=...)`
-    — there is no hand-written `backward`/`step` pair to flag); models without recurrent layers.
+    Training loops that a framework runs are checked the same way:
+    - a Lightning `Trainer` (also one built by `LightningCLI`) that fits a module with a
+      recurrent layer with automatic optimisation and no `gradient_clip_val` (unset, `0` or
+      `None`, also as the default of the `argparse` option it is read from), when the module does
+      not override `configure_gradient_clipping` — reported at the `Trainer(...)` call, also when
+      the module's class is in another file;
+    - a Hugging Face `Trainer`/`Seq2SeqTrainer` whose `TrainingArguments` set `max_grad_norm` to
+      `0` or `None` (the default, 1.0, clips) — reported at the `TrainingArguments(...)`;
+    - a DeepSpeed engine whose config (a literal dict, or a JSON file found next to the linted
+      file or in a folder above it) sets no `gradient_clipping` — reported at `engine.step()`;
+    - Accelerate (`accelerator.backward(loss)`), Fabric (`fabric.backward(loss)`) and Lightning's
+      manual optimisation (`self.manual_backward(loss)`) steps, like hand-written ones.
+
+    Not flagged: clipping done in a helper the step calls; a framework whose clipping is set
+    where dllint cannot read it (a YAML config, the command line, `Trainer(**cfg)`,
+    `args.deepspeed_config`); models without recurrent layers.
 
     ## Why is this bad?
     Backpropagation through time multiplies the recurrent Jacobian once per time step, so the
