@@ -103,15 +103,17 @@ class RnnWithoutGradClipping(Rule):
             driver = step.driver
             if driver is not None and driver.unless is not None:
                 unless = driver.unless if unless is None else unless_any(unless, driver.unless)
-            yield Report(step.step.node, _message(driver), unless=unless)
+            yield Report(step.step.node, _message(driver, step.backward.driver), unless=unless)
 
 
-def _message(driver: Optional[Driver]) -> str:
+def _message(driver: Optional[Driver], backward: Optional[Driver]) -> str:
     if driver is None:
+        fix = backward.fix if backward is not None else (
+            "call `torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` between `backward()` and `step()`"
+        )
         return (
             "this optimizer step applies the gradients of a recurrent model (RNN/LSTM/GRU) that were never "
-            "clipped: backpropagation through time can make them explode on one long sequence — call "
-            "`torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` between `backward()` and `step()`"
+            f"clipped: backpropagation through time can make them explode on one long sequence — {fix}"
         )
     trains = f"trains a recurrent model (RNN/LSTM/GRU) through {driver.hook}" if driver.hook else "trains a recurrent model (RNN/LSTM/GRU)"
     setting = f" ({driver.setting})" if driver.setting else ""

@@ -242,9 +242,11 @@ def drives_training(function: "FunctionInfo") -> bool:
     """Whether a function hands a model to a framework's training or evaluation loop
     (``trainer.fit(model)``, ``LightningCLI(Model)``): it is then a root of its own."""
     for site in function.calls:
-        if site.method in ("fit", "validate"):
+        method = site.method
+        if method in ("fit", "validate"):
             return True
-        if site.qualified is not None and framework_kind(site.qualified) == LIGHTNING_CLI:
+        called = method or (site.node.func.value if type(site.node.func) is cst.Name else "")
+        if called == "LightningCLI" and site.qualified is not None and framework_kind(site.qualified) == LIGHTNING_CLI:
             return True
     return False
 
@@ -329,7 +331,7 @@ FRAMEWORK_METHODS = frozenset({
     "prepare", "prepare_model", "prepare_optimizer", "prepare_data_loader", "prepare_scheduler", "unwrap_model",
     "accumulate",  # Accelerate
     "backward", "step",  # Accelerate, Fabric, DeepSpeed engines
-    "optimizers", "toggle_optimizer", "untoggle_optimizer",  # a Lightning module's own
+    "optimizers", "toggle_optimizer", "untoggle_optimizer", "manual_backward",  # a Lightning module's own
 })
 
 _PASS_THROUGH = {
@@ -337,6 +339,23 @@ _PASS_THROUGH = {
     ACCELERATOR: ("prepare", "prepare_model", "prepare_optimizer", "prepare_data_loader", "prepare_scheduler", "unwrap_model"),
 }
 _LIGHTNING_SELF = ("optimizers", "toggle_optimizer", "untoggle_optimizer")
+# A backward run through a framework: where its clipping call goes (``Event.driver`` of the backward).
+_BACKWARD_DRIVERS = {
+    ACCELERATOR: Driver(
+        "Accelerate", None, clears=False,
+        fix="call `accelerator.clip_grad_norm_(model.parameters(), max_norm)` between `accelerator.backward(loss)` "
+            "and `step()` (it unscales mixed-precision gradients first)",
+    ),
+    FABRIC: Driver(
+        "Fabric", None, clears=False,
+        fix="call `fabric.clip_gradients(model, optimizer, max_norm=1.0)` between `fabric.backward(loss)` and `step()`",
+    ),
+    "lightning.module": Driver(
+        "Lightning", None, clears=False,
+        fix='call `self.clip_gradients(optimizer, gradient_clip_val=1.0, gradient_clip_algorithm="norm")` between '
+            "`self.manual_backward(loss)` and `step()`",
+    ),
+}
 _HF_STAGES = ("train", "evaluate", "predict")
 _RECEIVER_NAMES = (("accelerator", ACCELERATOR), ("fabric", FABRIC), ("engine", "deepspeed.engine"))
 
@@ -375,8 +394,9 @@ class FrameworksMixin:
                 return args[0]
             given = [a for a in args if not isinstance(a, Starred)]
             return Container("list", given, node, complete=len(given) == len(args))
-        if name == "backward" and kind in (ACCELERATOR, FABRIC, "deepspeed.engine"):
-            self._event("backward", node, args[0] if args else kwargs.get("loss", Unknown()))
+        if (name == "backward" and kind in (ACCELERATOR, FABRIC, "deepspeed.engine")) or name == "manual_backward":
+            loss = args[0] if args else kwargs.get("loss", Unknown())
+            self._event("backward", node, loss, driver=_BACKWARD_DRIVERS.get(kind))
             return Constant(None)
         if kind == ACCELERATOR and name == "accumulate":
             return Obj(ACCUMULATE, node, args)
@@ -398,6 +418,8 @@ class FrameworksMixin:
     def _framework_of(self: "Evaluator", receiver: Value, name: str, node: cst.Call) -> Optional[str]:
         if name not in FRAMEWORK_METHODS:
             return None
+        if name == "manual_backward":  # Lightning's name: ``self.manual_backward(loss)``, whatever ``self`` is
+            return "lightning.module"
         for option in options_of(receiver):
             if isinstance(option, Obj) and option.qualified in (TRAINER, FABRIC, ACCELERATOR, HF_TRAINER, LIGHTNING_CLI):
                 return option.qualified

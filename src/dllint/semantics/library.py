@@ -221,9 +221,6 @@ class LibraryMixin:
         if name == "backward":
             self._event("backward", node, receiver)
             return Constant(None)
-        if name == "manual_backward" or (name == "backward" and isinstance(receiver, Obj)):
-            self._event("backward", node, args[0] if args else Unknown())
-            return Constant(None)
         if name == "step" and not _is_scheduler(receiver) and not _scheduler_named(node):
             self._event("step", node, receiver, args=args)
             return Constant(None)

@@ -26,7 +26,9 @@ class Event:
     the assigned attribute), ``p.grad.zero_()``, helpers named ``*zero_grad*``
     mode: for forward: the model's mode at that moment (train | eval | caller | self | unknown)
     driver: for a step that a framework runs (a Lightning or Hugging Face ``Trainer``, a DeepSpeed
-    engine), what it does around it (``frameworks.Driver``: clipping, clearing); else None
+    engine), what it does around it (``frameworks.Driver``: clipping, clearing); for a backward
+    run through a framework (``accelerator.backward``, ``fabric.backward``, Lightning's
+    ``manual_backward``), how to clip with it; else None
     """
 
     __slots__ = (
