@@ -52,19 +52,59 @@ class ClassSummary:
         return f"<ClassSummary {self.qualified}>"
 
 
+class ModelArgument:
+    """What a call passes for one argument that is a model: the op families it is known to
+    hold (``external:<qualified>`` for classes of other files) and its train/eval mode then."""
+
+    __slots__ = ("families", "mode")
+
+    def __init__(self, families: frozenset[str], mode: str) -> None:
+        self.families = families
+        self.mode = mode  # train | eval | unknown (…)
+
+
+class CallSummary:
+    """A call of a function of another file, with the models it passes (by position and keyword)."""
+
+    __slots__ = ("callee", "args", "kwargs")
+
+    def __init__(self, callee: str, args: tuple[Optional[ModelArgument], ...], kwargs: dict[str, ModelArgument]) -> None:
+        self.callee = callee
+        self.args = args
+        self.kwargs = kwargs
+
+
+class FunctionSummary:
+    """A module-level function: its parameters and what it does to the models and optimizers
+    it is given (``clip``, ``zero_grad``, ``eval``, ``train``)."""
+
+    __slots__ = ("qualified", "params", "effects")
+
+    def __init__(self, qualified: str, params: tuple[str, ...], effects: frozenset[str]) -> None:
+        self.qualified = qualified
+        self.params = params
+        self.effects = effects
+
+
 class ModuleSummary:
-    __slots__ = ("module", "filename", "classes")
+    __slots__ = ("module", "filename", "classes", "functions", "calls")
 
     def __init__(self, module: str, filename: str, classes: Optional[dict[str, ClassSummary]] = None) -> None:
         self.module = module
         self.filename = filename
         self.classes: dict[str, ClassSummary] = {} if classes is None else classes
+        self.functions: dict[str, FunctionSummary] = {}
+        self.calls: list[CallSummary] = []
 
 
 class ProjectIndex:
     def __init__(self) -> None:
         self.classes: dict[str, ClassSummary] = {}
         self._by_suffix: dict[str, list[ClassSummary]] = {}
+        self.functions: dict[str, FunctionSummary] = {}
+        self._functions_by_suffix: dict[str, list[FunctionSummary]] = {}
+        self._calls: list[CallSummary] = []
+        self._callers: Optional[dict[str, list[CallSummary]]] = None
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> "ProjectIndex":
@@ -75,7 +115,54 @@ class ProjectIndex:
                 parts = qualified.split(".")
                 for start in range(1, len(parts)):
                     index._by_suffix.setdefault(".".join(parts[start:]), []).append(item)
+            for qualified, function in getattr(summary, "functions", {}).items():
+                index.functions[qualified] = function
+                parts = qualified.split(".")
+                for start in range(1, len(parts)):
+                    index._functions_by_suffix.setdefault(".".join(parts[start:]), []).append(function)
+            index._calls.extend(getattr(summary, "calls", ()))
         return index
+
+    def lookup_function(self, qualified: str) -> Optional[FunctionSummary]:
+        """The module-level function of the run a call names (an unambiguous suffix counts)."""
+        found = self.functions.get(qualified)
+        if found is not None:
+            return found
+        matches = self._functions_by_suffix.get(qualified, [])
+        if not matches and "." in qualified:
+            matches = self._functions_by_suffix.get(qualified.rsplit(".", 1)[1], [])
+        return matches[0] if len(matches) == 1 else None
+
+    def arguments_passed(self, function: str, param: str) -> list[ModelArgument]:
+        """What the calls of the run (from other files) pass to one parameter of a function,
+        for the calls that pass a model there."""
+        if self._callers is None:
+            self._callers = {}
+            for call in self._calls:
+                callee = self.lookup_function(call.callee)
+                if callee is not None:
+                    self._callers.setdefault(callee.qualified, []).append(call)
+        target = self.lookup_function(function)
+        if target is None:
+            return []
+        passed = []
+        for call in self._callers.get(target.qualified, ()):
+            argument = call.kwargs.get(param)
+            if argument is None and param in target.params:
+                position = target.params.index(param)
+                argument = call.args[position] if position < len(call.args) else None
+            if argument is not None:
+                passed.append(argument)
+        return passed
+
+    def holds(self, argument: ModelArgument, family: str) -> Optional[bool]:
+        """Whether a model passed as an argument holds a layer of ``family``."""
+        if family in argument.families:
+            return True
+        verdicts = [self.contains(item[len("external:"):], family) for item in argument.families if item.startswith("external:")]
+        if any(verdicts):
+            return True
+        return None if "unknown" in argument.families or None in verdicts else False
 
     def lookup(self, qualified: str) -> Optional[ClassSummary]:
         """The class an import refers to. Imports may be written relative to a different root
@@ -202,12 +289,54 @@ def _none_known_to_hold(names: tuple[str, ...], families: tuple[str, ...], index
     return not any(index.contains(name, family) is True for name in names for family in families)
 
 
+def unless_no_caller_passes(function: str, param: str, families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For a report about a model that a function receives as ``param``: it holds only when a
+    call from another file of the run passes a model holding one of ``families``."""
+    return partial(_no_caller_passes, function, param, families)
+
+
+def _no_caller_passes(function: str, param: str, families: tuple[str, ...], index: ProjectIndex) -> bool:
+    return not any(index.holds(argument, family) for argument in index.arguments_passed(function, param) for family in families)
+
+
+def unless_callers_evaluate(function: str, param: str) -> Callable[[ProjectIndex], bool]:
+    """For a report that a function runs a model it receives without ``.eval()``: dropped when
+    the calls of the run pass it in eval mode, every one of them."""
+    return partial(_callers_evaluate, function, param)
+
+
+def _callers_evaluate(function: str, param: str, index: ProjectIndex) -> bool:
+    passed = index.arguments_passed(function, param)
+    return bool(passed) and all(argument.mode == "eval" for argument in passed)
+
+
+def unless_callee_does(callees: tuple[str, ...], effect: str) -> Callable[[ProjectIndex], bool]:
+    """For a report that nothing clips (clears, evaluates …): dropped when one of the functions
+    of other files called at that point does it (``utils.clip_gradients(model)``)."""
+    return partial(_callee_does, callees, effect)
+
+
+def _callee_does(callees: tuple[str, ...], effect: str, index: ProjectIndex) -> bool:
+    return any(
+        function is not None and effect in function.effects for function in (index.lookup_function(name) for name in callees)
+    )
+
+
+def unless_all(*predicates: Callable[[ProjectIndex], bool]) -> Callable[[ProjectIndex], bool]:
+    """Drop the report only when every predicate says so."""
+    return partial(_all_of, predicates)
+
+
+def _all_of(predicates: tuple[Callable[[ProjectIndex], bool], ...], index: ProjectIndex) -> bool:
+    return all(predicate(index) for predicate in predicates)
+
+
 def unless_any(*predicates: Callable[[ProjectIndex], bool]) -> Callable[[ProjectIndex], bool]:
-    """Drop the report when any of the predicates would."""
-    return partial(_any, predicates)
+    """Drop the report when any of the predicates says so."""
+    return partial(_any_of, predicates)
 
 
-def _any(predicates: tuple[Callable[[ProjectIndex], bool], ...], index: ProjectIndex) -> bool:
+def _any_of(predicates: tuple[Callable[[ProjectIndex], bool], ...], index: ProjectIndex) -> bool:
     return any(predicate(index) for predicate in predicates)
 
 

@@ -21,6 +21,11 @@ class SaturatingActivationStack(Rule):
     CBAM, GLU), the gates and cell update of a hand-written LSTM/GRU cell, `nn.LSTM`/`nn.GRU`
     themselves, and a sigmoid/tanh on the network's output.
 
+    Not judged: files that publish trained weights for their models (a Hugging Face
+    `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
+    downloaded by URL): the checkpoints fix their architecture, and a change would break
+    loading them.
+
     ## Why is this bad?
     Backpropagation multiplies the local derivative of every activation on the path. The
     sigmoid's derivative is at most 0.25 and tanh's at most 1, and both are almost 0 once the
@@ -73,30 +78,39 @@ class SaturatingActivationStack(Rule):
     code = "DL201"
     name = "saturating-activation-stack"
     summary = "Sigmoid/tanh as the hidden activation of a deep stack"
+    judges_architecture = True
     options = {
         "max-saturating": Option(2, "Hidden sigmoid/tanh activations allowed on one path before flagging", minimum=0),
     }
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         limit = self.settings["max-saturating"]
-        reported: set[int] = set()
+        stacks = []
         for graph in sem.all_graphs():
             stack = _deepest_stack(graph)
-            if len(stack) <= limit:
+            if len(stack) > limit:
+                stacks.append(stack)
+        # Longest first: a stack that is part of a longer one already reported (the decoder's
+        # three tanh inside the encoder–decoder path of six) is the same finding.
+        reported: list[set[int]] = []
+        for stack in sorted(stacks, key=len, reverse=True):
+            nodes = {id(_node(tensor)) for tensor in stack}
+            first = _node(stack[0])
+            if first is None or any(nodes <= seen or id(first) in seen for seen in reported):
                 continue
-            first = stack[0]
-            node = first.target.node if isinstance(first.target, Layer) else first.node
-            if node is None or id(node) in reported:
-                continue
-            reported.add(id(node))
+            reported.append(nodes)
             names = sorted({describe(t) for t in stack})
             yield Report(
-                node,
+                first,
                 f"{len(stack)} {' / '.join(names)} activations are stacked as hidden activations on one path "
                 f"(more than {limit}) with no normalisation or residual connection between them: their "
                 "derivatives (≤ 0.25 for sigmoid) multiply, and the gradient vanishes before it reaches "
                 "the first layers — use a ReLU-family activation, or add normalisation/residuals",
             )
+
+
+def _node(tensor: Tensor):
+    return tensor.target.node if isinstance(tensor.target, Layer) else tensor.node
 
 
 def _deepest_stack(graph) -> list[Tensor]:

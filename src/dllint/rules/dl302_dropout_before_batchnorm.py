@@ -7,6 +7,7 @@ import libcst as cst
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Layer, Tensor, describe, fold, short_name
 from dllint.semantics.syntax import bind_arguments
+from dllint.semantics.usage import evaluated
 
 # Operations without weights that keep feeding the same values on: the dropout's variance
 # reaches the BatchNorm through them.
@@ -27,6 +28,11 @@ class DropoutBeforeBatchNorm(Rule):
     design); dropout with `p=0`; `LayerNorm`/`GroupNorm` after dropout (they normalise each
     sample with its own statistics, at training and test time alike); a BatchNorm with
     `track_running_stats=False`, which uses batch statistics at evaluation too.
+
+    Not judged: files that publish trained weights for their models (a Hugging Face
+    `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
+    downloaded by URL): the checkpoints fix their architecture, and a change would break
+    loading them.
 
     ## Why is this bad?
     During training, dropout zeroes units and scales the survivors by 1/(1−p): the mean is
@@ -73,6 +79,7 @@ class DropoutBeforeBatchNorm(Rule):
     code = "DL302"
     name = "dropout-before-batchnorm"
     summary = "Dropout whose output feeds BatchNorm"
+    judges_architecture = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()
@@ -83,8 +90,8 @@ class DropoutBeforeBatchNorm(Rule):
                 if norm.arg("track_running_stats", True) is False:
                     continue  # batch statistics at eval too: nothing learned in training to shift
                 dropout = _dropout_feeding(sem, tensor.inputs[0])
-                if dropout is None:
-                    continue
+                if dropout is None or evaluated(sem, norm) is False:
+                    continue  # (a model this file only ever trains never applies the shifted variance)
                 node = dropout.target.node if isinstance(dropout.target, Layer) else dropout.node
                 if node is None or id(node) in reported:
                     continue

@@ -1,15 +1,23 @@
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
-from dllint.project import unless_any, unless_not_known_to_hold
+from dllint.project import (
+    unless_all,
+    unless_any,
+    unless_callee_does,
+    unless_no_caller_passes,
+    unless_not_known_to_hold,
+)
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Instance, Layer
 from dllint.semantics.frameworks import Driver
-from dllint.semantics.loops import TrainingStep, ancestors, holds
+from dllint.semantics.loops import TrainingStep, ancestors, called_elsewhere, holds, received_models
+from dllint.semantics.sequences import time_steps
 from dllint.semantics.values import Obj, Value, options_of
 
 _RECURRENT = frozenset({"recurrent"})
+MAX_SHORT_SEQUENCE = 32
 
 
 class RnnWithoutGradClipping(Rule):
@@ -38,7 +46,9 @@ class RnnWithoutGradClipping(Rule):
 
     Not flagged: clipping done in a helper the step calls; a framework whose clipping is set
     where dllint cannot read it (a YAML config, the command line, `Trainer(**cfg)`,
-    `args.deepspeed_config`); models without recurrent layers.
+    `args.deepspeed_config`); models without recurrent layers; recurrent layers that the code feeds fixed sequences of at most 32 steps (the 28 rows of an
+    MNIST image, `x.view(-1, TIME_STEP, INPUT_SIZE)` with constants): so few steps cannot
+    multiply into an explosion.
 
     ## Why is this bad?
     Backpropagation through time multiplies the recurrent Jacobian once per time step, so the
@@ -91,19 +101,22 @@ class RnnWithoutGradClipping(Rule):
     summary = "Recurrent model trained without gradient clipping"
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        reported: set[int] = set()
+        clipped = {id(step.step.node) for step in sem.training_steps if step.step is not None and step.clipped}
+        # The same step seen in several runs (its own function's, with parameters; inlined into
+        # a caller that passes a concrete model): the most certain verdict is reported.
+        best: dict[int, tuple[int, TrainingStep, Optional[Callable]]] = {}
         for step in sem.training_steps:
-            if step.step is None or step.clipped or id(step.step.node) in reported:
+            if step.step is None or id(step.step.node) in clipped or _short_sequences(sem, step):
                 continue
-            recurrent, deferred = _recurrent_models(sem, step)
-            if not recurrent and not deferred:
+            verdict = _verdict(sem, step)
+            if verdict is None:
                 continue
-            reported.add(id(step.step.node))
-            unless = None if recurrent else unless_not_known_to_hold(deferred, ("recurrent",))
-            driver = step.driver
-            if driver is not None and driver.unless is not None:
-                unless = driver.unless if unless is None else unless_any(unless, driver.unless)
-            yield Report(step.step.node, _message(driver, step.backward.driver), unless=unless)
+            rank = 0 if verdict[1] is None else 1 if verdict[0] else 2
+            key = id(step.step.node)
+            if key not in best or rank < best[key][0]:
+                best[key] = (rank, step, verdict[1])
+        for _, step, unless in best.values():
+            yield Report(step.step.node, _message(step.driver, step.backward.driver), unless=unless)
 
 
 def _message(driver: Optional[Driver], backward: Optional[Driver]) -> str:
@@ -121,6 +134,48 @@ def _message(driver: Optional[Driver], backward: Optional[Driver]) -> str:
         f"this {driver.framework} {trains} without clipping the gradients{setting}: backpropagation through time "
         f"can make them explode on one long sequence — {driver.fix}"
     )
+
+
+def _verdict(sem: FileSemantics, step: TrainingStep) -> Optional[tuple[bool, Optional[Callable]]]:
+    """(whether the step surely trains a recurrent model, the report's ``unless``), or None when
+    it trains none: recurrent only if a class of another file holds an RNN, or a caller in
+    another file passes this function a model that does; and not when a helper of another
+    file called between ``backward()`` and ``step()`` clips."""
+    recurrent, deferred = _recurrent_models(sem, step)
+    received = [] if recurrent else received_models(sem, _models(step))
+    if not recurrent and not deferred and not received:
+        return None
+    conditions = []
+    if not recurrent:
+        conditions.append(unless_all(
+            *([unless_not_known_to_hold(deferred, ("recurrent",))] if deferred else []),
+            *(unless_no_caller_passes(function, param, ("recurrent",)) for function, param in received),
+        ))
+    callees = called_elsewhere(step.between)
+    if callees:
+        conditions.append(unless_callee_does(callees, "clip"))
+    if step.driver is not None and step.driver.unless is not None:
+        conditions.append(step.driver.unless)  # a Lightning module of another file that clips itself
+    return recurrent, unless_any(*conditions) if conditions else None
+
+
+def _short_sequences(sem: FileSemantics, step: TrainingStep) -> bool:
+    """Whether every recurrent layer behind the loss runs over a fixed, short sequence (the 28
+    rows of an MNIST image): backpropagation through so few steps does not explode."""
+    lengths = [
+        time_steps(sem, tensor)
+        for tensor in ancestors(step.backward.target)
+        if tensor.kind == "module" and isinstance(tensor.target, Layer) and tensor.target.op.kind == "recurrent"
+    ]
+    return bool(lengths) and all(length is not None and length <= MAX_SHORT_SEQUENCE for length in lengths)
+
+
+def _models(step: TrainingStep) -> Iterator[Value]:
+    """The models behind a step: those that computed the loss and those the optimizer updates."""
+    for tensor in ancestors(step.backward.target):
+        if tensor.kind == "module":
+            yield tensor.target
+    yield from _optimized_models(step.step.target if step.step else None, step.step.args if step.step else ())
 
 
 def _recurrent_models(sem: FileSemantics, step: TrainingStep) -> tuple[bool, tuple[str, ...]]:

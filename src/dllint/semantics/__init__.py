@@ -16,13 +16,12 @@ from typing import Iterable, Iterator, Mapping, Optional
 import libcst as cst
 from libcst._position import CodeRange
 
-from dllint.project import LOGITS, ClassSummary, ModuleSummary
+from dllint.project import LOGITS, CallSummary, ClassSummary, FunctionSummary, ModelArgument, ModuleSummary
 from dllint.semantics import catalog
 from dllint.semantics.catalog import short_name
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator
 from dllint.semantics.frameworks import class_traits
-from dllint.semantics.trace import Event, Trace
 from dllint.semantics.scopes import (
     CallSite,
     ClassInfo,
@@ -32,6 +31,7 @@ from dllint.semantics.scopes import (
     Scope,
 )
 from dllint.semantics.syntax import dotted_name
+from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import (
     Container,
     Instance,
@@ -81,6 +81,24 @@ class FileSemantics:
             return False
         return "torch" in self.text or "nn." in self.text or any(
             cls.bases and self.is_module_class(cls) for cls in self.info.classes
+        )
+
+    @cached_property
+    def publishes_weights(self) -> bool:
+        """Whether the file defines models whose trained weights are published — a Hugging Face
+        ``PreTrainedModel`` family, models registered with pretrained configurations (timm's
+        ``@register_model``/``build_model_with_cfg``, torchvision's ``WeightsEnum``), or
+        weights downloaded by URL. Their architecture is fixed by the checkpoints: a change to
+        a layer (dropping a bias, an extra activation) breaks loading them, so the architecture
+        rules do not judge these files."""
+        for cls in self.info.classes:
+            if any((base or "").rsplit(".", 1)[-1].endswith(_PUBLISHED_BASES) for base in cls.bases):
+                return True
+        for function in self.info.functions:
+            if any((decorator or "").rsplit(".", 1)[-1] == "register_model" for decorator in function.decorators):
+                return True
+        return any(
+            (site.qualified or site.method or "").rsplit(".", 1)[-1] in _WEIGHT_LOADERS for site in self.info.calls
         )
 
     def calls_to(self, *qualified: str) -> Iterator[CallSite]:
@@ -525,7 +543,36 @@ class FileSemantics:
                 methods=frozenset(cls.methods),
                 traits=class_traits(self, cls),
             )
+        self._summarise_calls(summary)
         return summary
+
+    def _summarise_calls(self, summary: ModuleSummary) -> None:
+        """The calling contexts other files need: this file's module-level functions (their
+        parameters, and what they do to what they are given), and its calls of functions of
+        other files (the models it passes them, and in which mode)."""
+        effects: dict[int, set[str]] = {}
+        for trace in self.traces:
+            if trace.root is not None and trace.root.cls is None:
+                effects.setdefault(id(trace.root), set()).update(
+                    event.kind for event in trace.events if event.kind in _CALLEE_EFFECTS
+                )
+        for function in self.info.functions:
+            if function.cls is None and function.scope.parent is self.info.scope:
+                qualified = f"{self.module_name}.{function.qualname}"
+                summary.functions[qualified] = FunctionSummary(
+                    qualified, tuple(param.name.value for param in function.params), frozenset(effects.get(id(function), ()))
+                )
+        seen: set[tuple] = set()
+        for call in self.evaluator.external_calls:
+            args = tuple(_model_argument(value, call.modes) for value in call.args)
+            kwargs = {name: argument for name, value in call.kwargs.items() if (argument := _model_argument(value, call.modes))}
+            if not any(args) and not kwargs:
+                continue
+            key = (call.qualified, tuple((a.mode, tuple(sorted(a.families))) if a else None for a in args),
+                   tuple(sorted((n, a.mode) for n, a in kwargs.items())))
+            if key not in seen and len(seen) < MAX_SUMMARISED_CALLS:
+                seen.add(key)
+                summary.calls.append(CallSummary(call.qualified, args, kwargs))
 
     # positions ------------------------------------------------------------------------------
 
@@ -695,6 +742,21 @@ class ForwardGraph:
 
 
 MAX_METHOD_CONFIGURATIONS = 4
+_PUBLISHED_BASES = ("PreTrainedModel", "WeightsEnum")
+_WEIGHT_LOADERS = frozenset({"build_model_with_cfg", "load_state_dict_from_url", "load_url"})
+MAX_SUMMARISED_CALLS = 200
+_CALLEE_EFFECTS = frozenset({"clip", "zero_grad", "eval", "train"})
+
+
+def _model_argument(value: Value, modes: dict[int, str]) -> Optional[ModelArgument]:
+    """What a call passes for an argument, when it is a model."""
+    mode = modes.get(id(value))
+    if mode is None:
+        return None
+    families = families_of(value)
+    if not any(isinstance(option, (Instance, Container, Layer)) for option in options_of(value)):
+        families.add("unknown")  # a model this file itself receives from elsewhere
+    return ModelArgument(frozenset(families), mode)
 
 _OTHER_FRAMEWORKS = frozenset({"mxnet", "tensorflow", "jax", "flax", "keras", "paddle", "mindspore", "oneflow", "chainer", "theano"})
 _TORCH_ECOSYSTEM = frozenset({

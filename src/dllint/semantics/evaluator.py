@@ -34,7 +34,7 @@ from dllint.semantics.contexts import (
     bind_positional,
 )
 from dllint.semantics.frameworks import ACCUMULATE, Driver, FrameworksMixin
-from dllint.semantics.library import LibraryMixin
+from dllint.semantics.library import ExternalCall, LibraryMixin
 from dllint.semantics.modes import ModesMixin
 from dllint.semantics.paths import MAX_LOOP_UNROLL, Choices, Frame, PathsMixin, State, truth
 from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
@@ -102,6 +102,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self._module_state: Optional[State] = None  # the module body's path while it runs
         self._partial_loops: set[int] = set()  # loops being unrolled for fewer iterations than they run
         self._loop_iterables: dict[int, Value] = {}  # per loop node: what it iterates over (this pass)
+        self.external_calls: list[ExternalCall] = []  # calls of functions that other files may define
 
     def run_module(self) -> list[Trace]:
         """The module body, once per path."""
