@@ -260,6 +260,7 @@ def fabric(loader):
         assert _code(first.backward.node).startswith(("accelerator.backward", "fabric.backward"))
     gated = [e for e in _events(sem, "accelerate") if e.kind in ("step", "zero_grad")]
     assert gated and all(e.conditional for e in gated)  # on accumulation boundaries only
+    assert not any(e.conditional for e in _events(sem, "accelerate") if e.kind in ("backward", "forward"))
     forwards = [e for e in _events(sem, "accelerate") if e.kind == "forward"]
     assert forwards and all(isinstance(e.target, Instance) and e.target.cls is not None for e in forwards)
 

@@ -96,6 +96,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self._mode_clock = 0  # orders eval()/train() calls: the latest one wins
         # per class of this file (id): the arguments of each call that built one, in order
         self.constructions: dict[int, list[tuple[tuple[Value, ...], dict[str, Value], cst.Call]]] = {}
+        self._accumulating = 0  # inside ``with accelerator.accumulate(model):`` (steps gated by the optimizer)
         self.engines: dict[int, Driver] = {}  # per model (id): the DeepSpeed engine that wraps it
         self.lightning_optimizers: dict[int, list[Value]] = {}  # per Lightning module (id): configure_optimizers
         self.escaped: set[int] = set()  # ids of tensors returned, stored or passed out (_escape)
@@ -242,12 +243,12 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                     gated += 1
                 if item.asname is not None:
                     self._assign(item.asname.name, value, state)
-            frame.conditional += gated
+            self._accumulating += gated
             try:
                 self._block(node.body, state)
             finally:
                 frame.no_grad = saved
-                frame.conditional -= gated
+                self._accumulating -= gated
         elif node_type in (cst.Try, cst.TryStar):
             self._try(node, state)
         elif node_type is cst.FunctionDef:
@@ -699,8 +700,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         frame = self._frames[-1]
         site = self.sem.site_of(node) if isinstance(node, cst.Call) else None
         no_grad = frame.no_grad or bool(site and site.no_grad)
+        conditional = frame.conditional > 0 or (self._accumulating > 0 and kind in ("step", "zero_grad"))
         self._trace.events.append(
-            Event(kind, node, target, site, no_grad, frame.iterations, frame.conditional > 0, tuple(self._stack), **extra)
+            Event(kind, node, target, site, no_grad, frame.iterations, conditional, tuple(self._stack), **extra)
         )
 
     def _is_no_grad(self, expr: cst.BaseExpression) -> bool:
