@@ -325,7 +325,10 @@ def train(loader, config):
 
 
 train(loader, {"train_batch_size": 8})
-train(loader, {"gradient_clipping": 0.5})
+engine = deepspeed.initialize(model=GRUNet(), config={"gradient_clipping": 0.5})[0]
+for x, y in loader:
+    engine.backward(F.cross_entropy(engine(x), y))
+    engine.step()
 train(loader, "configs/ds.json")
 train(loader, "noclip.json")
 train(loader, "missing.json")
