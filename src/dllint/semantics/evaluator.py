@@ -598,7 +598,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         if isinstance(func, cst.Attribute):
             receiver = self._value(func.value, state)
             name = func.attr.value
-            held = isinstance(receiver, Instance) and receiver.attrs is not None and name in receiver.attrs
+            held = any(
+                isinstance(option, Instance) and option.attrs is not None and name in option.attrs
+                for option in options_of(receiver)
+            )
             if not isinstance(receiver, (Reference, ClassRef)) and not held:
                 args, kwargs = self._arguments(node, state)
                 self._observe(node, receiver, args, kwargs)

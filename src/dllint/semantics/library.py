@@ -220,8 +220,9 @@ class LibraryMixin:
     def _method(self: "Evaluator", receiver: Value, name: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
         if isinstance(receiver, SuperOf):
             owner = receiver.owner
-            if isinstance(owner, Instance) and owner.cls is not None:
-                method = self.sem.find_method(owner.cls, name, skip_self=True)
+            instance = next((o for o in options_of(owner) if isinstance(o, Instance)), None) if owner is not None else None
+            if instance is not None and instance.cls is not None:
+                method = self.sem.find_method(instance.cls, name, skip_self=True)
                 if method is not None:
                     return self._call_function(method, args, kwargs, owner, node, state)
             return Unknown()
@@ -253,6 +254,24 @@ class LibraryMixin:
         if name == "unscale_":
             self._event("unscale", node, receiver)
             return Constant(None)
+        if isinstance(receiver, Merge) and all(isinstance(option, (Instance, Container, Layer)) for option in receiver.options):
+            # One model in several configurations or paths: its own methods, with all of
+            # them as ``self``; what returns the model returns them all.
+            if name in _MODE_METHODS_RETURNING_SELF:
+                return receiver
+            if name in ("parameters", "named_parameters"):
+                return Obj("parameters", node, (receiver,))
+            classes = {id(option.cls) for option in receiver.options if isinstance(option, Instance)}
+            first = receiver.options[0]
+            if len(classes) == 1 and isinstance(first, Instance) and first.cls is not None:
+                method = self.sem.find_method(first.cls, name)
+                if method is not None:
+                    if name == "forward":
+                        return self._forward_call(receiver, args, node, state)
+                    return self._call_function(method, args, kwargs, receiver, node, state)
+            if name == "forward":
+                return self._forward_call(receiver, args, node, state)
+            return Unknown()
         if isinstance(receiver, (Instance, Container, Layer)) or (isinstance(receiver, Param) and model_like(receiver)):
             if name in _MODE_METHODS_RETURNING_SELF:
                 return receiver
