@@ -21,7 +21,7 @@ LOGITS = "logits"
 
 
 class ClassSummary:
-    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods")
+    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods", "traits")
 
     def __init__(
         self,
@@ -32,6 +32,7 @@ class ClassSummary:
         output: Optional[str],
         logits: bool = False,
         methods: frozenset[str] = frozenset(),
+        traits: frozenset[str] = frozenset(),
     ) -> None:
         self.qualified = qualified
         self.bases = bases
@@ -43,6 +44,9 @@ class ClassSummary:
         # forward returns raw logits (a weighted layer's output, no activation after it) on every path
         self.logits = logits
         self.methods = methods
+        # how a framework trains it: ``manual_optimization`` (a Lightning module that runs
+        # its own backward and step)
+        self.traits = traits
 
     def __repr__(self) -> str:
         return f"<ClassSummary {self.qualified}>"
@@ -204,6 +208,27 @@ class ProjectIndex:
         seen.add(qualified)
         return method in item.methods or any(self.defines(base, method, seen) for base in item.bases)
 
+    def has_trait(self, qualified: str, trait: str, _seen: Optional[set[str]] = None) -> bool:
+        """Whether the class or one of its bases in the run has ``trait``."""
+        seen = _seen if _seen is not None else set()
+        item = self.lookup(qualified)
+        if item is None or qualified in seen:
+            return False
+        seen.add(qualified)
+        return trait in item.traits or any(self.has_trait(base, trait, seen) for base in item.bases)
+
+    def ancestry_known(self, qualified: str, known: Callable[[str], bool], _seen: Optional[set[str]] = None) -> bool:
+        """Whether every base of the class, up its hierarchy, is a class of the run or one that
+        ``known`` accepts (a library base whose behaviour dllint knows)."""
+        seen = _seen if _seen is not None else set()
+        if qualified in seen:
+            return True
+        seen.add(qualified)
+        item = self.lookup(qualified)
+        if item is None:
+            return False
+        return all(known(base) or self.ancestry_known(base, known, seen) for base in item.bases)
+
     def output(self, qualified: str) -> Optional[str]:
         item = self.lookup(qualified)
         return item.output if item is not None else None
@@ -313,3 +338,26 @@ def unless_any(*predicates: Callable[[ProjectIndex], bool]) -> Callable[[Project
 
 def _any_of(predicates: tuple[Callable[[ProjectIndex], bool], ...], index: ProjectIndex) -> bool:
     return any(predicate(index) for predicate in predicates)
+
+
+def unless_lightning_handles_clipping(names: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For a Lightning ``Trainer`` without clipping that fits a module class of another file:
+    drop the report unless the index shows that the class trains with automatic optimisation
+    and does not clip in its own ``configure_gradient_clipping`` (every base class known)."""
+    return partial(_lightning_handles_clipping, names)
+
+
+def _lightning_handles_clipping(names: tuple[str, ...], index: ProjectIndex) -> bool:
+    return any(
+        not index.ancestry_known(name, _lightning_or_torch_base)
+        or index.defines(name, "configure_gradient_clipping")
+        or index.has_trait(name, "manual_optimization")
+        for name in names
+    )
+
+
+def _lightning_or_torch_base(qualified: str) -> bool:
+    parts = qualified.split(".")
+    return (parts[0] in ("lightning", "pytorch_lightning") and parts[-1] == "LightningModule") or qualified in (
+        "torch.nn.Module", "builtins.object",
+    )

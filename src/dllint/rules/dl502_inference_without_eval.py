@@ -40,7 +40,11 @@ class InferenceWithoutEval(Rule):
     `from_pretrained` (already in eval mode); models whose class is known to have neither
     Dropout nor BatchNorm (InstanceNorm keeps no running statistics); `no_grad` forwards inside
     a training step (an EMA or momentum teacher); a model calling itself or its own submodules
-    inside its methods (a `generate` method under `@torch.no_grad()`).
+    inside its methods (a `generate` method under `@torch.no_grad()`); evaluation that a
+    framework runs in eval mode (Lightning's `validation_step`/`test_step`/`predict_step` and
+    their hooks, a Hugging Face `Trainer`'s `evaluate`/`predict` and a subclass's
+    `prediction_step`). A model handed back by `accelerator.prepare`, `fabric.setup` or a
+    wrapper (`DataParallel`, FSDP, `torch.compile`) is the same model.
 
     ## Why is this bad?
     `torch.no_grad()` only stops gradient tracking; it does not change how layers behave. A

@@ -23,7 +23,8 @@ class EvalNotRestored(Rule):
     or a helper it calls; models that are deliberately trained in eval mode from the start
     (the call is in eval mode on every iteration, e.g. fine-tuning with frozen BatchNorm
     statistics); `.eval()` on a submodule only (`model.backbone.eval()`); validation that
-    happens after the last training step.
+    happens after the last training step; a Lightning `Trainer`'s validation (it switches the
+    module back to training mode).
 
     ## Why is this bad?
     `model.eval()` switches Dropout off and makes BatchNorm normalise with its running

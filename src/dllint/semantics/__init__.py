@@ -21,6 +21,7 @@ from dllint.semantics import catalog
 from dllint.semantics.catalog import short_name
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator
+from dllint.semantics.frameworks import class_traits
 from dllint.semantics.scopes import (
     CallSite,
     ClassInfo,
@@ -540,6 +541,7 @@ class FileSemantics:
                 output=self.class_output(cls) if is_module else None,
                 logits=self.class_returns_logits(cls) if is_module else False,
                 methods=frozenset(cls.methods),
+                traits=class_traits(self, cls),
             )
         self._summarise_calls(summary)
         return summary
@@ -772,9 +774,11 @@ def _does_loop_work(function: FunctionInfo) -> bool:
     """Whether a function trains, evaluates or runs inference (judged from its own calls)."""
     from dllint.semantics.loops import INFERENCE_NAME
 
+    from dllint.semantics.frameworks import drives_training
+
     if function.no_grad or INFERENCE_NAME.search(function.name):
         return True
-    return any(site.method in _LOOP_METHODS or site.no_grad for site in function.calls)
+    return any(site.method in _LOOP_METHODS or site.no_grad for site in function.calls) or drives_training(function)
 
 
 def _builds_layers(function: FunctionInfo) -> bool:

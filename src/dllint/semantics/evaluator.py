@@ -33,6 +33,7 @@ from dllint.semantics.contexts import (
     ContextsMixin,
     bind_positional,
 )
+from dllint.semantics.frameworks import ACCUMULATE, Driver, FrameworksMixin
 from dllint.semantics.library import ExternalCall, LibraryMixin
 from dllint.semantics.modes import ModesMixin
 from dllint.semantics.paths import MAX_LOOP_UNROLL, Choices, Frame, PathsMixin, State, truth
@@ -47,6 +48,7 @@ from dllint.semantics.values import (
     Instance,
     Layer,
     Merge,
+    Obj,
     Param,
     Reference,
     Starred,
@@ -65,7 +67,7 @@ __all__ = ["Evaluator", "Event", "Trace"]
 MAX_APPLIED_OPTIONS = 4
 
 
-class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
+class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesMixin):
     def __init__(self, sem: "FileSemantics") -> None:
         self.sem = sem
         self.layers: list[Layer] = []
@@ -92,6 +94,11 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         self._loop_targets: dict[int, frozenset[str]] = {}  # per loop node: the names it assigns
         self._configurations: dict[int, list[Instance]] = {}  # per class: the instances built
         self._mode_clock = 0  # orders eval()/train() calls: the latest one wins
+        # per class of this file (id): the arguments of each call that built one, in order
+        self.constructions: dict[int, list[tuple[tuple[Value, ...], dict[str, Value], cst.Call]]] = {}
+        self._accumulating = 0  # inside ``with accelerator.accumulate(model):`` (steps gated by the optimizer)
+        self.engines: dict[int, Driver] = {}  # per model (id): the DeepSpeed engine that wraps it
+        self.lightning_optimizers: dict[int, list[Value]] = {}  # per Lightning module (id): configure_optimizers
         self.escaped: set[int] = set()  # ids of tensors returned, stored or passed out (_escape)
         self._module_state: Optional[State] = None  # the module body's path while it runs
         self._partial_loops: set[int] = set()  # loops being unrolled for fewer iterations than they run
@@ -122,7 +129,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             state = State(self._bind_params(function, args or {}, self_value))
             if self_value is not None and function.self_name:
                 state.env[function.self_name] = self_value
-            frame = Frame(function, function.scope, self_value, [], function.no_grad)
+            under_no_grad = self._framework_entry(function, self_value, state)
+            frame = Frame(function, function.scope, self_value, [], function.no_grad or under_no_grad)
             return self._run_root(function, frame, function.node.body, state, choices)
 
         return self._explore(run, choosing=self._builds_models(function))
@@ -226,16 +234,21 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         elif node_type is cst.With:
             frame = self._frames[-1]
             saved = frame.no_grad
+            gated = 0  # ``with accelerator.accumulate(model):``: steps on accumulation boundaries only
             for item in node.items:
                 value = self._value(item.item, state)
                 if self._is_no_grad(item.item):
                     frame.no_grad = True
+                if isinstance(value, Obj) and value.qualified == ACCUMULATE:
+                    gated += 1
                 if item.asname is not None:
                     self._assign(item.asname.name, value, state)
+            self._accumulating += gated
             try:
                 self._block(node.body, state)
             finally:
                 frame.no_grad = saved
+                self._accumulating -= gated
         elif node_type in (cst.Try, cst.TryStar):
             self._try(node, state)
         elif node_type is cst.FunctionDef:
@@ -647,6 +660,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         if isinstance(callee, ClassRef):
             # Any class of this file: a model, or a trainer holding one (``Trainer(Net()).fit()``),
             # whose methods then see the objects it was built with.
+            built = self.constructions.setdefault(id(callee.cls), [])
+            if len(built) < 8:
+                built.append((args, kwargs, node))
             return self.instance_of(callee.cls, self._init_args(callee.cls, args, kwargs), node)
         if isinstance(callee, FunctionRef):
             if callee.bound_self is not None and callee.function.name == "forward":
@@ -687,8 +703,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         frame = self._frames[-1]
         site = self.sem.site_of(node) if isinstance(node, cst.Call) else None
         no_grad = frame.no_grad or bool(site and site.no_grad)
+        conditional = frame.conditional > 0 or (self._accumulating > 0 and kind in ("step", "zero_grad"))
         self._trace.events.append(
-            Event(kind, node, target, site, no_grad, frame.iterations, frame.conditional > 0, tuple(self._stack), **extra)
+            Event(kind, node, target, site, no_grad, frame.iterations, conditional, tuple(self._stack), **extra)
         )
 
     def _is_no_grad(self, expr: cst.BaseExpression) -> bool:

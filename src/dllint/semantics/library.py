@@ -71,6 +71,9 @@ class LibraryMixin:
 
     def _call_reference(self: "Evaluator", qualified: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
         scope = self._frames[-1].scope
+        framework = self._framework_call(qualified, args, kwargs, node, state)
+        if framework is not None:
+            return framework
         layer = catalog.layer_op(qualified)
         if layer is not None:
             if layer.kind == "container":
@@ -223,6 +226,9 @@ class LibraryMixin:
                 if method is not None:
                     return self._call_function(method, args, kwargs, owner, node, state)
             return Unknown()
+        framework = self._framework_method(receiver, name, args, kwargs, node, state)
+        if framework is not None:
+            return framework
         if name in ("eval", "train"):
             mode = "eval" if name == "eval" else _train_mode(args, kwargs)
             self._set_mode(receiver, mode, state)
@@ -230,9 +236,6 @@ class LibraryMixin:
             return receiver
         if name == "backward":
             self._event("backward", node, receiver)
-            return Constant(None)
-        if name == "manual_backward" or (name == "backward" and isinstance(receiver, Obj)):
-            self._event("backward", node, args[0] if args else Unknown())
             return Constant(None)
         if name == "step" and not _is_scheduler(receiver) and not _scheduler_named(node):
             self._event("step", node, receiver, args=args)
