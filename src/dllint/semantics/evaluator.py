@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import libcst as cst
 
 from dllint.semantics import catalog
+from dllint.semantics.candidates import CandidatesMixin
 from dllint.semantics.constants import UNKNOWN, arithmetic, fold
 from dllint.semantics.contexts import (
     MAX_INLINE_DEPTH,
@@ -64,7 +65,7 @@ __all__ = ["Evaluator", "Event", "Trace"]
 MAX_APPLIED_OPTIONS = 4
 
 
-class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
+class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesMixin):
     def __init__(self, sem: "FileSemantics") -> None:
         self.sem = sem
         self.layers: list[Layer] = []
@@ -383,6 +384,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             return self._subscript(expr, state)
         if expr_type in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
             return self._comprehension(expr, state)
+        if expr_type is cst.DictComp:
+            return self.dict_comprehension(expr, state)
         if expr_type is cst.NamedExpr:
             value = self._value(expr.value, state)
             self._assign(expr.target, value, state)
@@ -522,7 +525,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                 for item in owner.items[1:]:
                     result = merge(result, item)
                 return result
-            return Unknown()
+            return self.chosen_item(owner, index) or Unknown()
         if isinstance(owner, (Tensor, Param)):
             return self._tensor("subscript", None, (owner,), expr)
         return Unknown()
@@ -599,6 +602,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         return tuple(args), kwargs
 
     def _invoke(self, callee: Value, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
+        if isinstance(callee, Merge):
+            chosen = self.invoke_each(callee, args, kwargs, node, state)
+            if chosen is not None:
+                return chosen
         if isinstance(callee, Reference):
             return self._call_reference(callee.qualified, args, kwargs, node, state)
         if isinstance(callee, ClassRef):

@@ -258,6 +258,8 @@ class LibraryMixin:
                 return Constant(None)
             if name == "items":
                 return Obj("dict.items", node, (receiver,))
+            if name == "get" and receiver.kind in ("dict", "module_dict"):
+                return self.dict_get(receiver, args)
             if name in ("values", "children", "modules") and receiver.keys is not None:
                 return Container("list", list(receiver.items), node, complete=receiver.complete)
             if name in ("insert", "pop", "update", "__setitem__"):
