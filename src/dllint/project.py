@@ -20,6 +20,9 @@ from typing import Callable, Iterable, Optional, Union
 
 # What a model's forward returns when it ends in a weighted layer with no activation after it.
 LOGITS = "logits"
+# ``models.*``: any class of the module ``models`` (or any value of the dict ``models``), the
+# one picked by a name the code does not know (``getattr(models, args.arch)``).
+WILDCARD = ".*"
 
 
 class ClassSummary:
@@ -51,7 +54,7 @@ class ClassSummary:
 
 
 class ModuleSummary:
-    __slots__ = ("module", "filename", "classes", "names", "star_imports", "exports")
+    __slots__ = ("module", "filename", "classes", "names", "star_imports", "exports", "choices")
 
     def __init__(
         self,
@@ -61,16 +64,19 @@ class ModuleSummary:
         names: Optional[dict[str, Optional[str]]] = None,
         star_imports: tuple[str, ...] = (),
         exports: Optional[tuple[str, ...]] = None,
+        choices: Optional[dict[str, tuple[str, ...]]] = None,
     ) -> None:
         self.module = module
         self.filename = filename
         self.classes: dict[str, ClassSummary] = {} if classes is None else classes
         # Its namespace (``semantics/namespace.py``): each top-level name with the qualified
         # name it stands for (None: some other value), the modules it star-imports in order,
-        # and its ``__all__`` when spelled out.
+        # its ``__all__`` when spelled out.
         self.names: dict[str, Optional[str]] = {} if names is None else names
         self.star_imports = star_imports
         self.exports = exports
+        # names bound to a dict/list of classes or functions: the qualified names of its values
+        self.choices: dict[str, tuple[str, ...]] = {} if choices is None else choices
 
     def __repr__(self) -> str:
         return f"<ModuleSummary {self.module} {self.filename}>"
@@ -137,6 +143,8 @@ class ProjectIndex:
         """The class a name refers to (as seen from ``origin``, by default the view's file)."""
         origin = origin if origin is not None else self.origin
         found = self._resolve(qualified, origin, set())
+        if isinstance(found, _Choices):
+            return None
         if not isinstance(found, str):
             return found
         return self._by_name(found)
@@ -155,7 +163,7 @@ class ProjectIndex:
             matches = self._by_suffix.get(qualified.rsplit(".", 1)[1], [])
         return matches[0] if len(matches) == 1 else None
 
-    def _resolve(self, qualified: str, origin: Optional[str], seen: set) -> Union[ClassSummary, None, str]:
+    def _resolve(self, qualified: str, origin: Optional[str], seen: set) -> Union[ClassSummary, None, str, "_Choices"]:
         """The class ``qualified`` names; None when the run's modules show it is no class of
         the run (or cannot tell between two); the name itself when no module of the run
         holds it."""
@@ -168,7 +176,7 @@ class ProjectIndex:
                 return self._resolve_in(module, parts[cut:], seen)  # type: ignore[arg-type]
         return qualified
 
-    def _resolve_in(self, module: ModuleSummary, rest: list[str], seen: set) -> Union[ClassSummary, None, str]:
+    def _resolve_in(self, module: ModuleSummary, rest: list[str], seen: set) -> Union[ClassSummary, None, str, "_Choices"]:
         key = (id(module), ".".join(rest))
         if key in seen:
             return None
@@ -179,6 +187,8 @@ class ProjectIndex:
         name = rest[0]
         if name in module.names:
             target = module.names[name]
+            if target is None and len(rest) == 1 and name in module.choices:
+                return _Choices(module, module.choices[name])
             if target is None or target == f"{module.module}.{name}":
                 return None  # a value that is no class, or a function of the module
             return self._resolve(".".join([target, *rest[1:]]), module.filename, seen)
@@ -220,14 +230,56 @@ class ProjectIndex:
         best = max(closeness)
         return candidates[closeness.index(best)] if closeness.count(best) == 1 else _AMBIGUOUS
 
+    def candidates(self, qualified: str, origin: Optional[str] = None) -> Optional[list[Optional[ClassSummary]]]:
+        """The classes ``X.*`` may be — any class of the module ``X`` (``getattr(models,
+        args.arch)``), or any value of the dict or list ``X`` of another file
+        (``MODELS[args.arch]``) — None for each value that is no class the index knows; None
+        when the index does not know ``X``."""
+        origin = origin if origin is not None else self.origin
+        base = qualified[: -len(WILDCARD)]
+        module = self._module(base, origin)
+        if isinstance(module, ModuleSummary):
+            found = [item for item in self._visible_classes(module, set()).values() if item.is_module]
+            return found or None
+        chosen = self._resolve(base, origin, set())
+        if isinstance(chosen, _Choices):
+            return [self.lookup(name, chosen.module.filename) for name in chosen.names]
+        return None
+
+    def _visible_classes(self, module: ModuleSummary, seen: set[int]) -> dict[str, ClassSummary]:
+        """Every class a module's namespace holds: its own, imported, star-imported."""
+        if id(module) in seen:
+            return {}
+        seen.add(id(module))
+        found: dict[str, ClassSummary] = {}
+        for star in module.star_imports:
+            source = self._module(star, module.filename)
+            if isinstance(source, ModuleSummary):
+                for name, item in self._visible_classes(source, seen).items():
+                    if source.exported(name) is not False:
+                        found[name] = item
+        for name in module.names:
+            item = self.lookup(f"{module.module}.{name}", module.filename)
+            if item is not None:
+                found[name] = item
+        return found
+
     def contains(self, qualified: str, family: str, _seen: Optional[set[int]] = None,
                  origin: Optional[str] = None) -> Optional[bool]:
         """Whether the class (with its bases and submodule classes, across files) holds a layer
-        of ``family``; None when the class is not in the index or only partly known."""
+        of ``family``; None when the class is not in the index or only partly known. For
+        ``X.*``: whether any of the classes it may be holds one (False when none does)."""
         seen = _seen if _seen is not None else set()
+        if qualified.endswith(WILDCARD):
+            options = self.candidates(qualified, origin)
+            if not options:
+                return None
+            verdicts = [self._item_contains(item, family, set(seen)) if item is not None else None for item in options]
+            return True if True in verdicts else None if None in verdicts else False
         item = self.lookup(qualified, origin)
-        if item is None:
-            return None
+        return self._item_contains(item, family, seen) if item is not None else None
+
+    def _item_contains(self, item: ClassSummary, family: str, seen: set[int]) -> Optional[bool]:
         if id(item) in seen:
             return False
         seen.add(id(item))
@@ -245,34 +297,39 @@ class ProjectIndex:
 
     def defines(self, qualified: str, method: str, _seen: Optional[set[int]] = None,
                 origin: Optional[str] = None) -> bool:
-        """Whether the class or one of its bases in the run defines ``method``."""
+        """Whether the class (any class ``X.*`` may be) or one of its bases in the run defines ``method``."""
         seen = _seen if _seen is not None else set()
+        if qualified.endswith(WILDCARD):
+            options = self.candidates(qualified, origin) or []
+            return any(self._item_defines(item, method, seen) for item in options if item is not None)
         item = self.lookup(qualified, origin)
-        if item is None or id(item) in seen:
+        return self._item_defines(item, method, seen) if item is not None else False
+
+    def _item_defines(self, item: ClassSummary, method: str, seen: set[int]) -> bool:
+        if id(item) in seen:
             return False
         seen.add(id(item))
         home = self.home(item)
         return method in item.methods or any(self.defines(base, method, seen, home) for base in item.bases)
 
-    def output(self, qualified: str, origin: Optional[str] = None) -> Optional[str]:
-        item = self.lookup(qualified, origin)
-        return item.output if item is not None else None
-
-    def returns_logits(self, qualified: str, origin: Optional[str] = None) -> Optional[bool]:
-        """Whether the class's forward returns raw logits; None when the class is not indexed."""
-        item = self.lookup(qualified, origin)
-        return item.logits if item is not None else None
-
     def output_family(self, qualified: str, _depth: int = 0, origin: Optional[str] = None) -> Optional[str]:
         """What a model class of the run returns: an output activation family, ``logits``, or None.
-        A class without its own ``forward`` returns what the base class that defines it returns."""
+        A class without its own ``forward`` returns what the base class that defines it returns.
+        For ``X.*``: what every class it may be returns, when they agree."""
+        if qualified.endswith(WILDCARD):
+            options = self.candidates(qualified, origin) or []
+            families = {self._item_output(item, _depth) if item is not None else None for item in options}
+            return families.pop() if len(families) == 1 else None
         item = self.lookup(qualified, origin)
-        if item is None or _depth > 8:
+        return self._item_output(item, _depth) if item is not None else None
+
+    def _item_output(self, item: ClassSummary, depth: int) -> Optional[str]:
+        if depth > 8:
             return None
         if "forward" not in item.methods:
             home = self.home(item)
             bases = [base for base in item.bases if self.lookup(base, home) is not None]
-            return self.output_family(bases[0], _depth + 1, home) if len(bases) == 1 else None
+            return self.output_family(bases[0], depth + 1, home) if len(bases) == 1 else None
         if item.output is None and item.logits:
             return LOGITS
         return item.output
@@ -283,6 +340,16 @@ class ProjectIndex:
 
 
 _AMBIGUOUS = object()
+
+
+class _Choices:
+    """A name of ``module`` bound to a dict or list of these qualified names."""
+
+    __slots__ = ("module", "names")
+
+    def __init__(self, module: ModuleSummary, names: tuple[str, ...]) -> None:
+        self.module = module
+        self.names = names
 
 
 def _shared_folders(a: str, b: str) -> int:

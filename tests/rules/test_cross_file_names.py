@@ -214,3 +214,59 @@ def test_a_re_export_of_something_else_under_the_class_name_is_not_the_class(tmp
         "train.py": _train("pkg", "RNN"),
     }
     assert _lint(tmp_path, files) == []
+
+
+ZOO = """
+from model import RNN as Recurrent
+from plain import RNN as Plain
+
+MODELS = {"gru": Recurrent, "linear": Plain}
+PLAIN_MODELS = [Plain]
+"""
+
+CHOSEN_TRAIN = """
+import argparse
+import torch
+{imports}
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--arch", default="linear")
+args = parser.parse_args()
+
+model = {chosen}(100, 50)
+optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+
+def train(batches, hidden):
+    for x, y in batches:
+        optimizer.zero_grad()
+        out, hidden = model(x, hidden)
+        loss = torch.nn.functional.cross_entropy(out, y)
+        loss.backward()
+        optimizer.step()
+"""
+
+CHOSEN_STEP_ROW = 19
+
+
+def _chosen(imports: str, chosen: str) -> str:
+    return CHOSEN_TRAIN.format(imports=imports, chosen=chosen)
+
+
+def test_a_class_picked_by_name_from_a_dict_of_another_file_is_any_of_its_values(tmp_path: Path) -> None:
+    files = {"model.py": GRU_MODEL, "plain.py": LINEAR_MODEL, "zoo.py": ZOO}
+    files["train.py"] = _chosen("from zoo import MODELS", "MODELS[args.arch]")
+    assert _lint(tmp_path, files) == [("train.py", CHOSEN_STEP_ROW, "DL501")]
+    files["train.py"] = _chosen("import zoo", "zoo.MODELS[args.arch]")
+    assert _lint(tmp_path, files) == [("train.py", CHOSEN_STEP_ROW, "DL501")]
+    files["train.py"] = _chosen("from zoo import *", "PLAIN_MODELS[args.arch]")
+    assert _lint(tmp_path, files) == []  # no candidate is recurrent
+
+
+def test_a_class_picked_by_getattr_from_a_module_of_the_run_is_any_of_its_classes(tmp_path: Path) -> None:
+    files = {"recurrent.py": GRU_MODEL, "plain.py": LINEAR_MODEL}
+    files["train.py"] = _chosen("import recurrent", "getattr(recurrent, args.arch)")
+    assert _lint(tmp_path, files) == [("train.py", CHOSEN_STEP_ROW, "DL501")]
+    files["train.py"] = _chosen("import plain", "getattr(plain, args.arch)")
+    assert _lint(tmp_path, files) == []
+    files["train.py"] = _chosen("import plain", "plain.__dict__[args.arch]")
+    assert _lint(tmp_path, files) == []

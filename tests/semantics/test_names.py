@@ -152,3 +152,39 @@ def test_a_module_imported_from_above_the_runs_package_roots(tmp_path) -> None:
     module ``models``; it counts when the file sits in ``src``."""
     index, _ = _index(tmp_path, {"src/models.py": MODEL.format(name="Net", layer="GRU")})
     assert index.lookup("src.models.Net").qualified == "models.Net"
+
+
+def test_a_dict_or_list_of_classes_is_summarised_with_its_values() -> None:
+    summary = semantics(
+        "from nets import UNet, ResNet\nimport nets\n"
+        "MODELS = {'unet': UNet, 'resnet': nets.ResNet}\nPAIR = (UNet, ResNet)\n"
+        "SIZES = {'a': 1, 'b': 2}\nONE = [UNet]\n",
+        "zoo.py",
+    ).summary
+    assert summary.choices == {"MODELS": ("nets.UNet", "nets.ResNet"), "PAIR": ("nets.UNet", "nets.ResNet")}
+
+
+def test_the_index_expands_a_wildcard_to_the_classes_a_module_or_a_dict_holds(tmp_path) -> None:
+    index, _ = _index(tmp_path, {
+        "nets/__init__.py": "from .rnn import *\nfrom .mlp import MLP\nMODELS = {'rnn': Recurrent, 'mlp': MLP}\n",
+        "nets/rnn.py": MODEL.format(name="Recurrent", layer="LSTM"),
+        "nets/mlp.py": MODEL.format(name="MLP", layer="Linear") + "class Config:\n    pass\n",
+    })
+    assert sorted(item.qualified for item in index.candidates("nets.*")) == ["nets.mlp.MLP", "nets.rnn.Recurrent"]
+    assert sorted(item.qualified for item in index.candidates("nets.MODELS.*")) == ["nets.mlp.MLP", "nets.rnn.Recurrent"]
+    assert index.contains("nets.*", "recurrent") is True
+    assert index.contains("nets.mlp.*", "recurrent") is False
+    assert index.candidates("elsewhere.*") is None
+    assert index.lookup("nets.MODELS") is None
+
+
+def test_a_model_picked_by_name_from_torchvision_is_a_zoo_model() -> None:
+    sem = semantics(
+        "import torchvision.models as models\nimport sys\n"
+        "use(models.__dict__[sys.argv[1]]())\nuse(getattr(models, sys.argv[1])())\n",
+        "main.py",
+    )
+    sem.traces  # noqa: B018
+    calls = [site.node for site in sem.info.calls if isinstance(site.node.func, cst.Name) and site.node.func.value == "use"]
+    models = [sem.observed(call)[0][1][0] for call in calls]
+    assert [(type(m).__name__, getattr(m, "origin", None)) for m in models] == [("Instance", "zoo")] * 2

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
+from dllint.project import WILDCARD
+from dllint.semantics.library import from_zoo
 from dllint.semantics.paths import State, _for_clauses
+from dllint.semantics.scopes import is_library_module
 from dllint.semantics.values import (
     ClassRef,
     Constant,
@@ -78,6 +81,24 @@ class CandidatesMixin:
         for item in items[1:]:
             result = merge(result, item)
         return result
+
+    def any_of(self: "Evaluator", owner: Value, key: Value) -> Optional[Value]:
+        """``getattr(models, name)``, ``models.__dict__[name]``, ``MODELS[name]`` — a module or a
+        dict of another file, a name not known: ``models.*``, any class it holds, for the
+        project index (or, for a model zoo, the library) to say which. None when the owner is
+        not such a name, or the key is known."""
+        if not isinstance(owner, Reference) or isinstance(key, Constant):
+            return None
+        qualified = owner.qualified
+        if qualified.endswith(".__dict__"):
+            qualified = qualified[: -len(".__dict__")]
+        last = qualified.rsplit(".", 1)[-1]
+        if last[:1].isupper() and not last.isupper():
+            return None  # a class (``getattr(Trainer, name)``): one of its attributes
+        wildcard = qualified + WILDCARD
+        if is_library_module(qualified) and not from_zoo(wildcard):
+            return None
+        return Reference(wildcard)
 
     def dict_get(self: "Evaluator", container: Container, args: tuple[Value, ...]) -> Value:
         """``container.get(key)`` / ``container.get(key, default)``."""

@@ -7,7 +7,9 @@ package's ``__init__`` re-exports) the way Python does.
   ``Net = ResNet``), None for any other value (``x = 3``);
 * ``star_imports``: the modules it star-imports, in order (a later one wins);
 * ``exports``: its ``__all__`` when the file spells it out (lists and tuples of strings,
-  ``+=``, ``.extend``/``.append``), else None: a star import then takes every public name.
+  ``+=``, ``.extend``/``.append``), else None: a star import then takes every public name;
+* ``choices``: names bound to a dict, list or tuple of classes or functions, with the
+  qualified names of its values (what ``MODELS[args.arch]`` may be in another file).
 """
 
 from __future__ import annotations
@@ -19,11 +21,40 @@ import libcst as cst
 from dllint.semantics.scopes import ModuleInfo
 
 ALL = "__all__"
+MAX_CHOICES = 64
 
 
 def module_names(info: ModuleInfo) -> dict[str, Optional[str]]:
     scope = info.scope
     return {name: info.resolve_name(name, scope) for name in scope.bindings if name != ALL}
+
+
+def choices(info: ModuleInfo) -> dict[str, tuple[str, ...]]:
+    """Top-level names bound to a dict, list or tuple of classes or functions
+    (``MODELS = {"unet": UNet, "vit": ViT}``), with the qualified names of its values: what
+    ``MODELS[args.arch]`` may be in another file."""
+    scope = info.scope
+    found: dict[str, tuple[str, ...]] = {}
+    for name, bindings in scope.bindings.items():
+        if len(bindings) != 1 or bindings[0].kind != "assign":
+            continue
+        value = bindings[0].value
+        if isinstance(value, cst.Dict):
+            elements = [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+            if len(elements) != len(value.elements):
+                continue
+        elif isinstance(value, (cst.List, cst.Tuple)):
+            elements = [e.value for e in value.elements if not isinstance(e, cst.StarredElement)]
+            if len(elements) != len(value.elements):
+                continue
+        else:
+            continue
+        if not 2 <= len(elements) <= MAX_CHOICES or not all(isinstance(e, (cst.Name, cst.Attribute)) for e in elements):
+            continue
+        resolved = [info.resolve(element, scope) for element in elements]
+        if all(resolved):
+            found[name] = tuple(dict.fromkeys(resolved))  # type: ignore[arg-type]
+    return found
 
 
 def star_imports(info: ModuleInfo) -> tuple[str, ...]:
