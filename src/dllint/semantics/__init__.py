@@ -515,6 +515,7 @@ class FileSemantics:
         summary = ModuleSummary(
             self.module_name, self.source.filename, names=namespace.module_names(self.info),
             star_imports=namespace.star_imports(self.info), exports=namespace.exports(self.info),
+            choices=namespace.choices(self.info),
         )
         if not self.mentions_torch:
             return summary

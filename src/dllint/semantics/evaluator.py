@@ -528,7 +528,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
             return self.chosen_item(owner, index) or Unknown()
         if isinstance(owner, (Tensor, Param)):
             return self._tensor("subscript", None, (owner,), expr)
-        return Unknown()
+        return self.any_of(owner, index) or Unknown()
 
     def _slice(self, owner: Value, bounds: cst.Slice, state: State) -> Optional[Value]:
         """``self.layers[:-1]`` of a container whose items are known."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from dllint.project import WILDCARD
 from dllint.semantics import catalog
 from dllint.semantics.modes import model_like
 from dllint.semantics.paths import State
@@ -110,9 +111,11 @@ class LibraryMixin:
             return Constant(None)
         if qualified == "builtins.getattr" and len(args) >= 2 and isinstance(args[1], Constant):
             return self._get_attribute(args[0], str(args[1].value))
+        if qualified == "builtins.getattr" and len(args) == 2:
+            return self.any_of(args[0], args[1]) or Unknown()
         if qualified == "collections.OrderedDict" or qualified == "builtins.dict":
             return self._dict_from(args, kwargs, node)
-        if qualified.startswith(_ZOO_PREFIXES):
+        if from_zoo(qualified):
             # attrs records what the code puts on it (``model.fc = nn.Linear(512, 10)``: a new head)
             return Instance(qualified, node, origin="zoo", attrs={})
         if qualified.endswith(".from_pretrained"):
@@ -130,7 +133,7 @@ class LibraryMixin:
             isinstance(a, (Tensor, Param)) for a in args
         ):
             return self._tensor("function", qualified, tuple(a for a in args if isinstance(a, (Tensor, Param))), node)
-        if _looks_like_class(qualified):
+        if _looks_like_class(qualified) or qualified.endswith(WILDCARD):
             # A class imported from elsewhere (another file of the run, a library): an
             # instance whose contents the project index may know.
             return Instance(qualified, node)
@@ -277,6 +280,11 @@ class LibraryMixin:
             return self._tensor("method", name, (receiver,) + tuple(a for a in args if isinstance(a, Tensor)), node)
         return Unknown()
 
+
+
+def from_zoo(qualified: str) -> bool:
+    """A model from a zoo (``torchvision.models.resnet50``, ``timm.create_model``)."""
+    return qualified.startswith(_ZOO_PREFIXES)
 
 
 def _looks_like_class(qualified: str) -> bool:
