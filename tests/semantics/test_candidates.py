@@ -198,3 +198,27 @@ def test_a_dict_comprehension_over_unknown_keys_still_holds_what_it_builds() -> 
     heads = _attrs(sem, "Net")["heads"]
     assert isinstance(heads, Container) and not heads.complete
     assert {"dropout", "unknown"} <= families_of(heads)
+
+
+def test_getattr_with_a_name_an_enclosing_condition_restricts() -> None:
+    sem = semantics(
+        """
+        import torch.nn as nn
+
+        class RNNModel(nn.Module):
+            def __init__(self, rnn_type, n):
+                super().__init__()
+                if rnn_type in ["LSTM", "GRU"]:
+                    self.rnn = getattr(nn, rnn_type)(n, n)
+                else:
+                    self.rnn = nn.RNN(n, n)
+                if rnn_type == "GRU":
+                    self.extra = getattr(nn, rnn_type)(n, n)
+                self.cell = getattr(nn, rnn_type + "Cell")(n, n)  # no condition restricts it
+        """
+    )
+    configurations = sem.configurations(cls(sem, "RNNModel"))
+    built = {name for instance in configurations for name in _names(instance.attrs["rnn"])}
+    assert built == {"GRU", "LSTM", "RNN"}
+    assert {name for instance in configurations if "extra" in instance.attrs for name in _names(instance.attrs["extra"])} == {"GRU"}
+    assert all(not isinstance(instance.attrs["cell"], Layer) for instance in configurations)

@@ -100,6 +100,24 @@ class CandidatesMixin:
             return None
         return Reference(wildcard)
 
+    def attribute_named_by_guard(self: "Evaluator", owner: Value, node: cst.Call) -> Optional[Value]:
+        """``getattr(nn, rnn_type)`` under ``if rnn_type in ["LSTM", "GRU"]:`` (or ``== "LSTM"``):
+        each attribute the enclosing condition allows."""
+        if len(node.args) != 2 or not isinstance(node.args[1].value, cst.Name):
+            return None
+        site = self.sem.site_of(node)
+        if site is None:
+            return None
+        variable = node.args[1].value.value
+        for test, in_body in reversed(site.guards):
+            allowed = _allowed_strings(test, variable) if in_body else None
+            if allowed and len(allowed) <= MAX_CANDIDATES:
+                result = self._get_attribute(owner, allowed[0])
+                for name in allowed[1:]:
+                    result = merge(result, self._get_attribute(owner, name))
+                return result
+        return None
+
     def dict_get(self: "Evaluator", container: Container, args: tuple[Value, ...]) -> Value:
         """``container.get(key)`` / ``container.get(key, default)``."""
         if not args:
@@ -161,3 +179,23 @@ class CandidatesMixin:
             else:
                 container.complete = False
         return container
+
+
+def _allowed_strings(test: cst.BaseExpression, variable: str) -> Optional[list[str]]:
+    """The strings ``variable`` may be when ``test`` holds: ``variable in ("a", "b")``,
+    ``variable == "a"``; None for any other condition."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    if not (isinstance(test.left, cst.Name) and test.left.value == variable):
+        return None
+    operator, right = test.comparisons[0].operator, test.comparisons[0].comparator
+    if isinstance(operator, cst.Equal):
+        values = [right]
+    elif isinstance(operator, cst.In) and isinstance(right, (cst.List, cst.Tuple, cst.Set)):
+        values = [element.value for element in right.elements]
+    else:
+        return None
+    found = [value.evaluated_value for value in values if isinstance(value, cst.SimpleString)]
+    if len(found) != len(values) or not all(isinstance(text, str) for text in found):
+        return None
+    return found  # type: ignore[return-value]
