@@ -112,7 +112,7 @@ class LibraryMixin:
         if qualified == "builtins.getattr" and len(args) >= 2 and isinstance(args[1], Constant):
             return self._get_attribute(args[0], str(args[1].value))
         if qualified == "builtins.getattr" and len(args) == 2:
-            return self.any_of(args[0], args[1]) or Unknown()
+            return self.any_of(args[0], args[1]) or self.attribute_named_by_guard(args[0], node) or Unknown()
         if qualified == "collections.OrderedDict" or qualified == "builtins.dict":
             return self._dict_from(args, kwargs, node)
         if from_zoo(qualified):
