@@ -138,3 +138,40 @@ def test_a_try_whose_handler_builds_something_else_is_two_paths():
     assert [t.path for t in sem.traces if t.root is None] == ["the `try` block completes", "the `try` block raises"]
     assert ["Linear", "LayerNorm"] in sequentials(sem)
 
+
+
+def test_a_counter_of_a_partly_unrolled_loop_does_not_decide_a_condition():
+    sem = semantics(
+        """
+        def train(model, loader, optimizer, print_every=40):
+            steps = 0
+            for x, y in loader:
+                steps += 1
+                model(x).sum().backward()
+                optimizer.step()
+                if steps % print_every == 0:
+                    model.eval()
+                    model.train()
+        """
+    )
+    trace = next(t for t in sem.traces if t.root is not None and t.root.name == "train")
+    assert any(event.kind == "eval" and event.conditional for event in trace.events)
+
+
+def test_a_loop_over_a_known_list_decides_conditions_on_its_elements():
+    sem = semantics(
+        """
+        import torch.nn as nn
+
+        layers = []
+        in_channels = 3
+        for i, v in enumerate([64, "M", 128]):
+            if v == "M":
+                layers.append(nn.MaxPool2d(2))
+            else:
+                layers.append(nn.Conv2d(in_channels, v, 3, padding=1))
+                in_channels = v
+        features = nn.Sequential(*layers)
+        """
+    )
+    assert sequentials(sem) == [["Conv2d", "MaxPool2d", "Conv2d"]]

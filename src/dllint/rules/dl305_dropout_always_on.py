@@ -98,7 +98,7 @@ class DropoutAlwaysOn(Rule):
         for site in sem.calls_to(*_ALWAYS_ON):
             call = site.node
             bound = bind_arguments(call, _PARAMS)
-            if "training" in bound or has_star_args(call) or _no_op(bound, site.scope):
+            if "training" in bound or has_star_args(call) or _no_op(bound, site.scope) or site.only_in_training:
                 continue
             owner = _module_class_of(sem, site.scope)
             method = _method_of(site.scope)

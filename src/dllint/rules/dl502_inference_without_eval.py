@@ -9,8 +9,15 @@ from dllint.project import unless_none_hold_or_custom_call
 from dllint.rules.base import Report, Rule, TextEdit
 from dllint.rules.editing import statement_after, statement_before
 from dllint.semantics import FileSemantics, Param
-from dllint.semantics.trace import Event
-from dllint.semantics.loops import holds, inference_function, looks_like_model, trained_after
+from dllint.semantics.trace import Event, Trace
+from dllint.semantics.loops import (
+    holds,
+    inference_function,
+    looks_like_model,
+    recalibrates,
+    trained_after,
+    used_as_prediction,
+)
 from dllint.semantics.syntax import dotted_name
 
 _DROPOUT_OR_BN = frozenset({"dropout", "batch"})
@@ -86,7 +93,7 @@ class InferenceWithoutEval(Rule):
     fix_applicability = (UNSAFE,)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        occurrences: dict[int, list[Event]] = {}
+        occurrences: dict[int, list[tuple[Event, str]]] = {}
         for trace in sem.traces:
             backward_scopes = {
                 (event.iterations, event.stack[-1] if event.stack else None)
@@ -96,23 +103,24 @@ class InferenceWithoutEval(Rule):
             for event in trace.events:
                 if event.kind != "forward" or not event.mode:
                     continue
-                why = _inference_context(event)
-                if why is None or _inside_training_step(event, backward_scopes):
+                why = _inference_context(sem, trace, event)
+                if why is None or _inside_training_step(event, backward_scopes) or recalibrates(trace.events, event):
                     continue
                 if not looks_like_model(sem, event.target, event.node):
                     continue
-                occurrences.setdefault(id(event.node), []).append(event)
+                occurrences.setdefault(id(event.node), []).append((event, why))
         for events in occurrences.values():
-            event = _deciding(sem, events)
+            event = _deciding(sem, [event for event, _ in events])
             if event is None or (event.mode == "attr" and _owner_evaluates_it(sem, event)):
                 continue
             verdict = holds(sem, event.target, _DROPOUT_OR_BN, unknown=True)
             if verdict.holds is False:
                 continue
             edits, fix_message = _fix(sem, event)
+            why = next(why for candidate, why in events if candidate is event)
             yield Report(
                 event.node,
-                f"this model is called for inference ({_inference_context(event)}) without `.eval()` first: "
+                f"this model is called for inference ({why}) without `.eval()` first: "
                 f"{_consequence(sem, event)} — call `model.eval()` before inference",
                 fix_message=fix_message,
                 edits=edits,
@@ -161,11 +169,16 @@ def _consequence(sem: FileSemantics, event: Event) -> str:
     return "any Dropout stays active and any BatchNorm normalises with this batch's statistics instead of the running ones"
 
 
-def _inference_context(event: Event) -> Optional[str]:
+def _inference_context(sem: FileSemantics, trace: Trace, event: Event) -> Optional[str]:
+    """Why a forward is inference: it runs under ``no_grad``, or in a function that says it
+    predicts/evaluates *and* its output is used as a prediction (a name alone never is: a
+    ``test()`` that prints the output's shape is a smoke test)."""
     if event.no_grad:
         return "under `torch.no_grad()`"
     name = inference_function(event)
-    return f"in `{name}()`" if name else None
+    if name and used_as_prediction(sem, trace, event.output):
+        return f"in `{name}()`"
+    return None
 
 
 def _owner_evaluates_it(sem: FileSemantics, event: Event) -> bool:

@@ -103,11 +103,15 @@ class MissingZeroGrad(Rule):
         for steps in by_trace.values():
             events = steps[0].trace.events
             position = {id(event): index for index, event in enumerate(events)}
-            previous: dict[int, TrainingStep] = {}
+            previous: dict[tuple, TrainingStep] = {}
             for step in steps:
                 assert step.step is not None
-                earlier = previous.get(id(step.step.node))
-                previous[id(step.step.node)] = step
+                # The same step() call run again on the same optimizer: a loop over
+                # zip(models, optimizers) steps each optimizer in turn, and an optimizer built
+                # inside the loop is a new one each time.
+                key = (id(step.step.node), *sorted(id(option) for option in options_of(_optimizer(step.step))))
+                earlier = previous.get(key)
+                previous[key] = step
                 if earlier is None:
                     continue
                 backward = _uncleared(events, position, earlier, step)

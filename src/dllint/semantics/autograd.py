@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 # Methods whose result has no gradient history (a new leaf, an index, a Python number).
 _NO_GRADIENT_METHODS = frozenset({
-    "detach", "detach_", "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "item", "tolist", "numpy",
+    "detach", "detach_", "data", "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "item", "tolist", "numpy",
     "argmax", "argmin", "argsort", "size", "dim", "numel", "nonzero", "long", "int", "bool", "byte",
     "eq", "ne", "lt", "gt", "le", "ge", "isnan", "isinf", "isfinite",
 })
@@ -92,8 +92,8 @@ class Autograd:
         """Whether gradients stop at this tensor (it is not part of any graph behind it)."""
         if id(tensor) in self._no_grad or id(tensor) in self._cut_in_place:
             return True
-        if tensor.kind == "method" and tensor.target in _NO_GRADIENT_METHODS:
-            return True
+        if tensor.kind == "compare" or (tensor.kind == "method" and tensor.target in _NO_GRADIENT_METHODS):
+            return True  # (a comparison is a boolean tensor: no gradient)
         return tensor.kind == "function" and tensor.target in _NO_GRADIENT_FUNCTIONS
 
     def graph(self, value: Value) -> frozenset[int]:

@@ -55,6 +55,7 @@ from dllint.semantics.values import (
     Unknown,
     Value,
     merge,
+    options_of,
 )
 
 if TYPE_CHECKING:
@@ -92,6 +93,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
         self._loop_targets: dict[int, frozenset[str]] = {}  # per loop node: the names it assigns
         self._configurations: dict[int, list[Instance]] = {}  # per class: the instances built
         self._mode_clock = 0  # orders eval()/train() calls: the latest one wins
+        self.escaped: set[int] = set()  # ids of tensors returned, stored or passed out (_escape)
+        self._module_state: Optional[State] = None  # the module body's path while it runs
+        self._partial_loops: set[int] = set()  # loops being unrolled for fewer iterations than they run
+        self._loop_iterables: dict[int, Value] = {}  # per loop node: what it iterates over (this pass)
 
     def run_module(self) -> list[Trace]:
         """The module body, once per path."""
@@ -99,7 +104,12 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
 
         def run(choices: Choices) -> Trace:
             frame = Frame(None, module.scope, None, [], False)
-            return self._run_root(None, frame, module.node.body, State({}), choices)
+            state = State({})
+            previous, self._module_state = self._module_state, state
+            try:
+                return self._run_root(None, frame, module.node.body, state, choices)
+            finally:
+                self._module_state = previous
 
         return self._explore(run)
 
@@ -271,7 +281,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
             self._value(node.value, state)
         elif node_type is cst.Return:
             frame = self._frames[-1]
-            frame.returns.append(self._value(node.value, state) if node.value is not None else Constant(None))
+            value = self._value(node.value, state) if node.value is not None else Constant(None)
+            frame.returns.append(value)
+            if not self._is_model(frame.self_value):
+                self._escape(value)  # a function's result (a model's forward returns its own output)
             state.returned = True
         elif node_type is cst.Raise:
             state.returned = True
@@ -421,7 +434,13 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
             return state.env[name]
         if name in _LITERAL_NAMES:
             return Constant(_LITERAL_NAMES[name])
-        return self._global(name, self._frames[-1].scope)
+        scope = self._frames[-1].scope
+        module = self._module_state
+        if module is not None and name in module.env and self._owned_by_module(scope, name):
+            # A helper called from the module body sees the module's variables as they are
+            # now (``def reset_grad(): d_optimizer.zero_grad()`` clears *that* optimizer).
+            return module.env[name]
+        return self._global(name, scope)
 
     def _global(self, name: str, scope: Scope) -> Value:
         """A name not bound by the code evaluated so far: an import, a class, a def, a module-level value."""
@@ -485,6 +504,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
             return AttributeOf(owner, name)
         if isinstance(owner, (Layer, Param, AttributeOf)):
             return AttributeOf(owner, name)
+        if isinstance(owner, Tensor) and name in _TENSOR_VIEWS:
+            return self._tensor("method", name, (owner,), None)
         if isinstance(owner, ClassRef):
             method = self.sem.find_method(owner.cls, name)
             return FunctionRef(method) if method is not None else Unknown()
@@ -578,6 +599,24 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
         self._observe(node, callee, args, kwargs)
         return self._invoke(callee, args, kwargs, node, state)
 
+    def _is_model(self, value: Optional[Value]) -> bool:
+        return any(
+            isinstance(option, Instance) and option.cls is not None and self.sem.is_module_class(option.cls)
+            for option in options_of(value)
+        ) if value is not None else False
+
+    def _escape(self, value: Value) -> None:
+        """Record tensors that leave the computation: returned by a function, stored in a
+        list, handed to a function outside this file (a metric) — a model output that does
+        is used (as a prediction), not just looked at."""
+        for option in options_of(value):
+            if isinstance(option, Tensor):
+                self.escaped.add(id(option))
+            elif isinstance(option, Container):
+                for item in option.items[:MAX_APPLIED_OPTIONS]:
+                    if isinstance(item, Tensor):
+                        self.escaped.add(id(item))
+
     def _observe(self, node: cst.Call, callee: Value, args: tuple[Value, ...], kwargs: dict[str, Value]) -> None:
         seen = self.observed.setdefault(id(node), [])
         if len(seen) < 8:
@@ -619,6 +658,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
         if isinstance(callee, Param) and callee.annotation is None and self._param_default(callee) is not None:
             default = self._param_default(callee)
             return self._invoke(default, args, kwargs, node, state)  # type: ignore[arg-type]
+        if isinstance(callee, Unknown) and isinstance(node.func, cst.Name) and self._named_helper(node.func.value, args, node):
+            return Constant(None)  # a helper from a star import whose name says what it does
         return self._forward_call(callee, args, node, state)
 
     def _forward_call(self, model: Value, args: tuple[Value, ...], node: Optional[cst.CSTNode], state: State) -> Value:
@@ -664,6 +705,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
 
 
 _LITERAL_NAMES = {"True": True, "False": False, "None": None}
+# Attributes of a tensor that are the same values (``out.data.topk(1)``), not metadata (``.shape``).
+_TENSOR_VIEWS = frozenset({"data", "T", "mT", "H", "real"})
 
 
 def _negate(value: Any) -> Any:

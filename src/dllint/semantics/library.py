@@ -86,10 +86,7 @@ class LibraryMixin:
         if qualified in _CLIP_FUNCTIONS:
             self._event("clip", node, args[0] if args else Unknown())
             return self._tensor("call", qualified, (), node)
-        if "zero_grad" in qualified.rsplit(".", 1)[-1]:
-            # ``zero_grad(model)``, ``utils.optimizer_zero_grad(opt)``: a helper from elsewhere
-            # whose name says it clears gradients.
-            self._event("zero_grad", node, args[0] if args else Unknown())
+        if self._named_helper(qualified.rsplit(".", 1)[-1], args, node):
             return Constant(None)
         if qualified == "builtins.super":
             return SuperOf(self._frames[-1].self_value)
@@ -137,7 +134,23 @@ class LibraryMixin:
             # A class imported from elsewhere (another file of the run, a library): an
             # instance whose contents the project index may know.
             return Instance(qualified, node)
+        if not qualified.startswith("builtins."):
+            for value in (*args, *kwargs.values()):
+                self._escape(value)
         return Obj(qualified, node, args, kwargs)
+
+    def _named_helper(self: "Evaluator", name: str, args: tuple[Value, ...], node: cst.Call) -> bool:
+        """A helper from elsewhere whose name says it clips (``clip_gradient(optimizer, 5.)``)
+        or clears gradients (``zero_grad(model)``, ``utils.optimizer_zero_grad(opt)``): its
+        event, and True."""
+        target = args[0] if args else Unknown()
+        if _names_clipping(name):
+            self._event("clip", node, target)
+            return True
+        if "zero_grad" in name:
+            self._event("zero_grad", node, target)
+            return True
+        return False
 
     def _container(self: "Evaluator", family: str, qualified: str, args: tuple[Value, ...], node: cst.Call) -> Value:
         if family in ("module", ):
@@ -247,6 +260,7 @@ class LibraryMixin:
             return Unknown()
         if isinstance(receiver, Container):
             if name == "append" and args:
+                self._escape(args[0])
                 receiver.items.append(args[0])
                 if receiver.keys is not None:
                     receiver.complete = False
@@ -292,6 +306,11 @@ def _looks_like_class(qualified: str) -> bool:
     of non-model classes (optimizers, datasets, containers)."""
     name = qualified.rsplit(".", 1)[-1]
     return "." in qualified and name[:1].isupper() and not qualified.startswith(_NOT_MODEL_MODULES)
+
+
+def _names_clipping(name: str) -> bool:
+    words = name.lower()
+    return "clip" in words and "grad" in words
 
 
 def _is_false(value: Value) -> bool:

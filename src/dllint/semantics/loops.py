@@ -214,3 +214,87 @@ def trained_after(sem: "FileSemantics", call: cst.CSTNode) -> bool:
                 ):
                     return True
     return False
+
+
+# --- what a model's output is used for ---------------------------------------------------------
+
+# Operations that turn an output into a decision or a score: a forward whose output meets one
+# of them is inference (a prediction, a metric, a validation loss); one whose output is only
+# printed or measured (``y.size()``) is a shape check.
+_PREDICTION_METHODS = frozenset({
+    "argmax", "argmin", "max", "min", "topk", "sort", "argsort", "softmax", "log_softmax", "sigmoid", "round", "item",
+    "tolist", "eq", "ne", "ge", "gt", "le", "lt",
+})
+_PREDICTION_FUNCTIONS = frozenset({
+    "torch.argmax", "torch.argmin", "torch.max", "torch.min", "torch.topk", "torch.sort", "torch.argsort",
+    "torch.softmax", "torch.sigmoid", "torch.round", "torch.eq", "torch.nn.functional.softmax",
+    "torch.nn.functional.log_softmax", "torch.nn.functional.sigmoid",
+})
+_MAX_USES = 200
+
+
+def used_as_prediction(sem: "FileSemantics", trace: Trace, output: Optional[Value]) -> bool:
+    """Whether a forward's output is used as a prediction in this run: it (or what is
+    computed from it) meets an argmax/max/topk/threshold/comparison, a loss, or leaves the
+    computation — returned by a function, stored in a list, handed to a metric."""
+    if output is None:
+        return False
+    evaluator = sem.evaluator
+    start, end = trace.span
+    consumers: dict[int, list[Tensor]] = {}
+    for tensor in evaluator.tensors[start:end]:
+        for source in tensor.inputs:
+            for option in options_of(source):
+                consumers.setdefault(id(option), []).append(tensor)
+    queue = list(_tensors_in(output))
+    seen: set[int] = set()
+    while queue and len(seen) < _MAX_USES:
+        tensor = queue.pop()
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        if id(tensor) in evaluator.escaped:
+            return True
+        for consumer in consumers.get(id(tensor), ()):
+            if _decides(consumer):
+                return True
+            queue.append(consumer)
+    return False
+
+
+def _tensors_in(value: Value, depth: int = 0) -> Iterator[Tensor]:
+    """The tensors a value is or holds (a forward that returns a tuple or a dict)."""
+    for option in options_of(value):
+        if isinstance(option, Tensor):
+            yield option
+        elif isinstance(option, Container) and option.kind in ("list", "dict") and depth < 3:
+            for item in option.items:
+                yield from _tensors_in(item, depth + 1)
+
+
+def _decides(tensor: Tensor) -> bool:
+    if tensor.kind == "compare":
+        return True
+    if tensor.kind == "method":
+        return tensor.target in _PREDICTION_METHODS
+    if tensor.kind == "function":
+        return tensor.target in _PREDICTION_FUNCTIONS
+    op = tensor.module_op
+    if op is not None and op.kind == "loss":
+        return True
+    return tensor.kind == "module" and not isinstance(tensor.target, (Layer, Container, Instance))
+
+
+def recalibrates(events: list[Event], forward: Event) -> bool:
+    """Whether a forward runs in train mode on purpose: the latest mode switch of its model
+    before it is an explicit ``train()`` with no ``backward`` since — BatchNorm statistics
+    recomputed under ``no_grad`` (SWA's ``update_bn``), Monte Carlo dropout."""
+    position = next((index for index, event in enumerate(events) if event is forward), None)
+    if position is None:
+        return False
+    for event in reversed(events[:position]):
+        if event.kind == "backward":
+            return False
+        if event.kind in ("train", "eval") and any(a is b for a in options_of(event.target) for b in options_of(forward.target)):
+            return event.kind == "train"
+    return False

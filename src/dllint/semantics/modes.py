@@ -58,19 +58,22 @@ class ModesMixin:
         recorded = recorded_mode(model, state)
         if recorded is not None:
             return recorded
-        if isinstance(model, Merge):
-            modes = {self._mode(option, state) for option in model.options}
-            return modes.pop() if len(modes) == 1 else "unknown"
-        # The ``self`` of a method on the stack, or something it holds (``self.model.encoder``),
-        # also once passed on to a helper function (``_generate(self, ...)``).
+        # The ``self`` of a method on the stack (one of its configurations, or all), or
+        # something it holds (``self.model.encoder``), also once passed on to a helper function
+        # (``_generate(self, ...)``).
         for frame in reversed(self._frames):
             owner = frame.self_value
-            if owner is not None and (model is owner or held_by(owner, model)):
+            if owner is not None and (
+                model is owner or any(option is model for option in options_of(owner)) or held_by(owner, model)
+            ):
                 is_module = any(
                     isinstance(option, Instance) and option.cls is not None and self.sem.is_module_class(option.cls)
                     for option in options_of(owner)
                 )
                 return "self" if is_module else "attr"
+        if isinstance(model, Merge):
+            modes = {self._mode(option, state) for option in model.options}
+            return modes.pop() if len(modes) == 1 else "unknown"
         root = model
         while isinstance(root, AttributeOf):
             root = root.owner

@@ -154,8 +154,8 @@ def truth(value: Value) -> Optional[bool]:
             return bool(value.value)
         except Exception:  # noqa: BLE001 - an object whose __bool__ raises: unknown
             return None
-    if isinstance(value, (Layer, Instance, FunctionRef, ClassRef, Reference, Tensor)):
-        return True
+    if isinstance(value, (Layer, Instance, FunctionRef, ClassRef, Reference)):
+        return True  # objects (a tensor's truth is its value: unknown)
     if isinstance(value, Container):
         if value.kind in ("sequential", "module_list", "module_dict"):
             return True
@@ -232,6 +232,10 @@ class PathsMixin:
     def _arm(self: "Evaluator", test: cst.BaseExpression, node: cst.CSTNode, state: State) -> Optional[bool]:
         """Which arm of a condition runs: True/False when decided or chosen, None for both."""
         known = truth(self._value(test, state))
+        if known is not None and self._partial_loops and self._varies_per_iteration(referenced_names(test), partial=True):
+            # Decided only by the few iterations a loop was unrolled for (``steps += 1`` …
+            # ``if steps % print_every == 0``): on the real run it varies, so both arms run.
+            return None
         if known is not None or self._choices is None or not self._builds_modules(node):
             return known
         key = self._choice_key(test)
@@ -264,15 +268,22 @@ class PathsMixin:
         text = dotted_name(test) or _code(test)
         return negated, (id(frame.function) if local else None, text)
 
-    def _varies_per_iteration(self: "Evaluator", names: set[str]) -> bool:
+    def _varies_per_iteration(self: "Evaluator", names: set[str], partial: bool = False) -> bool:
+        """Whether a condition reading ``names`` may change from one iteration of an enclosing
+        loop to the next (of a loop unrolled only partly, with ``partial``)."""
         frame = self._frames[-1]
         if not frame.iterations:
             return False
         for loop, _ in frame.iterations[frame.inherited:]:
+            if partial and id(loop) not in self._partial_loops:
+                continue
             assigned = self._assigned_in(loop)
             if any(_overlaps(name, target) for name in names for target in assigned):
                 return True
-        if frame.inherited and frame.function is not None:
+        inherited = frame.iterations[:frame.inherited]
+        if partial:
+            inherited = tuple(entry for entry in inherited if id(entry[0]) in self._partial_loops)
+        if inherited and frame.function is not None:
             params = {param.name.value for param in frame.function.params}
             return any(name.split(".")[0] in params for name in names)
         return False
@@ -381,6 +392,7 @@ class PathsMixin:
         frame = self._frames[-1]
         if isinstance(node, cst.For):
             iterable = self._value(node.iter, state)
+            self._loop_iterables[id(node)] = iterable
             elements = self._iteration(iterable)
         else:
             if truth(self._value(node.test, state)) is False:
@@ -390,6 +402,9 @@ class PathsMixin:
             elements = None
         count = len(elements) if elements is not None else UNKNOWN_LOOP_UNROLL
         saved = frame.iterations
+        partial = elements is None or self._truncated(node, elements)
+        if partial:
+            self._partial_loops.add(id(node))
         try:
             for index in range(count):
                 frame.iterations = saved + ((node, index),)
@@ -401,8 +416,15 @@ class PathsMixin:
                     break
         finally:
             frame.iterations = saved
+            if partial:
+                self._partial_loops.discard(id(node))
         if node.orelse is not None:
             self._block(node.orelse.body, state)
+
+    def _truncated(self: "Evaluator", node: cst.CSTNode, elements: list[Value]) -> bool:
+        """Whether a loop over known elements visits fewer than it would really (a long
+        ``range`` or list cut to a few iterations)."""
+        return _length(self._loop_iterables.get(id(node))) != len(elements)
 
     def _iteration(self: "Evaluator", iterable: Value) -> Optional[list[Value]]:
         """The elements a for-loop visits, when known (capped); None when unknown."""
@@ -469,6 +491,7 @@ class PathsMixin:
     def _comparison(self: "Evaluator", expr: cst.Comparison, state: State) -> Value:
         left = self._value(expr.left, state)
         verdict: Optional[bool] = True
+        tensors = [left] if isinstance(left, Tensor) else []
         for comparison in expr.comparisons:
             right = self._value(comparison.comparator, state)
             outcome = compare(comparison.operator, left, right)
@@ -476,7 +499,11 @@ class PathsMixin:
                 verdict = False
             elif outcome is None and verdict is True:
                 verdict = None
+            if isinstance(right, Tensor):
+                tensors.append(right)
             left = right
+        if verdict is None and tensors:
+            return self._tensor("compare", type(expr.comparisons[0].operator).__name__, tuple(tensors), expr)
         return Constant(verdict) if verdict is not None else Unknown()
 
     def _boolean(self: "Evaluator", expr: cst.BooleanOperation, state: State) -> Value:
@@ -650,6 +677,23 @@ def assignment_targets(node: cst.CSTNode) -> Iterator[str]:
 
 def _overlaps(read: str, assigned: str) -> bool:
     return read == assigned or read.startswith(assigned + ".") or assigned.startswith(read + ".")
+
+
+def _length(iterable: Optional[Value]) -> Optional[int]:
+    """How many elements a loop over ``iterable`` really visits, when known."""
+    if isinstance(iterable, Constant) and isinstance(iterable.value, (tuple, list, str)):
+        return len(iterable.value)
+    if isinstance(iterable, Container) and iterable.complete:
+        return len(iterable.keys if iterable.kind in ("module_dict", "dict") and iterable.keys is not None else iterable.items)
+    if isinstance(iterable, Obj) and iterable.qualified == "builtins.range":
+        count = iterable.kwargs.get("count")
+        return count.value if isinstance(count, Constant) and isinstance(count.value, int) else None
+    if isinstance(iterable, Obj) and iterable.qualified in ("builtins.enumerate", "builtins.reversed", "dict.items"):
+        return _length(iterable.args[0]) if iterable.args else None
+    if isinstance(iterable, Obj) and iterable.qualified == "builtins.zip":
+        lengths = [_length(arg) for arg in iterable.args]
+        return min(lengths) if lengths and all(length is not None for length in lengths) else None  # type: ignore[type-var]
+    return None
 
 
 def _reraises(body: cst.BaseSuite) -> bool:

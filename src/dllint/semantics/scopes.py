@@ -138,6 +138,23 @@ class CallSite:
     def function(self) -> Optional["FunctionInfo"]:
         return self.scope.function
 
+    @property
+    def only_in_training(self) -> bool:
+        """Whether an enclosing ``if`` runs the call only in training mode: ``if self.training
+        and p > 0:`` (body), ``if not self.training: ... else:`` (else branch)."""
+        return any(_requires_training(test, in_body) for test, in_body in self.guards)
+
+
+def _requires_training(test: cst.BaseExpression, in_body: bool) -> bool:
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        in_body = not in_body
+        test = test.expression
+    if isinstance(test, cst.Attribute) and test.attr.value == "training":
+        return in_body
+    if in_body and isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _requires_training(test.left, True) or _requires_training(test.right, True)
+    return False
+
 
 class FunctionInfo:
     __slots__ = ("node", "name", "qualname", "scope", "cls", "decorators", "no_grad", "calls")
