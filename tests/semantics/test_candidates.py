@@ -222,3 +222,60 @@ def test_getattr_with_a_name_an_enclosing_condition_restricts() -> None:
     assert built == {"GRU", "LSTM", "RNN"}
     assert {name for instance in configurations if "extra" in instance.attrs for name in _names(instance.attrs["extra"])} == {"GRU"}
     assert all(not isinstance(instance.attrs["cell"], Layer) for instance in configurations)
+
+
+def test_names_built_with_percent_format_concatenation_and_str() -> None:
+    sem = semantics(
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                for i in range(3):
+                    setattr(self, "fc{}".format(i), nn.Linear(8, 8))
+                    setattr(self, "act%d" % i, nn.Tanh())
+                    self.add_module("norm_" + str(i), nn.LayerNorm(8))
+                setattr(self, "_".join(["head", "out"]), nn.Linear(8, 2))
+                setattr(self, "%s_%d" % ("proj", 1), nn.Linear(8, 8))
+
+            def forward(self, x):
+                for i in range(3):
+                    x = getattr(self, "norm_" + str(i))(getattr(self, "act%d" % i)(getattr(self, "fc{}".format(i))(x)))
+                return self.head_out(self.proj_1(x))
+        """
+    )
+    attrs = _attrs(sem, "Net")
+    assert sorted(attrs) == sorted(
+        [f"fc{i}" for i in range(3)] + [f"act{i}" for i in range(3)] + [f"norm_{i}" for i in range(3)] + ["head_out", "proj_1"]
+    )
+    [graph] = [g for g in sem.forward_graphs if g.cls is cls(sem, "Net")]
+    applied = [layer.qualified.rsplit(".", 1)[-1] for _, layer in graph.module_applications()]
+    assert applied == ["Linear", "Tanh", "LayerNorm"] * 3 + ["Linear", "Linear"]
+
+
+def test_a_forward_over_named_children_applies_them_in_registration_order() -> None:
+    sem = semantics(
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.width = 8
+                for i in range(2):
+                    self.add_module(f"fc{i}", nn.Linear(8, 8))
+                    self.add_module(f"act{i}", nn.Sigmoid())
+                self.body = nn.Sequential(nn.Linear(8, 8), nn.Tanh())
+
+            def forward(self, x):
+                for name, module in self.named_children():
+                    x = module(x)
+                for module in self.body.children():
+                    x = module(x)
+                return x
+        """
+    )
+    [graph] = [g for g in sem.forward_graphs if g.cls is cls(sem, "Net")]
+    applied = [layer.qualified.rsplit(".", 1)[-1] for _, layer in graph.module_applications()]
+    assert applied == ["Linear", "Sigmoid", "Linear", "Sigmoid", "Linear", "Tanh", "Linear", "Tanh"]

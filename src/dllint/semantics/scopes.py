@@ -330,7 +330,7 @@ _BUILTINS = frozenset(
     {
         "super", "range", "len", "list", "tuple", "dict", "enumerate", "zip", "isinstance", "getattr", "setattr",
         "print", "staticmethod", "classmethod", "property", "reversed", "sum", "map", "min", "max", "int", "float",
-        "iter", "next", "open", "sorted", "type", "hasattr",
+        "iter", "next", "open", "sorted", "type", "hasattr", "str",
     }
 )
 
