@@ -36,6 +36,7 @@ from dllint.semantics.contexts import (
 )
 from dllint.semantics.library import LibraryMixin
 from dllint.semantics.modes import ModesMixin
+from dllint.semantics.naming import NamingMixin, string_operation
 from dllint.semantics.paths import MAX_LOOP_UNROLL, Choices, Frame, PathsMixin, State, truth
 from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
 from dllint.semantics.trace import Event, Trace
@@ -66,7 +67,7 @@ __all__ = ["Evaluator", "Event", "Trace"]
 MAX_APPLIED_OPTIONS = 4
 
 
-class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesMixin):
+class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesMixin, NamingMixin):
     def __init__(self, sem: "FileSemantics") -> None:
         self.sem = sem
         self.layers: list[Layer] = []
@@ -564,6 +565,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
         return Container(owner.kind, owner.items[slice(*parts)], bounds, qualified=owner.qualified)
 
     def _binary(self, operator: str, left: Value, right: Value, node: cst.CSTNode) -> Value:
+        formatted = string_operation(operator, left, right)
+        if formatted is not None:
+            return formatted
         if isinstance(left, Constant) and isinstance(right, Constant):
             folded = arithmetic(operator, left.value, right.value)
             return Constant(folded) if folded is not UNKNOWN else Unknown()

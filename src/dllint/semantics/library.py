@@ -17,6 +17,7 @@ import libcst as cst
 from dllint.project import WILDCARD
 from dllint.semantics import catalog
 from dllint.semantics.modes import model_like
+from dllint.semantics.naming import as_string, string_method
 from dllint.semantics.paths import State
 from dllint.semantics.syntax import bind_arguments
 from dllint.semantics.values import (
@@ -98,6 +99,8 @@ class LibraryMixin:
             return Obj(qualified, node, args, {"count": count})
         if qualified in ("builtins.enumerate", "builtins.zip", "builtins.reversed"):
             return Obj(qualified, node, args)
+        if qualified == "builtins.str":
+            return as_string(args) or Unknown()
         if qualified in ("builtins.list", "builtins.tuple") and args:
             elements = self._iteration(args[0])
             return Container("list", elements, node) if elements is not None else Container("list", [], node, complete=False)
@@ -257,6 +260,8 @@ class LibraryMixin:
                 return Constant(None)
             if name == "forward":
                 return self._forward_call(receiver, args, node, state)
+            if name in ("children", "named_children"):
+                return self.children_of(receiver, name == "named_children") or Unknown()
             return Unknown()
         if isinstance(receiver, Container):
             if name == "append" and args:
@@ -279,12 +284,16 @@ class LibraryMixin:
                 return self.dict_get(receiver, args)
             if name in ("values", "children", "modules") and receiver.keys is not None:
                 return Container("list", list(receiver.items), node, complete=receiver.complete)
+            if name in ("children", "named_children"):
+                return self.children_of(receiver, name == "named_children") or Unknown()
             if name in ("insert", "pop", "update", "__setitem__"):
                 receiver.complete = False
                 return Unknown()
             if name == "copy":
                 return Container(receiver.kind, list(receiver.items), node, list(receiver.keys) if receiver.keys else None, receiver.complete)
             return Unknown()
+        if isinstance(receiver, Constant):
+            return string_method(receiver, name, args, kwargs) or Unknown()
         if isinstance(receiver, Obj) and receiver.qualified.endswith("GradScaler") and name == "scale" and args:
             return self._tensor("method", "scale", (args[0],), node)
         op = catalog.METHODS.get(name)
