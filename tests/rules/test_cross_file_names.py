@@ -270,3 +270,34 @@ def test_a_class_picked_by_getattr_from_a_module_of_the_run_is_any_of_its_classe
     assert _lint(tmp_path, files) == []
     files["train.py"] = _chosen("import plain", "plain.__dict__[args.arch]")
     assert _lint(tmp_path, files) == []
+
+
+DROPOUT_MODEL = """
+import torch.nn as nn
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 2))
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+PREDICT = """
+import torch
+from models import *
+
+model = Classifier()
+model.load_state_dict(torch.load("classifier.pt"))
+with torch.no_grad():
+    labels = model(torch.randn(4, 10)).argmax(dim=1)
+"""
+
+
+def test_inference_with_a_star_imported_model_that_holds_dropout(tmp_path: Path) -> None:
+    assert _lint(tmp_path, {"models.py": DROPOUT_MODEL, "predict.py": PREDICT}, ("DL502",)) == [
+        ("predict.py", 8, "DL502")
+    ]
+    plain = DROPOUT_MODEL.replace("nn.ReLU(), nn.Dropout(0.5)", "nn.ReLU()")
+    assert _lint(tmp_path, {"models.py": plain, "predict.py": PREDICT}, ("DL502",)) == []
