@@ -53,8 +53,42 @@ class ClassSummary:
         return f"<ClassSummary {self.qualified}>"
 
 
+class ModelArgument:
+    """What a call passes for one argument that is a model: the op families it is known to
+    hold (``external:<qualified>`` for classes of other files) and its train/eval mode then."""
+
+    __slots__ = ("families", "mode")
+
+    def __init__(self, families: frozenset[str], mode: str) -> None:
+        self.families = families
+        self.mode = mode  # train | eval | unknown (…)
+
+
+class CallSummary:
+    """A call of a function of another file, with the models it passes (by position and keyword)."""
+
+    __slots__ = ("callee", "args", "kwargs")
+
+    def __init__(self, callee: str, args: tuple[Optional[ModelArgument], ...], kwargs: dict[str, ModelArgument]) -> None:
+        self.callee = callee
+        self.args = args
+        self.kwargs = kwargs
+
+
+class FunctionSummary:
+    """A module-level function: its parameters and what it does to the models and optimizers
+    it is given (``clip``, ``zero_grad``, ``eval``, ``train``)."""
+
+    __slots__ = ("qualified", "params", "effects")
+
+    def __init__(self, qualified: str, params: tuple[str, ...], effects: frozenset[str]) -> None:
+        self.qualified = qualified
+        self.params = params
+        self.effects = effects
+
+
 class ModuleSummary:
-    __slots__ = ("module", "filename", "classes", "names", "star_imports", "exports", "choices")
+    __slots__ = ("module", "filename", "classes", "functions", "calls", "names", "star_imports", "exports", "choices")
 
     def __init__(
         self,
@@ -69,6 +103,8 @@ class ModuleSummary:
         self.module = module
         self.filename = filename
         self.classes: dict[str, ClassSummary] = {} if classes is None else classes
+        self.functions: dict[str, FunctionSummary] = {}
+        self.calls: list[CallSummary] = []
         # Its namespace (``semantics/namespace.py``): each top-level name with the qualified
         # name it stands for (None: some other value), the modules it star-imports in order,
         # its ``__all__`` when spelled out.
@@ -110,6 +146,10 @@ class ProjectIndex:
         self._modules_by_suffix: dict[str, list[ModuleSummary]] = {}
         self._home: dict[int, ModuleSummary] = {}  # id of a ClassSummary -> the module defining it
         self.origin: Optional[str] = None  # the file whose names are resolved (see seen_from)
+        self.functions: dict[str, FunctionSummary] = {}
+        self._functions_by_suffix: dict[str, list[FunctionSummary]] = {}
+        self._calls: list[tuple[str, CallSummary]] = []  # (the calling file, the call)
+        self._callers: Optional[dict[str, list[CallSummary]]] = None
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> "ProjectIndex":
@@ -125,7 +165,62 @@ class ProjectIndex:
                 parts = qualified.split(".")
                 for start in range(1, len(parts)):
                     index._by_suffix.setdefault(".".join(parts[start:]), []).append(item)
+            for qualified, function in getattr(summary, "functions", {}).items():
+                index.functions[qualified] = function
+                parts = qualified.split(".")
+                for start in range(1, len(parts)):
+                    index._functions_by_suffix.setdefault(".".join(parts[start:]), []).append(function)
+            index._calls.extend((summary.filename, call) for call in getattr(summary, "calls", ()))
         return index
+
+    def lookup_function(self, qualified: str, origin: Optional[str] = None) -> Optional[FunctionSummary]:
+        """The module-level function of the run a call names, as seen from ``origin`` (by
+        default the view's file): followed through re-exports and star imports where the run
+        holds the modules; otherwise an unambiguous suffix counts."""
+        resolved = self._resolve(qualified, origin if origin is not None else self.origin, set())
+        if isinstance(resolved, _Defined):
+            return resolved.module.functions.get(resolved.qualified)
+        if not isinstance(resolved, str):
+            return None
+        qualified = resolved
+        found = self.functions.get(qualified)
+        if found is not None:
+            return found
+        matches = self._functions_by_suffix.get(qualified, [])
+        if not matches and "." in qualified:
+            matches = self._functions_by_suffix.get(qualified.rsplit(".", 1)[1], [])
+        return matches[0] if len(matches) == 1 else None
+
+    def arguments_passed(self, function: str, param: str) -> list[ModelArgument]:
+        """What the calls of the run (from other files) pass to one parameter of a function,
+        for the calls that pass a model there."""
+        if self._callers is None:
+            self._callers = {}
+            for filename, call in self._calls:
+                callee = self.lookup_function(call.callee, filename)
+                if callee is not None:
+                    self._callers.setdefault(callee.qualified, []).append(call)
+        target = self.lookup_function(function)
+        if target is None:
+            return []
+        passed = []
+        for call in self._callers.get(target.qualified, ()):
+            argument = call.kwargs.get(param)
+            if argument is None and param in target.params:
+                position = target.params.index(param)
+                argument = call.args[position] if position < len(call.args) else None
+            if argument is not None:
+                passed.append(argument)
+        return passed
+
+    def holds(self, argument: ModelArgument, family: str) -> Optional[bool]:
+        """Whether a model passed as an argument holds a layer of ``family``."""
+        if family in argument.families:
+            return True
+        verdicts = [self.contains(item[len("external:"):], family) for item in argument.families if item.startswith("external:")]
+        if any(verdicts):
+            return True
+        return None if "unknown" in argument.families or None in verdicts else False
 
     def seen_from(self, filename: Optional[str]) -> "ProjectIndex":
         """The index as the file ``filename`` sees it: the names a report of that file holds are
@@ -143,7 +238,7 @@ class ProjectIndex:
         """The class a name refers to (as seen from ``origin``, by default the view's file)."""
         origin = origin if origin is not None else self.origin
         found = self._resolve(qualified, origin, set())
-        if isinstance(found, _Choices):
+        if isinstance(found, (_Choices, _Defined)):
             return None
         if not isinstance(found, str):
             return found
@@ -163,7 +258,7 @@ class ProjectIndex:
             matches = self._by_suffix.get(qualified.rsplit(".", 1)[1], [])
         return matches[0] if len(matches) == 1 else None
 
-    def _resolve(self, qualified: str, origin: Optional[str], seen: set) -> Union[ClassSummary, None, str, "_Choices"]:
+    def _resolve(self, qualified: str, origin: Optional[str], seen: set) -> Union[ClassSummary, None, str, "_Choices", "_Defined"]:
         """The class ``qualified`` names; None when the run's modules show it is no class of
         the run (or cannot tell between two); the name itself when no module of the run
         holds it."""
@@ -176,7 +271,7 @@ class ProjectIndex:
                 return self._resolve_in(module, parts[cut:], seen)  # type: ignore[arg-type]
         return qualified
 
-    def _resolve_in(self, module: ModuleSummary, rest: list[str], seen: set) -> Union[ClassSummary, None, str, "_Choices"]:
+    def _resolve_in(self, module: ModuleSummary, rest: list[str], seen: set) -> Union[ClassSummary, None, str, "_Choices", "_Defined"]:
         key = (id(module), ".".join(rest))
         if key in seen:
             return None
@@ -189,8 +284,10 @@ class ProjectIndex:
             target = module.names[name]
             if target is None and len(rest) == 1 and name in module.choices:
                 return _Choices(module, module.choices[name])
-            if target is None or target == f"{module.module}.{name}":
-                return None  # a value that is no class, or a function of the module
+            if target == f"{module.module}.{name}":
+                return _Defined(module, target) if len(rest) == 1 else None  # a function of the module
+            if target is None:
+                return None  # a value that is no class
             return self._resolve(".".join([target, *rest[1:]]), module.filename, seen)
         for star in reversed(module.star_imports):
             source = self._module(star, module.filename)
@@ -342,6 +439,16 @@ class ProjectIndex:
 _AMBIGUOUS = object()
 
 
+class _Defined:
+    """A function (or other def) a module of the run defines itself."""
+
+    __slots__ = ("module", "qualified")
+
+    def __init__(self, module: ModuleSummary, qualified: str) -> None:
+        self.module = module
+        self.qualified = qualified
+
+
 class _Choices:
     """A name of ``module`` bound to a dict or list of these qualified names."""
 
@@ -406,3 +513,54 @@ def unless_not_known_to_hold(names: tuple[str, ...], families: tuple[str, ...]) 
 
 def _none_known_to_hold(names: tuple[str, ...], families: tuple[str, ...], index: ProjectIndex) -> bool:
     return not any(index.contains(name, family) is True for name in names for family in families)
+
+
+def unless_no_caller_passes(function: str, param: str, families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For a report about a model that a function receives as ``param``: it holds only when a
+    call from another file of the run passes a model holding one of ``families``."""
+    return partial(_no_caller_passes, function, param, families)
+
+
+def _no_caller_passes(function: str, param: str, families: tuple[str, ...], index: ProjectIndex) -> bool:
+    return not any(index.holds(argument, family) for argument in index.arguments_passed(function, param) for family in families)
+
+
+def unless_callers_evaluate(function: str, param: str) -> Callable[[ProjectIndex], bool]:
+    """For a report that a function runs a model it receives without ``.eval()``: dropped when
+    the calls of the run pass it in eval mode, every one of them."""
+    return partial(_callers_evaluate, function, param)
+
+
+def _callers_evaluate(function: str, param: str, index: ProjectIndex) -> bool:
+    passed = index.arguments_passed(function, param)
+    return bool(passed) and all(argument.mode == "eval" for argument in passed)
+
+
+def unless_callee_does(callees: tuple[str, ...], effect: str) -> Callable[[ProjectIndex], bool]:
+    """For a report that nothing clips (clears, evaluates …): dropped when one of the functions
+    of other files called at that point does it (``utils.clip_gradients(model)``)."""
+    return partial(_callee_does, callees, effect)
+
+
+def _callee_does(callees: tuple[str, ...], effect: str, index: ProjectIndex) -> bool:
+    return any(
+        function is not None and effect in function.effects for function in (index.lookup_function(name) for name in callees)
+    )
+
+
+def unless_all(*predicates: Callable[[ProjectIndex], bool]) -> Callable[[ProjectIndex], bool]:
+    """Drop the report only when every predicate says so."""
+    return partial(_all_of, predicates)
+
+
+def _all_of(predicates: tuple[Callable[[ProjectIndex], bool], ...], index: ProjectIndex) -> bool:
+    return all(predicate(index) for predicate in predicates)
+
+
+def unless_any(*predicates: Callable[[ProjectIndex], bool]) -> Callable[[ProjectIndex], bool]:
+    """Drop the report when any of the predicates says so."""
+    return partial(_any_of, predicates)
+
+
+def _any_of(predicates: tuple[Callable[[ProjectIndex], bool], ...], index: ProjectIndex) -> bool:
+    return any(predicate(index) for predicate in predicates)

@@ -29,6 +29,11 @@ class _Verdict:
         self.activation = activation
 
 
+# The variance a mismatched init loses (Xavier before ReLU halves it) compounds with depth:
+# one hidden layer loses it once, which training absorbs.
+MIN_MISMATCHED_LAYERS = 2
+
+
 class InitActivationMismatch(Rule):
     """
     ## What it does
@@ -53,7 +58,8 @@ class InitActivationMismatch(Rule):
     explicit gain (`gain=nn.init.calculate_gain("relu")`, or a deliberately tiny
     `gain=0.01` that starts a flow or residual branch near the identity); Kaiming with `a=math.sqrt(5)`
     (PyTorch's own default init) or another large negative slope; a layer given its own
-    init elsewhere in the file.
+    init elsewhere in the file; a file where only one hidden layer is mismatched (a
+    two-layer head: the variance is scaled once, which does not compound).
 
     ## Why is this bad?
     Both schemes pick the weight variance that keeps the activation variance constant from
@@ -110,6 +116,8 @@ class InitActivationMismatch(Rule):
             return
         uses = applications(sem)
         specific = _specifically_initialised(sem)
+        reports: list[Report] = []
+        layers: set[int] = set()
         for write, scheme in candidates:
             mismatched: list[_Verdict] = []
             seen: set[int] = set()
@@ -124,7 +132,10 @@ class InitActivationMismatch(Rule):
                 if verdict is not None:
                     mismatched.append(verdict)
             if mismatched:
-                yield Report(write.node, _message(write, scheme, mismatched))
+                layers.update(id(verdict.layer.node) for verdict in mismatched)
+                reports.append(Report(write.node, _message(write, scheme, mismatched)))
+        if len(layers) >= MIN_MISMATCHED_LAYERS:
+            yield from reports  # one mismatched hidden layer scales the variance once: harmless
 
 
 def _scheme(write: InitWrite) -> Optional[str]:

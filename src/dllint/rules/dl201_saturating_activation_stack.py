@@ -79,24 +79,32 @@ class SaturatingActivationStack(Rule):
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         limit = self.settings["max-saturating"]
-        reported: set[int] = set()
+        stacks = []
         for graph in sem.all_graphs():
             stack = _deepest_stack(graph)
-            if len(stack) <= limit:
+            if len(stack) > limit:
+                stacks.append(stack)
+        # Longest first: a stack that is part of a longer one already reported (the decoder's
+        # three tanh inside the encoder–decoder path of six) is the same finding.
+        reported: list[set[int]] = []
+        for stack in sorted(stacks, key=len, reverse=True):
+            nodes = {id(_node(tensor)) for tensor in stack}
+            first = _node(stack[0])
+            if first is None or any(nodes <= seen or id(first) in seen for seen in reported):
                 continue
-            first = stack[0]
-            node = first.target.node if isinstance(first.target, Layer) else first.node
-            if node is None or id(node) in reported:
-                continue
-            reported.add(id(node))
+            reported.append(nodes)
             names = sorted({describe(t) for t in stack})
             yield Report(
-                node,
+                first,
                 f"{len(stack)} {' / '.join(names)} activations are stacked as hidden activations on one path "
                 f"(more than {limit}) with no normalisation or residual connection between them: their "
                 "derivatives (≤ 0.25 for sigmoid) multiply, and the gradient vanishes before it reaches "
                 "the first layers — use a ReLU-family activation, or add normalisation/residuals",
             )
+
+
+def _node(tensor: Tensor):
+    return tensor.target.node if isinstance(tensor.target, Layer) else tensor.node
 
 
 def _deepest_stack(graph) -> list[Tensor]:

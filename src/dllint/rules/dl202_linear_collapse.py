@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from fractions import Fraction
+
 import re
 from typing import Any, Iterator, Optional
 
@@ -15,6 +17,7 @@ from dllint.semantics import (
     options_of,
     short_name,
 )
+from dllint.semantics.syntax import dotted_name
 from dllint.semantics.values import Constant, Container, Instance, Merge, Obj, Value
 
 _AFFINE_FAMILIES = ("linear", "conv", "conv_transpose")
@@ -79,7 +82,11 @@ class LinearCollapse(Rule):
     By default also not flagged: deliberate low-rank or factorised pairs, where the two
     layers cost fewer parameters than the single layer they equal —
 
-    - the middle width is smaller than both ends (`Linear(768, 64) → Linear(64, 768)`);
+    - the middle width is smaller than both ends (`Linear(768, 64) → Linear(64, 768)`, also
+      written with expressions: `Linear(c, c // 16) → Linear(c // 16, c)`), or the widths
+      cannot be compared (`Linear(hid_dim, emb_dim) → Linear(emb_dim, out_dim)` with nothing
+      in the file fixing them) — only a middle provably at least as wide as one end (an
+      expansion `dim → 4 * dim → dim`, equal widths) makes the pair a collapse;
     - a depthwise or grouped conv next to another layer (a depthwise-separable convolution,
       SegFormer's `Linear → depthwise conv`), or a `1×k` conv next to a `k×1` one;
     - a pointwise layer (`Linear`, 1×1 conv) that changes the width next to a spatial conv
@@ -369,10 +376,51 @@ def _is_int(value: Any) -> bool:
 
 
 def _narrow_middle(first: Layer, second: Layer) -> bool:
-    """The middle width is smaller than every known end: a rank bottleneck."""
-    middle = [w for w, _ in (_width(first, "out"), _width(second, "in")) if _is_int(w)]
-    ends = [w for w, _ in (_width(first, "in"), _width(second, "out")) if _is_int(w)]
-    return bool(middle and ends) and min(middle) < min(ends)
+    """A rank bottleneck — the middle width smaller than both ends — or a pair whose widths
+    cannot be compared (``Linear(dim, rank) → Linear(rank, out)``): only a pair whose middle is
+    provably at least as wide as one end (an expansion, or equal widths) is a collapse."""
+    middle = _symbolic_width(first, "out") or _symbolic_width(second, "in")
+    ends = [width for width in (_symbolic_width(first, "in"), _symbolic_width(second, "out")) if width is not None]
+    if middle is None:
+        return True
+    return not any(_at_least(middle, end) for end in ends)
+
+
+def _symbolic_width(layer: Layer, side: str) -> Optional[tuple[Optional[str], Fraction]]:
+    """A width as (symbol, factor): ``(None, 256)`` for a constant, ``("c", 1/16)`` for
+    ``c // 16``, ``("config.hidden_size", 4)`` for ``4 * config.hidden_size``."""
+    value, expr = _width(layer, side)
+    if _is_int(value):
+        return None, Fraction(value)
+    return _linear_in_one_symbol(expr) if expr is not None else None
+
+
+def _linear_in_one_symbol(expr: cst.BaseExpression, depth: int = 0) -> Optional[tuple[Optional[str], Fraction]]:
+    if depth > 6:
+        return None
+    if isinstance(expr, cst.Integer):
+        return None, Fraction(int(expr.value.replace("_", ""), 0))
+    name = dotted_name(expr)
+    if name is not None:
+        return name, Fraction(1)
+    if isinstance(expr, cst.BinaryOperation):
+        left = _linear_in_one_symbol(expr.left, depth + 1)
+        right = _linear_in_one_symbol(expr.right, depth + 1)
+        if left is None or right is None:
+            return None
+        if isinstance(expr.operator, cst.Multiply):
+            if left[0] is None:
+                return right[0], right[1] * left[1]
+            if right[0] is None:
+                return left[0], left[1] * right[1]
+        if isinstance(expr.operator, (cst.FloorDivide, cst.Divide)) and right[0] is None and right[1]:
+            return left[0], left[1] / right[1]
+    return None
+
+
+def _at_least(a: tuple[Optional[str], Fraction], b: tuple[Optional[str], Fraction]) -> bool:
+    """Whether width ``a`` is provably ≥ width ``b`` (same symbol, or both constants)."""
+    return a[0] == b[0] and a[1] >= b[1]
 
 
 def _kernel(layer: Layer) -> Optional[tuple[int, ...]]:

@@ -7,6 +7,7 @@ import libcst as cst
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Layer, Tensor, describe, fold, short_name
 from dllint.semantics.syntax import bind_arguments
+from dllint.semantics.usage import evaluated
 
 # Operations without weights that keep feeding the same values on: the dropout's variance
 # reaches the BatchNorm through them.
@@ -83,8 +84,8 @@ class DropoutBeforeBatchNorm(Rule):
                 if norm.arg("track_running_stats", True) is False:
                     continue  # batch statistics at eval too: nothing learned in training to shift
                 dropout = _dropout_feeding(sem, tensor.inputs[0])
-                if dropout is None:
-                    continue
+                if dropout is None or evaluated(sem, norm) is False:
+                    continue  # (a model this file only ever trains never applies the shifted variance)
                 node = dropout.target.node if isinstance(dropout.target, Layer) else dropout.node
                 if node is None or id(node) in reported:
                     continue

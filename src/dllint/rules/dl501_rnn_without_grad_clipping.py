@@ -1,14 +1,22 @@
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
-from dllint.project import unless_not_known_to_hold
+from dllint.project import (
+    unless_all,
+    unless_any,
+    unless_callee_does,
+    unless_no_caller_passes,
+    unless_not_known_to_hold,
+)
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Instance, Layer
-from dllint.semantics.loops import TrainingStep, ancestors, holds
+from dllint.semantics.loops import TrainingStep, ancestors, called_elsewhere, holds, received_models
+from dllint.semantics.sequences import time_steps
 from dllint.semantics.values import Obj, Value, options_of
 
 _RECURRENT = frozenset({"recurrent"})
+MAX_SHORT_SEQUENCE = 32
 
 
 class RnnWithoutGradClipping(Rule):
@@ -24,7 +32,10 @@ class RnnWithoutGradClipping(Rule):
 
     Not flagged: clipping done in a helper the step calls; training driven by a trainer that
     clips for you (`Trainer(gradient_clip_val=...)`, `TrainingArguments(max_grad_norm=...)`
-    — there is no hand-written `backward`/`step` pair to flag); models without recurrent layers.
+    — there is no hand-written `backward`/`step` pair to flag); models without recurrent layers;
+    recurrent layers that the code feeds fixed sequences of at most 32 steps (the 28 rows of an
+    MNIST image, `x.view(-1, TIME_STEP, INPUT_SIZE)` with constants): so few steps cannot
+    multiply into an explosion.
 
     ## Why is this bad?
     Backpropagation through time multiplies the recurrent Jacobian once per time step, so the
@@ -77,21 +88,68 @@ class RnnWithoutGradClipping(Rule):
     summary = "Recurrent model trained without gradient clipping"
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        reported: set[int] = set()
+        clipped = {id(step.step.node) for step in sem.training_steps if step.step is not None and step.clipped}
+        # The same step seen in several runs (its own function's, with parameters; inlined into
+        # a caller that passes a concrete model): the most certain verdict is reported.
+        best: dict[int, tuple[int, TrainingStep, Optional[Callable]]] = {}
         for step in sem.training_steps:
-            if step.step is None or step.clipped or id(step.step.node) in reported:
+            if step.step is None or id(step.step.node) in clipped or _short_sequences(sem, step):
                 continue
-            recurrent, deferred = _recurrent_models(sem, step)
-            if not recurrent and not deferred:
+            verdict = _verdict(sem, step)
+            if verdict is None:
                 continue
-            reported.add(id(step.step.node))
+            rank = 0 if verdict[1] is None else 1 if verdict[0] else 2
+            key = id(step.step.node)
+            if key not in best or rank < best[key][0]:
+                best[key] = (rank, step, verdict[1])
+        for _, step, unless in best.values():
             yield Report(
                 step.step.node,
                 "this optimizer step applies the gradients of a recurrent model (RNN/LSTM/GRU) that were never "
                 "clipped: backpropagation through time can make them explode on one long sequence — call "
                 "`torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` between `backward()` and `step()`",
-                unless=None if recurrent else unless_not_known_to_hold(deferred, ("recurrent",)),
+                unless=unless,
             )
+
+
+def _verdict(sem: FileSemantics, step: TrainingStep) -> Optional[tuple[bool, Optional[Callable]]]:
+    """(whether the step surely trains a recurrent model, the report's ``unless``), or None when
+    it trains none: recurrent only if a class of another file holds an RNN, or a caller in
+    another file passes this function a model that does; and not when a helper of another
+    file called between ``backward()`` and ``step()`` clips."""
+    recurrent, deferred = _recurrent_models(sem, step)
+    received = [] if recurrent else received_models(sem, _models(step))
+    if not recurrent and not deferred and not received:
+        return None
+    conditions = []
+    if not recurrent:
+        conditions.append(unless_all(
+            *([unless_not_known_to_hold(deferred, ("recurrent",))] if deferred else []),
+            *(unless_no_caller_passes(function, param, ("recurrent",)) for function, param in received),
+        ))
+    callees = called_elsewhere(step.between)
+    if callees:
+        conditions.append(unless_callee_does(callees, "clip"))
+    return recurrent, unless_any(*conditions) if conditions else None
+
+
+def _short_sequences(sem: FileSemantics, step: TrainingStep) -> bool:
+    """Whether every recurrent layer behind the loss runs over a fixed, short sequence (the 28
+    rows of an MNIST image): backpropagation through so few steps does not explode."""
+    lengths = [
+        time_steps(sem, tensor)
+        for tensor in ancestors(step.backward.target)
+        if tensor.kind == "module" and isinstance(tensor.target, Layer) and tensor.target.op.kind == "recurrent"
+    ]
+    return bool(lengths) and all(length is not None and length <= MAX_SHORT_SEQUENCE for length in lengths)
+
+
+def _models(step: TrainingStep) -> Iterator[Value]:
+    """The models behind a step: those that computed the loss and those the optimizer updates."""
+    for tensor in ancestors(step.backward.target):
+        if tensor.kind == "module":
+            yield tensor.target
+    yield from _optimized_models(step.step.target if step.step else None, step.step.args if step.step else ())
 
 
 def _recurrent_models(sem: FileSemantics, step: TrainingStep) -> tuple[bool, tuple[str, ...]]:

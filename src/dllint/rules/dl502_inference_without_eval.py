@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import libcst as cst
 
 from dllint.findings import UNSAFE
-from dllint.project import unless_none_hold_or_custom_call
+from dllint.project import unless_any, unless_callers_evaluate, unless_none_hold_or_custom_call
 from dllint.rules.base import Report, Rule, TextEdit
 from dllint.rules.editing import statement_after, statement_before
 from dllint.semantics import FileSemantics, Param
@@ -15,6 +15,7 @@ from dllint.semantics.loops import (
     inference_function,
     looks_like_model,
     recalibrates,
+    received_models,
     trained_after,
     used_as_prediction,
 )
@@ -125,8 +126,20 @@ class InferenceWithoutEval(Rule):
                 fix_message=fix_message,
                 edits=edits,
                 applicability=UNSAFE,
-                unless=None if verdict.holds else unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")),
+                unless=_unless(sem, event, verdict),
             )
+
+
+def _unless(sem: FileSemantics, event: Event, verdict) -> Optional[Callable]:
+    """What can still drop the report once every file is read: the model's class (of another
+    file) holds neither Dropout nor BatchNorm; or the model came in as a parameter and every
+    call from another file passes it in eval mode."""
+    conditions = []
+    if not verdict.holds:
+        conditions.append(unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")))
+    if event.mode == "caller":
+        conditions.extend(unless_callers_evaluate(function, param) for function, param in received_models(sem, [event.target]))
+    return unless_any(*conditions) if conditions else None
 
 
 def _fix(sem: FileSemantics, event: Event) -> tuple[tuple[TextEdit, ...], Optional[str]]:

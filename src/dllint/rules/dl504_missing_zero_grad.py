@@ -5,13 +5,14 @@ from typing import Iterator, Optional
 import libcst as cst
 
 from dllint.findings import UNSAFE
+from dllint.project import unless_callee_does
 from dllint.rules.base import Report, Rule, TextEdit
 from dllint.rules.editing import statement_before
 from dllint.semantics import FileSemantics, Instance
+from dllint.semantics.loops import TrainingStep, called_elsewhere
 from dllint.semantics.modes import model_like_name
-from dllint.semantics.trace import Event
-from dllint.semantics.loops import TrainingStep
 from dllint.semantics.syntax import dotted_name
+from dllint.semantics.trace import Event
 from dllint.semantics.values import (
     Container,
     Layer,
@@ -94,7 +95,7 @@ class MissingZeroGrad(Rule):
     fix_applicability = (UNSAFE,)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        uncleared: dict[int, tuple[Event, Event]] = {}
+        uncleared: dict[int, tuple[Event, Event, tuple[str, ...]]] = {}
         cleared: set[int] = set()
         by_trace: dict[int, list[TrainingStep]] = {}
         for step in sem.training_steps:
@@ -118,10 +119,11 @@ class MissingZeroGrad(Rule):
                 if backward is None:
                     cleared.add(id(step.backward.node))
                 else:
-                    uncleared.setdefault(id(backward.node), (backward, step.step))
+                    window = events[position[id(earlier.step)] + 1: position[id(step.backward)]]
+                    uncleared.setdefault(id(backward.node), (backward, step.step, called_elsewhere(window)))
         # The same loop seen from several roots: a root deep enough to inline the helper that
         # clears the gradients outweighs one whose inlining stopped short of it.
-        for key, (backward, step_event) in uncleared.items():
+        for key, (backward, step_event, callees) in uncleared.items():
             if key in cleared:
                 continue
             edits, optimizer = _fix(sem, backward, step_event)
@@ -134,6 +136,8 @@ class MissingZeroGrad(Rule):
                 fix_message=f"Call `{optimizer}.zero_grad()` at the top of the loop" if edits else None,
                 edits=edits,
                 applicability=UNSAFE,
+                # a helper of another file called in between may clear them
+                unless=unless_callee_does(callees, "zero_grad") if callees else None,
             )
 
 

@@ -16,12 +16,11 @@ from typing import Iterable, Iterator, Mapping, Optional
 import libcst as cst
 from libcst._position import CodeRange
 
-from dllint.project import LOGITS, ClassSummary, ModuleSummary
+from dllint.project import LOGITS, CallSummary, ClassSummary, FunctionSummary, ModelArgument, ModuleSummary
 from dllint.semantics import catalog
 from dllint.semantics.catalog import short_name
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator
-from dllint.semantics.trace import Event, Trace
 from dllint.semantics.scopes import (
     CallSite,
     ClassInfo,
@@ -31,6 +30,7 @@ from dllint.semantics.scopes import (
     Scope,
 )
 from dllint.semantics.syntax import dotted_name
+from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import (
     Container,
     Instance,
@@ -530,7 +530,36 @@ class FileSemantics:
                 logits=self.class_returns_logits(cls) if is_module else False,
                 methods=frozenset(cls.methods),
             )
+        self._summarise_calls(summary)
         return summary
+
+    def _summarise_calls(self, summary: ModuleSummary) -> None:
+        """The calling contexts other files need: this file's module-level functions (their
+        parameters, and what they do to what they are given), and its calls of functions of
+        other files (the models it passes them, and in which mode)."""
+        effects: dict[int, set[str]] = {}
+        for trace in self.traces:
+            if trace.root is not None and trace.root.cls is None:
+                effects.setdefault(id(trace.root), set()).update(
+                    event.kind for event in trace.events if event.kind in _CALLEE_EFFECTS
+                )
+        for function in self.info.functions:
+            if function.cls is None and function.scope.parent is self.info.scope:
+                qualified = f"{self.module_name}.{function.qualname}"
+                summary.functions[qualified] = FunctionSummary(
+                    qualified, tuple(param.name.value for param in function.params), frozenset(effects.get(id(function), ()))
+                )
+        seen: set[tuple] = set()
+        for call in self.evaluator.external_calls:
+            args = tuple(_model_argument(value, call.modes) for value in call.args)
+            kwargs = {name: argument for name, value in call.kwargs.items() if (argument := _model_argument(value, call.modes))}
+            if not any(args) and not kwargs:
+                continue
+            key = (call.qualified, tuple((a.mode, tuple(sorted(a.families))) if a else None for a in args),
+                   tuple(sorted((n, a.mode) for n, a in kwargs.items())))
+            if key not in seen and len(seen) < MAX_SUMMARISED_CALLS:
+                seen.add(key)
+                summary.calls.append(CallSummary(call.qualified, args, kwargs))
 
     # positions ------------------------------------------------------------------------------
 
@@ -700,6 +729,19 @@ class ForwardGraph:
 
 
 MAX_METHOD_CONFIGURATIONS = 4
+MAX_SUMMARISED_CALLS = 200
+_CALLEE_EFFECTS = frozenset({"clip", "zero_grad", "eval", "train"})
+
+
+def _model_argument(value: Value, modes: dict[int, str]) -> Optional[ModelArgument]:
+    """What a call passes for an argument, when it is a model."""
+    mode = modes.get(id(value))
+    if mode is None:
+        return None
+    families = families_of(value)
+    if not any(isinstance(option, (Instance, Container, Layer)) for option in options_of(value)):
+        families.add("unknown")  # a model this file itself receives from elsewhere
+    return ModelArgument(frozenset(families), mode)
 
 _OTHER_FRAMEWORKS = frozenset({"mxnet", "tensorflow", "jax", "flax", "keras", "paddle", "mindspore", "oneflow", "chainer", "theano"})
 _TORCH_ECOSYSTEM = frozenset({

@@ -34,7 +34,7 @@ from dllint.semantics.contexts import (
     ContextsMixin,
     bind_positional,
 )
-from dllint.semantics.library import LibraryMixin
+from dllint.semantics.library import ExternalCall, LibraryMixin
 from dllint.semantics.modes import ModesMixin
 from dllint.semantics.naming import NamingMixin, string_operation
 from dllint.semantics.paths import MAX_LOOP_UNROLL, Choices, Frame, PathsMixin, State, truth
@@ -98,6 +98,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin, CandidatesM
         self._module_state: Optional[State] = None  # the module body's path while it runs
         self._partial_loops: set[int] = set()  # loops being unrolled for fewer iterations than they run
         self._loop_iterables: dict[int, Value] = {}  # per loop node: what it iterates over (this pass)
+        self.external_calls: list[ExternalCall] = []  # calls of functions that other files may define
 
     def run_module(self) -> list[Trace]:
         """The module body, once per path."""

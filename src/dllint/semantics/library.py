@@ -10,6 +10,7 @@ class is known only by name.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -29,11 +30,13 @@ from dllint.semantics.values import (
     Merge,
     Obj,
     Param,
+    Reference,
     Starred,
     SuperOf,
     Tensor,
     Unknown,
     Value,
+    options_of,
 )
 
 if TYPE_CHECKING:
@@ -140,7 +143,19 @@ class LibraryMixin:
         if not qualified.startswith("builtins."):
             for value in (*args, *kwargs.values()):
                 self._escape(value)
+        if may_be_project_function(qualified):
+            # A function of another file of the run, maybe: the call is recorded for the
+            # project index (what it passes) and the trace (what the callee does there).
+            self._event("call", node, Reference(qualified), args=args)
+            self.external_calls.append(ExternalCall(qualified, node, args, kwargs, self._modes_of(args, kwargs, state)))
         return Obj(qualified, node, args, kwargs)
+
+    def _modes_of(self: "Evaluator", args: tuple[Value, ...], kwargs: dict[str, Value], state: State) -> dict[int, str]:
+        return {
+            id(value): self._mode(value, state)
+            for value in (*args, *kwargs.values())
+            if any(isinstance(option, (Instance, Container, Layer)) or model_like(option) for option in options_of(value))
+        }
 
     def _named_helper(self: "Evaluator", name: str, args: tuple[Value, ...], node: cst.Call) -> bool:
         """A helper from elsewhere whose name says it clips (``clip_gradient(optimizer, 5.)``)
@@ -315,6 +330,42 @@ def _looks_like_class(qualified: str) -> bool:
     of non-model classes (optimizers, datasets, containers)."""
     name = qualified.rsplit(".", 1)[-1]
     return "." in qualified and name[:1].isupper() and not qualified.startswith(_NOT_MODEL_MODULES)
+
+
+class ExternalCall:
+    """A call of a function that may be defined in another file of the run."""
+
+    __slots__ = ("qualified", "node", "args", "kwargs", "modes")
+
+    def __init__(self, qualified: str, node: cst.Call, args: tuple[Value, ...], kwargs: dict[str, Value],
+                 modes: dict[int, str]) -> None:
+        self.qualified = qualified
+        self.node = node
+        self.args = args
+        self.kwargs = kwargs
+        self.modes = modes  # id of a model argument -> its train/eval mode at the call
+
+
+_LIBRARIES = frozenset({
+    "torch", "torchvision", "torchaudio", "torchtext", "numpy", "scipy", "sklearn", "pandas", "matplotlib", "PIL",
+    "cv2", "tqdm", "transformers", "timm", "lightning", "pytorch_lightning", "accelerate", "datasets", "tensorboard",
+    "tensorboardX", "wandb", "yaml", "einops", "apex", "deepspeed", "fairscale", "diffusers", "peft", "hydra",
+    "omegaconf", "skimage", "imageio", "h5py", "requests", "spacy", "nltk", "gym", "gymnasium", "seaborn", "jax",
+    "tensorflow", "keras", "six", "absl", "mlflow", "comet_ml", "onnx", "onnxruntime", "ray", "optuna", "safetensors",
+    "huggingface_hub", "tokenizers", "sentencepiece", "torchmetrics", "kornia", "albumentations", "visdom", "IPython",
+})
+_STANDARD_LIBRARY = frozenset(getattr(sys, "stdlib_module_names", ())) | {
+    "os", "sys", "re", "math", "time", "json", "random", "collections", "itertools", "functools", "pathlib", "typing",
+    "argparse", "logging", "copy", "pickle", "shutil", "glob", "subprocess", "datetime", "warnings", "io", "string",
+}
+
+
+def may_be_project_function(qualified: str) -> bool:
+    """A lower-case name of a module that is neither the standard library nor a well-known
+    package: a helper of the project (``utils.train_epoch``), as far as one file can tell."""
+    top, _, rest = qualified.partition(".")
+    name = qualified.rsplit(".", 1)[-1]
+    return bool(rest) and name[:1].islower() and top not in _LIBRARIES and top not in _STANDARD_LIBRARY
 
 
 def _names_clipping(name: str) -> bool:

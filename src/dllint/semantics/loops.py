@@ -21,6 +21,7 @@ from dllint.semantics.values import (
     Container,
     Instance,
     Layer,
+    Param,
     Tensor,
     Value,
     options_of,
@@ -298,3 +299,23 @@ def recalibrates(events: list[Event], forward: Event) -> bool:
         if event.kind in ("train", "eval") and any(a is b for a in options_of(event.target) for b in options_of(forward.target)):
             return event.kind == "train"
     return False
+
+
+# --- calling contexts across files -------------------------------------------------------------
+
+def received_models(sem: "FileSemantics", models: Iterator[Value]) -> list[tuple[str, str]]:
+    """(function, parameter) for the models a module-level function of this file receives as
+    parameters: what its callers in other files pass decides what they are."""
+    found: list[tuple[str, str]] = []
+    for model in models:
+        for option in options_of(model):
+            if isinstance(option, Param) and option.function.cls is None and option.function.scope.parent is sem.info.scope:
+                key = (f"{sem.module_name}.{option.function.qualname}", option.name)
+                if key not in found:
+                    found.append(key)
+    return found
+
+
+def called_elsewhere(events: list[Event]) -> tuple[str, ...]:
+    """The functions of other files (maybe) called among these events."""
+    return tuple(dict.fromkeys(event.target.qualified for event in events if event.kind == "call"))

@@ -1,0 +1,144 @@
+"""Calling contexts across files: a function of one file judged with what the callers in other
+files of the run pass it, and helpers of other files counted for what they do."""
+
+from __future__ import annotations
+
+from tests.helpers import lint_files
+
+ENGINE = """
+import torch
+
+
+def train_epoch(model, loader, optimizer, criterion):
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+
+def evaluate(model, loader):
+    correct = 0
+    for x, y in loader:
+        correct += (model(x).argmax(1) == y).sum().item()
+    return correct
+"""
+
+MODELS = """
+import torch.nn as nn
+
+
+class TextRNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(1000, 32)
+        self.rnn = nn.LSTM(32, 64, batch_first=True)
+        self.dropout = nn.Dropout(0.3)
+        self.fc = nn.Linear(64, 2)
+
+    def forward(self, tokens):
+        out, _ = self.rnn(self.embedding(tokens))
+        return self.fc(self.dropout(out[:, -1]))
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2))
+
+    def forward(self, x):
+        return self.net(x)
+"""
+
+
+def _main(model: str, evaluate: str) -> str:
+    return f"""
+import torch
+from engine import evaluate, train_epoch
+from models import MLP, TextRNN
+
+model = {model}()
+optimizer = torch.optim.Adam(model.parameters())
+loaders = torch.load("data.pt")
+for epoch in range(10):
+    train_epoch(model, loaders["train"], optimizer, torch.nn.CrossEntropyLoss())
+    {evaluate}
+    evaluate(model, loaders["val"])
+"""
+
+
+def _codes(files: dict[str, str], codes: list[str]) -> list[tuple[str, int, str]]:
+    return sorted((f.filename, f.location.row, f.code) for f in lint_files(files, codes))
+
+
+def test_a_training_function_is_judged_with_the_model_its_callers_pass() -> None:
+    recurrent = {"engine.py": ENGINE, "models.py": MODELS, "main.py": _main("TextRNN", "model.eval()")}
+    plain = {"engine.py": ENGINE, "models.py": MODELS, "main.py": _main("MLP", "model.eval()")}
+    assert _codes(recurrent, ["DL501"]) == [("engine.py", 11, "DL501")]
+    assert _codes(plain, ["DL501"]) == []
+
+
+def test_eval_mode_set_by_every_caller_in_another_file_is_honoured() -> None:
+    evaluated = {"engine.py": ENGINE, "models.py": MODELS, "main.py": _main("MLP", "model.eval()")}
+    not_evaluated = {"engine.py": ENGINE, "models.py": MODELS, "main.py": _main("MLP", "pass")}
+    assert _codes(evaluated, ["DL502"]) == []
+    assert _codes(not_evaluated, ["DL502"]) == [("engine.py", 17, "DL502")]
+
+
+def test_a_helper_of_another_file_that_clips_counts_and_one_that_does_not_does_not() -> None:
+    utils = """
+import torch
+
+
+def clip(model, value):
+    torch.nn.utils.clip_grad_norm_(model.parameters(), value)
+
+
+def log(model, step):
+    print(step)
+"""
+    train = """
+import torch
+from models import TextRNN
+from utils import {helper}
+
+model = TextRNN()
+optimizer = torch.optim.Adam(model.parameters())
+for tokens, labels in torch.load("data.pt"):
+    optimizer.zero_grad()
+    torch.nn.functional.cross_entropy(model(tokens), labels).backward()
+    {helper}(model, 1.0)
+    optimizer.step()
+"""
+    assert _codes({"utils.py": utils, "models.py": MODELS, "train.py": train.format(helper="clip")}, ["DL501"]) == []
+    assert _codes({"utils.py": utils, "models.py": MODELS, "train.py": train.format(helper="log")}, ["DL501"]) == [
+        ("train.py", 12, "DL501")
+    ]
+
+
+def test_a_helper_of_another_file_that_clears_gradients_counts() -> None:
+    utils = """
+import torch
+
+
+def reset(optimizer):
+    optimizer.zero_grad()
+
+
+def report(optimizer):
+    print(optimizer)
+"""
+    train = """
+import torch
+from utils import {helper}
+
+model = torch.nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in torch.load("data.pt"):
+    {helper}(optimizer)
+    ((model(x) - y) ** 2).mean().backward()
+    optimizer.step()
+"""
+    assert _codes({"utils.py": utils, "train.py": train.format(helper="reset")}, ["DL504"]) == []
+    assert _codes({"utils.py": utils, "train.py": train.format(helper="report")}, ["DL504"]) == [("train.py", 9, "DL504")]
