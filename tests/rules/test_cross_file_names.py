@@ -301,3 +301,34 @@ def test_inference_with_a_star_imported_model_that_holds_dropout(tmp_path: Path)
     ]
     plain = DROPOUT_MODEL.replace("nn.ReLU(), nn.Dropout(0.5)", "nn.ReLU()")
     assert _lint(tmp_path, {"models.py": plain, "predict.py": PREDICT}, ("DL502",)) == []
+
+
+ENGINE = """
+import torch
+
+def train_epoch(model, loader, optimizer):
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        out, _ = model(x, None)
+        torch.nn.functional.cross_entropy(out, y).backward()
+        optimizer.step()
+"""
+
+STAR_MAIN = """
+import torch
+from engine import *
+from {models} import *
+
+model = RNN(100, 50)
+optimizer = torch.optim.Adam(model.parameters())
+train_epoch(model, torch.load("batches.pt"), optimizer)
+"""
+
+
+def test_a_training_function_star_imported_by_its_caller_is_judged_with_the_model_passed(tmp_path: Path) -> None:
+    """``from engine import *`` then ``train_epoch(model, …)``: the function the caller names is
+    engine's, the model it passes is star-imported too."""
+    files = {"engine.py": ENGINE, "recurrent.py": GRU_MODEL, "plain.py": LINEAR_MODEL}
+    assert _lint(tmp_path, {**files, "main.py": STAR_MAIN.format(models="recurrent")}) == [("engine.py", 10, "DL501")]
+    assert _lint(tmp_path, {**files, "main.py": STAR_MAIN.format(models="plain")}) == []

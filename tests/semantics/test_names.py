@@ -188,3 +188,21 @@ def test_a_model_picked_by_name_from_torchvision_is_a_zoo_model() -> None:
     calls = [site.node for site in sem.info.calls if isinstance(site.node.func, cst.Name) and site.node.func.value == "use"]
     models = [sem.observed(call)[0][1][0] for call in calls]
     assert [(type(m).__name__, getattr(m, "origin", None)) for m in models] == [("Instance", "zoo")] * 2
+
+
+def test_a_function_is_found_through_re_exports_and_star_imports(tmp_path) -> None:
+    engine = "import torch\n\ndef train_epoch(model, loader, optimizer):\n    model.train()\n    optimizer.step()\n"
+    index, _ = _index(tmp_path, {
+        "tools/__init__.py": "from .engine import train_epoch as fit\nfrom .engine import *\n",
+        "tools/engine.py": engine,
+        "a/engine.py": engine,
+        "b/engine.py": engine,
+        "main.py": "from tools import *\n",
+    })
+    assert index.lookup_function("tools.fit").qualified == "tools.engine.train_epoch"
+    assert index.lookup_function("main.train_epoch", str(tmp_path / "main.py")).qualified == "tools.engine.train_epoch"
+    assert index.lookup_function("engine.train_epoch") is None  # two scripts' engine.py: which one?
+    summaries = {summary.filename: summary for summary in index._modules["engine"]}
+    found = index.lookup_function("engine.train_epoch", str(tmp_path / "a" / "main.py"))
+    assert found is summaries[str(tmp_path / "a" / "engine.py")].functions["engine.train_epoch"]
+    assert index.lookup("tools.fit") is None  # a function, not a class
