@@ -206,3 +206,9 @@ def test_a_function_is_found_through_re_exports_and_star_imports(tmp_path) -> No
     found = index.lookup_function("engine.train_epoch", str(tmp_path / "a" / "main.py"))
     assert found is summaries[str(tmp_path / "a" / "engine.py")].functions["engine.train_epoch"]
     assert index.lookup("tools.fit") is None  # a function, not a class
+
+
+def test_a_star_import_of_a_project_module_named_like_a_package_of_another_framework() -> None:
+    """Tutorials ship their own ``datasets.py``: a star import of it may be a file of the run."""
+    assert _resolve(semantics("from datasets import *\n", "train.py"), "ImageDataset") == "train.ImageDataset"
+    assert _resolve(semantics("from wandb import *\n", "train.py"), "Run") is None

@@ -337,17 +337,23 @@ _BUILTINS = frozenset(
 
 _ALL_BUILTINS = frozenset(dir(builtins))
 
-# Top-level packages that are never files of a project's run: the standard library, the
-# torch ecosystem and the scientific stack. A star import of anything else may come from
-# the run (``from models import *``, ``from .layers import *``).
-_LIBRARY_PACKAGES = frozenset(sys.stdlib_module_names) | frozenset(
-    {
-        "torch", "torchvision", "torchaudio", "torchtext", "timm", "transformers", "lightning", "pytorch_lightning",
-        "accelerate", "diffusers", "peft", "numpy", "scipy", "matplotlib", "pylab", "pandas", "sklearn", "PIL",
-        "cv2", "tqdm", "tensorflow", "keras", "jax", "sympy", "IPython",
-    }
-)
-
+# Top-level packages that are never files of a project's run: the standard library and
+# well-known packages (the torch ecosystem, the scientific stack, experiment tooling). A star
+# import of anything else may come from the run (``from models import *``, ``from .layers import *``),
+# and so may a function of such a module. (Not ``datasets``: tutorials often have a datasets.py.)
+_STANDARD_LIBRARY = frozenset(getattr(sys, "stdlib_module_names", ())) | {
+    "os", "sys", "re", "math", "time", "json", "random", "collections", "itertools", "functools", "pathlib", "typing",
+    "argparse", "logging", "copy", "pickle", "shutil", "glob", "subprocess", "datetime", "warnings", "io", "string",
+}
+_LIBRARY_PACKAGES = _STANDARD_LIBRARY | frozenset({
+    "torch", "torchvision", "torchaudio", "torchtext", "numpy", "scipy", "sklearn", "pandas", "matplotlib", "pylab",
+    "PIL", "cv2", "tqdm", "transformers", "timm", "lightning", "pytorch_lightning", "accelerate", "tensorboard",
+    "tensorboardX", "wandb", "yaml", "einops", "apex", "deepspeed", "fairscale", "diffusers", "peft", "hydra",
+    "omegaconf", "skimage", "imageio", "h5py", "requests", "spacy", "nltk", "gym", "gymnasium", "seaborn", "jax",
+    "tensorflow", "keras", "six", "absl", "mlflow", "comet_ml", "onnx", "onnxruntime", "ray", "optuna", "safetensors",
+    "huggingface_hub", "tokenizers", "sentencepiece", "torchmetrics", "kornia", "albumentations", "visdom", "IPython",
+    "sympy",
+})
 
 def is_library_module(module: str) -> bool:
     """Whether a module is surely not a file of the run (a library's)."""
