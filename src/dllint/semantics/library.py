@@ -10,7 +10,6 @@ class is known only by name.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -20,6 +19,7 @@ from dllint.semantics import catalog
 from dllint.semantics.modes import model_like
 from dllint.semantics.naming import as_string, string_method
 from dllint.semantics.paths import State
+from dllint.semantics.scopes import is_library_module
 from dllint.semantics.syntax import bind_arguments
 from dllint.semantics.values import (
     AttributeOf,
@@ -346,26 +346,11 @@ class ExternalCall:
         self.modes = modes  # id of a model argument -> its train/eval mode at the call
 
 
-_LIBRARIES = frozenset({
-    "torch", "torchvision", "torchaudio", "torchtext", "numpy", "scipy", "sklearn", "pandas", "matplotlib", "PIL",
-    "cv2", "tqdm", "transformers", "timm", "lightning", "pytorch_lightning", "accelerate", "datasets", "tensorboard",
-    "tensorboardX", "wandb", "yaml", "einops", "apex", "deepspeed", "fairscale", "diffusers", "peft", "hydra",
-    "omegaconf", "skimage", "imageio", "h5py", "requests", "spacy", "nltk", "gym", "gymnasium", "seaborn", "jax",
-    "tensorflow", "keras", "six", "absl", "mlflow", "comet_ml", "onnx", "onnxruntime", "ray", "optuna", "safetensors",
-    "huggingface_hub", "tokenizers", "sentencepiece", "torchmetrics", "kornia", "albumentations", "visdom", "IPython",
-})
-_STANDARD_LIBRARY = frozenset(getattr(sys, "stdlib_module_names", ())) | {
-    "os", "sys", "re", "math", "time", "json", "random", "collections", "itertools", "functools", "pathlib", "typing",
-    "argparse", "logging", "copy", "pickle", "shutil", "glob", "subprocess", "datetime", "warnings", "io", "string",
-}
-
-
 def may_be_project_function(qualified: str) -> bool:
     """A lower-case name of a module that is neither the standard library nor a well-known
     package: a helper of the project (``utils.train_epoch``), as far as one file can tell."""
-    top, _, rest = qualified.partition(".")
     name = qualified.rsplit(".", 1)[-1]
-    return bool(rest) and name[:1].islower() and top not in _LIBRARIES and top not in _STANDARD_LIBRARY
+    return "." in qualified and name[:1].islower() and not is_library_module(qualified)
 
 
 def _names_clipping(name: str) -> bool:
