@@ -767,6 +767,8 @@ def _check_tree(
         return
     if not sem.mentions_torch:
         active = [rule for rule in active if not rule.needs_torch]
+    elif any(rule.judges_architecture for rule in active) and sem.publishes_weights:
+        active = [rule for rule in active if not rule.judges_architecture]
     reports = []
     for rule in active:
         try:

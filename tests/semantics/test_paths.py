@@ -175,3 +175,29 @@ def test_a_loop_over_a_known_list_decides_conditions_on_its_elements():
         """
     )
     assert sequentials(sem) == [["Conv2d", "MaxPool2d", "Conv2d"]]
+
+
+def test_an_optional_input_of_forward_decides_nothing():
+    sem = semantics(
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, norm_layer=None):
+                super().__init__()
+                if norm_layer is None:
+                    norm_layer = nn.BatchNorm1d
+                self.fc = nn.Linear(4, 4)
+                self.norm = norm_layer(4)
+
+            def forward(self, x, labels=None):
+                out = self.norm(self.fc(x))
+                loss = None
+                if labels is not None:
+                    loss = nn.BCEWithLogitsLoss()(out, labels)
+                return out, loss
+        """
+    )
+    (instance,) = sem.configurations(cls(sem, "Net"))
+    assert instance.attrs["norm"].qualified == "torch.nn.BatchNorm1d"  # a constructor's None default decides
+    assert [app.qualified for app in sem.loss_applications] == ["torch.nn.BCEWithLogitsLoss"]

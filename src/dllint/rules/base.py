@@ -157,6 +157,10 @@ class Rule:
     # Rules whose verdict on a file depends only on that file's text run even on files
     # that never mention torch (DL001, DL002); the rest are skipped there.
     needs_torch: ClassVar[bool] = True
+    # Rules about a model's architecture (its layers and how they connect): not run on files
+    # that publish trained weights for their models (``FileSemantics.publishes_weights``),
+    # whose architecture the checkpoints fix.
+    judges_architecture: ClassVar[bool] = False
 
     def __init__(self, settings: Optional[Mapping[str, Any]] = None) -> None:
         merged = {name: option.default for name, option in self.options.items()}

@@ -21,6 +21,11 @@ class SaturatingActivationStack(Rule):
     CBAM, GLU), the gates and cell update of a hand-written LSTM/GRU cell, `nn.LSTM`/`nn.GRU`
     themselves, and a sigmoid/tanh on the network's output.
 
+    Not judged: files that publish trained weights for their models (a Hugging Face
+    `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
+    downloaded by URL): the checkpoints fix their architecture, and a change would break
+    loading them.
+
     ## Why is this bad?
     Backpropagation multiplies the local derivative of every activation on the path. The
     sigmoid's derivative is at most 0.25 and tanh's at most 1, and both are almost 0 once the
@@ -73,6 +78,7 @@ class SaturatingActivationStack(Rule):
     code = "DL201"
     name = "saturating-activation-stack"
     summary = "Sigmoid/tanh as the hidden activation of a deep stack"
+    judges_architecture = True
     options = {
         "max-saturating": Option(2, "Hidden sigmoid/tanh activations allowed on one path before flagging", minimum=0),
     }

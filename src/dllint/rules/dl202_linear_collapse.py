@@ -87,6 +87,9 @@ class LinearCollapse(Rule):
       cannot be compared (`Linear(hid_dim, emb_dim) → Linear(emb_dim, out_dim)` with nothing
       in the file fixing them) — only a middle provably at least as wide as one end (an
       expansion `dim → 4 * dim → dim`, equal widths) makes the pair a collapse;
+    - a second layer whose output feeds a gated linear unit (`F.glu`, `nn.GLU`: a gate and
+      a value from one projection, as in the Temporal Fusion Transformer's gated residual
+      network);
     - a depthwise or grouped conv next to another layer (a depthwise-separable convolution,
       SegFormer's `Linear → depthwise conv`), or a `1×k` conv next to a `k×1` one;
     - a pointwise layer (`Linear`, 1×1 conv) that changes the width next to a spatial conv
@@ -96,6 +99,11 @@ class LinearCollapse(Rule):
     - pairs whose names, width expressions or comments say so (`lora_A`/`lora_B`,
       `down`/`up`, `bottleneck`, `config.adapter_rank`, `# low-rank factorisation`), or that
       sit in a class named or documented as LoRA / low-rank / factorised.
+
+    Not judged: files that publish trained weights for their models (a Hugging Face
+    `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
+    downloaded by URL): the checkpoints fix their architecture, and a change would break
+    loading them.
 
     ## Why is this bad?
     A composition of affine maps is one affine map: `W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1
@@ -152,6 +160,7 @@ class LinearCollapse(Rule):
     code = "DL202"
     name = "linear-collapse"
     summary = "Two affine layers with nothing non-linear between them"
+    judges_architecture = True
     options = {
         "scope": Option("straight-line", 'Where to look: "straight-line" (Sequentials and single-use forward chains) or "all"'),
         "allow-low-rank": Option(True, "Do not flag pairs that are deliberate low-rank or factorised layers"),
@@ -169,7 +178,7 @@ class LinearCollapse(Rule):
             escaping = _returned_ids(sem, graph.returns)
             for tensor in graph.tensors:
                 second = _affine(tensor)
-                if second is None or not tensor.inputs:
+                if second is None or not tensor.inputs or _gated(graph, tensor):
                     continue
                 for first, between in _preceding_affines(graph, tensor.inputs[0], escaping, straight):
                     key = (id(first.node), id(second.node))
@@ -268,6 +277,14 @@ def _linear_input(tensor: Tensor) -> Optional[Value]:
 
 def _constant_operand(value: Value) -> bool:
     return isinstance(value, Constant) or (isinstance(value, Tensor) and value.kind in ("fresh", "parameter"))
+
+
+def _gated(graph: ForwardGraph, tensor: Tensor) -> bool:
+    """The layer's output goes into a gated linear unit (``F.glu``, ``nn.GLU``): the pair
+    computes a gate and a value from one projection, which no single affine map does."""
+    return any(
+        (op := consumer.module_op) is not None and op.family == "gate" for consumer in graph.consumers.get(id(tensor), ())
+    )
 
 
 def _single_use(graph: ForwardGraph, tensor: Tensor, escaping: set[int]) -> bool:

@@ -31,6 +31,11 @@ class EvenKernelSize(Rule):
     an explicit asymmetric pad (`nn.ZeroPad2d`, `F.pad`) right before the convolution; causal
     pad-and-trim convolutions (TCN), whose output is cropped right after.
 
+    Not judged: files that publish trained weights for their models (a Hugging Face
+    `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
+    downloaded by URL): the checkpoints fix their architecture, and a change would break
+    loading them.
+
     ## Why is this bad?
     A kernel of odd size k has a centre, and `padding=(k - 1) / 2` pads both sides equally, so
     the output has the input's size and each output pixel is centred on its input pixel
@@ -61,6 +66,7 @@ class EvenKernelSize(Rule):
     code = "DL203"
     name = "even-kernel-size"
     summary = "Even convolution kernel with same-size padding"
+    judges_architecture = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()

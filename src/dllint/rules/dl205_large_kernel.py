@@ -45,6 +45,11 @@ class LargeKernel(Rule):
     `input_nc`), where the stack would need full-width intermediate layers (a stem, a
     "to RGB" output layer); transposed convolutions.
 
+    Not judged: files that publish trained weights for their models (a Hugging Face
+    `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
+    downloaded by URL): the checkpoints fix their architecture, and a change would break
+    loading them.
+
     ## Why is this bad?
     Two stacked 3×3 convolutions see a 5×5 window, and three see a 7×7 one (Simonyan &
     Zisserman, 2015, §2.3; Szegedy et al., 2016, §3.1): the same receptive field with fewer parameters and less compute
@@ -83,6 +88,7 @@ class LargeKernel(Rule):
     code = "DL205"
     name = "large-kernel"
     summary = "Large stride-1 convolution kernel that stacked 3x3 convolutions could replace"
+    judges_architecture = True
     default_enabled = False
     options = {
         "min-kernel": Option(5, "Smallest kernel size that is flagged", minimum=1),

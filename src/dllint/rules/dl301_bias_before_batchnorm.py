@@ -23,6 +23,11 @@ class BiasBeforeBatchNorm(Rule):
     `GroupNorm` and other norms; a bias chosen by a wrapper or a variable (`bias=use_bias`,
     `bias='auto'`); a bias that is frozen.
 
+    Not judged: files that publish trained weights for their models (a Hugging Face
+    `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
+    downloaded by URL): the checkpoints fix their architecture, and a change would break
+    loading them.
+
     ## Why is this bad?
     Batch normalisation subtracts the per-channel mean over the batch, so a constant added to
     every output of a channel — the bias — is removed again, and BatchNorm's own shift (β)
@@ -61,6 +66,7 @@ class BiasBeforeBatchNorm(Rule):
     code = "DL301"
     name = "bias-before-batchnorm"
     summary = "Bias of a layer that feeds BatchNorm directly"
+    judges_architecture = True
     fixable = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:

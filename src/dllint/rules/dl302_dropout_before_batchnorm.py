@@ -29,6 +29,11 @@ class DropoutBeforeBatchNorm(Rule):
     sample with its own statistics, at training and test time alike); a BatchNorm with
     `track_running_stats=False`, which uses batch statistics at evaluation too.
 
+    Not judged: files that publish trained weights for their models (a Hugging Face
+    `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
+    downloaded by URL): the checkpoints fix their architecture, and a change would break
+    loading them.
+
     ## Why is this bad?
     During training, dropout zeroes units and scales the survivors by 1/(1−p): the mean is
     unchanged but the variance of each unit is inflated. BatchNorm right after it learns its
@@ -74,6 +79,7 @@ class DropoutBeforeBatchNorm(Rule):
     code = "DL302"
     name = "dropout-before-batchnorm"
     summary = "Dropout whose output feeds BatchNorm"
+    judges_architecture = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()

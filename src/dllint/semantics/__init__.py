@@ -83,6 +83,24 @@ class FileSemantics:
             cls.bases and self.is_module_class(cls) for cls in self.info.classes
         )
 
+    @cached_property
+    def publishes_weights(self) -> bool:
+        """Whether the file defines models whose trained weights are published — a Hugging Face
+        ``PreTrainedModel`` family, models registered with pretrained configurations (timm's
+        ``@register_model``/``build_model_with_cfg``, torchvision's ``WeightsEnum``), or
+        weights downloaded by URL. Their architecture is fixed by the checkpoints: a change to
+        a layer (dropping a bias, an extra activation) breaks loading them, so the architecture
+        rules do not judge these files."""
+        for cls in self.info.classes:
+            if any((base or "").rsplit(".", 1)[-1].endswith(_PUBLISHED_BASES) for base in cls.bases):
+                return True
+        for function in self.info.functions:
+            if any((decorator or "").rsplit(".", 1)[-1] == "register_model" for decorator in function.decorators):
+                return True
+        return any(
+            (site.qualified or site.method or "").rsplit(".", 1)[-1] in _WEIGHT_LOADERS for site in self.info.calls
+        )
+
     def calls_to(self, *qualified: str) -> Iterator[CallSite]:
         """Every call whose callee resolves to one of the names (canonical, e.g. ``torch.nn.Conv2d``)."""
         wanted = set(qualified)
@@ -729,6 +747,8 @@ class ForwardGraph:
 
 
 MAX_METHOD_CONFIGURATIONS = 4
+_PUBLISHED_BASES = ("PreTrainedModel", "WeightsEnum")
+_WEIGHT_LOADERS = frozenset({"build_model_with_cfg", "load_state_dict_from_url", "load_url"})
 MAX_SUMMARISED_CALLS = 200
 _CALLEE_EFFECTS = frozenset({"clip", "zero_grad", "eval", "train"})
 

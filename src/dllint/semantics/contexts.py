@@ -195,11 +195,20 @@ class ContextsMixin:
             if param.default is not None:
                 scope = function.scope.parent or function.scope
                 folded = fold(param.default, scope)
-                if folded is not UNKNOWN and not (annotation is None and model_like_name(name)):
+                if folded is not UNKNOWN and not (annotation is None and model_like_name(name)) and (
+                    folded is not None or self._configures(function)
+                ):
                     env[name] = ParamDefault(name, function, annotation, folded)
                     continue
             env[name] = Param(name, function, annotation)
         return env
+
+    def _configures(self: "Evaluator", function: FunctionInfo) -> bool:
+        """Whether a function's parameters configure what it builds (a constructor, a helper
+        that builds layers): there a ``None`` default is a choice (``norm_layer=None`` means
+        BatchNorm). Elsewhere it marks an optional input (``forward(x, labels=None)``): the
+        callers that pass it are the point, so it decides nothing."""
+        return function.name == "__init__" or (function.name != "forward" and self._builds_models(function))
 
     def _init_args(self: "Evaluator", cls: ClassInfo, args: tuple[Value, ...], kwargs: dict[str, Value]) -> dict[str, Value]:
         init = self.sem.find_method(cls, "__init__")

@@ -30,6 +30,7 @@ from dllint.semantics.values import (
     Layer,
     Merge,
     Reference,
+    Starred,
     Tensor,
     Value,
     options_of,
@@ -250,7 +251,7 @@ def loss_applications(sem: "FileSemantics") -> list[LossApplication]:
         for callee, args, kwargs in sem.evaluator.observed.get(id(site.node), ()):
             prediction = args[0] if args else kwargs.get("input")
             target = args[1] if len(args) > 1 else kwargs.get("target")
-            if prediction is not None and type(prediction).__name__ == "_Star":
+            if isinstance(prediction, Starred):
                 continue
             for family, qualified, criterion in _losses_of(callee):
                 result.append(LossApplication(site.node, family, qualified, criterion, prediction, target, site.function))

@@ -41,7 +41,9 @@ def time_steps(sem: "FileSemantics", application: Tensor) -> Optional[int]:
     if batch_first is UNKNOWN or len(shape) != 3:
         return None
     steps = shape[1] if batch_first else shape[0]
-    return steps if isinstance(steps, int) and steps > 0 else None
+    # One step per call is a sequence unrolled by a Python loop around the call (a char-RNN
+    # fed one character at a time): its length is the loop's, not known here.
+    return steps if isinstance(steps, int) and steps > 1 else None
 
 
 def _shape(sem: "FileSemantics", value: Value) -> Optional[tuple]:
