@@ -64,7 +64,8 @@ class FileSemantics:
         self.source = source
         self.text = source.text or ""
         self.module_name = module_name or module_name_for(source.filename)
-        self.info: ModuleInfo = Collector(ModuleInfo(self.module_name, module)).run()
+        is_package = PurePath(source.filename).stem == "__init__"
+        self.info: ModuleInfo = Collector(ModuleInfo(self.module_name, module, is_package=is_package)).run()
         if positions is not None:  # known already (a language server reuses an edited file's)
             self.__dict__["_position_table"] = positions
 
@@ -528,7 +529,13 @@ class FileSemantics:
     @cached_property
     def summary(self) -> ModuleSummary:
         """What the project index needs to know of this file's classes."""
-        summary = ModuleSummary(self.module_name, self.source.filename)
+        from dllint.semantics import namespace
+
+        summary = ModuleSummary(
+            self.module_name, self.source.filename, names=namespace.module_names(self.info),
+            star_imports=namespace.star_imports(self.info), exports=namespace.exports(self.info),
+            choices=namespace.choices(self.info),
+        )
         if not self.mentions_torch:
             return summary
         for cls in self.info.classes:

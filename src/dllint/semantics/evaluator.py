@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import libcst as cst
 
 from dllint.semantics import catalog
+from dllint.semantics.candidates import CandidatesMixin
 from dllint.semantics.constants import UNKNOWN, arithmetic, fold
 from dllint.semantics.contexts import (
     MAX_INLINE_DEPTH,
@@ -36,6 +37,7 @@ from dllint.semantics.contexts import (
 from dllint.semantics.frameworks import ACCUMULATE, Driver, FrameworksMixin
 from dllint.semantics.library import ExternalCall, LibraryMixin
 from dllint.semantics.modes import ModesMixin
+from dllint.semantics.naming import NamingMixin, string_operation
 from dllint.semantics.paths import MAX_LOOP_UNROLL, Choices, Frame, PathsMixin, State, truth
 from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
 from dllint.semantics.trace import Event, Trace
@@ -67,7 +69,7 @@ __all__ = ["Evaluator", "Event", "Trace"]
 MAX_APPLIED_OPTIONS = 4
 
 
-class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesMixin):
+class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesMixin, CandidatesMixin, NamingMixin):
     def __init__(self, sem: "FileSemantics") -> None:
         self.sem = sem
         self.layers: list[Layer] = []
@@ -410,6 +412,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
             return self._subscript(expr, state)
         if expr_type in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
             return self._comprehension(expr, state)
+        if expr_type is cst.DictComp:
+            return self.dict_comprehension(expr, state)
         if expr_type is cst.NamedExpr:
             value = self._value(expr.value, state)
             self._assign(expr.target, value, state)
@@ -557,10 +561,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                 for item in owner.items[1:]:
                     result = merge(result, item)
                 return result
-            return Unknown()
+            return self.chosen_item(owner, index) or Unknown()
         if isinstance(owner, (Tensor, Param)):
             return self._tensor("subscript", None, (owner,), expr)
-        return Unknown()
+        return self.any_of(owner, index) or Unknown()
 
     def _slice(self, owner: Value, bounds: cst.Slice, state: State) -> Optional[Value]:
         """``self.layers[:-1]`` of a container whose items are known."""
@@ -575,6 +579,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         return Container(owner.kind, owner.items[slice(*parts)], bounds, qualified=owner.qualified)
 
     def _binary(self, operator: str, left: Value, right: Value, node: cst.CSTNode) -> Value:
+        formatted = string_operation(operator, left, right)
+        if formatted is not None:
+            return formatted
         if isinstance(left, Constant) and isinstance(right, Constant):
             folded = arithmetic(operator, left.value, right.value)
             return Constant(folded) if folded is not UNKNOWN else Unknown()
@@ -655,6 +662,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         return tuple(args), kwargs
 
     def _invoke(self, callee: Value, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
+        if isinstance(callee, Merge):
+            chosen = self.invoke_each(callee, args, kwargs, node, state)
+            if chosen is not None:
+                return chosen
         if isinstance(callee, Reference):
             return self._call_reference(callee.qualified, args, kwargs, node, state)
         if isinstance(callee, ClassRef):

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from dllint.project import WILDCARD
 from dllint.semantics import catalog
 from dllint.semantics.catalog import may_be_project_function
 from dllint.semantics.modes import model_like
+from dllint.semantics.naming import as_string, string_method
 from dllint.semantics.paths import State
 from dllint.semantics.syntax import bind_arguments
 from dllint.semantics.values import (
@@ -103,6 +105,8 @@ class LibraryMixin:
             return Obj(qualified, node, args, {"count": count})
         if qualified in ("builtins.enumerate", "builtins.zip", "builtins.reversed"):
             return Obj(qualified, node, args)
+        if qualified == "builtins.str":
+            return as_string(args) or Unknown()
         if qualified in ("builtins.list", "builtins.tuple") and args:
             elements = self._iteration(args[0])
             return Container("list", elements, node) if elements is not None else Container("list", [], node, complete=False)
@@ -113,9 +117,11 @@ class LibraryMixin:
             return Constant(None)
         if qualified == "builtins.getattr" and len(args) >= 2 and isinstance(args[1], Constant):
             return self._get_attribute(args[0], str(args[1].value))
+        if qualified == "builtins.getattr" and len(args) == 2:
+            return self.any_of(args[0], args[1]) or self.attribute_named_by_guard(args[0], node) or Unknown()
         if qualified == "collections.OrderedDict" or qualified == "builtins.dict":
             return self._dict_from(args, kwargs, node)
-        if qualified.startswith(_ZOO_PREFIXES):
+        if from_zoo(qualified):
             # attrs records what the code puts on it (``model.fc = nn.Linear(512, 10)``: a new head)
             return Instance(qualified, node, origin="zoo", attrs={})
         if qualified.endswith(".from_pretrained"):
@@ -133,7 +139,7 @@ class LibraryMixin:
             isinstance(a, (Tensor, Param)) for a in args
         ):
             return self._tensor("function", qualified, tuple(a for a in args if isinstance(a, (Tensor, Param))), node)
-        if _looks_like_class(qualified):
+        if _looks_like_class(qualified) or qualified.endswith(WILDCARD):
             # A class imported from elsewhere (another file of the run, a library): an
             # instance whose contents the project index may know.
             return Instance(qualified, node)
@@ -291,6 +297,8 @@ class LibraryMixin:
                 return Constant(None)
             if name == "forward":
                 return self._forward_call(receiver, args, node, state)
+            if name in ("children", "named_children"):
+                return self.children_of(receiver, name == "named_children") or Unknown()
             return Unknown()
         if isinstance(receiver, Container):
             if name == "append" and args:
@@ -309,14 +317,20 @@ class LibraryMixin:
                 return Constant(None)
             if name == "items":
                 return Obj("dict.items", node, (receiver,))
+            if name == "get" and receiver.kind in ("dict", "module_dict"):
+                return self.dict_get(receiver, args)
             if name in ("values", "children", "modules") and receiver.keys is not None:
                 return Container("list", list(receiver.items), node, complete=receiver.complete)
+            if name in ("children", "named_children"):
+                return self.children_of(receiver, name == "named_children") or Unknown()
             if name in ("insert", "pop", "update", "__setitem__"):
                 receiver.complete = False
                 return Unknown()
             if name == "copy":
                 return Container(receiver.kind, list(receiver.items), node, list(receiver.keys) if receiver.keys else None, receiver.complete)
             return Unknown()
+        if isinstance(receiver, Constant):
+            return string_method(receiver, name, args, kwargs) or Unknown()
         if isinstance(receiver, Obj) and receiver.qualified.endswith("GradScaler") and name == "scale" and args:
             return self._tensor("method", "scale", (args[0],), node)
         op = catalog.METHODS.get(name)
@@ -326,6 +340,11 @@ class LibraryMixin:
             return self._tensor("method", name, (receiver,) + tuple(a for a in args if isinstance(a, Tensor)), node)
         return Unknown()
 
+
+
+def from_zoo(qualified: str) -> bool:
+    """A model from a zoo (``torchvision.models.resnet50``, ``timm.create_model``)."""
+    return qualified.startswith(_ZOO_PREFIXES)
 
 
 def _looks_like_class(qualified: str) -> bool:
