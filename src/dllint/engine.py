@@ -331,7 +331,7 @@ def finish(results: Iterable[FileResult], index: Any = None) -> LintResult:
                 if index is None:
                     index = _project_index(results)
                 try:
-                    if candidate.unless(index):
+                    if candidate.unless(index.seen_from(result.filename)):
                         continue
                 except Exception:  # noqa: BLE001 - a broken predicate must not lose the run
                     errors.append(_internal_error(candidate.finding.code, result.filename))
@@ -1050,7 +1050,8 @@ def modules_to_analyse_fully(results: Sequence[FileResult]) -> set[str]:
         if item.qualified in memo:
             return memo[item.qualified]
         memo[item.qualified] = False  # cycle guard
-        verdict = bool(item.is_module) or any(is_model(index.lookup(base), depth + 1) for base in item.bases)
+        home = index.home(item)
+        verdict = bool(item.is_module) or any(is_model(index.lookup(base, home), depth + 1) for base in item.bases)
         memo[item.qualified] = verdict
         return verdict
 

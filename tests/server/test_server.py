@@ -190,6 +190,20 @@ async def test_an_edited_configuration_value_updates_the_files_that_import_it(
     await diagnostics_of(client, head, lambda d: codes(d) == ["DL303"])
 
 
+@pytest.mark.files({"models.py": MODELS, "train.py": TRAIN.replace("from models import CharLSTM", "from models import *")})
+async def test_an_edit_of_all_in_a_star_imported_file_updates_the_findings_of_another(
+    client: LanguageClient, workspace: Path
+) -> None:
+    """Only the namespace of ``models.py`` changes (its classes stay the same): ``__all__`` then
+    leaves ``CharLSTM`` out of ``from models import *``."""
+    train = open_file(client, workspace / "train.py")
+    await diagnostics_of(client, train, lambda d: "DL501" in codes(d))
+    models = open_file(client, workspace / "models.py")
+    await diagnostics_of(client, models)
+    replace_all(client, models, '__all__ = ["Other"]\n' + MODELS, version=2)
+    await diagnostics_of(client, train, lambda d: "DL501" not in codes(d))
+
+
 @pytest.mark.files({
     "pyproject.toml": '[tool.dllint]\nextend-select = ["DL505"]\ndocs-url = "https://mirror.example.com/dllint/"\n'
                       '[tool.dllint.per-file-ignores]\n"legacy/*" = ["DL301"]\n',

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from fractions import Fraction
-
 import re
+from fractions import Fraction
 from typing import Any, Iterator, Optional
 
 import libcst as cst

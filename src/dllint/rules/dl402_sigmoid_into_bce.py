@@ -5,9 +5,9 @@ from typing import Iterator, Optional
 from dllint.findings import UNSAFE
 from dllint.rules.base import Option, Report, Rule, TextEdit
 from dllint.rules.editing import remove_activation, rename_callee
-from dllint.semantics.outputs import comes_from, from_parameters
 from dllint.semantics import FileSemantics, short_name
 from dllint.semantics.losses import describe_origin, loss_inputs
+from dllint.semantics.outputs import comes_from, from_parameters
 
 
 class SigmoidIntoBce(Rule):

@@ -22,6 +22,7 @@ from dllint.semantics.catalog import short_name
 from dllint.semantics.config_values import record_fields
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator
+from dllint.semantics.frameworks import class_traits
 from dllint.semantics.scopes import (
     CallSite,
     ClassInfo,
@@ -68,7 +69,8 @@ class FileSemantics:
         self.externals: Mapping[str, tuple] = externals or {}
         self.text = source.text or ""
         self.module_name = module_name or module_name_for(source.filename)
-        self.info: ModuleInfo = Collector(ModuleInfo(self.module_name, module)).run()
+        is_package = PurePath(source.filename).stem == "__init__"
+        self.info: ModuleInfo = Collector(ModuleInfo(self.module_name, module, is_package=is_package)).run()
         if positions is not None:  # known already (a language server reuses an edited file's)
             self.__dict__["_position_table"] = positions
 
@@ -575,9 +577,14 @@ class FileSemantics:
     @cached_property
     def summary(self) -> ModuleSummary:
         """What the project index needs to know of this file's classes and configuration values."""
+        from dllint.semantics import namespace
         from dllint.semantics.config_values import exported_values
 
-        summary = ModuleSummary(self.module_name, self.source.filename)
+        summary = ModuleSummary(
+            self.module_name, self.source.filename, names=namespace.module_names(self.info),
+            star_imports=namespace.star_imports(self.info), exports=namespace.exports(self.info),
+            choices=namespace.choices(self.info),
+        )
         summary.values = exported_values(self)
         if not self.mentions_torch:
             return summary
@@ -592,6 +599,7 @@ class FileSemantics:
                 logits=self.class_returns_logits(cls) if is_module else False,
                 methods=frozenset(cls.methods),
                 fields=self.class_output_fields(cls) if is_module else None,
+                traits=class_traits(self, cls),
             )
         self._summarise_calls(summary)
         return summary
@@ -827,9 +835,11 @@ def _does_loop_work(function: FunctionInfo) -> bool:
     """Whether a function trains, evaluates or runs inference (judged from its own calls)."""
     from dllint.semantics.loops import INFERENCE_NAME
 
+    from dllint.semantics.frameworks import drives_training
+
     if function.no_grad or INFERENCE_NAME.search(function.name):
         return True
-    return any(site.method in _LOOP_METHODS or site.no_grad for site in function.calls)
+    return any(site.method in _LOOP_METHODS or site.no_grad for site in function.calls) or drives_training(function)
 
 
 def _builds_layers(function: FunctionInfo) -> bool:

@@ -94,6 +94,12 @@ class ConfigValue(Constant):
         return ConfigValue(value, self.source, self.overridable, self.setting)
 
 
+def user_choice(value: Value) -> bool:
+    """A command-line option's default: a run may pick any other value (``MODELS[args.arch]``
+    is any model the dict holds, not only the default's)."""
+    return isinstance(value, ConfigValue) and value.overridable
+
+
 def config_source(*values: Any) -> Optional[ConfigValue]:
     """The first configuration default among the values, if any."""
     for value in values:

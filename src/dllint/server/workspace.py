@@ -332,20 +332,27 @@ class Workspace:
 
 
 def _shape(result: Optional[FileResult]) -> Any:
-    """What other files' verdicts can depend on: a file's summary (its classes), whether it was
-    skipped and what it imports."""
+    """What other files' verdicts can depend on: a file's summary (its classes and its
+    namespace: what its names stand for, its star imports, ``__all__``), whether it was skipped
+    and what it imports."""
     if result is None:
         return None
-    classes = ()
+    classes: tuple = ()
+    namespace: tuple = ()
     values = ""
-    if result.summary is not None:
+    summary = result.summary
+    if summary is not None:
         classes = tuple(
             (name, item.bases, item.is_module, tuple(sorted(item.contains)), item.output, item.logits,
              tuple(sorted(item.methods)), repr(item.fields))
-            for name, item in sorted(result.summary.classes.items())
+            for name, item in sorted(summary.classes.items())
         )
-        values = repr(sorted(result.summary.values.items()))
-    return result.module, result.skipped, result.imports, classes, values, result.wanted
+        namespace = (
+            tuple(sorted(summary.names.items())), summary.star_imports, summary.exports,
+            tuple(sorted(summary.choices.items())),
+        )
+        values = repr(sorted(summary.values.items()))
+    return result.module, result.skipped, result.imports, classes, namespace, values, result.wanted
 
 
 def _value_names(result: Optional[FileResult]) -> set[str]:
