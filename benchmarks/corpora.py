@@ -65,6 +65,8 @@ class GitCorpus:
     commit: str  # the full 40-hex SHA
     folder: str = "."  # the sub-folder to lint, relative to the repository root
     exclude: tuple[str, ...] = ()  # sub-paths left out (relative to the root; a folder or a file)
+    # files besides the code that dllint reads (checked out too): DeepSpeed's JSON configs
+    configs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.commit) != 40:
@@ -126,6 +128,22 @@ PROJECTS = (
     GitCorpus("udacity-dl", "https://github.com/udacity/deep-learning-v2-pytorch",
               "c9404fc86181fc3f0906b368697268257f348535",
               exclude=("keras", "tensorflow", "cycle-gan/CycleGAN_Solution.ipynb")),
+    # Training loops run by frameworks: Lightning (Trainer, Fabric), Accelerate, the Hugging Face
+    # Trainer, DeepSpeed (with its JSON configs, which dllint reads for `gradient_clipping`).
+    GitCorpus("lightning-examples", "https://github.com/Lightning-AI/pytorch-lightning",
+              "7f0c3436cd3f6ad3753125672024fc415cbcb414", folder="examples"),
+    GitCorpus("accelerate-examples", "https://github.com/huggingface/accelerate",
+              "16cb6eb80dd9aa8b4df1a63ef57863e455d53b83", folder="examples"),
+    GitCorpus("lightning-hydra", "https://github.com/ashleve/lightning-hydra-template",
+              "bddbc24b82ab6ccfa6243e815a49dc5bfe8d4144"),
+    GitCorpus("asteroid", "https://github.com/asteroid-team/asteroid",  # Lightning, recurrent separators
+              "92c8d83a9dbe7c3afd1cd097e31254e0b4f82881"),
+    GitCorpus("ddpm-lucidrains", "https://github.com/lucidrains/denoising-diffusion-pytorch",  # Accelerate
+              "faed4db28e724735323fa91c70aa9b28a6e1cbac"),
+    GitCorpus("stanford-alpaca", "https://github.com/tatsu-lab/stanford_alpaca",  # Hugging Face Trainer
+              "761dc5bfbdeeffa89b8bff5d038781a4055f796a"),
+    GitCorpus("deepspeed-examples", "https://github.com/microsoft/DeepSpeedExamples",
+              "83757d9c937daabd1089a08051061706cb73900d", folder="training", configs=("*.json",)),
 )
 
 CORPORA: tuple[AnyCorpus, ...] = LIBRARIES + PROJECTS
@@ -257,7 +275,7 @@ def _fetch_git(corpus: GitCorpus, cache: Path, mirrors: Path | None) -> Path:
     print(f"fetching {corpus.name} from {mirror or corpus.url}", file=sys.stderr, flush=True)
     _git(clone)
     # Only what dllint reads: not the data sets, images and checkpoints tutorial repos carry.
-    patterns = ["*.py", "*.ipynb", ".gitignore"]
+    patterns = ["*.py", "*.ipynb", ".gitignore", *corpus.configs]
     patterns += [f"!/{sub.strip('/')}{tail}" for sub in corpus.exclude for tail in ("", "/**")]
     _git(["git", "-C", str(partial), "sparse-checkout", "set", "--no-cone", *patterns])
     _git(["git", "-C", str(partial), "-c", "advice.detachedHead=false", "checkout", "--quiet", corpus.commit])

@@ -89,7 +89,7 @@ class Candidate:
 class FileResult:
     __slots__ = (
         "filename", "candidates", "suppressions", "summary", "enabled", "internal_errors", "module", "imports",
-        "skipped", "incomplete", "fixes",
+        "skipped", "incomplete", "fixes", "wanted",
     )
 
     def __init__(
@@ -122,6 +122,9 @@ class FileResult:
         self.incomplete = incomplete
         # With --fix: what fixing the file in place did (dllint.fixes.FileFixes), else None.
         self.fixes: Any = None
+        # Imported names whose configuration value another file of the run may give
+        # (``from config import DROPOUT``): the file is analysed again with those values.
+        self.wanted: tuple[str, ...] = ()
 
 
 class LintResult:
@@ -236,11 +239,67 @@ def analyze_sources(
                         again.append(position)
             for position, result in zip(again, runner.run([tasks[p] for p in again])):
                 results[position] = result
+        _analyse_with_values(tasks, results, runner, cache, rule_settings)
     finally:
         runner.close()
     if cache is not None:
         cache.prune()
     return [r for r in results if r is not None]
+
+
+def _analyse_with_values(
+    tasks: list["_Task"], results: list[Optional[FileResult]], runner: "_Runner", cache: Any,
+    rule_settings: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Files that import configuration values of other files of the run (``from config import
+    DROPOUT``, ``args = opts.get_args()``) analysed again with those values: first the skipped
+    files they import (a ``config.py`` with nothing torch-related in it), for their values, then
+    the importing files (each from the cache when it has them with these values)."""
+    if not any(result is not None and result.wanted for result in results):
+        return
+    matcher = wanted_modules([r for r in results if r is not None])
+    sources = [p for p, r in enumerate(results) if r is not None and r.skipped and matcher.matches(r.module)]
+    _rerun(sources, tasks, results, runner, cache, rule_settings, mode="full")
+    index = _project_index([r for r in results if r is not None])
+    if not index.values:
+        return
+    consumers = []
+    for position, result in enumerate(results):
+        externals = index.values_for(result.wanted) if result is not None and result.wanted else {}
+        if externals:
+            tasks[position].externals = externals
+            consumers.append(position)
+    _rerun(consumers, tasks, results, runner, cache, rule_settings)
+
+
+def _rerun(
+    positions: list[int], tasks: list["_Task"], results: list[Optional[FileResult]], runner: "_Runner", cache: Any,
+    rule_settings: Mapping[str, Mapping[str, Any]], mode: Optional[str] = None,
+) -> None:
+    again = []
+    for position in positions:
+        task = tasks[position]
+        if mode is not None:
+            task.mode = mode
+        task.cached = None
+        task.prepare(cache, rule_settings)  # (read again: --fix may have changed it since)
+        cached = _load(cache, task.key)
+        if cached is not None:
+            results[position] = cached
+        else:
+            again.append(position)
+    for position, result in zip(again, runner.run([tasks[p] for p in again])):
+        results[position] = result
+
+
+def wanted_modules(results: Sequence[FileResult]) -> "_ModuleMatcher":
+    """The modules whose names the files looked up for configuration values (``config`` for
+    ``config.DROPOUT``): files to analyse even when nothing in them is torch-related."""
+    return _ModuleMatcher(
+        ".".join(parts[:end])
+        for result in results for name in result.wanted
+        for parts in (name.split("."),) for end in range(1, len(parts))
+    )
 
 
 def default_jobs() -> int:
@@ -272,7 +331,7 @@ def finish(results: Iterable[FileResult], index: Any = None) -> LintResult:
                 if index is None:
                     index = _project_index(results)
                 try:
-                    if candidate.unless(index):
+                    if candidate.unless(index.seen_from(result.filename)):
                         continue
                 except Exception:  # noqa: BLE001 - a broken predicate must not lose the run
                     errors.append(_internal_error(candidate.finding.code, result.filename))
@@ -335,6 +394,8 @@ class _Task:
         # With fix=True: the cached result of a file that has fixes to apply (the worker
         # starts fixing from it instead of analysing the file again).
         self.cached: Optional[FileResult] = None
+        # Configuration values other files of the run give the names it imports (by name)
+        self.externals: dict[str, tuple] = {}
 
     @property
     def size(self) -> int:
@@ -372,12 +433,13 @@ class _Task:
             return None
         return cache.key(
             filename=self.filename, module=self.module, enabled=self.enabled, options=rule_settings,
-            digest=self.digest, mode=self.mode,
+            digest=self.digest, mode=self.mode, extra=repr(sorted(self.externals.items())) if self.externals else "",
         )
 
     def payload(self) -> tuple:
         """What crosses to a worker (the source itself when we have it, else the path)."""
-        return (self.filename, self.source, self.data, self.enabled, self.module, self.mode, self.key, self.cached)
+        return (self.filename, self.source, self.data, self.enabled, self.module, self.mode, self.key, self.cached,
+                self.externals)
 
 
 def _unreadable(task: _Task) -> FileResult:
@@ -583,7 +645,7 @@ def _run_in_worker(payload: tuple) -> Union[FileResult, bytes]:
 def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
     """Analyse one file (and fix it in place, in fix mode) and store its result in the cache:
     (result, its pickle or None)."""
-    filename, source, data, enabled, module, mode, key, cached = payload
+    filename, source, data, enabled, module, mode, key, cached, externals = payload
     on_disk = source is None
     if source is None:
         from dllint.files import read_bytes, source_from_bytes
@@ -591,9 +653,9 @@ def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
         if data is None:
             data = read_bytes(Path(filename))
         source = source_from_bytes(data, filename) if isinstance(data, bytes) else Source(filename, None, error=data)
-    result = cached if cached is not None else _guarded_analysis(source, enabled, module, mode)
+    result = cached if cached is not None else _guarded_analysis(source, enabled, module, mode, externals)
     if _worker_fix and on_disk and isinstance(data, bytes) and not (result.internal_errors or result.incomplete):
-        fixed = _fix_in_place(result, data, enabled, module, mode)
+        fixed = _fix_in_place(result, data, enabled, module, mode, externals)
         if fixed is not result:
             return fixed, None  # (its content changed: the key is the old content's)
     if key is None or _worker_cache is None or result.internal_errors or result.incomplete:
@@ -606,7 +668,10 @@ def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
     return result, encoded
 
 
-def _fix_in_place(result: FileResult, data: bytes, enabled: frozenset[str], module: str, mode: str) -> FileResult:
+def _fix_in_place(
+    result: FileResult, data: bytes, enabled: frozenset[str], module: str, mode: str,
+    externals: Optional[Mapping[str, tuple]] = None,
+) -> FileResult:
     """Apply the fixes the file's own result holds (unsafe ones only with ``--unsafe-fixes``),
     re-analyse, repeat until none is left, then write the file (atomically, unless it changed
     on disk meanwhile): the result of the fixed text, with ``fixes`` saying what was done. A
@@ -629,7 +694,7 @@ def _fix_in_place(result: FileResult, data: bytes, enabled: frozenset[str], modu
             break
         fixed.update(finding.code for finding in applied)
         unsafe.update(finding.code for finding in applied if finding.fix.applicability != SAFE)
-        current = _guarded_analysis(document.source(), enabled, module, mode)
+        current = _guarded_analysis(document.source(), enabled, module, mode, externals)
         if current.internal_errors or current.incomplete:
             return result  # keep the file as it was: its fixed text cannot be checked
         findings = fixable_findings(current, _worker_unsafe_fixes)
@@ -650,7 +715,9 @@ def _fix_in_place(result: FileResult, data: bytes, enabled: frozenset[str], modu
     return current
 
 
-def _guarded_analysis(source: Source, enabled: frozenset[str], module: str, mode: str) -> FileResult:
+def _guarded_analysis(
+    source: Source, enabled: frozenset[str], module: str, mode: str, externals: Optional[Mapping[str, tuple]] = None
+) -> FileResult:
     """:func:`_analyze` on the deep stack, under the file's budget; never raises."""
     global _analysis_thread
     filename = source.filename
@@ -659,7 +726,8 @@ def _guarded_analysis(source: Source, enabled: frozenset[str], module: str, mode
     size = len((source.text or "").encode("utf-8", "surrogatepass"))
     try:
         return _analysis_thread.call(
-            lambda: _analyze(source, enabled, _worker_rules, module=module, mode=mode), _budget(size), _hard_limit(size)
+            lambda: _analyze(source, enabled, _worker_rules, module=module, mode=mode, externals=externals),
+            _budget(size), _hard_limit(size),
         )
     except workers.BudgetExceeded as overrun:
         if overrun.kind == "cpu":
@@ -684,14 +752,17 @@ def analyze(
     *,
     mode: str = "full",
     parse: Optional[Callable[[str], tuple[Any, Mapping[Any, Any]]]] = None,
+    externals: Optional[Mapping[str, tuple]] = None,
 ) -> FileResult:
     """Phase 1 for one file: everything that needs its syntax tree.
 
     ``mode`` is ``"full"`` (always analyse), ``"auto"`` (only syntax-check a file in which
     nothing is torch-related) or ``"forced"`` (analyse it as torch code: it imports a
     model-defining module). ``parse`` replaces LibCST's ``parse_module``: it returns the
-    module and the positions of its nodes (a language server reparses only what changed)."""
-    return _analyze(source, enabled, rules, mode=mode, parse=parse)
+    module and the positions of its nodes (a language server reparses only what changed).
+    ``externals``: the configuration values other files give the names it imports
+    (``ProjectIndex.values_for(result.wanted)``)."""
+    return _analyze(source, enabled, rules, mode=mode, parse=parse, externals=externals)
 
 
 def _analyze(
@@ -702,6 +773,7 @@ def _analyze(
     module: Optional[str] = None,
     mode: str = "full",
     parse: Optional[Callable[[str], tuple[Any, Mapping[Any, Any]]]] = None,
+    externals: Optional[Mapping[str, tuple]] = None,
 ) -> FileResult:
     result = FileResult(filename=source.filename, enabled=enabled, module=module or module_name_for(source.filename))
     if source.error is not None:
@@ -726,7 +798,7 @@ def _analyze(
         result.skipped = True
         return result
     try:
-        _check_tree(result, source, text, active, mode, parse)
+        _check_tree(result, source, text, active, mode, parse, externals)
     except (RecursionError, MemoryError) as error:
         return _too_complex(result, source, error)
     return result
@@ -735,6 +807,7 @@ def _analyze(
 def _check_tree(
     result: FileResult, source: Source, text: str, active: list[Any], mode: str,
     parse: Optional[Callable[[str], tuple[Any, Mapping[Any, Any]]]] = None,
+    externals: Optional[Mapping[str, tuple]] = None,
 ) -> None:
     """Parse with LibCST, build the semantics, run the rules: the file's candidates."""
     import libcst as cst
@@ -754,7 +827,7 @@ def _check_tree(
     from dllint.semantics import FileSemantics
 
     try:
-        sem = FileSemantics(module_tree, source, result.module, positions=positions)
+        sem = FileSemantics(module_tree, source, result.module, positions=positions, externals=externals)
         if mode == "forced":
             # It imports a model-defining module of the run: its models and training code
             # are torch code even though it never names torch.
@@ -783,6 +856,7 @@ def _check_tree(
             raise
         except Exception:  # noqa: BLE001 - one broken rule must not lose the other findings
             result.internal_errors.append(_internal_error(rule.code, source.filename))
+    result.wanted = sem.wanted_values
     if reports:
         lines = text.splitlines()
         positions = sem.positions(
@@ -976,7 +1050,8 @@ def modules_to_analyse_fully(results: Sequence[FileResult]) -> set[str]:
         if item.qualified in memo:
             return memo[item.qualified]
         memo[item.qualified] = False  # cycle guard
-        verdict = bool(item.is_module) or any(is_model(index.lookup(base), depth + 1) for base in item.bases)
+        home = index.home(item)
+        verdict = bool(item.is_module) or any(is_model(index.lookup(base, home), depth + 1) for base in item.bases)
         memo[item.qualified] = verdict
         return verdict
 

@@ -13,15 +13,20 @@ whose files all come from the result cache never imports LibCST.
 
 from __future__ import annotations
 
+import copy
+import os
 from functools import partial
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Union
 
 # What a model's forward returns when it ends in a weighted layer with no activation after it.
 LOGITS = "logits"
+# ``models.*``: any class of the module ``models`` (or any value of the dict ``models``), the
+# one picked by a name the code does not know (``getattr(models, args.arch)``).
+WILDCARD = ".*"
 
 
 class ClassSummary:
-    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods", "hidden", "hidden_paths")
+    __slots__ = ("qualified", "bases", "is_module", "contains", "output", "logits", "methods", "fields", "traits", "hidden", "hidden_paths")
 
     def __init__(
         self,
@@ -34,6 +39,8 @@ class ClassSummary:
         methods: frozenset[str] = frozenset(),
         hidden: frozenset[str] = frozenset(),
         hidden_paths: frozenset[str] = frozenset(),
+        fields: Optional[dict[str, str]] = None,
+        traits: frozenset[str] = frozenset(),
     ) -> None:
         self.qualified = qualified
         self.bases = bases
@@ -50,6 +57,12 @@ class ClassSummary:
         self.hidden = hidden
         # the same layers by attribute path (``fc1``, ``attn.q_proj``)
         self.hidden_paths = hidden_paths
+        # forward returns a container (tuple, dict, output record) on every path: what each
+        # element is (``{"logits": "logits", "probs": "sigmoid", "[0]": "logits"}``); None otherwise
+        self.fields = fields
+        # how a framework trains it: ``manual_optimization`` (a Lightning module that runs
+        # its own backward and step)
+        self.traits = traits
 
     def __repr__(self) -> str:
         return f"<ClassSummary {self.qualified}>"
@@ -90,36 +103,91 @@ class FunctionSummary:
 
 
 class ModuleSummary:
-    __slots__ = ("module", "filename", "classes", "functions", "calls", "applied")
+    __slots__ = ("module", "filename", "classes", "functions", "calls", "names", "star_imports", "exports", "choices", "values", "applied")
 
-    def __init__(self, module: str, filename: str, classes: Optional[dict[str, ClassSummary]] = None,
-                 applied: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(
+        self,
+        module: str,
+        filename: str,
+        classes: Optional[dict[str, ClassSummary]] = None,
+        names: Optional[dict[str, Optional[str]]] = None,
+        star_imports: tuple[str, ...] = (),
+        exports: Optional[tuple[str, ...]] = None,
+        choices: Optional[dict[str, tuple[str, ...]]] = None,
+        values: Optional[dict[str, tuple]] = None,
+        applied: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.module = module
         self.filename = filename
         self.classes: dict[str, ClassSummary] = {} if classes is None else classes
         self.functions: dict[str, FunctionSummary] = {}
         self.calls: list[CallSummary] = []
+        # Its namespace (``semantics/namespace.py``): each top-level name with the qualified
+        # name it stands for (None: some other value), the modules it star-imports in order,
+        # its ``__all__`` when spelled out.
+        self.names: dict[str, Optional[str]] = {} if names is None else names
+        self.star_imports = star_imports
+        self.exports = exports
+        # names bound to a dict/list of classes or functions: the qualified names of its values
+        self.choices: dict[str, tuple[str, ...]] = {} if choices is None else choices
+        # configuration values it offers, by qualified name (``semantics/config_values.py``:
+        # ``("value", 0.9, "config.DROPOUT", False)``, records of argparse defaults ...)
+        self.values: dict[str, tuple] = {} if values is None else values
         # (init function, model class) for each ``model.apply(init_fn)`` of an init function
         # defined in another file: what that function's writes reach
         self.applied = applied
 
+    def __repr__(self) -> str:
+        return f"<ModuleSummary {self.module} {self.filename}>"
+
+    def exported(self, name: str) -> Optional[bool]:
+        """Whether ``from <module> import *`` brings ``name``: True, False, or None when that
+        depends on what its own star imports bring."""
+        if self.exports is not None:
+            return name in self.exports
+        if name.startswith("_"):
+            return False
+        return True if name in self.names else (None if self.star_imports else False)
+
 
 class ProjectIndex:
+    """Every class of the run, and every module's namespace, merged.
+
+    Names are resolved the way Python resolves them where the run holds the modules involved:
+    ``models.Net`` is the class ``Net`` of the module ``models`` — or whatever ``models`` binds
+    to ``Net`` (``from .resnet import ResNet as Net``, an alias), or what its star imports bring
+    (honouring their ``__all__``). Two files with the same module name (``model.py`` in two
+    tutorial folders) are told apart by the file that asks: :meth:`seen_from` gives the index as
+    one file sees it, where its own folder's ``model`` wins. Where the run does not hold the
+    module (``ultralytics.YOLO`` with only ``ultralytics/engine/model.py`` linted), an
+    unambiguous suffix match of the class's name counts."""
+
     def __init__(self) -> None:
         self.classes: dict[str, ClassSummary] = {}
         self._by_suffix: dict[str, list[ClassSummary]] = {}
+        self._modules: dict[str, list[ModuleSummary]] = {}
+        self._modules_by_suffix: dict[str, list[ModuleSummary]] = {}
+        self._home: dict[int, ModuleSummary] = {}  # id of a ClassSummary -> the module defining it
+        self.origin: Optional[str] = None  # the file whose names are resolved (see seen_from)
         self.functions: dict[str, FunctionSummary] = {}
         self._functions_by_suffix: dict[str, list[FunctionSummary]] = {}
-        self._calls: list[CallSummary] = []
+        self._calls: list[tuple[str, CallSummary]] = []  # (the calling file, the call)
         self._callers: Optional[dict[str, list[CallSummary]]] = None
         self.applied: dict[str, list[str]] = {}  # init function as imported -> the model classes it is applied to
+        self.values: dict[str, tuple] = {}
+        self._values_by_suffix: dict[str, list[str]] = {}
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> "ProjectIndex":
         index = cls()
         for summary in summaries:
+            index._modules.setdefault(summary.module, []).append(summary)
+            module_parts = summary.module.split(".")
+            for start in range(1, len(module_parts)):
+                index._modules_by_suffix.setdefault(".".join(module_parts[start:]), []).append(summary)
             for qualified, item in summary.classes.items():
                 index.classes[qualified] = item
+                index._home[id(item)] = summary
                 parts = qualified.split(".")
                 for start in range(1, len(parts)):
                     index._by_suffix.setdefault(".".join(parts[start:]), []).append(item)
@@ -128,10 +196,33 @@ class ProjectIndex:
                 parts = qualified.split(".")
                 for start in range(1, len(parts)):
                     index._functions_by_suffix.setdefault(".".join(parts[start:]), []).append(function)
-            index._calls.extend(getattr(summary, "calls", ()))
+            index._calls.extend((summary.filename, call) for call in getattr(summary, "calls", ()))
+            for qualified, fact in getattr(summary, "values", {}).items():
+                index.values[qualified] = fact
+                parts = qualified.split(".")
+                for start in range(1, len(parts) - 1):  # a module and a name at least: ``config.DROPOUT``
+                    index._values_by_suffix.setdefault(".".join(parts[start:]), []).append(qualified)
             for function, model in getattr(summary, "applied", ()):
                 index.applied.setdefault(function, []).append(model)
         return index
+
+    def value(self, qualified: str) -> Optional[tuple]:
+        """The configuration value another file gives an imported name (exactly, or by an
+        unambiguous dotted suffix: ``config.DROPOUT`` for ``src.config.DROPOUT``)."""
+        found = self.values.get(qualified)
+        if found is not None:
+            return found
+        matches = self._values_by_suffix.get(qualified, [])
+        return self.values[matches[0]] if len(matches) == 1 else None
+
+    def values_for(self, wanted: Iterable[str]) -> dict[str, tuple]:
+        """The configuration values of the names a file looked up, by the names it used."""
+        found = {}
+        for name in wanted:
+            fact = self.value(name)
+            if fact is not None:
+                found[name] = fact
+        return found
 
     def applications(self, function: str) -> list[str]:
         """The model classes an init function (``pkg.utils.init_weights``) is applied to in the
@@ -167,8 +258,16 @@ class ProjectIndex:
         others = list(item.bases) + [c[len("external:"):] for c in item.contains if c.startswith("external:")]
         return any(self.hides(other, layers, seen) for other in others)
 
-    def lookup_function(self, qualified: str) -> Optional[FunctionSummary]:
-        """The module-level function of the run a call names (an unambiguous suffix counts)."""
+    def lookup_function(self, qualified: str, origin: Optional[str] = None) -> Optional[FunctionSummary]:
+        """The module-level function of the run a call names, as seen from ``origin`` (by
+        default the view's file): followed through re-exports and star imports where the run
+        holds the modules; otherwise an unambiguous suffix counts."""
+        resolved = self._resolve(qualified, origin if origin is not None else self.origin, set())
+        if isinstance(resolved, _Defined):
+            return resolved.module.functions.get(resolved.qualified)
+        if not isinstance(resolved, str):
+            return None
+        qualified = resolved
         found = self.functions.get(qualified)
         if found is not None:
             return found
@@ -182,8 +281,8 @@ class ProjectIndex:
         for the calls that pass a model there."""
         if self._callers is None:
             self._callers = {}
-            for call in self._calls:
-                callee = self.lookup_function(call.callee)
+            for filename, call in self._calls:
+                callee = self.lookup_function(call.callee, filename)
                 if callee is not None:
                     self._callers.setdefault(callee.qualified, []).append(call)
         target = self.lookup_function(function)
@@ -208,87 +307,309 @@ class ProjectIndex:
             return True
         return None if "unknown" in argument.families or None in verdicts else False
 
-    def lookup(self, qualified: str) -> Optional[ClassSummary]:
-        """The class an import refers to. Imports may be written relative to a different root
-        than the one the index uses (``models.Net`` vs ``src.models.Net``): an unambiguous
-        suffix match counts."""
+    def seen_from(self, filename: Optional[str]) -> "ProjectIndex":
+        """The index as the file ``filename`` sees it: the names a report of that file holds are
+        resolved from there."""
+        view = copy.copy(self)
+        view.origin = filename
+        return view
+
+    def home(self, item: ClassSummary) -> Optional[str]:
+        """The file that defines a class of the index."""
+        module = self._home.get(id(item))
+        return module.filename if module is not None else None
+
+    def lookup(self, qualified: str, origin: Optional[str] = None) -> Optional[ClassSummary]:
+        """The class a name refers to (as seen from ``origin``, by default the view's file)."""
+        origin = origin if origin is not None else self.origin
+        found = self._resolve(qualified, origin, set())
+        if isinstance(found, (_Choices, _Defined)):
+            return None
+        if not isinstance(found, str):
+            return found
+        return self._by_name(found)
+
+    def _by_name(self, qualified: str) -> Optional[ClassSummary]:
+        """A class of a module the run does not hold. Imports may be written relative to a
+        different root than the one the index uses (``models.Net`` vs ``src.models.Net``): an
+        unambiguous suffix match counts."""
         found = self.classes.get(qualified)
         if found is not None:
             return found
         matches = self._by_suffix.get(qualified, [])
         if not matches and "." in qualified:
-            # Re-exported from a package's __init__ (``ultralytics.YOLO``): the one class of
-            # that name in the run, if there is exactly one.
+            # Re-exported from a package's __init__ that the run does not hold
+            # (``ultralytics.YOLO``): the one class of that name in the run, if there is exactly one.
             matches = self._by_suffix.get(qualified.rsplit(".", 1)[1], [])
         return matches[0] if len(matches) == 1 else None
 
-    def contains(self, qualified: str, family: str, _seen: Optional[set[str]] = None) -> Optional[bool]:
-        """Whether the class (with its bases and submodule classes, across files) holds a layer
-        of ``family``; None when the class is not in the index or only partly known."""
-        seen = _seen if _seen is not None else set()
-        if qualified in seen:
-            return False
-        seen.add(qualified)
-        item = self.lookup(qualified)
-        if item is None:
+    def _resolve(self, qualified: str, origin: Optional[str], seen: set) -> Union[ClassSummary, None, str, "_Choices", "_Defined"]:
+        """The class ``qualified`` names; None when the run's modules show it is no class of
+        the run (or cannot tell between two); the name itself when no module of the run
+        holds it."""
+        parts = qualified.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            module = self._module(".".join(parts[:cut]), origin)
+            if module is _AMBIGUOUS:
+                return None
+            if module is not None:
+                return self._resolve_in(module, parts[cut:], seen)  # type: ignore[arg-type]
+        return qualified
+
+    def _resolve_in(self, module: ModuleSummary, rest: list[str], seen: set) -> Union[ClassSummary, None, str, "_Choices", "_Defined"]:
+        key = (id(module), ".".join(rest))
+        if key in seen:
             return None
+        seen.add(key)
+        item = module.classes.get(f"{module.module}.{key[1]}")
+        if item is not None:
+            return item
+        name = rest[0]
+        if name in module.names:
+            target = module.names[name]
+            if target is None and len(rest) == 1 and name in module.choices:
+                return _Choices(module, module.choices[name])
+            if target == f"{module.module}.{name}":
+                return _Defined(module, target) if len(rest) == 1 else None  # a function of the module
+            if target is None:
+                return None  # a value that is no class
+            return self._resolve(".".join([target, *rest[1:]]), module.filename, seen)
+        for star in reversed(module.star_imports):
+            source = self._module(star, module.filename)
+            if not isinstance(source, ModuleSummary):
+                continue  # a library's, or a file the run did not analyse
+            exported = source.exported(name)
+            if exported is False:
+                continue
+            found = self._resolve_in(source, rest, seen)
+            if found is not None or exported:
+                return found
+        return None
+
+    def _module(self, name: str, origin: Optional[str]) -> Union[ModuleSummary, None, object]:
+        """The module of the run that ``import name`` finds from the file ``origin``: None
+        when the run holds none, ``_AMBIGUOUS`` when it cannot tell between several."""
+        candidates = self._modules.get(name) or self._modules_by_suffix.get(name)
+        if not candidates:
+            # Imported from a root above the run's module names (``src.models`` for
+            # ``src/models.py`` in a folder without ``__init__.py``): the file must sit there.
+            parts = name.split(".")
+            for start in range(1, len(parts)):
+                found = self._modules.get(".".join(parts[start:]))
+                if found:
+                    folders = parts[:start]
+                    candidates = [m for m in found if _in_folders(m.filename, folders, len(parts) - start)]
+                    break
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return candidates[0]
+        if origin is None:
+            return _AMBIGUOUS
+        # Two files of one module name: the one nearest the importing file (its own folder
+        # first, as a script's sys.path does).
+        closeness = [_shared_folders(origin, candidate.filename) for candidate in candidates]
+        best = max(closeness)
+        return candidates[closeness.index(best)] if closeness.count(best) == 1 else _AMBIGUOUS
+
+    def candidates(self, qualified: str, origin: Optional[str] = None) -> Optional[list[Optional[ClassSummary]]]:
+        """The classes ``X.*`` may be — any class of the module ``X`` (``getattr(models,
+        args.arch)``), or any value of the dict or list ``X`` of another file
+        (``MODELS[args.arch]``) — None for each value that is no class the index knows; None
+        when the index does not know ``X``."""
+        origin = origin if origin is not None else self.origin
+        base = qualified[: -len(WILDCARD)]
+        module = self._module(base, origin)
+        if isinstance(module, ModuleSummary):
+            found = [item for item in self._visible_classes(module, set()).values() if item.is_module]
+            return found or None
+        chosen = self._resolve(base, origin, set())
+        if isinstance(chosen, _Choices):
+            return [self.lookup(name, chosen.module.filename) for name in chosen.names]
+        return None
+
+    def _visible_classes(self, module: ModuleSummary, seen: set[int]) -> dict[str, ClassSummary]:
+        """Every class a module's namespace holds: its own, imported, star-imported."""
+        if id(module) in seen:
+            return {}
+        seen.add(id(module))
+        found: dict[str, ClassSummary] = {}
+        for star in module.star_imports:
+            source = self._module(star, module.filename)
+            if isinstance(source, ModuleSummary):
+                for name, item in self._visible_classes(source, seen).items():
+                    if source.exported(name) is not False:
+                        found[name] = item
+        for name in module.names:
+            item = self.lookup(f"{module.module}.{name}", module.filename)
+            if item is not None:
+                found[name] = item
+        return found
+
+    def contains(self, qualified: str, family: str, _seen: Optional[set[int]] = None,
+                 origin: Optional[str] = None) -> Optional[bool]:
+        """Whether the class (with its bases and submodule classes, across files) holds a layer
+        of ``family``; None when the class is not in the index or only partly known. For
+        ``X.*``: whether any of the classes it may be holds one (False when none does)."""
+        seen = _seen if _seen is not None else set()
+        if qualified.endswith(WILDCARD):
+            options = self.candidates(qualified, origin)
+            if not options:
+                return None
+            verdicts = [self._item_contains(item, family, set(seen)) if item is not None else None for item in options]
+            return True if True in verdicts else None if None in verdicts else False
+        item = self.lookup(qualified, origin)
+        return self._item_contains(item, family, seen) if item is not None else None
+
+    def _item_contains(self, item: ClassSummary, family: str, seen: set[int]) -> Optional[bool]:
+        if id(item) in seen:
+            return False
+        seen.add(id(item))
         if family in item.contains:
             return True
         unknown = "unknown" in item.contains
+        home = self.home(item)
         for other in [base for base in item.bases] + [c[len("external:"):] for c in item.contains if c.startswith("external:")]:
-            verdict = self.contains(other, family, seen)
+            verdict = self.contains(other, family, seen, home)
             if verdict:
                 return True
             if verdict is None and self._may_be_project_class(other):
                 unknown = True
         return None if unknown else False
 
-    def defines(self, qualified: str, method: str, _seen: Optional[set[str]] = None) -> bool:
-        """Whether the class or one of its bases in the run defines ``method``."""
+    def defines(self, qualified: str, method: str, _seen: Optional[set[int]] = None,
+                origin: Optional[str] = None) -> bool:
+        """Whether the class (any class ``X.*`` may be) or one of its bases in the run defines ``method``."""
+        seen = _seen if _seen is not None else set()
+        if qualified.endswith(WILDCARD):
+            options = self.candidates(qualified, origin) or []
+            return any(self._item_defines(item, method, seen) for item in options if item is not None)
+        item = self.lookup(qualified, origin)
+        return self._item_defines(item, method, seen) if item is not None else False
+
+    def _item_defines(self, item: ClassSummary, method: str, seen: set[int]) -> bool:
+        if id(item) in seen:
+            return False
+        seen.add(id(item))
+        home = self.home(item)
+        return method in item.methods or any(self.defines(base, method, seen, home) for base in item.bases)
+
+    def has_trait(self, qualified: str, trait: str, _seen: Optional[set[str]] = None) -> bool:
+        """Whether the class or one of its bases in the run has ``trait``."""
         seen = _seen if _seen is not None else set()
         item = self.lookup(qualified)
         if item is None or qualified in seen:
             return False
         seen.add(qualified)
-        return method in item.methods or any(self.defines(base, method, seen) for base in item.bases)
+        return trait in item.traits or any(self.has_trait(base, trait, seen) for base in item.bases)
 
-    def output(self, qualified: str) -> Optional[str]:
+    def ancestry_known(self, qualified: str, known: Callable[[str], bool], _seen: Optional[set[str]] = None) -> bool:
+        """Whether every base of the class, up its hierarchy, is a class of the run or one that
+        ``known`` accepts (a library base whose behaviour dllint knows)."""
+        seen = _seen if _seen is not None else set()
+        if qualified in seen:
+            return True
+        seen.add(qualified)
         item = self.lookup(qualified)
-        return item.output if item is not None else None
+        if item is None:
+            return False
+        return all(known(base) or self.ancestry_known(base, known, seen) for base in item.bases)
 
-    def returns_logits(self, qualified: str) -> Optional[bool]:
-        """Whether the class's forward returns raw logits; None when the class is not indexed."""
-        item = self.lookup(qualified)
-        return item.logits if item is not None else None
-
-    def output_family(self, qualified: str, _depth: int = 0) -> Optional[str]:
+    def output_family(
+        self, qualified: str, key: Optional[str] = None, _depth: int = 0, origin: Optional[str] = None
+    ) -> Optional[str]:
         """What a model class of the run returns: an output activation family, ``logits``, or None.
-        A class without its own ``forward`` returns what the base class that defines it returns."""
-        item = self.lookup(qualified)
-        if item is None or _depth > 8:
+        A class without its own ``forward`` returns what the base class that defines it returns.
+        For ``X.*``: what every class it may be returns, when they agree. ``key``: what one
+        element of the output is (``probs``, ``[0]``; ``?`` for an unknown index) — of a tensor
+        output, an index reads part of the same tensor."""
+        if qualified.endswith(WILDCARD):
+            options = self.candidates(qualified, origin) or []
+            families = {self._item_output(item, key, _depth) if item is not None else None for item in options}
+            return families.pop() if len(families) == 1 else None
+        item = self.lookup(qualified, origin)
+        return self._item_output(item, key, _depth) if item is not None else None
+
+    def _item_output(self, item: ClassSummary, key: Optional[str], depth: int) -> Optional[str]:
+        if depth > 8:
             return None
         if "forward" not in item.methods:
-            bases = [base for base in item.bases if self.lookup(base) is not None]
-            return self.output_family(bases[0], _depth + 1) if len(bases) == 1 else None
-        family = self.output(qualified)
-        if family is None and self.returns_logits(qualified):
+            home = self.home(item)
+            bases = [base for base in item.bases if self.lookup(base, home) is not None]
+            return self.output_family(bases[0], key, depth + 1, home) if len(bases) == 1 else None
+        if key is not None:
+            if item.fields is not None:
+                return item.fields.get(key)
+            if not key.startswith("[") and key != "?":
+                return None  # a named field of an output that is no record
+        if item.output is None and item.logits:
             return LOGITS
-        return family
+        return item.output
 
     @staticmethod
     def _may_be_project_class(qualified: str) -> bool:
         return not qualified.startswith(("torch.", "builtins.", "typing."))
 
 
+_AMBIGUOUS = object()
+
+
+class _Defined:
+    """A function (or other def) a module of the run defines itself."""
+
+    __slots__ = ("module", "qualified")
+
+    def __init__(self, module: ModuleSummary, qualified: str) -> None:
+        self.module = module
+        self.qualified = qualified
+
+
+class _Choices:
+    """A name of ``module`` bound to a dict or list of these qualified names."""
+
+    __slots__ = ("module", "names")
+
+    def __init__(self, module: ModuleSummary, names: tuple[str, ...]) -> None:
+        self.module = module
+        self.names = names
+
+
+def _shared_folders(a: str, b: str) -> int:
+    """How many leading folders two files' paths share."""
+    first, second = _folders(a), _folders(b)
+    shared = 0
+    for x, y in zip(first, second):
+        if x != y:
+            break
+        shared += 1
+    return shared
+
+
+def _folders(filename: str) -> list[str]:
+    return os.path.dirname(os.path.abspath(filename)).replace(os.sep, "/").split("/")
+
+
+def _in_folders(filename: str, folders: list[str], depth: int) -> bool:
+    """Whether a module file (``depth`` parts deep in its package) sits in ``folders``."""
+    path = _folders(filename)
+    if os.path.splitext(os.path.basename(filename))[0] == "__init__":
+        path = path[:-1]
+    path = path[: len(path) - (depth - 1)] if depth > 1 else path
+    return path[len(path) - len(folders):] == folders
+
+
 # --- deferred verdicts: a report's ``unless`` -------------------------------------------------
 
-def unless_output_is_not(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
-    """For a report that holds only if the named classes end in one of ``families``."""
-    return partial(_output_is_not, names, families)
+def unless_output_is_not(
+    names: tuple[str, ...], families: tuple[str, ...], key: Optional[str] = None
+) -> Callable[[ProjectIndex], bool]:
+    """For a report that holds only if the named classes end in one of ``families`` (their
+    output's element ``key``, when one was read)."""
+    return partial(_output_is_not, names, families, key)
 
 
-def _output_is_not(names: tuple[str, ...], families: tuple[str, ...], index: ProjectIndex) -> bool:
-    return any(index.output_family(name) not in families for name in names)
+def _output_is_not(names: tuple[str, ...], families: tuple[str, ...], key: Optional[str], index: ProjectIndex) -> bool:
+    return any(index.output_family(name, key) not in families for name in names)
 
 
 def unless_none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
@@ -383,3 +704,26 @@ def unless_any(*predicates: Callable[[ProjectIndex], bool]) -> Callable[[Project
 
 def _any_of(predicates: tuple[Callable[[ProjectIndex], bool], ...], index: ProjectIndex) -> bool:
     return any(predicate(index) for predicate in predicates)
+
+
+def unless_lightning_handles_clipping(names: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For a Lightning ``Trainer`` without clipping that fits a module class of another file:
+    drop the report unless the index shows that the class trains with automatic optimisation
+    and does not clip in its own ``configure_gradient_clipping`` (every base class known)."""
+    return partial(_lightning_handles_clipping, names)
+
+
+def _lightning_handles_clipping(names: tuple[str, ...], index: ProjectIndex) -> bool:
+    return any(
+        not index.ancestry_known(name, _lightning_or_torch_base)
+        or index.defines(name, "configure_gradient_clipping")
+        or index.has_trait(name, "manual_optimization")
+        for name in names
+    )
+
+
+def _lightning_or_torch_base(qualified: str) -> bool:
+    parts = qualified.split(".")
+    return (parts[0] in ("lightning", "pytorch_lightning") and parts[-1] == "LightningModule") or qualified in (
+        "torch.nn.Module", "builtins.object",
+    )

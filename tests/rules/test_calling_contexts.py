@@ -142,3 +142,32 @@ for x, y in torch.load("data.pt"):
 """
     assert _codes({"utils.py": utils, "train.py": train.format(helper="reset")}, ["DL504"]) == []
     assert _codes({"utils.py": utils, "train.py": train.format(helper="report")}, ["DL504"]) == [("train.py", 9, "DL504")]
+
+
+def test_a_factory_of_another_file_that_puts_the_model_in_eval_mode_counts() -> None:
+    utils = """
+import torch
+from models import MLP
+
+
+def load_model(path):
+    model = MLP()
+    model.load_state_dict(torch.load(path))
+    model.eval()
+    return model
+
+
+def build_model():
+    return MLP()
+"""
+    predict = """
+import torch
+from utils import {factory}
+
+model = {factory}("weights.pt")
+with torch.no_grad():
+    print(model(torch.randn(1, 8)).argmax(1))
+"""
+    files = {"models.py": MODELS, "utils.py": utils}
+    assert _codes({**files, "predict.py": predict.format(factory="load_model")}, ["DL502"]) == []
+    assert _codes({**files, "predict.py": predict.format(factory="build_model")}, ["DL502"]) == [("predict.py", 7, "DL502")]

@@ -167,6 +167,43 @@ async def test_a_model_file_changed_on_disk_updates_an_open_file(client: Languag
     await diagnostics_of(client, train, lambda d: "DL501" not in codes(d))
 
 
+SETTINGS = "DROPOUT = 0.9\n"
+HEAD = """import torch.nn as nn
+from settings import DROPOUT
+
+head = nn.Sequential(nn.Linear(512, 10), nn.Dropout(DROPOUT))
+"""
+
+
+@pytest.mark.files({"settings.py": SETTINGS, "head.py": HEAD})
+async def test_an_edited_configuration_value_updates_the_files_that_import_it(
+    client: LanguageClient, workspace: Path
+) -> None:
+    head = open_file(client, workspace / "head.py")
+    found = await diagnostics_of(client, head, lambda d: codes(d) == ["DL303"])
+    assert "with `settings.DROPOUT = 0.9`" in found[0].message
+    settings = open_file(client, workspace / "settings.py")
+    await diagnostics_of(client, settings)
+    replace_all(client, settings, "DROPOUT = 0.1\n", version=2)
+    await diagnostics_of(client, head, lambda d: codes(d) == [])
+    replace_all(client, settings, SETTINGS, version=3)
+    await diagnostics_of(client, head, lambda d: codes(d) == ["DL303"])
+
+
+@pytest.mark.files({"models.py": MODELS, "train.py": TRAIN.replace("from models import CharLSTM", "from models import *")})
+async def test_an_edit_of_all_in_a_star_imported_file_updates_the_findings_of_another(
+    client: LanguageClient, workspace: Path
+) -> None:
+    """Only the namespace of ``models.py`` changes (its classes stay the same): ``__all__`` then
+    leaves ``CharLSTM`` out of ``from models import *``."""
+    train = open_file(client, workspace / "train.py")
+    await diagnostics_of(client, train, lambda d: "DL501" in codes(d))
+    models = open_file(client, workspace / "models.py")
+    await diagnostics_of(client, models)
+    replace_all(client, models, '__all__ = ["Other"]\n' + MODELS, version=2)
+    await diagnostics_of(client, train, lambda d: "DL501" not in codes(d))
+
+
 @pytest.mark.files({
     "pyproject.toml": '[tool.dllint]\nextend-select = ["DL505"]\ndocs-url = "https://mirror.example.com/dllint/"\n'
                       '[tool.dllint.per-file-ignores]\n"legacy/*" = ["DL301"]\n',

@@ -63,6 +63,10 @@ class InitActivationMismatch(Rule):
     a file where only one hidden layer is mismatched (a two-layer head: the variance is scaled
     once, which does not compound).
 
+    Not judged: files that publish trained weights for their models (a Hugging Face
+    `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
+    downloaded by URL): their initialisation is the recipe those weights were trained with.
+
     ## Why is this bad?
     Both schemes pick the weight variance that keeps the activation variance constant from
     layer to layer — but for different activations. Xavier (Glorot & Bengio, 2010) assumes an activation
@@ -111,6 +115,7 @@ class InitActivationMismatch(Rule):
     code = "DL103"
     name = "init-activation-mismatch"
     summary = "Xavier init before ReLU layers, or He init before tanh/sigmoid layers"
+    judges_architecture = True  # (an init recipe that published weights were trained with)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         candidates = [(write, scheme) for write in sem.init_writes if (scheme := _scheme(write)) is not None]

@@ -105,7 +105,7 @@ class SaturatingActivationStack(Rule):
         reported: list[set[int]] = []
         for stack in sorted(stacks, key=len, reverse=True):
             nodes = {id(_node(tensor)) for tensor in stack}
-            first = _node(stack[0])
+            first = _site(stack)
             if first is None or any(nodes <= seen or id(first) in seen for seen in reported):
                 continue
             reported.append(nodes)
@@ -121,6 +121,15 @@ class SaturatingActivationStack(Rule):
 
 def _node(tensor: Tensor):
     return tensor.target.node if isinstance(tensor.target, Layer) else tensor.node
+
+
+def _site(stack: list[Tensor]):
+    """Where the reader sees the stack: the first activation's constructor, unless that one
+    activation module is applied several times (``self.act = nn.Tanh()`` reused after every
+    layer) — then its first application in ``forward``."""
+    first = stack[0]
+    shared = isinstance(first.target, Layer) and sum(tensor.target is first.target for tensor in stack) > 1
+    return first.node if shared and first.node is not None else _node(first)
 
 
 def _deepest_stack(graph, hidden: Callable[[Tensor], bool]) -> list[Tensor]:

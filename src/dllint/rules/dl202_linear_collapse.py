@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from fractions import Fraction
-
 import re
+from fractions import Fraction
 from typing import Any, Iterator, Optional
 
 import libcst as cst
@@ -17,6 +16,7 @@ from dllint.semantics import (
     options_of,
     short_name,
 )
+from dllint.semantics.config_values import Record
 from dllint.semantics.syntax import dotted_name
 from dllint.semantics.values import Constant, Container, Instance, Merge, Obj, Value
 from dllint.semantics.weights import RawWeights, trace_graphs, weight_shape
@@ -328,6 +328,8 @@ def _returned_ids(sem: FileSemantics, values: list[Value]) -> set[int]:
         elif isinstance(value, Obj):
             stack.extend(value.args)
             stack.extend(value.kwargs.values())
+        elif isinstance(value, Record):
+            stack.extend(value.fields.values())
         elif isinstance(value, Instance):
             stack.extend(value.init_args.values())
             if isinstance(value.node, cst.Call):

@@ -4,8 +4,11 @@ from typing import Iterator, Optional
 
 import libcst as cst
 
+from dllint.findings import SAFE, UNSAFE
 from dllint.rules.base import Report, Rule, TextEdit
-from dllint.semantics import FileSemantics, Layer, Tensor, short_name
+from dllint.semantics import FileSemantics, Layer, Tensor, options_of, short_name
+from dllint.semantics.inits import written
+from dllint.semantics.modes import submodules
 from dllint.semantics.occurrences import Occurrences
 
 _BIASED = ("linear", "conv", "conv_transpose")
@@ -57,6 +60,14 @@ class BiasBeforeBatchNorm(Rule):
     )
     ```
 
+    ## Fix safety
+    The fix sets `bias=False`. It is safe — the BatchNorm cancels the bias, so the model
+    computes the same function — unless other code uses the bias as a tensor: an init loop of
+    the file that writes `m.bias` with no `is not None` check, or a function of another file
+    given the model (an `initialize_weights(model)` helper that zeroes every bias). There the fix
+    is unsafe (`--unsafe-fixes`): that code must learn that the bias may be `None`. The fix is not
+    offered when the line also builds layers that do not feed BatchNorm.
+
     ## References
     - Ioffe & Szegedy, [Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift](https://arxiv.org/abs/1502.03167), ICML 2015, §3.2 (the bias is cancelled by the mean subtraction; β takes its role)
     - [PyTorch: torch.nn.BatchNorm2d](https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html)
@@ -68,6 +79,7 @@ class BiasBeforeBatchNorm(Rule):
     summary = "Bias of a layer that feeds BatchNorm directly"
     judges_architecture = True
     fixable = True
+    fix_applicability = (SAFE, UNSAFE)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         frozen = sem.frozen_parameters
@@ -87,8 +99,12 @@ class BiasBeforeBatchNorm(Rule):
                     continue
                 occurrences.flag(layer, graph)
                 norms.setdefault(id(layer.node), norm)
+        touched = _bias_touched_elsewhere(sem)
         for occurrence in occurrences:
             layer, norm = occurrence.layer, norms[id(occurrence.layer.node)]
+            # With no bias, code that writes it (``m.bias.data.zero_()`` in an init loop with no
+            # ``is not None`` check) or a helper of another file given the model would fail.
+            applicability = UNSAFE if id(layer.node) in touched else SAFE
             yield Report(
                 layer.node,
                 f"`{short_name(layer.qualified)}` feeds `{short_name(norm.qualified)}` directly but keeps its bias: "
@@ -96,7 +112,33 @@ class BiasBeforeBatchNorm(Rule):
                 f"output) — pass `bias=False`{occurrence.note()}",
                 fix_message="Pass `bias=False`" if occurrence.everywhere else None,
                 edits=_bias_false(layer) if occurrence.everywhere else (),
+                applicability=applicability,
             )
+
+
+def _bias_touched_elsewhere(sem: FileSemantics) -> set[int]:
+    """Layer constructor calls (by id) whose layers' ``bias`` some code uses as a tensor without
+    checking it exists — an init write in this file not guarded by a ``bias`` test — or whose
+    model is handed to a function of another file (an ``initialize_weights(self)`` there)."""
+    touched: set[int] = set()
+    for write in sem.init_writes:
+        if any("bias" in _code(test) for test, _ in write.site.guards):
+            continue
+        for target in written(sem, write):
+            layer = target.layer
+            if layer is not None and target.parameter == "bias":
+                touched.add(id(layer.node))
+    for call in sem.evaluator.external_calls:
+        for value in (*call.args, *call.kwargs.values()):
+            for option in options_of(value):
+                if isinstance(option, Layer):
+                    touched.add(id(option.node))
+                touched.update(id(held.node) for held in submodules(option) if isinstance(held, Layer))
+    return touched
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
 
 
 def _used_elsewhere(graph, output: Tensor, norm_application: Tensor) -> bool:

@@ -9,6 +9,7 @@ from dllint.findings import UNSAFE
 from dllint.rules.base import Option, Report, Rule, TextEdit
 from dllint.semantics import UNKNOWN, FileSemantics, fold, short_name
 from dllint.semantics.syntax import bind_arguments, dotted_name
+from dllint.semantics.config_values import ConfigValue, config_source
 from dllint.semantics.values import Constant
 
 # Functional dropout and where its drop probability sits among the positional arguments.
@@ -32,12 +33,16 @@ class KeepProbDropout(Rule):
     Flags dropout whose drop probability is `min-p` (default 0.8) or more: `nn.Dropout(p)`,
     `nn.Dropout1d/2d/3d`, `nn.AlphaDropout`, and the functional forms `F.dropout(x, p)`,
     `F.dropout2d(x, p)`, `torch.dropout(x, p, train)`. The probability is folded from literals,
-    module-level constants and the arguments a model class was built with
-    (`Net(keep_prob=0.9)` → the `nn.Dropout(keep_prob)` inside it); when it comes from the
-    arguments of one call site, the finding is reported at that call.
+    module-level constants, the arguments a model class was built with
+    (`Net(keep_prob=0.9)` → the `nn.Dropout(keep_prob)` inside it), and configuration: an
+    `argparse` option's default (`args.dropout` with `--dropout` defaulting to 0.9), a field of
+    a dataclass, `NamedTuple` or config class (`cfg.dropout`). When it comes from the arguments
+    of one call site, the finding is reported at that call; when it is an option's default the
+    user can override, the finding says so ("with the default `--dropout 0.9`").
 
-    Not flagged: probabilities up to 0.7, and values dllint cannot fold (a config field, a
-    parameter without a default).
+    Not flagged: probabilities up to 0.7, and values dllint cannot fold (a config loaded from a
+    file, a parameter without a default, an option without a default, one with `choices=`, or a
+    namespace handed to code that may change it).
 
     ## Why is this bad?
     In PyTorch, `p` is the probability that a unit is *zeroed* (and the survivors are scaled
@@ -109,8 +114,8 @@ class KeepProbDropout(Rule):
             if _is_number(p):
                 if p < limit:
                     continue
-                node, _ = layer.report_site("p")
-                message = _message(short_name(layer.qualified), p)
+                node, where = layer.report_site("p")
+                message = _message(short_name(layer.qualified), p, where)
             elif names and _keep_named(layer.args.get("p")):
                 message = _name_message(short_name(layer.qualified), layer.args["p"])
             else:
@@ -125,11 +130,11 @@ class KeepProbDropout(Rule):
                 if id(site.node) in reported:
                     continue
                 expr = bind_arguments(site.node, ("input", "p")).get("p")
-                p = _functional_p(sem, site.node, expr, index, site.scope)
+                p, source = _functional_p(sem, site.node, expr, index, site.scope)
                 if _is_number(p):
                     if p < limit:
                         continue
-                    message = _message(short_name(qualified), p)
+                    message = _message(short_name(qualified), p, f" ({source.describe()})" if source is not None else "")
                 elif names and _keep_named(expr):
                     message = _name_message(short_name(qualified), expr)
                 else:
@@ -166,21 +171,25 @@ def _complement(expr: Optional[cst.BaseExpression], p: Any, scope) -> tuple[Text
     return (TextEdit.before(expr, "1 - ("), TextEdit(expr, ")", start="end"))
 
 
-def _functional_p(sem: FileSemantics, node: cst.Call, expr: Optional[cst.BaseExpression], index: int, scope) -> Any:
-    """The drop probability a functional dropout call receives: the values the evaluator saw
-    reach it when they all agree, else the folded argument (0.5 when it is not passed)."""
+def _functional_p(
+    sem: FileSemantics, node: cst.Call, expr: Optional[cst.BaseExpression], index: int, scope
+) -> tuple[Any, Optional[ConfigValue]]:
+    """The drop probability a functional dropout call receives, and the configuration default
+    it is, if it is one: the largest constant the evaluations saw reach it (a helper called
+    with a high rate from one caller drops that much there; an evaluation of the helper on its
+    own, with its parameters unknown, says nothing), else the folded argument (0.5 when it is
+    not passed)."""
     if expr is None:
-        return UNKNOWN if any(arg.star for arg in node.args) else 0.5
-    seen = set()
+        return (UNKNOWN if any(arg.star for arg in node.args) else 0.5), None
+    seen: list[Constant] = []
     for _callee, args, kwargs in sem.observed(node):
         value = kwargs.get("p", args[index] if len(args) > index else None)
-        if not isinstance(value, Constant) or not _is_number(value.value):
-            seen = set()
-            break
-        seen.add(value.value)
-    if len(seen) == 1:
-        return seen.pop()
-    return fold(expr, scope, _defaults(expr, scope))
+        if isinstance(value, Constant) and _is_number(value.value):
+            seen.append(value)
+    if seen:
+        highest = max(seen, key=lambda constant: constant.value)
+        return highest.value, config_source(highest)
+    return fold(expr, scope, _defaults(expr, scope)), None
 
 
 def _defaults(expr: cst.BaseExpression, scope) -> dict[str, Any]:
@@ -208,9 +217,9 @@ def _keep_named(expr: Optional[cst.BaseExpression]) -> bool:
     return bool(name and _KEEP_NAME.search(name.rsplit(".", 1)[-1]))
 
 
-def _message(what: str, p: float) -> str:
+def _message(what: str, p: float, where: str = "") -> str:
     return (
-        f"`{what}` drops {p:g} of the units: PyTorch's `p` is the probability to *zero* a unit, not to keep it "
+        f"`{what}` drops {p:g} of the units{where}: PyTorch's `p` is the probability to *zero* a unit, not to keep it "
         f"(TF1's `keep_prob`) — if you meant to keep {p:g}, pass `p={round(1 - p, 6):g}`"
     )
 

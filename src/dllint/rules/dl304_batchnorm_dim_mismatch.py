@@ -19,8 +19,10 @@ class BatchNormDimMismatch(Rule):
     Flags a `BatchNorm1d`/`BatchNorm2d`/`BatchNorm3d` fed directly — in an `nn.Sequential` or
     through `forward`'s dataflow, looking through activations, dropout, padding and
     `nn.Identity` — by a layer of another dimensionality: a `Conv3d` (or 3-D pooling, 3-D
-    norm) into `BatchNorm2d`, a `Conv2d` into `BatchNorm1d`, a `Conv1d` into `BatchNorm2d`.
-    The fix renames the norm to the matching dimensionality.
+    norm) into `BatchNorm2d`, a `Conv2d` into `BatchNorm1d`, a `Conv1d` into `BatchNorm2d` —
+    and, the other way round, a BatchNorm whose output feeds only a layer of another
+    dimensionality (an input normaliser `BatchNorm2d` in front of a `Conv3d`). The fix renames
+    the norm to the matching dimensionality.
 
     Not flagged: a reshape between them (`flatten`, `view`, `nn.Flatten`, `permute`), which
     changes the rank on purpose; `Linear → BatchNorm1d` and `Conv1d → BatchNorm1d` (both
@@ -69,16 +71,19 @@ class BatchNormDimMismatch(Rule):
                 if norm.op.kind != "norm" or norm.op.family != "batch" or norm.op.dims is None or not tensor.inputs:
                     continue
                 source = _dimensioned_source(tensor.inputs[0])
-                if source is None:
+                fed = _dimensioned_consumer(graph, tensor) if source is None else None
+                neighbour = source or fed
+                if neighbour is None:
                     continue
-                dims = source.module_op.dims  # type: ignore[union-attr]
+                dims = neighbour.module_op.dims  # type: ignore[union-attr]
                 if dims is None or dims == norm.op.dims or id(norm.node) in reported:
                     continue
                 reported.add(id(norm.node))
                 wanted = norm.qualified[:-2] + f"{dims}d"
+                relation = f"is fed by {describe(neighbour)}, whose output" if source else f"feeds {describe(neighbour)}, whose input"
                 yield Report(
                     norm.node,
-                    f"`{short_name(norm.qualified)}` is fed by {describe(source)}, whose output has {dims} spatial "
+                    f"`{short_name(norm.qualified)}` {relation} has {dims} spatial "
                     f"dimension{'s' if dims != 1 else ''}: it fails on that rank (or normalises over the wrong axis) — "
                     f"use `{short_name(wanted)}`",
                     fix_message=f"Use `{short_name(wanted)}`",
@@ -101,6 +106,26 @@ def _dimensioned_source(value) -> Optional[Tensor]:
         if op.kind not in _RANK_PRESERVING or not current.inputs:
             return None
         current = current.inputs[0]
+    return None
+
+
+def _dimensioned_consumer(graph, norm_application: Tensor) -> Optional[Tensor]:
+    """The first layer with a known dimensionality that the norm's output reaches through
+    rank-preserving operations, when it goes nowhere else (an input normaliser ``BatchNorm2d``
+    in front of a ``Conv3d``); None otherwise."""
+    current = norm_application
+    for _ in range(50):
+        consumers = graph.consumers.get(id(current), [])
+        if len(consumers) != 1:
+            return None
+        current = consumers[0]
+        op = current.module_op
+        if op is None:
+            return None
+        if op.family in _DIMENSIONED and op.kind in ("affine", "pool") and op.dims is not None:
+            return current
+        if op.kind not in _RANK_PRESERVING:
+            return None
     return None
 
 

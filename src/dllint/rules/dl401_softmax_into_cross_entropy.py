@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Iterator
 
 from dllint.findings import UNSAFE
-from dllint.project import unless_output_is_not
 from dllint.rules.base import Report, Rule
 from dllint.rules.editing import remove_activation
 from dllint.semantics import FileSemantics, short_name
@@ -18,7 +17,10 @@ class SoftmaxIntoCrossEntropy(Rule):
     model whose last layer is `nn.Softmax` (or whose `forward` returns `torch.softmax(...)`)
     called and fed to the loss. The value is followed through local variables, reshapes
     (`.view(-1, C)`), dropout, indexing, same-file helpers, criterion objects held in variables
-    or attributes (`self.criterion`), and model classes defined in other files of the run.
+    or attributes (`self.criterion`), model classes defined in other files of the run, and the
+    elements of a model's output when it returns several things (a dict, a tuple, a
+    `NamedTuple`, a dataclass or a `ModelOutput`: `out["probs"]`, `out.logits`, `probs, logits =
+    model(x)`), each element judged on its own.
 
     Not flagged: a softmax used only for metrics, printing or `argmax` while the loss gets the
     logits; a model that returns logits in training and probabilities in eval
@@ -88,7 +90,7 @@ class SoftmaxIntoCrossEntropy(Rule):
         for application, origin in loss_inputs(sem, ("cross_entropy",), ("softmax",)):
             loss = f"`{short_name(application.qualified)}`"
             if origin.deferred:
-                source = f"the output of `{origin.deferred[0].rsplit('.', 1)[-1]}`, whose forward ends in a softmax"
+                source = f"{origin.deferred_output()}, which its forward computes with a softmax"
             else:
                 source = f"already the output of {describe_origin(sem, application, origin)}"
             fix = remove_activation(sem, application, origin, ("cross_entropy",))
@@ -100,5 +102,5 @@ class SoftmaxIntoCrossEntropy(Rule):
                 fix_message="Remove the softmax: pass the logits to the loss" if fix else None,
                 edits=fix[0] if fix else (),
                 applicability=UNSAFE,
-                unless=unless_output_is_not(origin.deferred, ("softmax",)) if origin.deferred else None,
+                unless=origin.unless(("softmax",)) if origin.deferred else None,
             )

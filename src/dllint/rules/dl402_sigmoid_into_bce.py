@@ -3,12 +3,11 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 from dllint.findings import UNSAFE
-from dllint.project import unless_output_is_not
 from dllint.rules.base import Option, Report, Rule, TextEdit
 from dllint.rules.editing import remove_activation, rename_callee
-from dllint.semantics.outputs import comes_from, from_parameters
 from dllint.semantics import FileSemantics, short_name
 from dllint.semantics.losses import describe_origin, loss_inputs
+from dllint.semantics.outputs import comes_from, from_parameters
 
 
 class SigmoidIntoBce(Rule):
@@ -24,12 +23,14 @@ class SigmoidIntoBce(Rule):
 
     The value is followed like DL401 follows it: through variables, reshapes, indexing,
     clamping (`probs.clamp(eps, 1 - eps)` is still a sigmoid output), same-file helpers,
-    criterion objects in variables or attributes, and model classes of other files of the run.
+    criterion objects in variables or attributes, model classes of other files of the run, and
+    the elements of a model's output record (`out["prob"]`, `out.logits`, `prob, aux = model(x)`).
 
     Not flagged: `BCELoss` on probabilities that do not come from a sigmoid in the same model or
     file (a softmax column, a model loaded from elsewhere, an average of probabilities); a
-    sigmoid used only for metrics or thresholding while the loss gets the logits; a model that
-    applies the sigmoid only in eval mode.
+    sigmoid used only for metrics or thresholding while the loss gets the logits (also a model that
+    returns both, `{"logits": z, "probs": z.sigmoid()}`, with the logits going to the loss); a
+    model that applies the sigmoid only in eval mode.
 
     ## Why is this bad?
     The sigmoid is the two-class case of the softmax and squashes a score into (0, 1). Binary
@@ -129,7 +130,7 @@ class SigmoidIntoBce(Rule):
         for application, origin in loss_inputs(sem, losses, ("sigmoid",)):
             loss = f"`{short_name(application.qualified)}`"
             if origin.deferred:
-                source = f"the output of `{origin.deferred[0].rsplit('.', 1)[-1]}`, whose forward ends in a sigmoid"
+                source = f"{origin.deferred_output()}, which its forward computes with a sigmoid"
             else:
                 source = f"the output of {describe_origin(sem, application, origin)}"
             if application.family == "bce_with_logits":
@@ -150,7 +151,7 @@ class SigmoidIntoBce(Rule):
                 fix_message=fix_message,
                 edits=edits,
                 applicability=UNSAFE,
-                unless=unless_output_is_not(origin.deferred, ("sigmoid",)) if origin.deferred else None,
+                unless=origin.unless(("sigmoid",)) if origin.deferred else None,
             )
 
 

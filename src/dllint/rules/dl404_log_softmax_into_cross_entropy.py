@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from dllint.findings import UNSAFE
-from dllint.project import LOGITS, unless_output_is_not
+from dllint.project import LOGITS
 from dllint.rules.base import Option, Report, Rule
 from dllint.rules.editing import remove_activation
 from dllint.semantics import FileSemantics, short_name
@@ -23,7 +23,7 @@ class LogSoftmaxIntoCrossEntropy(Rule):
       one) or softmax probabilities with no log.
 
     Values are followed like DL401 follows them (variables, reshapes, indexing, helpers,
-    criterion objects, model classes of other files of the run).
+    criterion objects, model classes of other files of the run, elements of a model's output).
 
     Not flagged: `log_softmax` → `NLLLoss` (the intended pairing, as in PyTorch's MNIST
     example); `torch.log(softmax(x))` → `NLLLoss` (log-probabilities, if less precise ones);
@@ -141,7 +141,7 @@ class LogSoftmaxIntoCrossEntropy(Rule):
             )
         else:
             if origin.deferred:
-                source = f"the output of `{_short(origin.deferred[0])}`, whose forward ends in `log_softmax`"
+                source = f"{origin.deferred_output()}, which its forward computes with `log_softmax`"
             else:
                 source = f"already the output of {describe_origin(sem, application, origin)}"
             message = (
@@ -157,14 +157,14 @@ class LogSoftmaxIntoCrossEntropy(Rule):
             "logits to the loss" if fix else None,
             edits=fix[0] if fix else (),
             applicability=UNSAFE,
-            unless=unless_output_is_not(origin.deferred, ("log_softmax",)) if origin.deferred else None,
+            unless=origin.unless(("log_softmax",)) if origin.deferred else None,
         )
 
     def _nll(self, sem: FileSemantics, application, origin, family: str) -> Report:
         loss = f"`{short_name(application.qualified)}`"
         if origin.deferred:
             ends = "raw logits" if family == LOGITS else "softmax probabilities"
-            source = f"the output of `{_short(origin.deferred[0])}`, whose forward returns {ends}"
+            source = f"{origin.deferred_output()}, which its forward returns as {ends}"
         elif family == LOGITS:
             source = f"raw logits from {describe_origin(sem, application, origin)}"
         else:
@@ -182,9 +182,5 @@ class LogSoftmaxIntoCrossEntropy(Rule):
         return Report(
             application.node,
             f"{loss} expects log-probabilities, but this input is {source}: {why}",
-            unless=unless_output_is_not(origin.deferred, (family,)) if origin.deferred else None,
+            unless=origin.unless((family,)) if origin.deferred else None,
         )
-
-
-def _short(qualified: str) -> str:
-    return qualified.rsplit(".", 1)[-1]

@@ -11,6 +11,7 @@ from dllint.project import (
 )
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics, Instance, Layer
+from dllint.semantics.frameworks import Driver
 from dllint.semantics.loops import TrainingStep, ancestors, called_elsewhere, holds, received_models
 from dllint.semantics.sequences import time_steps
 from dllint.semantics.values import Obj, Value, options_of
@@ -25,15 +26,27 @@ class RnnWithoutGradClipping(Rule):
     Flags a training step — `loss.backward()` followed by `optimizer.step()` — for a model
     that contains `nn.RNN`, `nn.LSTM`, `nn.GRU` or one of their cells, when nothing clips the
     gradients between the backward pass and the step (`torch.nn.utils.clip_grad_norm_`,
-    `clip_grad_value_`, `accelerator.clip_grad_norm_`, Lightning's `self.clip_gradients`). The
-    model is found from the loss (what computed it) or from the optimizer
-    (`Adam(model.parameters())`), through local variables, helper functions of the same file,
-    and classes defined in other files of the run.
+    `clip_grad_value_`, `accelerator.clip_grad_norm_`, `fabric.clip_gradients`, FSDP's
+    `model.clip_grad_norm_`, Lightning's `self.clip_gradients`). The model is found from the
+    loss (what computed it) or from the optimizer (`Adam(model.parameters())`), through local
+    variables, helper functions of the same file, and classes defined in other files of the run.
 
-    Not flagged: clipping done in a helper the step calls; training driven by a trainer that
-    clips for you (`Trainer(gradient_clip_val=...)`, `TrainingArguments(max_grad_norm=...)`
-    — there is no hand-written `backward`/`step` pair to flag); models without recurrent layers;
-    recurrent layers that the code feeds fixed sequences of at most 32 steps (the 28 rows of an
+    Training loops that a framework runs are checked the same way:
+    - a Lightning `Trainer` (also one built by `LightningCLI`) that fits a module with a
+      recurrent layer with automatic optimisation and no `gradient_clip_val` (unset, `0` or
+      `None`, also as the default of the `argparse` option it is read from), when the module does
+      not override `configure_gradient_clipping` — reported at the `Trainer(...)` call, also when
+      the module's class is in another file;
+    - a Hugging Face `Trainer`/`Seq2SeqTrainer` whose `TrainingArguments` set `max_grad_norm` to
+      `0` or `None` (the default, 1.0, clips) — reported at the `TrainingArguments(...)`;
+    - a DeepSpeed engine whose config (a literal dict, or a JSON file found next to the linted
+      file or in a folder above it) sets no `gradient_clipping` — reported at `engine.step()`;
+    - Accelerate (`accelerator.backward(loss)`), Fabric (`fabric.backward(loss)`) and Lightning's
+      manual optimisation (`self.manual_backward(loss)`) steps, like hand-written ones.
+
+    Not flagged: clipping done in a helper the step calls; a framework whose clipping is set
+    where dllint cannot read it (a YAML config, the command line, `Trainer(**cfg)`,
+    `args.deepspeed_config`); models without recurrent layers; recurrent layers that the code feeds fixed sequences of at most 32 steps (the 28 rows of an
     MNIST image, `x.view(-1, TIME_STEP, INPUT_SIZE)` with constants): so few steps cannot
     multiply into an explosion.
 
@@ -103,13 +116,24 @@ class RnnWithoutGradClipping(Rule):
             if key not in best or rank < best[key][0]:
                 best[key] = (rank, step, verdict[1])
         for _, step, unless in best.values():
-            yield Report(
-                step.step.node,
-                "this optimizer step applies the gradients of a recurrent model (RNN/LSTM/GRU) that were never "
-                "clipped: backpropagation through time can make them explode on one long sequence — call "
-                "`torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` between `backward()` and `step()`",
-                unless=unless,
-            )
+            yield Report(step.step.node, _message(step.driver, step.backward.driver), unless=unless)
+
+
+def _message(driver: Optional[Driver], backward: Optional[Driver]) -> str:
+    if driver is None:
+        fix = backward.fix if backward is not None else (
+            "call `torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` between `backward()` and `step()`"
+        )
+        return (
+            "this optimizer step applies the gradients of a recurrent model (RNN/LSTM/GRU) that were never "
+            f"clipped: backpropagation through time can make them explode on one long sequence — {fix}"
+        )
+    trains = f"trains a recurrent model (RNN/LSTM/GRU) through {driver.hook}" if driver.hook else "trains a recurrent model (RNN/LSTM/GRU)"
+    setting = f" ({driver.setting})" if driver.setting else ""
+    return (
+        f"this {driver.framework} {trains} without clipping the gradients{setting}: backpropagation through time "
+        f"can make them explode on one long sequence — {driver.fix}"
+    )
 
 
 def _verdict(sem: FileSemantics, step: TrainingStep) -> Optional[tuple[bool, Optional[Callable]]]:
@@ -130,6 +154,8 @@ def _verdict(sem: FileSemantics, step: TrainingStep) -> Optional[tuple[bool, Opt
     callees = called_elsewhere(step.between)
     if callees:
         conditions.append(unless_callee_does(callees, "clip"))
+    if step.driver is not None and step.driver.unless is not None:
+        conditions.append(step.driver.unless)  # a Lightning module of another file that clips itself
     return recurrent, unless_any(*conditions) if conditions else None
 
 

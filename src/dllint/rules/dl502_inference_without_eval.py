@@ -5,11 +5,11 @@ from typing import Callable, Iterator, Optional
 import libcst as cst
 
 from dllint.findings import UNSAFE
-from dllint.project import unless_any, unless_callers_evaluate, unless_none_hold_or_custom_call
+from dllint.project import unless_any, unless_callee_does, unless_callers_evaluate, unless_none_hold_or_custom_call
 from dllint.rules.base import Report, Rule, TextEdit
 from dllint.rules.editing import statement_after, statement_before
 from dllint.semantics import FileSemantics, Param
-from dllint.semantics.trace import Event, Trace
+from dllint.semantics.catalog import may_be_project_function
 from dllint.semantics.loops import (
     holds,
     inference_function,
@@ -20,6 +20,8 @@ from dllint.semantics.loops import (
     used_as_prediction,
 )
 from dllint.semantics.syntax import dotted_name
+from dllint.semantics.trace import Event, Trace
+from dllint.semantics.values import Obj, options_of
 
 _DROPOUT_OR_BN = frozenset({"dropout", "batch"})
 
@@ -38,7 +40,11 @@ class InferenceWithoutEval(Rule):
     `from_pretrained` (already in eval mode); models whose class is known to have neither
     Dropout nor BatchNorm (InstanceNorm keeps no running statistics); `no_grad` forwards inside
     a training step (an EMA or momentum teacher); a model calling itself or its own submodules
-    inside its methods (a `generate` method under `@torch.no_grad()`).
+    inside its methods (a `generate` method under `@torch.no_grad()`); evaluation that a
+    framework runs in eval mode (Lightning's `validation_step`/`test_step`/`predict_step` and
+    their hooks, a Hugging Face `Trainer`'s `evaluate`/`predict` and a subclass's
+    `prediction_step`). A model handed back by `accelerator.prepare`, `fabric.setup` or a
+    wrapper (`DataParallel`, FSDP, `torch.compile`) is the same model.
 
     ## Why is this bad?
     `torch.no_grad()` only stops gradient tracking; it does not change how layers behave. A
@@ -139,6 +145,11 @@ def _unless(sem: FileSemantics, event: Event, verdict) -> Optional[Callable]:
         conditions.append(unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")))
     if event.mode == "caller":
         conditions.extend(unless_callers_evaluate(function, param) for function, param in received_models(sem, [event.target]))
+    factories = tuple(
+        option.qualified for option in options_of(event.target) if isinstance(option, Obj) and may_be_project_function(option.qualified)
+    )
+    if factories:
+        conditions.append(unless_callee_does(factories, "eval"))  # ``load_model()`` of another file calls ``.eval()``
     return unless_any(*conditions) if conditions else None
 
 

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Iterator, Optional
 
+from dllint.project import unless_none_hold_or_custom_call
 from dllint.rules.base import Report, Rule
 from dllint.semantics import FileSemantics
+from dllint.semantics.loops import ancestors, holds
 from dllint.semantics.trace import Event
-from dllint.semantics.loops import ancestors
 from dllint.semantics.values import Value, options_of
 
 
@@ -22,7 +23,8 @@ class EvalNotRestored(Rule):
     or a helper it calls; models that are deliberately trained in eval mode from the start
     (the call is in eval mode on every iteration, e.g. fine-tuning with frozen BatchNorm
     statistics); `.eval()` on a submodule only (`model.backbone.eval()`); validation that
-    happens after the last training step.
+    happens after the last training step; a Lightning `Trainer`'s validation (it switches the
+    module back to training mode).
 
     ## Why is this bad?
     `model.eval()` switches Dropout off and makes BatchNorm normalise with its running
@@ -116,14 +118,25 @@ class EvalNotRestored(Rule):
         for key, (forward, culprit) in unrestored.items():
             if key in restored:
                 continue
+            verdict = holds(sem, forward.target, _MODE_DEPENDENT, unknown=True)
+            if verdict.holds is False:
+                continue  # no layer behaves differently in eval mode: nothing changes
             where = f" in `{culprit.stack[-1].name}()`" if culprit.stack and culprit.stack[-1] is not forward.stack[-1] else ""
+            recurrent = holds(sem, forward.target, frozenset({"recurrent"}), unknown=False).holds
             yield Report(
                 forward.node,
                 f"this training forward runs in eval mode on later iterations: `.eval()`{where} switched the "
                 "model to eval mode and nothing switches it back before training resumes, so Dropout is off "
-                "and BatchNorm stops using batch statistics — call `model.train()` at the start of each "
-                "epoch (or of the training function)",
+                "and BatchNorm stops using batch statistics"
+                + (" (and on CUDA a recurrent layer's backward fails in eval mode)" if recurrent else "")
+                + " — call `model.train()` at the start of each epoch (or of the training function)",
+                unless=None if verdict.holds else unless_none_hold_or_custom_call(verdict.deferred, tuple(_MODE_DEPENDENT)),
             )
+
+
+# Layers that behave differently in eval mode: Dropout, BatchNorm, and recurrent layers (cuDNN
+# refuses their backward in eval mode).
+_MODE_DEPENDENT = frozenset({"dropout", "batch", "recurrent"})
 
 
 class _Nothing:

@@ -37,8 +37,10 @@ class MissingZeroGrad(Rule):
     `if step % accum == 0`, or `step()` and `zero_grad()` both under that condition);
     `zero_grad()` at the end of an iteration instead of the start; clearing done in a
     helper; engines that own the optimizer (`engine.backward(loss)` / `engine.step()`,
-    e.g. DeepSpeed, which zeroes the gradients itself); a single step that is not repeated
-    in a loop; `LBFGS`-style closures passed to `step`.
+    e.g. DeepSpeed, which zeroes the gradients itself) and trainers that clear them for you
+    (Lightning's automatic optimisation, the Hugging Face `Trainer`); a single step that is not
+    repeated in a loop; `LBFGS`-style closures passed to `step`. Accelerate's and Fabric's
+    `backward(loss)` and Lightning's `manual_backward(loss)` are checked like `loss.backward()`.
 
     ## Why is this bad?
     `backward()` does not overwrite `.grad`, it *adds* to it — so that gradients from several
@@ -170,6 +172,8 @@ def _uncleared(events: list[Event], position: dict[int, int], earlier: TrainingS
     the stepped optimizer's gradients happened since ``earlier``'s step."""
     step = earlier.step
     assert step is not None and later.step is not None
+    if step.driver is not None and step.driver.clears:
+        return None  # a framework's step that clears the gradients itself (a Trainer, a DeepSpeed engine)
     if _model_like(step.target) or _same(later.backward.target, step.target):
         return None  # a model's own ``step()``, or ``engine.backward(loss)`` / ``engine.step()``
     optimizer = _optimizer(step)

@@ -18,7 +18,9 @@ class RecurrentStateNotDetached(Rule):
     attached to the previous iteration's autograd graph, when a `backward()` ran through that
     graph in between and another runs through this call's output. The state is followed through
     variables, tuples, helper functions and methods of the same file, nested loops (batches ×
-    epochs) and models of any kind (an `nn.LSTM`, a model class holding one, a model passed in).
+    epochs) and models of any kind (an `nn.LSTM`, a model class holding one, a model passed in),
+    also in loops a framework runs (state kept on a Lightning module between `training_step`
+    calls, `accelerator.backward(loss)`).
 
     Not flagged: `hidden = hidden.detach()` (tuple-wise for an LSTM's `(h, c)`),
     `repackage_hidden(hidden)`, `hidden.detach_()`, `Variable(hidden.data)`; state

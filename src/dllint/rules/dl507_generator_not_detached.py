@@ -22,7 +22,9 @@ class GeneratorNotDetached(Rule):
     that updates the first model only, in a loop that also has the generator's own step (a
     backward through both models, followed by the step of an optimizer over the generator).
     Models, optimizers and losses are followed through variables, helper functions and methods
-    of the same file.
+    of the same file, and through Accelerate (`accelerator.prepare`, `accelerator.backward`) and
+    Lightning's manual optimisation (`self.optimizers()`, `self.manual_backward`;
+    `self.toggle_optimizer(opt_d)` freezes the generator like `requires_grad_(False)`).
 
     Not flagged: `fake.detach()` (or `fake.data`, `Variable(fake.data)`); generation under
     `torch.no_grad()`; `G.requires_grad_(False)` (or `p.requires_grad = False` over its

@@ -19,8 +19,10 @@ from libcst._position import CodeRange
 from dllint.project import LOGITS, CallSummary, ClassSummary, FunctionSummary, ModelArgument, ModuleSummary
 from dllint.semantics import catalog
 from dllint.semantics.catalog import short_name
+from dllint.semantics.config_values import record_fields
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator
+from dllint.semantics.frameworks import class_traits
 from dllint.semantics.scopes import (
     CallSite,
     ClassInfo,
@@ -58,12 +60,17 @@ class FileSemantics:
         source: Source,
         module_name: Optional[str] = None,
         positions: Optional[Mapping[cst.CSTNode, CodeRange]] = None,
+        externals: Optional[Mapping[str, tuple]] = None,
     ) -> None:
         self.module = module
         self.source = source
+        # Configuration values other files of the run give the names this file imports
+        # (``config_values``: facts by the qualified name this file resolves them to).
+        self.externals: Mapping[str, tuple] = externals or {}
         self.text = source.text or ""
         self.module_name = module_name or module_name_for(source.filename)
-        self.info: ModuleInfo = Collector(ModuleInfo(self.module_name, module)).run()
+        is_package = PurePath(source.filename).stem == "__init__"
+        self.info: ModuleInfo = Collector(ModuleInfo(self.module_name, module, is_package=is_package)).run()
         if positions is not None:  # known already (a language server reuses an edited file's)
             self.__dict__["_position_table"] = positions
 
@@ -409,6 +416,43 @@ class FileSemantics:
             outputs[id(graph.cls)] = output_family(graph.returns)
         return outputs
 
+    def class_output_fields(self, cls: ClassInfo) -> Optional[dict[str, str]]:
+        """For a model class whose forward returns a container on every path (a tuple, a dict,
+        an output record or dataclass): what each element is — ``{"logits": "logits",
+        "probs": "sigmoid", "[0]": "logits", ...}`` (output families of ``losses.origin``), an
+        element whose paths disagree or that is unknown left out. None when the forward returns
+        anything else (a tensor) on some path."""
+        known = self._class_fields
+        if id(cls) not in known:
+            known[id(cls)] = None  # a forward that returns another instance of its own class
+            known[id(cls)] = self._output_fields(cls)
+        return known[id(cls)]
+
+    @cached_property
+    def _class_fields(self) -> dict[int, Optional[dict[str, str]]]:
+        return {}
+
+    def _output_fields(self, cls: ClassInfo) -> Optional[dict[str, str]]:
+        from dllint.semantics.losses import origin, output_elements
+
+        families: dict[str, set[Optional[str]]] = {}
+        returned = False
+        for graph in self.forward_graphs:
+            if graph.cls is not cls:
+                continue
+            for value in graph.returns:
+                for option in options_of(value):
+                    elements = output_elements(self, option)
+                    if elements is None:
+                        return None
+                    returned = True
+                    for key, element in elements.items():
+                        found = origin(self, element)
+                        families.setdefault(key, set()).add(found.family if found.known else None)
+        if not returned:
+            return None
+        return {key: seen.pop() for key, seen in families.items() if len(seen) == 1 and None not in seen}
+
     def class_returns_logits(self, cls: ClassInfo) -> bool:
         """Whether a model class's forward returns, on every path, the raw output of a layer
         with weights (``nn.Linear``, a conv, ``F.linear``, a matrix product): logits, with no
@@ -542,10 +586,24 @@ class FileSemantics:
 
         return loss_applications(self)
 
+    @property
+    def wanted_values(self) -> tuple[str, ...]:
+        """The imported names the evaluation looked up that another file of the run may give a
+        configuration value (``from config import DROPOUT``, ``opts.get_args``)."""
+        return tuple(sorted(self.evaluator._config.wanted)) if "evaluator" in self.__dict__ else ()
+
     @cached_property
     def summary(self) -> ModuleSummary:
-        """What the project index needs to know of this file's classes."""
-        summary = ModuleSummary(self.module_name, self.source.filename)
+        """What the project index needs to know of this file's classes and configuration values."""
+        from dllint.semantics import namespace
+        from dllint.semantics.config_values import exported_values
+
+        summary = ModuleSummary(
+            self.module_name, self.source.filename, names=namespace.module_names(self.info),
+            star_imports=namespace.star_imports(self.info), exports=namespace.exports(self.info),
+            choices=namespace.choices(self.info),
+        )
+        summary.values = exported_values(self)
         if not self.mentions_torch:
             return summary
         from dllint.semantics.writes import applications, hidden_layer_paths, hidden_layer_types
@@ -563,6 +621,8 @@ class FileSemantics:
                 methods=frozenset(cls.methods),
                 hidden=hidden_layer_types(self, cls) if is_module else frozenset(),
                 hidden_paths=hidden_layer_paths(self, cls) if is_module else frozenset(),
+                fields=self.class_output_fields(cls) if is_module else None,
+                traits=class_traits(self, cls),
             )
         self._summarise_calls(summary)
         return summary
@@ -704,7 +764,8 @@ class ForwardGraph:
         self.instance = instance
 
     def returned_values(self) -> Iterator[Value]:
-        """What the forward returns, looking into the tuples, lists and dicts it returns."""
+        """What the forward returns, looking into the tuples, lists and dicts it returns, and
+        into output records (``ModelOutput(logits=...)``, a dataclass or ``NamedTuple``)."""
         stack = list(self.returns)
         seen: set[int] = set()
         while stack:
@@ -716,6 +777,8 @@ class ForwardGraph:
                 stack.extend(value.options)
             elif isinstance(value, Container) and value.kind in ("list", "dict"):
                 stack.extend(value.items)
+            elif record_fields(value) is not None:
+                stack.extend(record_fields(value))  # type: ignore[arg-type]
             else:
                 yield value
 
@@ -795,9 +858,11 @@ def _does_loop_work(function: FunctionInfo) -> bool:
     """Whether a function trains, evaluates or runs inference (judged from its own calls)."""
     from dllint.semantics.loops import INFERENCE_NAME
 
+    from dllint.semantics.frameworks import drives_training
+
     if function.no_grad or INFERENCE_NAME.search(function.name):
         return True
-    return any(site.method in _LOOP_METHODS or site.no_grad for site in function.calls)
+    return any(site.method in _LOOP_METHODS or site.no_grad for site in function.calls) or drives_training(function)
 
 
 def _builds_layers(function: FunctionInfo) -> bool:

@@ -7,6 +7,7 @@ Canonical names are the public ones (``torch.nn.Conv2d``, ``torch.nn.functional.
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 
@@ -293,3 +294,33 @@ def short_name(qualified: str) -> str:
         if qualified.startswith(prefix):
             return short + qualified[len(prefix):]
     return qualified
+
+
+# Top-level packages that are never files of a project's run: the standard library and
+# well-known packages (the torch ecosystem, the scientific stack, experiment tooling). A star
+# import of anything else may come from the run (``from models import *``, ``from .layers import *``),
+# and so may a function of such a module. (Not ``datasets``: tutorials often have a datasets.py.)
+_STANDARD_LIBRARY = frozenset(getattr(sys, "stdlib_module_names", ())) | {
+    "os", "sys", "re", "math", "time", "json", "random", "collections", "itertools", "functools", "pathlib", "typing",
+    "argparse", "logging", "copy", "pickle", "shutil", "glob", "subprocess", "datetime", "warnings", "io", "string",
+}
+_LIBRARY_PACKAGES = _STANDARD_LIBRARY | frozenset({
+    "torch", "torchvision", "torchaudio", "torchtext", "numpy", "scipy", "sklearn", "pandas", "matplotlib", "pylab",
+    "PIL", "cv2", "tqdm", "transformers", "timm", "lightning", "pytorch_lightning", "accelerate", "tensorboard",
+    "tensorboardX", "wandb", "yaml", "einops", "apex", "deepspeed", "fairscale", "diffusers", "peft", "hydra",
+    "omegaconf", "skimage", "imageio", "h5py", "requests", "spacy", "nltk", "gym", "gymnasium", "seaborn", "jax",
+    "tensorflow", "keras", "six", "absl", "mlflow", "comet_ml", "onnx", "onnxruntime", "ray", "optuna", "safetensors",
+    "huggingface_hub", "tokenizers", "sentencepiece", "torchmetrics", "kornia", "albumentations", "visdom", "IPython",
+    "sympy",
+})
+
+def is_library_module(module: str) -> bool:
+    """Whether a module is surely not a file of the run (a library's)."""
+    return module.split(".", 1)[0] in _LIBRARY_PACKAGES
+
+
+def may_be_project_function(qualified: str) -> bool:
+    """A lower-case name of a module that is neither the standard library nor a well-known
+    package: a helper of the project (``utils.train_epoch``), as far as one file can tell."""
+    name = qualified.rsplit(".", 1)[-1]
+    return "." in qualified and name[:1].islower() and not is_library_module(qualified)

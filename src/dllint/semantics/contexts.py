@@ -79,7 +79,8 @@ class ContextsMixin:
             # No ``__init__`` of this file: nothing stored yet. A class that builds itself (a
             # recursive tree of blocks) or a very deep nesting: its contents stay unknown
             # rather than unrolling forever.
-            instance = Instance(cls.qualified, node or cls.node, cls=cls, attrs={} if init is None else None, init_args=args)
+            attrs = self._fields_of(cls, args) if init is None else None  # a dataclass: its fields
+            instance = Instance(cls.qualified, node or cls.node, cls=cls, attrs=attrs, init_args=args)
             self._instances[key] = instance
             self._record_configuration(cls, instance)
             return instance
@@ -213,7 +214,7 @@ class ContextsMixin:
     def _init_args(self: "Evaluator", cls: ClassInfo, args: tuple[Value, ...], kwargs: dict[str, Value]) -> dict[str, Value]:
         init = self.sem.find_method(cls, "__init__")
         if init is None:
-            return {}
+            return self._field_args(cls, args, kwargs)
         return bind_call(init, args, kwargs, skip_self=True)
 
     def _param_default(self: "Evaluator", param: Param) -> Optional[Value]:

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import libcst as cst
 
 from dllint.semantics import catalog
+from dllint.semantics.config_values import ConfigMixin, ConfigState, Record, derived_constant, output_field, user_choice
+from dllint.semantics.candidates import CandidatesMixin
 from dllint.semantics.constants import UNKNOWN, arithmetic, fold
 from dllint.semantics.contexts import (
     MAX_INLINE_DEPTH,
@@ -33,8 +35,10 @@ from dllint.semantics.contexts import (
     ContextsMixin,
     bind_positional,
 )
+from dllint.semantics.frameworks import ACCUMULATE, Driver, FrameworksMixin
 from dllint.semantics.library import ExternalCall, LibraryMixin
 from dllint.semantics.modes import ModesMixin
+from dllint.semantics.naming import NamingMixin, string_operation
 from dllint.semantics.paths import MAX_LOOP_UNROLL, Choices, Frame, PathsMixin, State, truth
 from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
 from dllint.semantics.trace import Event, Trace
@@ -47,6 +51,7 @@ from dllint.semantics.values import (
     Instance,
     Layer,
     Merge,
+    Obj,
     Param,
     Reference,
     Starred,
@@ -65,7 +70,7 @@ __all__ = ["Evaluator", "Event", "Trace"]
 MAX_APPLIED_OPTIONS = 4
 
 
-class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
+class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesMixin, CandidatesMixin, NamingMixin, ConfigMixin):
     def __init__(self, sem: "FileSemantics") -> None:
         self.sem = sem
         self.layers: list[Layer] = []
@@ -99,11 +104,17 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         self._loop_targets: dict[int, frozenset[str]] = {}  # per loop node: the names it assigns
         self._configurations: dict[int, list[Instance]] = {}  # per class: the instances built
         self._mode_clock = 0  # orders eval()/train() calls: the latest one wins
+        # per class of this file (id): the arguments of each call that built one, in order
+        self.constructions: dict[int, list[tuple[tuple[Value, ...], dict[str, Value], cst.Call]]] = {}
+        self._accumulating = 0  # inside ``with accelerator.accumulate(model):`` (steps gated by the optimizer)
+        self.engines: dict[int, Driver] = {}  # per model (id): the DeepSpeed engine that wraps it
+        self.lightning_optimizers: dict[int, list[Value]] = {}  # per Lightning module (id): configure_optimizers
         self.escaped: set[int] = set()  # ids of tensors returned, stored or passed out (_escape)
         self._module_state: Optional[State] = None  # the module body's path while it runs
         self._partial_loops: set[int] = set()  # loops being unrolled for fewer iterations than they run
         self._loop_iterables: dict[int, Value] = {}  # per loop node: what it iterates over (this pass)
         self.external_calls: list[ExternalCall] = []  # calls of functions that other files may define
+        self._config = ConfigState()  # argparse parsers and class attributes (config_values.py)
 
     def run_module(self) -> list[Trace]:
         """The module body, once per path."""
@@ -129,7 +140,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             state = State(self._bind_params(function, args or {}, self_value))
             if self_value is not None and function.self_name:
                 state.env[function.self_name] = self_value
-            frame = Frame(function, function.scope, self_value, [], function.no_grad)
+            under_no_grad = self._framework_entry(function, self_value, state)
+            frame = Frame(function, function.scope, self_value, [], function.no_grad or under_no_grad)
             return self._run_root(function, frame, function.node.body, state, choices)
 
         return self._explore(run, choosing=self._builds_models(function))
@@ -233,16 +245,21 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         elif node_type is cst.With:
             frame = self._frames[-1]
             saved = frame.no_grad
+            gated = 0  # ``with accelerator.accumulate(model):``: steps on accumulation boundaries only
             for item in node.items:
                 value = self._value(item.item, state)
                 if self._is_no_grad(item.item):
                     frame.no_grad = True
+                if isinstance(value, Obj) and value.qualified == ACCUMULATE:
+                    gated += 1
                 if item.asname is not None:
                     self._assign(item.asname.name, value, state)
+            self._accumulating += gated
             try:
                 self._block(node.body, state)
             finally:
                 frame.no_grad = saved
+                self._accumulating -= gated
         elif node_type in (cst.Try, cst.TryStar):
             self._try(node, state)
         elif node_type is cst.FunctionDef:
@@ -314,6 +331,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             owner = self._value(target.value, state)
             if isinstance(owner, Instance) and owner.attrs is not None:
                 owner.attrs[target.attr.value] = value
+            elif isinstance(owner, Record):
+                owner.fields[target.attr.value] = value
             elif isinstance(owner, AttributeOf) and target.attr.value == "requires_grad" and _is_false(value):
                 self._freeze(owner)
             if isinstance(owner, (Layer, AttributeOf, Tensor)) and target.attr.value != "grad":
@@ -344,8 +363,11 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                     owner.complete = False
 
     def _unpack(self, value: Value, index: int) -> Value:
+        item = self._config_item(value, Constant(index))
+        if item is not None:
+            return item
         if isinstance(value, Tensor):
-            return self._tensor("subscript", None, (value,), value.node)
+            return self._tensor("subscript", index, (value,), value.node)  # ``logits, aux = model(x)``
         return Unknown()
 
     def _value(self, expr: Optional[cst.BaseExpression], state: State) -> Value:
@@ -394,10 +416,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             operand = self._value(expr.expression, state)
             if type(expr.operator) is cst.Not:
                 known = truth(operand)
-                return Constant(not known) if known is not None else Unknown()
+                return derived_constant(not known, operand) if known is not None else Unknown()
             if isinstance(operand, Constant):
                 folded = _UNARY[type(expr.operator)](operand.value)
-                return Constant(folded) if folded is not UNKNOWN else Unknown()
+                return derived_constant(folded, operand) if folded is not UNKNOWN else Unknown()
             if isinstance(operand, Tensor):
                 return self._tensor("unary", type(expr.operator).__name__, (operand,), expr)
             return Unknown()
@@ -407,6 +429,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             return self._subscript(expr, state)
         if expr_type in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
             return self._comprehension(expr, state)
+        if expr_type is cst.DictComp:
+            return self.dict_comprehension(expr, state)
         if expr_type is cst.NamedExpr:
             value = self._value(expr.value, state)
             self._assign(expr.target, value, state)
@@ -467,7 +491,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             function = self.sem.function_of(binding.node)
             return FunctionRef(function) if function is not None else Unknown()
         if binding.kind == "import":
-            return Reference(catalog.canonical(binding.qualified)) if binding.qualified else Unknown()
+            return self._imported(catalog.canonical(binding.qualified)) if binding.qualified else Unknown()
         if binding.kind == "assign" and binding.value is not None:
             key = f"{id(binding)}"
             if key in self._module_values:
@@ -494,11 +518,13 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
     def _attribute(self, expr: cst.Attribute, state: State) -> Value:
         owner = self._value(expr.value, state)
         name = expr.attr.value
+        if output_field(owner, name):
+            return self._tensor("subscript", name, (owner,), expr)  # ``model(x).logits``
         return self._get_attribute(owner, name)
 
     def _get_attribute(self, owner: Value, name: str) -> Value:
         if isinstance(owner, Reference):
-            return Reference(catalog.canonical(f"{owner.qualified}.{name}"))
+            return self._imported(catalog.canonical(f"{owner.qualified}.{name}"))
         if isinstance(owner, Instance):
             if owner.attrs is not None and name in owner.attrs:
                 return owner.attrs[name]
@@ -508,7 +534,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                     if "builtins.property" in method.decorators:
                         return self._call_function(method, (), {}, owner, None, None)
                     return FunctionRef(method, owner)
-                return Unknown()
+                return self._class_attribute(owner.cls, name) or Unknown()
             return AttributeOf(owner, name)
         if isinstance(owner, (Layer, Param, AttributeOf)):
             return AttributeOf(owner, name)
@@ -516,7 +542,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             return self._tensor("method", name, (owner,), None)
         if isinstance(owner, ClassRef):
             method = self.sem.find_method(owner.cls, name)
-            return FunctionRef(method) if method is not None else Unknown()
+            return FunctionRef(method) if method is not None else self._class_attribute(owner.cls, name) or Unknown()
+        if isinstance(owner, Record):
+            return owner.field(name)
         if isinstance(owner, Merge):
             values = [self._get_attribute(option, name) for option in owner.options]
             result = values[0]
@@ -538,10 +566,16 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
             for element in expr.slice:
                 if isinstance(element.slice, cst.Index):
                     self._value(element.slice.value, state)
+        item = self._config_item(owner, index)
+        if item is not None:
+            return item
         if isinstance(owner, Constant) and isinstance(owner.value, (tuple, list)):
             folded = fold(expr, self._frames[-1].scope, state.constants_named_in(expr))
             return Constant(folded) if folded is not UNKNOWN else Unknown()
         if isinstance(owner, Container):
+            chosen = self.chosen_item(owner, Unknown()) if user_choice(index) else None
+            if chosen is not None:
+                return chosen
             if isinstance(index, Constant):
                 if owner.keys is not None:
                     if index.value in owner.keys:
@@ -554,10 +588,11 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
                 for item in owner.items[1:]:
                     result = merge(result, item)
                 return result
-            return Unknown()
+            return self.chosen_item(owner, index) or Unknown()
         if isinstance(owner, (Tensor, Param)):
-            return self._tensor("subscript", None, (owner,), expr)
-        return Unknown()
+            key = index.value if isinstance(index, Constant) and isinstance(index.value, (str, int)) else None
+            return self._tensor("subscript", key, (owner,), expr)  # the key tells ``out["probs"]`` from ``out["logits"]``
+        return self.any_of(owner, index) or Unknown()
 
     def _slice(self, owner: Value, bounds: cst.Slice, state: State) -> Optional[Value]:
         """``self.layers[:-1]`` of a container whose items are known."""
@@ -572,9 +607,12 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         return Container(owner.kind, owner.items[slice(*parts)], bounds, qualified=owner.qualified)
 
     def _binary(self, operator: str, left: Value, right: Value, node: cst.CSTNode) -> Value:
+        formatted = string_operation(operator, left, right)
+        if formatted is not None:
+            return formatted
         if isinstance(left, Constant) and isinstance(right, Constant):
             folded = arithmetic(operator, left.value, right.value)
-            return Constant(folded) if folded is not UNKNOWN else Unknown()
+            return derived_constant(folded, left, right) if folded is not UNKNOWN else Unknown()
         if operator == "Add" and isinstance(left, Container) and isinstance(right, Container):
             return Container("list", left.items + right.items, node, complete=left.complete and right.complete)
         if operator == "Multiply" and isinstance(left, Container) and isinstance(right, Constant) and isinstance(right.value, int):
@@ -595,7 +633,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         if isinstance(func, cst.Attribute):
             receiver = self._value(func.value, state)
             name = func.attr.value
-            held = isinstance(receiver, Instance) and receiver.attrs is not None and name in receiver.attrs
+            held = any(
+                isinstance(option, Instance) and option.attrs is not None and name in option.attrs
+                for option in options_of(receiver)
+            )
             if not isinstance(receiver, (Reference, ClassRef)) and not held:
                 args, kwargs = self._arguments(node, state)
                 self._observe(node, receiver, args, kwargs)
@@ -651,11 +692,18 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         return tuple(args), kwargs
 
     def _invoke(self, callee: Value, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
+        if isinstance(callee, Merge):
+            chosen = self.invoke_each(callee, args, kwargs, node, state)
+            if chosen is not None:
+                return chosen
         if isinstance(callee, Reference):
             return self._call_reference(callee.qualified, args, kwargs, node, state)
         if isinstance(callee, ClassRef):
             # Any class of this file: a model, or a trainer holding one (``Trainer(Net()).fit()``),
             # whose methods then see the objects it was built with.
+            built = self.constructions.setdefault(id(callee.cls), [])
+            if len(built) < 8:
+                built.append((args, kwargs, node))
             return self.instance_of(callee.cls, self._init_args(callee.cls, args, kwargs), node)
         if isinstance(callee, FunctionRef):
             if callee.bound_self is not None and callee.function.name == "forward":
@@ -696,8 +744,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, ModesMixin):
         frame = self._frames[-1]
         site = self.sem.site_of(node) if isinstance(node, cst.Call) else None
         no_grad = frame.no_grad or bool(site and site.no_grad)
+        conditional = frame.conditional > 0 or (self._accumulating > 0 and kind in ("step", "zero_grad"))
         self._trace.events.append(
-            Event(kind, node, target, site, no_grad, frame.iterations, frame.conditional > 0, tuple(self._stack), **extra)
+            Event(kind, node, target, site, no_grad, frame.iterations, conditional, tuple(self._stack), **extra)
         )
 
     def _is_no_grad(self, expr: cst.BaseExpression) -> bool:

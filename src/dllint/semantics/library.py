@@ -10,15 +10,18 @@ class is known only by name.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from dllint.project import WILDCARD
 from dllint.semantics import catalog
+from dllint.semantics.catalog import may_be_project_function
 from dllint.semantics.modes import model_like
+from dllint.semantics.naming import as_string, string_method
 from dllint.semantics.paths import State
 from dllint.semantics.syntax import bind_arguments
+from dllint.semantics.config_values import user_choice
 from dllint.semantics.values import (
     AttributeOf,
     Constant,
@@ -71,6 +74,9 @@ class LibraryMixin:
 
     def _call_reference(self: "Evaluator", qualified: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
         scope = self._frames[-1].scope
+        framework = self._framework_call(qualified, args, kwargs, node, state)
+        if framework is not None:
+            return framework
         layer = catalog.layer_op(qualified)
         if layer is not None:
             if layer.kind == "container":
@@ -79,9 +85,13 @@ class LibraryMixin:
             env = state.constants_named_in(node)
             site = self._instance_sites[-1] if self._instance_sites else None
             built_by = self._call_nodes[-1] if self._call_nodes else None
-            value = Layer(layer, qualified, node, scope, bound, env, instance_site=site, built_by=built_by)
+            value = Layer(layer, qualified, node, scope, bound, env, instance_site=site, built_by=built_by,
+                          given=constants_given(layer.params, args, kwargs), choices=self._choices)
             self.layers.append(value)
             return value
+        made = self._config_call(qualified, args, kwargs, node)
+        if made is not None:
+            return made
         op = catalog.function_op(qualified)
         if op is not None:
             return self._tensor("function", qualified, tuple(a for a in args if not isinstance(a, Starred)), node, op)
@@ -100,6 +110,8 @@ class LibraryMixin:
             return Obj(qualified, node, args, {"count": count})
         if qualified in ("builtins.enumerate", "builtins.zip", "builtins.reversed"):
             return Obj(qualified, node, args)
+        if qualified == "builtins.str":
+            return as_string(args) or Unknown()
         if qualified in ("builtins.list", "builtins.tuple") and args:
             elements = self._iteration(args[0])
             return Container("list", elements, node) if elements is not None else Container("list", [], node, complete=False)
@@ -109,10 +121,12 @@ class LibraryMixin:
                 owner.attrs[str(name.value)] = value
             return Constant(None)
         if qualified == "builtins.getattr" and len(args) >= 2 and isinstance(args[1], Constant):
-            return self._get_attribute(args[0], str(args[1].value))
+            return (user_choice(args[1]) and self.any_of(args[0], Unknown())) or self._get_attribute(args[0], str(args[1].value))
+        if qualified == "builtins.getattr" and len(args) == 2:
+            return self.any_of(args[0], args[1]) or self.attribute_named_by_guard(args[0], node) or Unknown()
         if qualified == "collections.OrderedDict" or qualified == "builtins.dict":
             return self._dict_from(args, kwargs, node)
-        if qualified.startswith(_ZOO_PREFIXES):
+        if from_zoo(qualified):
             # attrs records what the code puts on it (``model.fc = nn.Linear(512, 10)``: a new head)
             return Instance(qualified, node, origin="zoo", attrs={})
         if qualified.endswith(".from_pretrained"):
@@ -130,7 +144,7 @@ class LibraryMixin:
             isinstance(a, (Tensor, Param)) for a in args
         ):
             return self._tensor("function", qualified, tuple(a for a in args if isinstance(a, (Tensor, Param))), node)
-        if _looks_like_class(qualified):
+        if _looks_like_class(qualified) or qualified.endswith(WILDCARD):
             # A class imported from elsewhere (another file of the run, a library): an
             # instance whose contents the project index may know.
             return Instance(qualified, node)
@@ -215,13 +229,20 @@ class LibraryMixin:
         return container
 
     def _method(self: "Evaluator", receiver: Value, name: str, args: tuple[Value, ...], kwargs: dict[str, Value], node: cst.Call, state: State) -> Value:
+        handled = self._config_method(receiver, name, args, kwargs, node)
+        if handled is not None:
+            return handled
         if isinstance(receiver, SuperOf):
             owner = receiver.owner
-            if isinstance(owner, Instance) and owner.cls is not None:
-                method = self.sem.find_method(owner.cls, name, skip_self=True)
+            instance = next((o for o in options_of(owner) if isinstance(o, Instance)), None) if owner is not None else None
+            if instance is not None and instance.cls is not None:
+                method = self.sem.find_method(instance.cls, name, skip_self=True)
                 if method is not None:
                     return self._call_function(method, args, kwargs, owner, node, state)
             return Unknown()
+        framework = self._framework_method(receiver, name, args, kwargs, node, state)
+        if framework is not None:
+            return framework
         if name in ("eval", "train"):
             mode = "eval" if name == "eval" else _train_mode(args, kwargs)
             self._set_mode(receiver, mode, state)
@@ -229,9 +250,6 @@ class LibraryMixin:
             return receiver
         if name == "backward":
             self._event("backward", node, receiver)
-            return Constant(None)
-        if name == "manual_backward" or (name == "backward" and isinstance(receiver, Obj)):
-            self._event("backward", node, args[0] if args else Unknown())
             return Constant(None)
         if name == "step" and not _is_scheduler(receiver) and not _scheduler_named(node):
             self._event("step", node, receiver, args=args)
@@ -250,6 +268,24 @@ class LibraryMixin:
         if name == "unscale_":
             self._event("unscale", node, receiver)
             return Constant(None)
+        if isinstance(receiver, Merge) and all(isinstance(option, (Instance, Container, Layer)) for option in receiver.options):
+            # One model in several configurations or paths: its own methods, with all of
+            # them as ``self``; what returns the model returns them all.
+            if name in _MODE_METHODS_RETURNING_SELF:
+                return receiver
+            if name in ("parameters", "named_parameters"):
+                return Obj("parameters", node, (receiver,))
+            classes = {id(option.cls) for option in receiver.options if isinstance(option, Instance)}
+            first = receiver.options[0]
+            if len(classes) == 1 and isinstance(first, Instance) and first.cls is not None:
+                method = self.sem.find_method(first.cls, name)
+                if method is not None:
+                    if name == "forward":
+                        return self._forward_call(receiver, args, node, state)
+                    return self._call_function(method, args, kwargs, receiver, node, state)
+            if name == "forward":
+                return self._forward_call(receiver, args, node, state)
+            return Unknown()
         if isinstance(receiver, (Instance, Container, Layer)) or (isinstance(receiver, Param) and model_like(receiver)):
             if name in _MODE_METHODS_RETURNING_SELF:
                 return receiver
@@ -269,6 +305,8 @@ class LibraryMixin:
                 return Constant(None)
             if name == "forward":
                 return self._forward_call(receiver, args, node, state)
+            if name in ("children", "named_children"):
+                return self.children_of(receiver, name == "named_children") or Unknown()
             return Unknown()
         if isinstance(receiver, Container):
             if name == "append" and args:
@@ -287,14 +325,20 @@ class LibraryMixin:
                 return Constant(None)
             if name == "items":
                 return Obj("dict.items", node, (receiver,))
+            if name == "get" and receiver.kind in ("dict", "module_dict"):
+                return self.dict_get(receiver, args)
             if name in ("values", "children", "modules") and receiver.keys is not None:
                 return Container("list", list(receiver.items), node, complete=receiver.complete)
+            if name in ("children", "named_children"):
+                return self.children_of(receiver, name == "named_children") or Unknown()
             if name in ("insert", "pop", "update", "__setitem__"):
                 receiver.complete = False
                 return Unknown()
             if name == "copy":
                 return Container(receiver.kind, list(receiver.items), node, list(receiver.keys) if receiver.keys else None, receiver.complete)
             return Unknown()
+        if isinstance(receiver, Constant):
+            return string_method(receiver, name, args, kwargs) or Unknown()
         if isinstance(receiver, Obj) and receiver.qualified.endswith("GradScaler") and name == "scale" and args:
             return self._tensor("method", "scale", (args[0],), node)
         op = catalog.METHODS.get(name)
@@ -304,6 +348,26 @@ class LibraryMixin:
             return self._tensor("method", name, (receiver,) + tuple(a for a in args if isinstance(a, Tensor)), node)
         return Unknown()
 
+
+
+def constants_given(params: tuple[str, ...], args: tuple[Value, ...], kwargs: dict[str, Value]) -> dict[str, Constant]:
+    """The constructor arguments that reached a layer as constants, by parameter name (the
+    values, however they were written: ``args.dropout``, ``self.p``, ``cfg["k"]``)."""
+    given: dict[str, Constant] = {}
+    for name, value in zip(params, args):
+        if isinstance(value, Starred):
+            break
+        if isinstance(value, Constant):
+            given[name] = value
+    for name, value in kwargs.items():
+        if isinstance(value, Constant) and name != "**":
+            given[name] = value
+    return given
+
+
+def from_zoo(qualified: str) -> bool:
+    """A model from a zoo (``torchvision.models.resnet50``, ``timm.create_model``)."""
+    return qualified.startswith(_ZOO_PREFIXES)
 
 
 def _looks_like_class(qualified: str) -> bool:
@@ -325,28 +389,6 @@ class ExternalCall:
         self.args = args
         self.kwargs = kwargs
         self.modes = modes  # id of a model argument -> its train/eval mode at the call
-
-
-_LIBRARIES = frozenset({
-    "torch", "torchvision", "torchaudio", "torchtext", "numpy", "scipy", "sklearn", "pandas", "matplotlib", "PIL",
-    "cv2", "tqdm", "transformers", "timm", "lightning", "pytorch_lightning", "accelerate", "datasets", "tensorboard",
-    "tensorboardX", "wandb", "yaml", "einops", "apex", "deepspeed", "fairscale", "diffusers", "peft", "hydra",
-    "omegaconf", "skimage", "imageio", "h5py", "requests", "spacy", "nltk", "gym", "gymnasium", "seaborn", "jax",
-    "tensorflow", "keras", "six", "absl", "mlflow", "comet_ml", "onnx", "onnxruntime", "ray", "optuna", "safetensors",
-    "huggingface_hub", "tokenizers", "sentencepiece", "torchmetrics", "kornia", "albumentations", "visdom", "IPython",
-})
-_STANDARD_LIBRARY = frozenset(getattr(sys, "stdlib_module_names", ())) | {
-    "os", "sys", "re", "math", "time", "json", "random", "collections", "itertools", "functools", "pathlib", "typing",
-    "argparse", "logging", "copy", "pickle", "shutil", "glob", "subprocess", "datetime", "warnings", "io", "string",
-}
-
-
-def may_be_project_function(qualified: str) -> bool:
-    """A lower-case name of a module that is neither the standard library nor a well-known
-    package: a helper of the project (``utils.train_epoch``), as far as one file can tell."""
-    top, _, rest = qualified.partition(".")
-    name = qualified.rsplit(".", 1)[-1]
-    return bool(rest) and name[:1].islower() and top not in _LIBRARIES and top not in _STANDARD_LIBRARY
 
 
 def _names_clipping(name: str) -> bool:

@@ -29,6 +29,7 @@ from dllint.semantics.values import (
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
+    from dllint.semantics.frameworks import Driver
 
 
 class TrainingStep:
@@ -43,8 +44,17 @@ class TrainingStep:
         self.between: list[Event] = [] if between is None else between
 
     @property
+    def driver(self) -> Optional["Driver"]:
+        """The framework that runs the step (a Lightning or Hugging Face ``Trainer``, a DeepSpeed
+        engine), or None for a step the code calls itself."""
+        return self.step.driver if self.step is not None else None
+
+    @property
     def clipped(self) -> bool:
-        return any(event.kind == "clip" for event in self.between)
+        """Whether the gradients may be clipped before the step: a clipping call between the
+        backward and the step, or a framework that clips (or may: set outside the code)."""
+        driver = self.driver
+        return any(event.kind == "clip" for event in self.between) or (driver is not None and driver.clips is not False)
 
 
 def training_steps(sem: "FileSemantics") -> list[TrainingStep]:

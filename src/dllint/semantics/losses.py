@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
-from dllint.project import LOGITS
+from dllint.project import LOGITS, unless_output_is_not
 from dllint.semantics import catalog
 from dllint.semantics.scopes import FunctionInfo
 from dllint.semantics.values import (
@@ -61,20 +61,36 @@ class Origin:
     spelled: ``log(softmax)`` when a log-softmax was written as ``torch.log(softmax(x))``;
              ``head:fc`` when it is the last layer of a head put on a zoo model (``model.fc = ...``)
     deferred: model classes of other files whose forward output decides (all must agree)
+    key: for a deferred origin read off an element of the model's output (``out["probs"]``,
+         ``out.logits``, ``logits, aux = model(x)``), which element (``output_key``); None for
+         the whole output
     """
 
-    __slots__ = ("family", "tensor", "spelled", "deferred")
+    __slots__ = ("family", "tensor", "spelled", "deferred", "key")
 
     def __init__(
-        self, family: Optional[str], tensor: Optional[Tensor] = None, spelled: str = "", deferred: tuple[str, ...] = ()
+        self, family: Optional[str], tensor: Optional[Tensor] = None, spelled: str = "", deferred: tuple[str, ...] = (),
+        key: Optional[str] = None,
     ) -> None:
         self.family = family
         self.tensor = tensor
         self.spelled = spelled
         self.deferred = deferred
+        self.key = key
 
     def __repr__(self) -> str:
-        return f"Origin({self.family!r}, spelled={self.spelled!r}, deferred={self.deferred!r})"
+        return f"Origin({self.family!r}, spelled={self.spelled!r}, deferred={self.deferred!r}, key={self.key!r})"
+
+    def deferred_output(self) -> str:
+        """How a message names a deferred origin: ``the output of `Net``` / ``the `probs` output of `Net```."""
+        model = f"`{self.deferred[0].rsplit('.', 1)[-1]}`"
+        if self.key is None:
+            return f"the output of {model}"
+        return f"{describe_key(self.key)} of {model}'s output"
+
+    def unless(self, families: tuple[str, ...]):
+        """The report's ``unless`` for a deferred origin: the index must confirm the family."""
+        return unless_output_is_not(self.deferred, families, self.key)
 
     @property
     def known(self) -> bool:
@@ -99,12 +115,32 @@ def origin(sem: "FileSemantics", value: Optional[Value]) -> Origin:
     deferred = tuple(dict.fromkeys(name for item in found for name in item.deferred))
     if deferred and any(not item.deferred for item in found):
         return _UNKNOWN_ORIGIN  # part known here, part decided elsewhere: keep it simple
+    if deferred and len({item.key for item in found}) != 1:
+        return _UNKNOWN_ORIGIN
     first = found[0]
-    return Origin(first.family, first.tensor, first.spelled, deferred)
+    return Origin(first.family, first.tensor, first.spelled, deferred, first.key)
+
+
+def output_key(subscript: Tensor) -> str:
+    """How the project index names the element of a model's output a subscript reads: a
+    field or dict key by its name (``logits``), a position as ``[0]``, an unknown index ``?``."""
+    key = subscript.target
+    if isinstance(key, bool) or key is None:
+        return "?"
+    if isinstance(key, int):
+        return f"[{key}]"
+    return str(key)
+
+
+def describe_key(key: str) -> str:
+    if key.startswith("["):
+        return f"element {key[1:-1]}"
+    return "an element" if key == "?" else f"the `{key}` element"
 
 
 def _origin_one(sem: "FileSemantics", value: Value, depth: int) -> Origin:
     current = value
+    key: Optional[str] = None  # the element of the producer's output read, when it was indexed right there
     while isinstance(current, Tensor) and depth < _MAX_DEPTH:
         depth += 1
         op = current.module_op
@@ -115,6 +151,7 @@ def _origin_one(sem: "FileSemantics", value: Value, depth: int) -> Origin:
         )
         if not keeps or not current.inputs:
             break
+        key = output_key(current) if current.kind == "subscript" else None
         nxt = current.inputs[0]
         if isinstance(nxt, Merge):
             return origin(sem, nxt) if depth < _MAX_DEPTH else _UNKNOWN_ORIGIN
@@ -132,7 +169,7 @@ def _origin_one(sem: "FileSemantics", value: Value, depth: int) -> Origin:
     if (op is not None and op.trainable and op.kind == "affine") or _is_matmul(current):
         return Origin(LOGITS, current)
     if current.kind == "module" and isinstance(current.target, Instance):
-        return _model_origin(sem, current)
+        return _model_origin(sem, current, key)
     return _UNKNOWN_ORIGIN
 
 
@@ -142,14 +179,21 @@ def _is_matmul(tensor: Tensor) -> bool:
     return tensor.kind == "function" and tensor.target in _MATMULS
 
 
-def _model_origin(sem: "FileSemantics", tensor: Tensor) -> Origin:
+def _model_origin(sem: "FileSemantics", tensor: Tensor, key: Optional[str] = None) -> Origin:
     """A model applied whose forward was not expanded here: a class of this file (too deep to
-    inline) answers from its forward graph; a class of another file from the project index."""
+    inline) answers from its forward graph; a class of another file from the project index.
+    ``key``: the element of its output that was read (``out["probs"]``), if any."""
     model: Instance = tensor.target
     if model.cls is not None:
-        family = sem.class_output(model.cls)
-        if family is None and sem.class_returns_logits(model.cls):
-            family = LOGITS
+        fields = sem.class_output_fields(model.cls)
+        if key is not None and fields is not None:
+            family = fields.get(key)
+        elif key is not None and not key.startswith("[") and key != "?":
+            family = None  # a named field of an output that is no record
+        else:
+            family = sem.class_output(model.cls)
+            if family is None and sem.class_returns_logits(model.cls):
+                family = LOGITS
         return Origin(family, tensor) if family is not None else _UNKNOWN_ORIGIN
     if model.origin == "zoo":
         return _replaced_head_origin(sem, model, tensor)
@@ -159,7 +203,31 @@ def _model_origin(sem: "FileSemantics", tensor: Tensor) -> Origin:
         return _UNKNOWN_ORIGIN
     # Known only by name: the index decides. The family here is a placeholder that every
     # deferred option shares; the rule asks the index for the family it cares about.
-    return Origin("deferred", None, "", (model.qualified,))
+    return Origin("deferred", None, "", (model.qualified,), key)
+
+
+def output_elements(sem: "FileSemantics", value: Value) -> Optional[dict[str, Value]]:
+    """What a forward returns, element by element, when it returns a container: a tuple or
+    list (``[0]``, ``[1]``, and ``[-1]``… from the end), a dict by its string keys, a record
+    or a dataclass/``NamedTuple`` instance by its fields (and a ``NamedTuple``'s positions).
+    None for anything else (a tensor)."""
+    from dllint.semantics.config_values import Record, is_record_class, tuple_fields
+
+    if isinstance(value, Container) and value.kind in ("list", "dict") and value.complete:
+        if value.keys is not None:
+            return {key: item for key, item in zip(value.keys, value.items) if isinstance(key, str)}
+        count = len(value.items)
+        return {**{f"[{i}]": item for i, item in enumerate(value.items)},
+                **{f"[{i - count}]": item for i, item in enumerate(value.items)}}
+    if isinstance(value, Record):
+        return dict(value.fields)
+    if isinstance(value, Instance) and value.cls is not None and value.attrs is not None \
+            and is_record_class(sem.evaluator, value.cls):
+        elements = dict(value.attrs)
+        order = tuple_fields(sem.evaluator, value) or []
+        elements.update({f"[{i}]": value.attrs[name] for i, name in enumerate(order) if name in value.attrs})
+        return elements
+    return None
 
 
 # The attribute that holds a zoo classifier's last layer: ``fc`` (ResNet, Inception, RegNet),
@@ -364,7 +432,11 @@ def describe_origin(sem: "FileSemantics", application: LossApplication, origin: 
         return f"{spelled}, the last layer of the head assigned to the model's `.{origin.spelled[5:]}`"
     where = produced_in(sem, origin)
     if where is not None and where is not application.function:
-        return f"{spelled} in `{where.qualname}`"
+        spelled = f"{spelled} in `{where.qualname}`"
+    layer = origin.tensor.target
+    if isinstance(layer, Layer) and layer.choices is not None and layer.choices.defaults:
+        # a model whose output layer a command-line default put there
+        spelled = f"{spelled} (built when {', '.join(layer.choices.defaults)})"
     return spelled
 
 

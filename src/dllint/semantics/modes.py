@@ -13,12 +13,14 @@ import re
 from typing import TYPE_CHECKING, Hashable, Iterator, Optional
 
 from dllint.semantics import catalog
+from dllint.semantics.catalog import may_be_project_function
 from dllint.semantics.values import (
     AttributeOf,
     Container,
     Instance,
     Layer,
     Merge,
+    Obj,
     Param,
     Value,
     options_of,
@@ -81,6 +83,8 @@ class ModesMixin:
             return "caller"
         if isinstance(model, Instance):
             return "eval" if model.origin == "pretrained" else "train"
+        if isinstance(model, Obj) and may_be_project_function(model.qualified):
+            return "train"  # built by a factory of another file: unless it calls eval() (asked of the index)
         if isinstance(model, (Container, Layer)):
             return "train"
         return "unknown"

@@ -26,19 +26,28 @@ class Occurrence:
     """A flagged line: its first flagged layer, and whether the finding holds for every layer
     the line builds (``everywhere``) or only where ``where`` says."""
 
-    __slots__ = ("layer", "everywhere", "where")
+    __slots__ = ("layer", "everywhere", "where", "by_default")
 
-    def __init__(self, layer: Layer, everywhere: bool, where: str) -> None:
+    def __init__(self, layer: Layer, everywhere: bool, where: str, by_default: bool = False) -> None:
         self.layer = layer
         self.everywhere = everywhere
         self.where = where
+        # it holds for every layer the line builds here, but the structure was decided by a
+        # default the user can override (a command-line option)
+        self.by_default = by_default
 
     def note(self) -> str:
         """What a message adds when the finding does not hold everywhere the line is used."""
         if self.everywhere:
             return ""
         where = f" {self.where}" if self.where else " on some of the paths that build it"
+        if self.by_default:
+            return f" (this holds{where}, which a run can change: no automatic fix)"
         return f" (this holds{where}, not for every layer this line builds: no automatic fix)"
+
+
+def _defaulted(layer: Layer) -> bool:
+    return layer.choices is not None and bool(layer.choices.defaults)
 
 
 class Occurrences:
@@ -55,8 +64,13 @@ class Occurrences:
         applied = self.sem.layers_applied
         for key, flagged in self._flagged.items():
             layers = {id(layer) for layer, _ in flagged}
-            everywhere = all(id(layer) in layers for layer in applied.get(key, ()))
-            yield Occurrence(flagged[0][0], everywhere, "" if everywhere else self._describe(flagged))
+            # A layer built where a default the user can override decided the structure holds
+            # for that setting only: the other runs are not in view.
+            every_layer = all(id(layer) in layers for layer in applied.get(key, ()))
+            by_default = any(_defaulted(layer) for layer, _ in flagged)
+            everywhere = every_layer and not by_default
+            where = "" if everywhere else self._describe(flagged)
+            yield Occurrence(flagged[0][0], everywhere, where, by_default=every_layer and by_default)
 
     def _describe(self, flagged: list[tuple[Layer, Optional["ForwardGraph"]]]) -> str:
         descriptions: list[str] = []
@@ -80,6 +94,8 @@ class Occurrences:
                 parts.append(f"in {self._call(instance.node)}")
             if instance.path:
                 parts.append(f"when {instance.path}")
+        elif _defaulted(layer):
+            parts.append(f"when {', '.join(layer.choices.defaults)}")
         return ", ".join(parts)
 
     def _call(self, call: cst.Call) -> str:

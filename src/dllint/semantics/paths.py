@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 import libcst as cst
 
 from dllint.semantics import catalog
+from dllint.semantics.config_values import derived_constant
 from dllint.semantics.syntax import children_of, dotted_name, iter_tree
 from dllint.semantics.values import (
     ClassRef,
@@ -111,13 +112,15 @@ class Frame:
 class Choices:
     """The arms one run takes at chosen conditions (by condition key)."""
 
-    __slots__ = ("fixed", "default", "met", "made")
+    __slots__ = ("fixed", "default", "met", "made", "defaults")
 
     def __init__(self, fixed: Optional[dict[Any, bool]] = None, default: bool = True) -> None:
         self.fixed = fixed or {}
         self.default = default
         self.met: list[Any] = []  # keys this run met, in order
         self.made: dict[Any, bool] = {}
+        # conditions decided by a default the user can override (``--no-bn`` off), in words
+        self.defaults: list[str] = []
 
     def choose(self, key: Any) -> bool:
         value = self.fixed.get(key, self.default)
@@ -134,7 +137,7 @@ class Choices:
                 parts.append(text if value else text.replace("completes", "raises"))
             else:
                 parts.append(f"`{text}` is {'true' if value else 'false'}")
-        return ", ".join(parts)
+        return ", ".join(parts + self.defaults)
 
 
 def later_runs(keys: list[Any]) -> Iterator[Choices]:
@@ -231,11 +234,14 @@ class PathsMixin:
 
     def _arm(self: "Evaluator", test: cst.BaseExpression, node: cst.CSTNode, state: State) -> Optional[bool]:
         """Which arm of a condition runs: True/False when decided or chosen, None for both."""
-        known = truth(self._value(test, state))
+        value = self._value(test, state)
+        known = truth(value)
         if known is not None and self._partial_loops and self._varies_per_iteration(referenced_names(test), partial=True):
             # Decided only by the few iterations a loop was unrolled for (``steps += 1`` …
             # ``if steps % print_every == 0``): on the real run it varies, so both arms run.
             return None
+        if known is not None and self._choices is not None:
+            self._note_default(value, node)
         if known is not None or self._choices is None or not self._builds_modules(node):
             return known
         key = self._choice_key(test)
@@ -490,10 +496,12 @@ class PathsMixin:
 
     def _comparison(self: "Evaluator", expr: cst.Comparison, state: State) -> Value:
         left = self._value(expr.left, state)
+        operands = [left]
         verdict: Optional[bool] = True
         tensors = [left] if isinstance(left, Tensor) else []
         for comparison in expr.comparisons:
             right = self._value(comparison.comparator, state)
+            operands.append(right)
             outcome = compare(comparison.operator, left, right)
             if outcome is False:
                 verdict = False
@@ -504,7 +512,7 @@ class PathsMixin:
             left = right
         if verdict is None and tensors:
             return self._tensor("compare", type(expr.comparisons[0].operator).__name__, tuple(tensors), expr)
-        return Constant(verdict) if verdict is not None else Unknown()
+        return derived_constant(verdict, *operands) if verdict is not None else Unknown()
 
     def _boolean(self: "Evaluator", expr: cst.BooleanOperation, state: State) -> Value:
         left = self._value(expr.left, state)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from dllint.semantics.autograd import called_inside, produced
+from dllint.semantics.config_values import Record
 from dllint.semantics.loops import looks_like_model
 from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import Container, Merge, Obj, Tensor, Value
@@ -146,6 +147,8 @@ def _raw_reaches(value: Value, state: set[int]) -> bool:
         elif isinstance(current, Obj):
             queue.extend(current.args)
             queue.extend(current.kwargs.values())
+        elif isinstance(current, Record):
+            queue.extend(current.fields.values())
     return False
 
 

@@ -8,11 +8,13 @@ anywhere in a function is local to it, class bodies are not visible from their m
 
 from __future__ import annotations
 
+import builtins
 from typing import Iterator, Optional, Union
 
 import libcst as cst
 
 from dllint.semantics import catalog
+from dllint.semantics.catalog import is_library_module
 from dllint.semantics.syntax import children_of, dotted_name
 
 
@@ -241,7 +243,7 @@ class ClassInfo:
 
 
 class ModuleInfo:
-    __slots__ = ("name", "node", "scope", "calls", "functions", "classes", "imports", "_resolving")
+    __slots__ = ("name", "node", "scope", "calls", "functions", "classes", "imports", "is_package", "_resolving")
 
     def __init__(
         self,
@@ -252,9 +254,11 @@ class ModuleInfo:
         classes: Optional[list[ClassInfo]] = None,
         imports: Optional[list[str]] = None,
         _resolving: Optional[set] = None,
+        is_package: bool = False,
     ) -> None:
         self.name = name  # dotted module name (``pkg.models``)
         self.node = node
+        self.is_package = is_package  # a package's ``__init__.py``: ``from . import x`` means ``pkg.x``
         self.calls: list[CallSite] = [] if calls is None else calls
         self.functions: list[FunctionInfo] = [] if functions is None else functions
         self.classes: list[ClassInfo] = [] if classes is None else classes
@@ -274,18 +278,38 @@ class ModuleInfo:
             return None
         return catalog.canonical(qualified) if qualified else None
 
+    def resolve_name(self, name: str, scope: Scope) -> Optional[str]:
+        """The canonical qualified name a plain name stands for in ``scope``, or None."""
+        qualified = self._resolve_name(name, scope)
+        return catalog.canonical(qualified) if qualified else None
+
     def _resolve_name(self, name: str, scope: Scope) -> Optional[str]:
         bindings = scope.lookup(name)
         if bindings is None:
-            for module in self.scope.star_imports:
-                candidate = catalog.canonical(f"{module}.{name}")
-                if candidate in catalog.LAYERS or candidate in catalog.FUNCTIONS:
-                    return candidate
-            return f"builtins.{name}" if name in _BUILTINS else None
+            return self._unbound(name)
         resolved = {self._resolve_binding(binding, scope) for binding in bindings}
         if len(resolved) != 1:
             return None
         return resolved.pop()
+
+    def _unbound(self, name: str) -> Optional[str]:
+        """A name this file never binds: one a star import brings in, or a builtin.
+
+        A star import of a library (``from torch.nn import *``) gives the names the catalog
+        knows. A star import of a module that may be a file of the run (``from models import *``)
+        gives ``<this module>.<name>``: the name as Python would find it in this module's
+        namespace, which the project index resolves by following the star imports (and their
+        ``__all__``) once every file's summary is known."""
+        stars = self.scope.star_imports
+        for module in stars:
+            candidate = catalog.canonical(f"{module}.{name}")
+            if candidate in catalog.LAYERS or candidate in catalog.FUNCTIONS or candidate in catalog.MODULE_BASES:
+                return candidate
+        if name in _BUILTINS:
+            return f"builtins.{name}"
+        if name not in _ALL_BUILTINS and any(not is_library_module(module) for module in stars):
+            return f"{self.name}.{name}"
+        return None
 
     def _resolve_binding(self, binding: Binding, scope: Scope) -> Optional[str]:
         if binding.kind in ("import", "def", "class"):
@@ -306,10 +330,12 @@ _BUILTINS = frozenset(
     {
         "super", "range", "len", "list", "tuple", "dict", "enumerate", "zip", "isinstance", "getattr", "setattr",
         "print", "staticmethod", "classmethod", "property", "reversed", "sum", "map", "min", "max", "int", "float",
-        "iter", "next", "open", "sorted", "type", "hasattr",
+        "iter", "next", "open", "sorted", "type", "hasattr", "str",
     }
 )
 
+
+_ALL_BUILTINS = frozenset(dir(builtins))
 
 class _Context:
     __slots__ = ("scope", "no_grad", "loops", "guards")
@@ -466,7 +492,10 @@ class Collector:
         if not dots:
             return module
         package = self.info.name.split(".")
-        # ``from . import x`` inside pkg/mod.py refers to pkg; each further dot goes one level up.
+        if self.info.is_package:
+            package.append("__init__")
+        # ``from . import x`` inside pkg/mod.py (or pkg/__init__.py) refers to pkg; each further
+        # dot goes one level up.
         anchor = package[: max(len(package) - dots, 0)]
         return ".".join([*anchor, module] if module else anchor)
 

@@ -9,6 +9,7 @@ import libcst as cst
 from dllint.semantics.values import Value
 
 if TYPE_CHECKING:
+    from dllint.semantics.frameworks import Driver
     from dllint.semantics.scopes import CallSite, FunctionInfo
 
 
@@ -24,10 +25,15 @@ class Event:
     zero_grad also stands for the other ways of clearing gradients: ``p.grad = None`` (node:
     the assigned attribute), ``p.grad.zero_()``, helpers named ``*zero_grad*``
     mode: for forward: the model's mode at that moment (train | eval | caller | self | unknown)
+    driver: for a step that a framework runs (a Lightning or Hugging Face ``Trainer``, a DeepSpeed
+    engine), what it does around it (``frameworks.Driver``: clipping, clearing); for a backward
+    run through a framework (``accelerator.backward``, ``fabric.backward``, Lightning's
+    ``manual_backward``), how to clip with it; else None
     """
 
     __slots__ = (
         "kind", "node", "target", "site", "no_grad", "iterations", "conditional", "stack", "mode", "output", "args",
+        "driver",
     )
 
     def __init__(
@@ -43,6 +49,7 @@ class Event:
         mode: str = "",
         output: Optional[Value] = None,
         args: tuple[Value, ...] = (),
+        driver: Optional["Driver"] = None,
     ) -> None:
         self.kind = kind
         self.node = node
@@ -55,6 +62,7 @@ class Event:
         self.mode = mode
         self.output = output
         self.args = args
+        self.driver = driver
 
     def __repr__(self) -> str:
         return f"<Event {self.kind}>"

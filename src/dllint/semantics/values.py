@@ -86,7 +86,7 @@ class Param(Value):
 class Layer(Value):
     """An instance of a ``torch.nn`` layer class, with the arguments it was built with."""
 
-    __slots__ = ("op", "qualified", "node", "scope", "args", "env", "instance_site", "built_by")
+    __slots__ = ("op", "qualified", "node", "scope", "args", "env", "instance_site", "built_by", "given", "choices")
 
     def __init__(
         self,
@@ -98,6 +98,8 @@ class Layer(Value):
         env: Optional[dict[str, Any]] = None,
         instance_site: Optional[cst.CSTNode] = None,
         built_by: Optional[cst.Call] = None,
+        given: Optional[dict[str, "Constant"]] = None,
+        choices: Any = None,
     ) -> None:
         self.op = op
         self.qualified = qualified
@@ -111,23 +113,46 @@ class Layer(Value):
         # The innermost call of a function or class of this file that built it
         # (``block(64, 128)``, ``Block(64)``): tells apart the layers one line builds per call.
         self.built_by = built_by
+        # The arguments whose values the evaluation knew, however they were written
+        # (``args.dropout``, ``self.p``, ``cfg["k"]``): constants, some of them configuration
+        # defaults (``config_values.ConfigValue``).
+        self.given: dict[str, Constant] = {} if given is None else given
+        # The arms its evaluation took (``paths.Choices``; None when not split into paths):
+        # ``choices.defaults`` lists the conditions decided by a default the user can override.
+        self.choices = choices
 
     def arg(self, name: str, default: Any = UNKNOWN) -> Any:
         """The folded value of a constructor argument; ``default`` when it was surely not
         passed (UNKNOWN when ``*args``/``**kwargs`` may have passed it)."""
         if name not in self.args:
+            if name in self.given:  # passed through ``**kwargs`` whose keys were known
+                return self.given[name].value
             return UNKNOWN if any(arg.star for arg in self.node.args) else default
-        return fold(self.args[name], self.scope, self.env)
+        value = fold(self.args[name], self.scope, self.env)
+        if value is UNKNOWN and name in self.given:
+            return self.given[name].value
+        return value
+
+    def config_note(self, *names: str) -> str:
+        """How a finding about these arguments names the configuration default they come
+        from: `` with the default `--dropout 0.9``` ("" when none does)."""
+        for name in names:
+            value = self.given.get(name)
+            describe = getattr(value, "describe", None)
+            if describe is not None and self.arg(name) == value.value:  # type: ignore[union-attr]
+                return f", {describe()}"
+        return ""
 
     def report_site(self, *names: str) -> tuple[cst.CSTNode, str]:
         """Where a finding about these arguments belongs, and what its message must add: the
         call that built the enclosing model (``Block(3, 16, k=4)``) when one of them folds only
         with the values passed there, noted as such; else the layer's own constructor."""
+        note = self.config_note(*names)
         if self.instance_site is not None and any(
             name in self.args and fold(self.args[name], self.scope) is UNKNOWN for name in names
         ):
-            return self.instance_site, f" (the `{short_name(self.qualified)}` inside the model built here)"
-        return self.node, ""
+            return self.instance_site, f" (the `{short_name(self.qualified)}` inside the model built here{note})"
+        return self.node, f" ({note[2:]})" if note else ""
 
 
 class Container(Value):

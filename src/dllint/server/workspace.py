@@ -85,6 +85,7 @@ class Workspace:
         self.internal_errors: list[str] = []  # to log, taken by the server after each update
         self._index: Any = None
         self._forced: set[str] = set()  # modules analysed as torch code (they import a model module)
+        self._wanted_modules: Any = None  # modules whose names other files look up (engine.wanted_modules)
         self._config_for_dir: dict[str, Optional[Path]] = {}
         self._settings: dict[Optional[Path], Settings] = {}
         self._rules: dict[int, dict[str, Any]] = {}
@@ -174,6 +175,10 @@ class Workspace:
         self.on_disk = results
         self._update_forced(set(results))
         self._index = None
+        self._wanted_modules = None
+        for document in self.documents.values():  # opened before the scan: now the values are known
+            if document.result is not None and self._externals(document.result.wanted):
+                document.result = self._analyze(document.source(), document.path, parse=document.parser.parse)
 
     def refresh_from_disk(self, path: str) -> bool:
         """A file changed on disk (or was created or deleted): analyse it again. Returns
@@ -246,17 +251,65 @@ class Workspace:
                 yield document.result
 
     def _analyze(self, source: Source, path: str, parse: Any = None) -> FileResult:
+        """Phase 1 for one file, with the configuration values other files of the workspace
+        give the names it imports (those its last analysis looked up; once more if this one
+        looked up others)."""
         settings = self.settings_for(path)
-        mode = "forced" if engine.module_name_for(path) in self._forced else "auto"
+        module = engine.module_name_for(path)
+        mode = "forced" if module in self._forced else "full" if self._offers_values(module) else "auto"
         enabled = settings.enabled_codes(path)
-        return engine.analyze(source, enabled, self.rules_for(settings), mode=mode, parse=parse)
+        rules = self.rules_for(settings)
+        document = self.documents.get(path)
+        previous = document.result if document is not None and document.result is not None else self.on_disk.get(path)
+        externals = self._externals(previous.wanted if previous is not None else ())
+        result = engine.analyze(source, enabled, rules, mode=mode, parse=parse, externals=externals)
+        if result.wanted and (previous is None or result.wanted != previous.wanted):
+            wanted = self._externals(result.wanted)
+            if wanted != externals:
+                result = engine.analyze(source, enabled, rules, mode=mode, parse=parse, externals=wanted)
+        return result
+
+    def _offers_values(self, module: str) -> bool:
+        """Whether other files look up names of the module (analysed even if nothing in it is
+        torch-related, for the configuration values it may give them)."""
+        if self._wanted_modules is None:
+            self._wanted_modules = engine.wanted_modules(list(self._results()))
+        return self._wanted_modules.matches(module)
+
+    def _externals(self, wanted: Iterable[str]) -> dict[str, tuple]:
+        return self.index.values_for(wanted) if wanted and (self.on_disk or self.documents) else {}
 
     def _after_change(self, path: str, previous: Optional[FileResult], current: Optional[FileResult]) -> bool:
         if _shape(previous) == _shape(current):
             return False
         self._index = None
+        self._wanted_modules = None
         self._update_forced({path})
+        changed = _value_names(previous) ^ _value_names(current) | {
+            name for name in _value_names(previous) & _value_names(current)
+            if previous.summary.values[name] != current.summary.values[name]  # type: ignore[union-attr]
+        }
+        if changed:
+            self._reanalyse_importers(path, changed)
         return True
+
+    def _reanalyse_importers(self, path: str, names: set[str]) -> None:
+        """The files whose analysis used configuration values that just changed (``config.py``
+        edited), analysed again with the new ones."""
+        from dllint.files import load_source
+
+        def uses(result: Optional[FileResult]) -> bool:
+            return result is not None and any(
+                name == wanted or name.endswith("." + wanted) for wanted in result.wanted for name in names
+            )
+
+        for other, result in list(self.on_disk.items()):
+            if other != path and other not in self.documents and uses(result):
+                self.on_disk[other] = self._analyze(load_source(Path(other)), other)
+        for other, document in self.documents.items():
+            if other != path and uses(document.result):
+                document.result = self._analyze(document.source(), other, parse=document.parser.parse)
+                document.findings = self.resolve(document)
 
     def _update_forced(self, changed: set[str]) -> None:
         """Analyse fully the files that import a model-defining module of the workspace but
@@ -279,15 +332,29 @@ class Workspace:
 
 
 def _shape(result: Optional[FileResult]) -> Any:
-    """What other files' verdicts can depend on: a file's summary (its classes), whether it was
-    skipped and what it imports."""
+    """What other files' verdicts can depend on: a file's summary (its classes, its namespace:
+    what its names stand for, its star imports, ``__all__``; the init functions it applies; its
+    configuration values), whether it was skipped and what it imports."""
     if result is None:
         return None
-    classes = ()
-    if result.summary is not None:
+    classes: tuple = ()
+    namespace: tuple = ()
+    values = ""
+    summary = result.summary
+    if summary is not None:
         classes = tuple(
             (name, item.bases, item.is_module, tuple(sorted(item.contains)), item.output, item.logits,
-             tuple(sorted(item.methods)))
-            for name, item in sorted(result.summary.classes.items())
+             tuple(sorted(item.methods)), repr(item.fields), tuple(sorted(item.traits)),
+             tuple(sorted(item.hidden)), tuple(sorted(item.hidden_paths)))
+            for name, item in sorted(summary.classes.items())
         )
-    return result.module, result.skipped, result.imports, classes
+        namespace = (
+            tuple(sorted(summary.names.items())), summary.star_imports, summary.exports,
+            tuple(sorted(summary.choices.items())), summary.applied,
+        )
+        values = repr(sorted(summary.values.items()))
+    return result.module, result.skipped, result.imports, classes, namespace, values, result.wanted
+
+
+def _value_names(result: Optional[FileResult]) -> set[str]:
+    return set(result.summary.values) if result is not None and result.summary is not None else set()
