@@ -624,6 +624,17 @@ def _none_hold_or_custom_call(names: tuple[str, ...], families: tuple[str, ...],
     return none_hold or any(index.defines(name, "__call__") for name in names)
 
 
+def unless_outside_the_run(names: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For a call of an object whose class is imported and not named like a model
+    (``Speech2Text``, a library's inference wrapper): drop the report when no file of the run
+    defines the class either — nothing says it is a module at all."""
+    return partial(_outside_the_run, names)
+
+
+def _outside_the_run(names: tuple[str, ...], index: ProjectIndex) -> bool:
+    return all(index.lookup(name) is None for name in names)
+
+
 def unless_path_not_hidden(classes: tuple[str, ...], path: str) -> Callable[[ProjectIndex], bool]:
     """For a write to ``module.<path>.weight`` under ``isinstance(module, C)``: drop the report
     unless the index knows that the layer at ``path`` of one of the classes is a hidden one."""

@@ -113,4 +113,11 @@ class App:
 
 def test_a_wrapper_that_overrides_call_is_not_a_forward_pass() -> None:
     assert _codes({"ultralytics/engine/model.py": WRAPPER, "app.py": APP}, ("DL502",)) == []
-    assert _codes({"app.py": APP}, ("DL502",)) == [("app.py", 9, "DL502")]
+
+
+def test_an_imported_class_outside_the_run_is_a_model_only_when_named_like_one() -> None:
+    """Without ultralytics in the run nothing says ``YOLO`` is a module (it is a predictor
+    wrapper); a ``DetectionModel`` is named as one."""
+    assert _codes({"app.py": APP}, ("DL502",)) == []
+    named = APP.replace("YOLO", "DetectionModel")
+    assert _codes({"app.py": named}, ("DL502",)) == [("app.py", 9, "DL502")]

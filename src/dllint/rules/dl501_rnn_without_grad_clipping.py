@@ -102,11 +102,12 @@ class RnnWithoutGradClipping(Rule):
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         clipped = {id(step.step.node) for step in sem.training_steps if step.step is not None and step.clipped}
+        short = _short_everywhere(sem)
         # The same step seen in several runs (its own function's, with parameters; inlined into
         # a caller that passes a concrete model): the most certain verdict is reported.
         best: dict[int, tuple[int, TrainingStep, Optional[Callable]]] = {}
         for step in sem.training_steps:
-            if step.step is None or id(step.step.node) in clipped or _short_sequences(sem, step):
+            if step.step is None or id(step.step.node) in clipped or id(step.step.node) in short:
                 continue
             verdict = _verdict(sem, step)
             if verdict is None:
@@ -159,15 +160,26 @@ def _verdict(sem: FileSemantics, step: TrainingStep) -> Optional[tuple[bool, Opt
     return recurrent, unless_any(*conditions) if conditions else None
 
 
-def _short_sequences(sem: FileSemantics, step: TrainingStep) -> bool:
-    """Whether every recurrent layer behind the loss runs over a fixed, short sequence (the 28
-    rows of an MNIST image): backpropagation through so few steps does not explode."""
-    lengths = [
-        time_steps(sem, tensor)
-        for tensor in ancestors(step.backward.target)
-        if tensor.kind == "module" and isinstance(tensor.target, Layer) and tensor.target.op.kind == "recurrent"
-    ]
-    return bool(lengths) and all(length is not None and length <= MAX_SHORT_SEQUENCE for length in lengths)
+def _short_everywhere(sem: FileSemantics) -> set[int]:
+    """The steps (ids of their ``step()`` nodes) whose recurrent layers run over a fixed, short
+    sequence (the 28 rows of an MNIST image) in every run that shows them — a run of the
+    step's function on its own, with a model parameter it cannot see into, does not count
+    against it: backpropagation through so few steps does not explode."""
+    short: set[int] = set()
+    other: set[int] = set()
+    for step in sem.training_steps:
+        if step.step is None:
+            continue
+        lengths = [
+            time_steps(sem, tensor)
+            for tensor in ancestors(step.backward.target)
+            if tensor.kind == "module" and isinstance(tensor.target, Layer) and tensor.target.op.kind == "recurrent"
+        ]
+        if lengths and all(length is not None and length <= MAX_SHORT_SEQUENCE for length in lengths):
+            short.add(id(step.step.node))
+        elif lengths:
+            other.add(id(step.step.node))
+    return short - other
 
 
 def _models(step: TrainingStep) -> Iterator[Value]:

@@ -5,7 +5,13 @@ from typing import Callable, Iterator, Optional
 import libcst as cst
 
 from dllint.findings import UNSAFE
-from dllint.project import unless_any, unless_callee_does, unless_callers_evaluate, unless_none_hold_or_custom_call
+from dllint.project import (
+    unless_any,
+    unless_callee_does,
+    unless_callers_evaluate,
+    unless_none_hold_or_custom_call,
+    unless_outside_the_run,
+)
 from dllint.rules.base import Report, Rule, TextEdit
 from dllint.rules.editing import statement_after, statement_before
 from dllint.semantics import FileSemantics, Param
@@ -19,6 +25,7 @@ from dllint.semantics.loops import (
     trained_after,
     used_as_prediction,
 )
+from dllint.semantics.modes import model_like_name
 from dllint.semantics.syntax import dotted_name
 from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import Obj, options_of
@@ -43,8 +50,10 @@ class InferenceWithoutEval(Rule):
     inside its methods (a `generate` method under `@torch.no_grad()`); evaluation that a
     framework runs in eval mode (Lightning's `validation_step`/`test_step`/`predict_step` and
     their hooks, a Hugging Face `Trainer`'s `evaluate`/`predict` and a subclass's
-    `prediction_step`). A model handed back by `accelerator.prepare`, `fabric.setup` or a
-    wrapper (`DataParallel`, FSDP, `torch.compile`) is the same model.
+    `prediction_step`); an object of an imported class that no file of the run defines and
+    whose class name does not say it is a model (`Speech2Text`, a library's inference
+    wrapper). A model handed back by `accelerator.prepare`, `fabric.setup` or a wrapper
+    (`DataParallel`, FSDP, `torch.compile`) is the same model.
 
     ## Why is this bad?
     `torch.no_grad()` only stops gradient tracking; it does not change how layers behave. A
@@ -143,6 +152,8 @@ def _unless(sem: FileSemantics, event: Event, verdict) -> Optional[Callable]:
     conditions = []
     if not verdict.holds:
         conditions.append(unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")))
+        if verdict.deferred and not any(model_like_name(name.rsplit(".", 1)[-1]) for name in verdict.deferred):
+            conditions.append(unless_outside_the_run(verdict.deferred))
     if event.mode == "caller":
         conditions.extend(unless_callers_evaluate(function, param) for function, param in received_models(sem, [event.target]))
     factories = tuple(

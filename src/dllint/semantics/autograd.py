@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 import libcst as cst
 
+from dllint.semantics import catalog
 from dllint.semantics.values import (
     Constant,
     Container,
@@ -49,9 +50,6 @@ _NO_GRADIENT_FUNCTIONS = frozenset({
 })
 # Functions of a sequence of tensors (``torch.cat((a, b), 1)``): the evaluator keeps them as
 # calls with their arguments; gradients flow into every tensor of the sequence.
-_SEQUENCE_FUNCTIONS = frozenset(
-    f"torch.{name}" for name in ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack")
-)
 _LIMIT = 5000
 
 
@@ -116,7 +114,7 @@ class Autograd:
             if isinstance(current, Container):  # a tuple of tensors passed on (an LSTM's (h, c))
                 queue.extend(option for item in current.items for option in _options(item))
                 continue
-            if isinstance(current, Obj) and current.qualified in _SEQUENCE_FUNCTIONS:
+            if isinstance(current, Obj) and current.qualified in catalog.SEQUENCE_FUNCTIONS:
                 queue.extend(option for argument in current.args for option in _options(argument))
                 continue
             if not isinstance(current, Tensor) or self.cut(current):

@@ -288,6 +288,13 @@ MODULE_BASES = frozenset(
 )
 
 
+# Functions of a sequence of tensors (``torch.cat((a, b), 1)``): gradients flow into every
+# tensor of the sequence.
+SEQUENCE_FUNCTIONS = frozenset(
+    f"torch.{name}" for name in ("cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack")
+)
+
+
 def short_name(qualified: str) -> str:
     """``nn.Conv2d`` for ``torch.nn.Conv2d``, ``F.relu`` for ``torch.nn.functional.relu``."""
     for prefix, short in (("torch.nn.functional.", "F."), ("torch.nn.init.", "nn.init."), ("torch.nn.", "nn.")):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import libcst as cst
 
 from dllint.semantics import catalog
+from dllint.semantics.arrays import Arrays
 from dllint.semantics.config_values import ConfigMixin, ConfigState, Record, derived_constant, output_field, user_choice
 from dllint.semantics.candidates import CandidatesMixin
 from dllint.semantics.constants import UNKNOWN, arithmetic, fold
@@ -74,6 +75,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
     def __init__(self, sem: "FileSemantics") -> None:
         self.sem = sem
         self.layers: list[Layer] = []
+        self.arrays = Arrays()  # shapes of NumPy arrays built with constant sizes
         self.containers: list[Container] = []
         self.tensors: list[Tensor] = []
         self._instances: dict[tuple, Value] = {}
@@ -592,6 +594,11 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         if isinstance(owner, (Tensor, Param)):
             key = index.value if isinstance(index, Constant) and isinstance(index.value, (str, int)) else None
             return self._tensor("subscript", key, (owner,), expr)  # the key tells ``out["probs"]`` from ``out["logits"]``
+        if isinstance(owner, Obj) and self.arrays.shape(owner) is not None:
+            part = Obj("numpy.ndarray.__getitem__", expr, (owner,))
+            scope = self._frames[-1].scope
+            self.arrays.subscript(owner, expr, lambda e: fold(e, scope, state.constants_named_in(e)), part)
+            return part
         return self.any_of(owner, index) or Unknown()
 
     def _slice(self, owner: Value, bounds: cst.Slice, state: State) -> Optional[Value]:

@@ -16,6 +16,7 @@ import libcst as cst
 
 from dllint.project import WILDCARD
 from dllint.semantics import catalog
+from dllint.semantics.arrays import FROM_ARRAY
 from dllint.semantics.catalog import may_be_project_function
 from dllint.semantics.modes import model_like
 from dllint.semantics.naming import as_string, string_method
@@ -137,9 +138,16 @@ class LibraryMixin:
                 return args[0]  # wrappers return (a view of) the same model
             return Instance(None, node, origin="loaded")
         if qualified in _TENSOR_CONSTRUCTORS or (qualified == "torch.normal" and not any(isinstance(a, Tensor) for a in args)):
-            return self._tensor("fresh", qualified, (), node)
+            made = self._tensor("fresh", qualified, (), node)
+            if qualified in FROM_ARRAY and args:
+                self.arrays.remember(made, self.arrays.shape(args[0]))
+            return made
         if qualified == "torch.nn.Parameter":
             return self._tensor("parameter", qualified, tuple(a for a in args[:1] if isinstance(a, Tensor)), node)
+        if qualified in catalog.SEQUENCE_FUNCTIONS and args and isinstance(args[0], Container):
+            parts = tuple(item for item in args[0].items if isinstance(item, (Tensor, Param)))
+            if parts and len(parts) == len(args[0].items):  # (of a list built in a loop: the elements seen)
+                return self._tensor("function", qualified, parts, node)
         if qualified.startswith("torch.") and not qualified.startswith(("torch.optim", "torch.utils", "torch.cuda.amp", "torch.amp")) and any(
             isinstance(a, (Tensor, Param)) for a in args
         ):
@@ -156,7 +164,10 @@ class LibraryMixin:
             # project index (what it passes) and the trace (what the callee does there).
             self._event("call", node, Reference(qualified), args=args)
             self.external_calls.append(ExternalCall(qualified, node, args, kwargs, self._modes_of(args, kwargs, state)))
-        return Obj(qualified, node, args, kwargs)
+        result = Obj(qualified, node, args, kwargs)
+        if qualified.startswith("numpy."):
+            self.arrays.called(qualified, args, kwargs, result)
+        return result
 
     def _modes_of(self: "Evaluator", args: tuple[Value, ...], kwargs: dict[str, Value], state: State) -> dict[int, str]:
         return {
@@ -232,6 +243,9 @@ class LibraryMixin:
         handled = self._config_method(receiver, name, args, kwargs, node)
         if handled is not None:
             return handled
+        if isinstance(receiver, Obj) and self.arrays.shape(receiver) is not None:
+            result = Obj(f"numpy.ndarray.{name}", node, args, kwargs)
+            return Constant(None) if self.arrays.method(receiver, name, args, result) else result
         if isinstance(receiver, SuperOf):
             owner = receiver.owner
             instance = next((o for o in options_of(owner) if isinstance(o, Instance)), None) if owner is not None else None

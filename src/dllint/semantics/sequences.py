@@ -4,8 +4,9 @@ Backpropagation through time multiplies one Jacobian per step: the gradient of a
 28 rows of an MNIST image or a 20-point sine wave cannot explode the way it can over a
 sentence, a document or an audio clip of variable length. The length is known when the
 layer's input was shaped with constant sizes (``images.reshape(-1, 28, 28)``, ``x.view(-1,
-TIME_STEP, INPUT_SIZE)`` with module-level constants) — its time dimension is dim 1 with
-``batch_first=True``, else dim 0.
+TIME_STEP, INPUT_SIZE)`` with module-level constants) or made from a NumPy array of known
+shape (``torch.from_numpy(np.sin(np.linspace(a, b, 20))[None, :, None])``) — its time
+dimension is dim 1 with ``batch_first=True``, else dim 0.
 """
 
 from __future__ import annotations
@@ -47,9 +48,16 @@ def time_steps(sem: "FileSemantics", application: Tensor) -> Optional[int]:
 
 
 def _shape(sem: "FileSemantics", value: Value) -> Optional[tuple]:
+    """The sizes of a tensor, as far as constants fix them: shaped by ``view``/``reshape``,
+    made from a NumPy array of known shape (``arrays.py``), with ``unsqueeze`` on top."""
+    inserted: list[int] = []  # dims that unsqueeze calls add, outermost call first
     current = value
     for _ in range(20):
-        if not isinstance(current, Tensor) or not current.inputs:
+        if not isinstance(current, Tensor):
+            return None
+        if current.kind == "fresh":
+            return _with_inserted(sem.evaluator.arrays.shape(current), inserted)
+        if not current.inputs:
             return None
         if current.kind == "method" and current.target in _SAME_VALUES:
             current = current.inputs[0]
@@ -57,12 +65,38 @@ def _shape(sem: "FileSemantics", value: Value) -> Optional[tuple]:
         if current.kind == "function" and current.target in _WRAPPERS:
             current = current.inputs[0]
             continue
+        if current.kind == "method" and current.target == "unsqueeze":
+            dim = _single_argument(sem, current)
+            if not isinstance(dim, int) or isinstance(dim, bool):
+                return None
+            inserted.append(dim)
+            current = current.inputs[0]
+            continue
         if (current.kind == "method" and current.target in _SHAPING) or (
             current.kind == "function" and current.target in _SHAPING_FUNCTIONS
         ):
-            return _shape_arguments(sem, current)
+            return _with_inserted(_shape_arguments(sem, current), inserted)
         return None
     return None
+
+
+def _with_inserted(shape: Optional[tuple], inserted: list[int]) -> Optional[tuple]:
+    if shape is None:
+        return None
+    sizes = list(shape)
+    for dim in reversed(inserted):  # the innermost unsqueeze ran first
+        if not -len(sizes) - 1 <= dim <= len(sizes):
+            return None
+        sizes.insert(dim if dim >= 0 else len(sizes) + 1 + dim, 1)
+    return tuple(sizes)
+
+
+def _single_argument(sem: "FileSemantics", tensor: Tensor) -> object:
+    call = tensor.node
+    site = sem.site_of(call) if isinstance(call, cst.Call) else None
+    if site is None or len(call.args) != 1:
+        return UNKNOWN
+    return fold(call.args[0].value, site.scope)
 
 
 def _shape_arguments(sem: "FileSemantics", tensor: Tensor) -> Optional[tuple]:
