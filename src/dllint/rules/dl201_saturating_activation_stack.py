@@ -140,7 +140,9 @@ def _deepest_stack(graph, hidden: Callable[[Tensor], bool]) -> list[Tensor]:
         incoming = [runs[id(source)] for source in tensor.inputs if id(source) in runs]
         run: list[Tensor] = max(incoming, key=len) if incoming else []
         op = tensor.module_op
-        if (op is not None and op.kind == "norm") or is_merge(tensor):
+        if (op is not None and op.kind in ("norm", "recurrent")) or is_merge(tensor):
+            # a recurrent layer's gates are its own: activations before it and after it (one
+            # decoding step's attention and the next's) are not layers of one deep stack
             run = []
         elif op is not None and op.saturating and hidden(tensor):
             run = run + [tensor]
