@@ -103,7 +103,7 @@ class FunctionSummary:
 
 
 class ModuleSummary:
-    __slots__ = ("module", "filename", "classes", "functions", "calls", "names", "star_imports", "exports", "choices", "values", "applied")
+    __slots__ = ("module", "filename", "classes", "functions", "calls", "names", "star_imports", "exports", "choices", "values", "applied", "saved")
 
     def __init__(
         self,
@@ -116,6 +116,7 @@ class ModuleSummary:
         choices: Optional[dict[str, tuple[str, ...]]] = None,
         values: Optional[dict[str, tuple]] = None,
         applied: tuple[tuple[str, str], ...] = (),
+        saved: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.module = module
         self.filename = filename
@@ -136,6 +137,8 @@ class ModuleSummary:
         # (init function, model class) for each ``model.apply(init_fn)`` of an init function
         # defined in another file: what that function's writes reach
         self.applied = applied
+        # (checkpoint path, model class) for each ``torch.save(model, "path")`` of a whole model
+        self.saved = saved
 
     def __repr__(self) -> str:
         return f"<ModuleSummary {self.module} {self.filename}>"
@@ -174,6 +177,7 @@ class ProjectIndex:
         self._calls: list[tuple[str, CallSummary]] = []  # (the calling file, the call)
         self._callers: Optional[dict[str, list[CallSummary]]] = None
         self.applied: dict[str, list[str]] = {}  # init function as imported -> the model classes it is applied to
+        self.saved: dict[str, list[str]] = {}  # checkpoint file name -> the model classes saved under it
         self.values: dict[str, tuple] = {}
         self._values_by_suffix: dict[str, list[str]] = {}
 
@@ -204,6 +208,8 @@ class ProjectIndex:
                     index._values_by_suffix.setdefault(".".join(parts[start:]), []).append(qualified)
             for function, model in getattr(summary, "applied", ()):
                 index.applied.setdefault(function, []).append(model)
+            for path, model in getattr(summary, "saved", ()):
+                index.saved.setdefault(os.path.basename(path), []).append(model)
         return index
 
     def value(self, qualified: str) -> Optional[tuple]:
@@ -223,6 +229,11 @@ class ProjectIndex:
             if fact is not None:
                 found[name] = fact
         return found
+
+    def saved_classes(self, path: str) -> list[str]:
+        """The model classes the run saves whole under a checkpoint file of that name
+        (``torch.save(model, "char-rnn.pt")``): what ``torch.load("char-rnn.pt")`` gives back."""
+        return self.saved.get(os.path.basename(path), [])
 
     def applications(self, function: str) -> list[str]:
         """The model classes an init function (``pkg.utils.init_weights``) is applied to in the
@@ -633,6 +644,21 @@ def unless_outside_the_run(names: tuple[str, ...]) -> Callable[[ProjectIndex], b
 
 def _outside_the_run(names: tuple[str, ...], index: ProjectIndex) -> bool:
     return all(index.lookup(name) is None for name in names)
+
+
+def unless_checkpoints_hold_none(paths: tuple[str, ...], families: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For a model loaded whole from checkpoint files: drop the report when the run saves a
+    model under each of those names and every class saved there is known to hold none of the
+    families (``train.py`` saves a dropout-free RNN that ``predict.py`` loads)."""
+    return partial(_checkpoints_hold_none, paths, families)
+
+
+def _checkpoints_hold_none(paths: tuple[str, ...], families: tuple[str, ...], index: ProjectIndex) -> bool:
+    for path in paths:
+        classes = index.saved_classes(path)
+        if not classes or any(index.contains(name, family) is not False for name in classes for family in families):
+            return False
+    return True
 
 
 def unless_path_not_hidden(classes: tuple[str, ...], path: str) -> Callable[[ProjectIndex], bool]:

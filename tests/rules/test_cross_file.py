@@ -121,3 +121,49 @@ def test_an_imported_class_outside_the_run_is_a_model_only_when_named_like_one()
     assert _codes({"app.py": APP}, ("DL502",)) == []
     named = APP.replace("YOLO", "DetectionModel")
     assert _codes({"app.py": named}, ("DL502",)) == [("app.py", 9, "DL502")]
+
+
+CLASSIFIER = """
+import torch
+import torch.nn as nn
+
+class RNN(nn.Module):
+    def __init__(self, n_in, n_hidden, n_out):
+        super().__init__()
+        self.i2h = nn.Linear(n_in + n_hidden, n_hidden)
+        self.i2o = nn.Linear(n_in + n_hidden, n_out)
+
+    def forward(self, x, hidden):
+        combined = torch.cat((x, hidden), 1)
+        return self.i2o(combined), self.i2h(combined)
+"""
+
+SAVES = """
+import torch
+from model import *
+
+rnn = RNN(57, 128, 18)
+torch.save(rnn, "char-rnn.pt")
+"""
+
+LOADS = """
+from model import *
+
+rnn = torch.load("checkpoints/char-rnn.pt")
+
+def predict(line, hidden):
+    output, hidden = rnn(line, hidden)
+    return output.topk(3, 1)
+"""
+
+
+def test_a_checkpoint_holds_the_class_the_run_saved_under_its_name() -> None:
+    """``torch`` itself reaches ``predict.py`` through ``from model import *``; the model it
+    loads is the dropout-free RNN ``train.py`` saved under that file name."""
+    files = {"model.py": CLASSIFIER, "train.py": SAVES, "predict.py": LOADS}
+    assert _codes(files, ("DL502",)) == []
+    with_dropout = CLASSIFIER.replace("return self.i2o(combined)", "return self.i2o(nn.functional.dropout(combined, 0.2, self.training))")
+    with_dropout = with_dropout.replace("self.i2o = nn.Linear(n_in + n_hidden, n_out)", "self.i2o = nn.Linear(n_in + n_hidden, n_out)\n        self.drop = nn.Dropout(0.2)")
+    assert _codes({**files, "model.py": with_dropout}, ("DL502",)) == [("predict.py", 7, "DL502")]
+    elsewhere = SAVES.replace('"char-rnn.pt"', '"other.pt"')
+    assert _codes({**files, "train.py": elsewhere}, ("DL502",)) == [("predict.py", 7, "DL502")]

@@ -9,13 +9,15 @@ from dllint.project import (
     unless_any,
     unless_callee_does,
     unless_callers_evaluate,
+    unless_checkpoints_hold_none,
     unless_none_hold_or_custom_call,
     unless_outside_the_run,
 )
 from dllint.rules.base import Report, Rule, TextEdit
 from dllint.rules.editing import statement_after, statement_before
-from dllint.semantics import FileSemantics, Param
+from dllint.semantics import FileSemantics, Instance, Param
 from dllint.semantics.catalog import may_be_project_function
+from dllint.semantics.constants import UNKNOWN, fold
 from dllint.semantics.loops import (
     holds,
     inference_function,
@@ -28,7 +30,7 @@ from dllint.semantics.loops import (
 from dllint.semantics.modes import model_like_name
 from dllint.semantics.syntax import dotted_name
 from dllint.semantics.trace import Event, Trace
-from dllint.semantics.values import Obj, options_of
+from dllint.semantics.values import Obj, Value, options_of
 
 _DROPOUT_OR_BN = frozenset({"dropout", "batch"})
 
@@ -154,6 +156,9 @@ def _unless(sem: FileSemantics, event: Event, verdict) -> Optional[Callable]:
         conditions.append(unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")))
         if verdict.deferred and not any(model_like_name(name.rsplit(".", 1)[-1]) for name in verdict.deferred):
             conditions.append(unless_outside_the_run(verdict.deferred))
+    checkpoints = _checkpoints(sem, event.target)
+    if checkpoints:
+        conditions.append(unless_checkpoints_hold_none(checkpoints, ("dropout", "batch")))
     if event.mode == "caller":
         conditions.extend(unless_callers_evaluate(function, param) for function, param in received_models(sem, [event.target]))
     factories = tuple(
@@ -162,6 +167,20 @@ def _unless(sem: FileSemantics, event: Event, verdict) -> Optional[Callable]:
     if factories:
         conditions.append(unless_callee_does(factories, "eval"))  # ``load_model()`` of another file calls ``.eval()``
     return unless_any(*conditions) if conditions else None
+
+
+def _checkpoints(sem: FileSemantics, model: Value) -> tuple[str, ...]:
+    """The checkpoint files a model is loaded whole from (``torch.load("rnn.pt")``), when
+    that is all it may be."""
+    paths = []
+    for option in options_of(model):
+        call = option.node if isinstance(option, Instance) and option.origin == "loaded" else None
+        site = sem.site_of(call) if isinstance(call, cst.Call) and call.args else None
+        path = fold(call.args[0].value, site.scope) if site is not None else UNKNOWN
+        if not isinstance(path, str):
+            return ()
+        paths.append(path)
+    return tuple(paths)
 
 
 def _fix(sem: FileSemantics, event: Event) -> tuple[tuple[TextEdit, ...], Optional[str]]:

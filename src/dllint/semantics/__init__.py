@@ -625,6 +625,7 @@ class FileSemantics:
                 traits=class_traits(self, cls),
             )
         self._summarise_calls(summary)
+        summary.saved = tuple(dict.fromkeys(self.evaluator.saved))  # (known once the traces ran)
         return summary
 
     def _summarise_calls(self, summary: ModuleSummary) -> None:

@@ -6,6 +6,9 @@ np.linspace(start, end, TIME_STEP)``, ``x_np = np.sin(steps)``, ``torch.from_num
 ten-step sine wave from a document (``sequences.py``). Only what is certain is kept: an
 operation whose result shape is not known from constants gives no shape.
 
+A size is exact where constants fix it, or an upper bound where the code draws it from a
+bounded range (``np.linspace(a, b, 10 * np.random.randint(1, 4))`` has at most 30 points).
+
 Shapes are held by the identity of the evaluator's values (an array is an ``Obj`` of a
 ``numpy`` call; a tensor made from it a ``fresh`` ``Tensor``), so that ``data.resize((21, 1))``
 reshapes the array the name holds.
@@ -17,7 +20,8 @@ from typing import Callable, Optional
 
 import libcst as cst
 
-from dllint.semantics.constants import UNKNOWN
+from dllint.semantics.constants import UNKNOWN, fold
+from dllint.semantics.scopes import Scope
 from dllint.semantics.values import Constant, Container, Value
 
 Shape = tuple[int, ...]
@@ -54,11 +58,17 @@ class Arrays:
         if shape is not None:
             self._shapes[id(value)] = (value, shape)
 
-    def called(self, qualified: str, args: tuple[Value, ...], kwargs: dict[str, Value], result: Value) -> None:
-        """The shape of what a ``numpy`` function returned, when its arguments fix it."""
+    def called(self, qualified: str, args: tuple[Value, ...], kwargs: dict[str, Value], result: Value,
+               bound: Callable[[int, str], Optional[int]]) -> None:
+        """The shape of what a ``numpy`` function returned, when its arguments fix it.
+        ``bound(position, keyword)``: the largest value the argument written there can take."""
         if qualified == "numpy.linspace":
             num = args[2] if len(args) > 2 else kwargs.get("num")
-            self.remember(result, _sizes(num) if num is not None else (50,))
+            sizes = _sizes(num) if num is not None else (50,)
+            if sizes is None:
+                at_most = bound(2, "num")
+                sizes = (at_most,) if at_most is not None else None
+            self.remember(result, sizes)
         elif qualified == "numpy.arange" and len(args) == 1 and not kwargs:
             self.remember(result, _sizes(args[0]))
         elif qualified in ("numpy.zeros", "numpy.ones", "numpy.empty") and args:
@@ -152,3 +162,33 @@ def _is_new_axis(expr: cst.BaseExpression) -> bool:
     if isinstance(expr, cst.Name):
         return expr.value == "None"
     return isinstance(expr, cst.Attribute) and expr.attr.value == "newaxis"
+
+
+def upper_bound(expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> Optional[int]:
+    """The largest non-negative integer an expression can take, when constants and bounded
+    draws fix it: ``10 * steps`` with ``steps = np.random.randint(1, 4)`` is at most 30."""
+    if depth > 8:
+        return None
+    value = fold(expr, scope)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if isinstance(expr, cst.Name):
+        bindings = scope.lookup(expr.value)
+        if bindings and len(bindings) == 1 and bindings[0].kind == "assign" and bindings[0].value is not None:
+            return upper_bound(bindings[0].value, scope, depth + 1)
+        return None
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Add, cst.Multiply)):
+        left, right = upper_bound(expr.left, scope, depth + 1), upper_bound(expr.right, scope, depth + 1)
+        if left is None or right is None:
+            return None
+        return left + right if isinstance(expr.operator, cst.Add) else left * right
+    if isinstance(expr, cst.Call) and len(expr.args) == 2 and not any(arg.keyword or arg.star for arg in expr.args):
+        qualified = scope.resolve(expr.func)
+        low, high = (fold(arg.value, scope) for arg in expr.args)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or low < 0:
+            return None
+        if qualified == "numpy.random.randint":
+            return high - 1 if high > low else None  # the high end is excluded
+        if qualified == "random.randint":
+            return high if high >= low else None
+    return None

@@ -115,6 +115,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self._module_state: Optional[State] = None  # the module body's path while it runs
         self._partial_loops: set[int] = set()  # loops being unrolled for fewer iterations than they run
         self._loop_iterables: dict[int, Value] = {}  # per loop node: what it iterates over (this pass)
+        self.saved: list[tuple[str, str]] = []  # (checkpoint path, model class) of torch.save(model, path)
         self.external_calls: list[ExternalCall] = []  # calls of functions that other files may define
         self._config = ConfigState()  # argparse parsers and class attributes (config_values.py)
 

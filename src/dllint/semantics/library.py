@@ -10,18 +10,19 @@ class is known only by name.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
 from dllint.project import WILDCARD
 from dllint.semantics import catalog
-from dllint.semantics.arrays import FROM_ARRAY
+from dllint.semantics.arrays import FROM_ARRAY, upper_bound
 from dllint.semantics.catalog import may_be_project_function
 from dllint.semantics.modes import model_like
 from dllint.semantics.naming import as_string, string_method
 from dllint.semantics.paths import State
-from dllint.semantics.syntax import bind_arguments
+from dllint.semantics.syntax import bind_arguments, keyword
 from dllint.semantics.config_values import user_choice
 from dllint.semantics.values import (
     AttributeOf,
@@ -127,6 +128,8 @@ class LibraryMixin:
             return self.any_of(args[0], args[1]) or self.attribute_named_by_guard(args[0], node) or Unknown()
         if qualified == "collections.OrderedDict" or qualified == "builtins.dict":
             return self._dict_from(args, kwargs, node)
+        if qualified == "torch.save" and len(args) >= 2:
+            self._saved(args[0], args[1])
         if from_zoo(qualified):
             # attrs records what the code puts on it (``model.fc = nn.Linear(512, 10)``: a new head)
             return Instance(qualified, node, origin="zoo", attrs={})
@@ -166,8 +169,28 @@ class LibraryMixin:
             self.external_calls.append(ExternalCall(qualified, node, args, kwargs, self._modes_of(args, kwargs, state)))
         result = Obj(qualified, node, args, kwargs)
         if qualified.startswith("numpy."):
-            self.arrays.called(qualified, args, kwargs, result)
+            self.arrays.called(qualified, args, kwargs, result, partial(self._argument_bound, node))
         return result
+
+    def _saved(self: "Evaluator", model: Value, path: Value) -> None:
+        """``torch.save(model, "rnn.pt")``: the model class a checkpoint file holds, for the
+        project index (``torch.load("rnn.pt")`` elsewhere gives it back)."""
+        if not isinstance(path, Constant) or not isinstance(path.value, str):
+            return
+        for option in options_of(model):
+            if isinstance(option, Instance):
+                name = option.cls.qualified if option.cls is not None else option.qualified
+                if name is not None:
+                    self.saved.append((path.value, name))
+
+    def _argument_bound(self: "Evaluator", call: cst.Call, position: int, name: str) -> Optional[int]:
+        """The largest value the argument of ``call`` at that position (or keyword) can take."""
+        written = keyword(call, name)
+        if written is None:
+            positional = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
+            written = positional[position] if position < len(positional) else None
+        site = self.sem.site_of(call)
+        return upper_bound(written, site.scope) if written is not None and site is not None else None
 
     def _modes_of(self: "Evaluator", args: tuple[Value, ...], kwargs: dict[str, Value], state: State) -> dict[int, str]:
         return {

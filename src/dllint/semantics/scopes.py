@@ -308,6 +308,10 @@ class ModuleInfo:
         if name in _BUILTINS:
             return f"builtins.{name}"
         if name not in _ALL_BUILTINS and any(not is_library_module(module) for module in stars):
+            # A module of the run passes on what it imported: ``torch``, ``nn``, ``np`` reach
+            # a script through ``from model import *`` under their usual names.
+            if name in _CONVENTIONAL_MODULES:
+                return _CONVENTIONAL_MODULES[name]
             return f"{self.name}.{name}"
         return None
 
@@ -336,6 +340,13 @@ _BUILTINS = frozenset(
 
 
 _ALL_BUILTINS = frozenset(dir(builtins))
+
+# Names that stand for these modules wherever Python code imports them.
+_CONVENTIONAL_MODULES = {
+    "torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "optim": "torch.optim", "np": "numpy",
+    "numpy": "numpy", "math": "math", "random": "random", "torchvision": "torchvision", "plt": "matplotlib.pyplot",
+}
+
 
 class _Context:
     __slots__ = ("scope", "no_grad", "loops", "guards")

@@ -350,7 +350,7 @@ def _shape(result: Optional[FileResult]) -> Any:
         )
         namespace = (
             tuple(sorted(summary.names.items())), summary.star_imports, summary.exports,
-            tuple(sorted(summary.choices.items())), summary.applied,
+            tuple(sorted(summary.choices.items())), summary.applied, summary.saved,
         )
         values = repr(sorted(summary.values.items()))
     return result.module, result.skipped, result.imports, classes, namespace, values, result.wanted
