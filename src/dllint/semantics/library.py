@@ -79,6 +79,10 @@ class LibraryMixin:
         framework = self._framework_call(qualified, args, kwargs, node, state)
         if framework is not None:
             return framework
+        if qualified == "torch.nn.parallel.data_parallel" and len(args) >= 2:
+            # ``data_parallel(self.main, x, device_ids)`` runs ``self.main(x)`` on each device
+            inputs = args[1]
+            return self._invoke(args[0], tuple(inputs.items) if isinstance(inputs, Container) and inputs.kind == "tuple" else (inputs,), {}, node, state)
         layer = catalog.layer_op(qualified)
         if layer is not None:
             if layer.kind == "container":
