@@ -89,7 +89,7 @@ class Candidate:
 class FileResult:
     __slots__ = (
         "filename", "candidates", "suppressions", "summary", "enabled", "internal_errors", "module", "imports",
-        "skipped", "incomplete", "fixes", "wanted",
+        "skipped", "incomplete", "fixes", "wanted", "reads",
     )
 
     def __init__(
@@ -125,6 +125,9 @@ class FileResult:
         # Imported names whose configuration value another file of the run may give
         # (``from config import DROPOUT``): the file is analysed again with those values.
         self.wanted: tuple[str, ...] = ()
+        # Other files its verdicts read (or looked for), with the digest of their content then
+        # (None: absent): a cached result is stale once one of them changed.
+        self.reads: tuple[tuple[str, Optional[str]], ...] = ()
 
 
 class LintResult:
@@ -465,7 +468,19 @@ def _load(cache: Any, key: Optional[str]) -> Optional[FileResult]:
         result = pickle.loads(payload)
     except Exception:  # noqa: BLE001 - a bad entry (e.g. a class that no longer exists) is a miss
         return None
-    return result if isinstance(result, FileResult) else None
+    if not isinstance(result, FileResult) or any(_digest_of(path) != digest for path, digest in getattr(result, "reads", ())):
+        return None
+    return result
+
+
+def _digest_of(path: str) -> Optional[str]:
+    from dllint.cache import content_digest
+
+    try:
+        with open(path, "rb") as handle:
+            return content_digest(handle.read())
+    except OSError:
+        return None
 
 
 # --- running phase 1 --------------------------------------------------------------------------
@@ -857,6 +872,7 @@ def _check_tree(
         except Exception:  # noqa: BLE001 - one broken rule must not lose the other findings
             result.internal_errors.append(_internal_error(rule.code, source.filename))
     result.wanted = sem.wanted_values
+    result.reads = tuple((path, _digest_of(path)) for path in dict.fromkeys(sem.read_paths))
     if reports:
         lines = text.splitlines()
         positions = sem.positions(

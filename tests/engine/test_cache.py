@@ -226,3 +226,47 @@ def test_old_entries_and_stale_temporary_files_are_pruned(tmp_path: Path) -> Non
     os.utime(store._path("ab" * 32), (long_ago, long_ago))
     store.prune()  # at most one sweep a day
     assert store.load("ab" * 32) == b"old"
+
+
+DEEPSPEED_TRAIN = """
+import deepspeed
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class GRUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(8, 8, num_layers=2)
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
+engine = deepspeed.initialize(model=GRUNet(), config="ds_config.json")[0]
+for x, y in loader:
+    engine.backward(F.cross_entropy(engine(x), y))
+    engine.step()
+"""
+
+
+def test_a_config_file_the_verdict_read_invalidates_the_entry(tmp_path: Path, spy, monkeypatch) -> None:
+    """The DeepSpeed config decides DL501 (``gradient_clipping``): editing it, or creating it
+    where it was looked for, re-analyses the script; an unchanged one keeps the entry."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.py").write_text(DEEPSPEED_TRAIN)
+
+    def codes() -> list[str]:
+        result = engine.lint_paths(["train.py"], settings(tmp_path), jobs=1)
+        return [finding.code for finding in result.findings]
+
+    assert codes() == []  # no config file found: whether DeepSpeed clips is unknown
+    (tmp_path / "ds_config.json").write_text('{"train_batch_size": 8}')
+    spy.calls.clear()
+    assert codes() == ["DL501"]  # created where it was looked for: no gradient_clipping
+    assert spy.files() == ["train.py"]
+    spy.calls.clear()
+    assert codes() == ["DL501"]
+    assert spy.files() == []  # unchanged: the entry holds
+    (tmp_path / "ds_config.json").write_text('{"train_batch_size": 8, "gradient_clipping": 1.0}')
+    assert codes() == []

@@ -67,6 +67,9 @@ class FileSemantics:
         # Configuration values other files of the run give the names this file imports
         # (``config_values``: facts by the qualified name this file resolves them to).
         self.externals: Mapping[str, tuple] = externals or {}
+        # Files other than this one that its verdicts read or looked for (a DeepSpeed JSON
+        # config): a cached result holds only while they stay as they were.
+        self.read_paths: list[str] = []
         self.text = source.text or ""
         self.module_name = module_name or module_name_for(source.filename)
         is_package = PurePath(source.filename).stem == "__init__"

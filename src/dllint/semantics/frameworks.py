@@ -40,7 +40,8 @@ loops the way it sees a hand-written one:
   engine is the model for forward passes; ``engine.backward(loss)`` is a backward and
   ``engine.step()`` a step that clears the gradients itself and clips at the config's
   ``gradient_clipping`` (0 by default) — read from a literal dict, or from a JSON file found
-  relative to the linted file (stdlib ``json``).
+  relative to the linted file (stdlib ``json``; the places looked at are ``sem.read_paths``, so that
+  a cached result goes stale when the config changes).
 * **FSDP.** ``FullyShardedDataParallel(model)`` / ``fully_shard(model)`` return the model
   (``model.clip_grad_norm_(...)`` is a clipping call like any other).
 
@@ -311,6 +312,7 @@ def _find_json(sem: "FileSemantics", path: str) -> Any:
     directory = os.path.dirname(os.path.abspath(filename))
     for _ in range(4):
         candidate = os.path.join(directory, path)
+        sem.read_paths.append(candidate)
         if os.path.isfile(candidate):
             try:
                 with open(candidate, encoding="utf-8") as handle:
