@@ -47,8 +47,11 @@ class RnnWithoutGradClipping(Rule):
     Not flagged: clipping done in a helper the step calls; a framework whose clipping is set
     where dllint cannot read it (a YAML config, the command line, `Trainer(**cfg)`,
     `args.deepspeed_config`); models without recurrent layers; recurrent layers that the code feeds fixed sequences of at most 32 steps (the 28 rows of an
-    MNIST image, `x.view(-1, TIME_STEP, INPUT_SIZE)` with constants): so few steps cannot
-    multiply into an explosion.
+    MNIST image, `x.view(-1, TIME_STEP, INPUT_SIZE)` with constants, a batch of one-hot rows
+    `torch.FloatTensor([np.eye(n)[ids] ...])` built from sentences written in the code, padded
+    or split into words, transposed or embedded on the way): so few steps cannot multiply into
+    an explosion. Sentences read from a file, or a list whose length the code does not fix, keep
+    the rule on.
 
     ## Why is this bad?
     Backpropagation through time multiplies the recurrent Jacobian once per time step, so the

@@ -364,6 +364,23 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                     owner.items.append(value)
                 else:
                     owner.complete = False
+            elif isinstance(owner, Container) and owner.kind == "list":
+                self._set_item(owner, target, value, state)
+
+    def _set_item(self, owner: Container, target: cst.Subscript, value: Value, state: State) -> None:
+        """``seq[i] = seq[i] + "P" * pad``: the list holds the new element from now on (under a
+        condition, either); at an index not known, its elements are no longer known."""
+        part = target.slice[0].slice if len(target.slice) == 1 else None
+        index = self._value(part.value, state) if isinstance(part, cst.Index) else None
+        self.arrays.changed(owner)
+        if (
+            isinstance(index, Constant) and isinstance(index.value, int) and not isinstance(index.value, bool)
+            and owner.complete and -len(owner.items) <= index.value < len(owner.items)
+        ):
+            conditional = self._frames[-1].conditional > 0
+            owner.items[index.value] = merge(owner.items[index.value], value) if conditional else value
+        else:
+            owner.complete = False
 
     def _unpack(self, value: Value, index: int) -> Value:
         item = self._config_item(value, Constant(index))
@@ -396,6 +413,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                     self._extend(container, value)
                 else:
                     container.items.append(value)
+            if len(container.items) == len(expr.elements):
+                self.arrays.listed(container, container.items, len(container.items))
             return container
         if expr_type is cst.Dict:
             container = Container("dict", [], expr, keys=[])
@@ -572,7 +591,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         item = self._config_item(owner, index)
         if item is not None:
             return item
-        if isinstance(owner, Constant) and isinstance(owner.value, (tuple, list)):
+        if isinstance(owner, Constant) and isinstance(owner.value, (tuple, list, str)):
+            part = self._constant_part(owner.value, expr.slice[0].slice, index, state) if len(expr.slice) == 1 else None
+            if part is not None:
+                return part
             folded = fold(expr, self._frames[-1].scope, state.constants_named_in(expr))
             return Constant(folded) if folded is not UNKNOWN else Unknown()
         if isinstance(owner, Container):
@@ -598,9 +620,26 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         if isinstance(owner, Obj) and self.arrays.shape(owner) is not None:
             part = Obj("numpy.ndarray.__getitem__", expr, (owner,))
             scope = self._frames[-1].scope
-            self.arrays.subscript(owner, expr, lambda e: fold(e, scope, state.constants_named_in(e)), part)
+            self.arrays.subscript(owner, expr, lambda e: fold(e, scope, state.constants_named_in(e)), part, index)
             return part
         return self.any_of(owner, index) or Unknown()
+
+    def _constant_part(self, sequence: Any, part: cst.BaseSlice, index: Value, state: State) -> Optional[Constant]:
+        """``words[-1]``, ``"i like dog".split()[:-1]``: an item or slice of a known sequence."""
+        if isinstance(part, cst.Index):
+            position = index.value if isinstance(index, Constant) else None
+            if isinstance(position, int) and not isinstance(position, bool) and -len(sequence) <= position < len(sequence):
+                return Constant(sequence[position])
+            return None
+        bounds = []
+        for bound in (part.lower, part.upper, part.step):  # type: ignore[attr-defined]
+            value = self._value(bound, state) if bound is not None else Constant(None)
+            if not isinstance(value, Constant) or isinstance(value.value, bool) or not (value.value is None or isinstance(value.value, int)):
+                return None
+            bounds.append(value.value)
+        if bounds[2] == 0:
+            return None
+        return Constant(sequence[slice(*bounds)])
 
     def _slice(self, owner: Value, bounds: cst.Slice, state: State) -> Optional[Value]:
         """``self.layers[:-1]`` of a container whose items are known."""
@@ -622,9 +661,13 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
             folded = arithmetic(operator, left.value, right.value)
             return derived_constant(folded, left, right) if folded is not UNKNOWN else Unknown()
         if operator == "Add" and isinstance(left, Container) and isinstance(right, Container):
-            return Container("list", left.items + right.items, node, complete=left.complete and right.complete)
+            joined = Container("list", left.items + right.items, node, complete=left.complete and right.complete)
+            self.arrays.joined(joined, left, right)
+            return joined
         if operator == "Multiply" and isinstance(left, Container) and isinstance(right, Constant) and isinstance(right.value, int):
-            return Container("list", left.items * min(right.value, MAX_LOOP_UNROLL), node, complete=right.value <= MAX_LOOP_UNROLL)
+            repeated = Container("list", left.items * min(right.value, MAX_LOOP_UNROLL), node, complete=right.value <= MAX_LOOP_UNROLL)
+            self.arrays.repeated(repeated, left, right)
+            return repeated
         if any(isinstance(v, (Tensor, Param, Unknown, Merge)) for v in (left, right)):
             return self._tensor("binop", operator, (left, right), node)
         return Unknown()

@@ -118,6 +118,10 @@ class LibraryMixin:
             return Obj(qualified, node, args)
         if qualified == "builtins.str":
             return as_string(args) or Unknown()
+        if qualified == "builtins.len" and len(args) == 1 and not kwargs:
+            length = self.arrays.length(args[0])
+            if length is not None:
+                return Constant(length)
         if qualified in ("builtins.list", "builtins.tuple") and args:
             elements = self._iteration(args[0])
             return Container("list", elements, node) if elements is not None else Container("list", [], node, complete=False)
@@ -353,6 +357,7 @@ class LibraryMixin:
             if name == "append" and args:
                 self._escape(args[0])
                 receiver.items.append(args[0])
+                self.arrays.appended(receiver, args[0], counted=not self._partial_loops and self._frames[-1].conditional == 0)
                 if receiver.keys is not None:
                     receiver.complete = False
                 return Constant(None)

@@ -29,13 +29,15 @@ def _text(value: Any) -> Optional[Constant]:
 
 
 def string_operation(operator: str, left: Value, right: Value) -> Optional[Constant]:
-    """``"fc" + "0"``, ``"fc%d" % i``, ``"%s_%d" % (name, i)`` with known parts."""
+    """``"fc" + "0"``, ``"fc%d" % i``, ``"%s_%d" % (name, i)``, ``"P" * pad`` with known parts."""
     if isinstance(right, Container) and right.complete and all(isinstance(item, Constant) for item in right.items):
         right = Constant(tuple(item.value for item in right.items))  # type: ignore[union-attr]
     if not (isinstance(left, Constant) and isinstance(right, Constant) and isinstance(left.value, str)):
         return None
     if operator == "Add" and isinstance(right.value, str):
         return _text(left.value + right.value)
+    if operator == "Multiply" and isinstance(right.value, int) and not isinstance(right.value, bool):
+        return _text(left.value * max(right.value, 0)) if len(left.value) * right.value <= MAX_NAME_LENGTH else None
     if operator == "Modulo" and isinstance(right.value, (str, int, float, tuple)):
         try:
             return _text(left.value % right.value)
@@ -45,7 +47,7 @@ def string_operation(operator: str, left: Value, right: Value) -> Optional[Const
 
 
 def string_method(receiver: Constant, name: str, args: tuple[Value, ...], kwargs: dict[str, Value]) -> Optional[Constant]:
-    """``"fc{}".format(i)``, ``"_".join(("fc", "1"))`` with known parts."""
+    """``"fc{}".format(i)``, ``"_".join(("fc", "1"))``, ``"i like dog".split()`` with known parts."""
     text = receiver.value
     if not isinstance(text, str):
         return None
@@ -58,6 +60,11 @@ def string_method(receiver: Constant, name: str, args: tuple[Value, ...], kwargs
             return _text(text.format(*values, **named))
         except (IndexError, KeyError, ValueError, TypeError, AttributeError):
             return None
+    if name == "split" and not kwargs and len(args) <= 1:
+        separator = args[0].value if args and isinstance(args[0], Constant) else None
+        if args and not isinstance(separator, str):
+            return None
+        return Constant(tuple(text.split(separator)))
     if name == "join" and len(args) == 1:
         parts = args[0]
         if isinstance(parts, Container) and parts.complete and all(

@@ -465,7 +465,8 @@ class PathsMixin:
         element (``[Block(c) for c in (64, 128)]``); over unknown ones, a few times."""
         clauses = list(_for_clauses(expr.for_in))
         first = clauses[0]
-        elements = self._iteration(self._value(first.iter, state))
+        iterable = self._value(first.iter, state)
+        elements = self._iteration(iterable)
         count = min(len(elements), MAX_LOOP_UNROLL) if elements is not None else UNKNOWN_LOOP_UNROLL
         items: list[Value] = []
         complete = elements is not None
@@ -475,9 +476,13 @@ class PathsMixin:
             if not self._comprehension_clauses(first, clauses[1:], inner):
                 continue
             items.append(self._value(expr.elt, inner))
+        seen = list(items)
         if elements is not None and len(elements) > MAX_LOOP_UNROLL and items:
             items.extend([items[-1]] * (min(len(elements), MAX_CONTAINER_ITERATION) - len(items)))
-        return Container("list", items, expr, complete=complete)
+        made = Container("list", items, expr, complete=complete)
+        if len(clauses) == 1 and not first.ifs and not isinstance(expr, cst.SetComp):
+            self.arrays.listed(made, seen, self.arrays.length(iterable))
+        return made
 
     def _comprehension_clauses(self: "Evaluator", first: cst.CompFor, rest: list[cst.CompFor], inner: State) -> bool:
         """Bind the inner ``for`` targets (first element) and test the ``if``s: False when an
