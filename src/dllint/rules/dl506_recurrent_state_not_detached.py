@@ -23,7 +23,8 @@ class RecurrentStateNotDetached(Rule):
     calls, `accelerator.backward(loss)`).
 
     Not flagged: `hidden = hidden.detach()` (tuple-wise for an LSTM's `(h, c)`),
-    `repackage_hidden(hidden)`, `hidden.detach_()`, `Variable(hidden.data)`; state
+    `repackage_hidden(hidden)`, `hidden.detach_()` (or each element in place:
+    `for h in hidden: h.detach_()`, also when the model is a step function passed in), `Variable(hidden.data)`; state
     re-initialised each iteration (`hidden = model.init_hidden(bs)`, `hidden = None`); state
     passed from step to step within one sequence (an inner time loop) and reset per batch;
     inference loops (no `backward()`).

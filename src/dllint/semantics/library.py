@@ -301,6 +301,8 @@ class LibraryMixin:
         if name in _CLIP_METHODS:
             self._event("clip", node, receiver)
             return Unknown()
+        if name == "detach_":
+            self.detached_in_place.append((node, receiver))
         if name == "requires_grad_":
             self._event("requires_grad", node, receiver, args=(args[0] if args else kwargs.get("requires_grad", Constant(True)),))
         if name == "requires_grad_" and isinstance(receiver, AttributeOf) and args and _is_false(args[0]):
