@@ -1000,14 +1000,14 @@ def _torch_hints() -> tuple[Any, frozenset[str]]:
 
         ecosystem = set(getattr(semantics, "_TORCH_ECOSYSTEM", ())) | {"torch", "lightning", "pytorch_lightning"}
         ecosystem |= {base.split(".")[0] for base in catalog.MODULE_BASES}
-        words = ["torch", r"nn\.", "Module", "forward", *sorted(ecosystem)]
+        words = ["torch", r"nn\.", r"\.grad\.", "Module", "forward", *sorted(ecosystem)]
         _hints = (re.compile("|".join(words)), frozenset(ecosystem))
     return _hints
 
 
 def might_involve_torch(text: str, imports: Iterable[str]) -> bool:
     """False only when nothing in the file is torch-related: no torch-related name in its
-    text (``torch``, ``nn.``, ``Module``, ``forward``, a torch-ecosystem package) and no
+    text (``torch``, ``nn.``, ``.grad.``, ``Module``, ``forward``, a torch-ecosystem package) and no
     import, relative ones resolved, of a torch-ecosystem package. It is a superset of
     :attr:`FileSemantics.mentions_torch` (tested), so a file for which this is False
     yields no torch finding of its own."""

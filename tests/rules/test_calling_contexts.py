@@ -144,6 +144,39 @@ for x, y in torch.load("data.pt"):
     assert _codes({"utils.py": utils, "train.py": train.format(helper="report")}, ["DL504"]) == [("train.py", 9, "DL504")]
 
 
+
+def test_a_from_scratch_sgd_of_a_package_that_zeroes_the_gradients_counts() -> None:
+    # d2l's ``sgd`` (d2l/train.py), re-exported by the package and called instead of a
+    # ``trainer.step()`` the only caller never takes; the helper's file imports nothing.
+    sgd = """
+def sgd(params, lr, batch_size):
+    for param in params:
+        param.data.sub_(lr * param.grad / batch_size)
+        param.grad.data.{clear}
+"""
+    train = """
+import torch
+import pkg
+
+
+def train(net, data, loss, params, lr, batch_size, trainer=None):
+    for epoch in range(3):
+        for X, y in data:
+            l = loss(net(X), y).sum()
+            l.backward()
+            if trainer is None:
+                pkg.sgd(params, lr, batch_size)
+            else:
+                trainer.step()
+
+
+W = torch.zeros(4, 2, requires_grad=True)
+train(lambda X: X @ W, torch.load("data.pt"), lambda a, b: (a - b) ** 2, [W], 0.1, 3)
+"""
+    files = {"pkg/__init__.py": "from .train import sgd\n", "main.py": train}
+    assert _codes({**files, "pkg/train.py": sgd.format(clear="zero_()")}, ["DL504"]) == []
+    assert _codes({**files, "pkg/train.py": sgd.format(clear="mul_(0.9)")}, ["DL504"]) == [("main.py", 10, "DL504")]
+
 def test_a_factory_of_another_file_that_puts_the_model_in_eval_mode_counts() -> None:
     utils = """
 import torch

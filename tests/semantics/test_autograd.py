@@ -97,3 +97,39 @@ def test_in_place_detach_cuts_the_tensor_and_the_tuple_it_came_from() -> None:
     gru_first, gru_second, lstm_first, lstm_second = [e for e in sem.traces[0].events if e.kind == "recurrent"]
     assert not sem.autograd.reaches(gru_second.output, produced(gru_first))
     assert not sem.autograd.reaches(lstm_second.output, produced(lstm_first))
+
+
+
+@pytest.mark.parametrize(("detach", "cut"), [
+    ("for s in state:\n        s.detach_()", True),
+    ("[s.detach_() for s in state]", True),
+    ("for s in state:\n        s.detach()", False),  # a detached copy, thrown away
+])
+def test_each_element_of_a_state_detached_in_place_cuts_it_in_every_evaluation(detach: str, cut: bool) -> None:
+    # ``model`` is a parameter: its output, and so the state, is one opaque tensor whose
+    # elements the loop visits. The function is also inlined from many call sites, so the
+    # in-place detach runs far more often than the evaluator keeps observations of a call.
+    sem = semantics(
+        f"""
+import torch
+
+
+def carry(model, x, state):
+    out, state = model(x, state)
+    {detach}
+    out, state = model(x, state)
+    return out
+
+
+for _ in range(6):
+    carry(lambda x, h: (x, (h,)), torch.randn(2, 4), (torch.zeros(2, 4),))
+    carry(lambda x, h: (x, (h,)), torch.randn(2, 4), (torch.zeros(2, 4),))
+"""
+    )
+    forwards = [
+        event for trace in sem.traces for event in trace.events
+        if event.kind == "forward" and [function.name for function in event.stack] == ["carry"]
+    ]
+    assert len(forwards) >= 2
+    for first, second in zip(forwards[::2], forwards[1::2]):
+        assert sem.autograd.reaches(second.output, produced(first)) is not cut

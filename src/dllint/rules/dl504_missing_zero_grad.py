@@ -36,7 +36,8 @@ class MissingZeroGrad(Rule):
     Not flagged: deliberate gradient accumulation (`zero_grad()` under
     `if step % accum == 0`, or `step()` and `zero_grad()` both under that condition);
     `zero_grad()` at the end of an iteration instead of the start; clearing done in a
-    helper; engines that own the optimizer (`engine.backward(loss)` / `engine.step()`,
+    helper, also one of another file called in place of the step (a from-scratch
+    `sgd(params, lr)` that ends with `param.grad.zero_()`, under `if trainer is None:`); engines that own the optimizer (`engine.backward(loss)` / `engine.step()`,
     e.g. DeepSpeed, which zeroes the gradients itself) and trainers that clear them for you
     (Lightning's automatic optimisation, the Hugging Face `Trainer`); a single step that is not
     repeated in a loop; `LBFGS`-style closures passed to `step`. Accelerate's and Fabric's
@@ -121,7 +122,10 @@ class MissingZeroGrad(Rule):
                 if backward is None:
                     cleared.add(id(step.backward.node))
                 else:
-                    window = events[position[id(earlier.step)] + 1: position[id(step.backward)]]
+                    # A helper of another file called anywhere after the previous backward may
+                    # clear the gradients: also one called instead of the step
+                    # (``if trainer is None: d2l.sgd(params, lr) else: trainer.step()``).
+                    window = events[position[id(earlier.backward)] + 1: position[id(step.backward)]]
                     uncleared.setdefault(id(backward.node), (backward, step.step, called_elsewhere(window)))
         # The same loop seen from several roots: a root deep enough to inline the helper that
         # clears the gradients outweighs one whose inlining stopped short of it.

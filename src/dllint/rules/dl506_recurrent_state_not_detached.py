@@ -18,15 +18,19 @@ class RecurrentStateNotDetached(Rule):
     attached to the previous iteration's autograd graph, when a `backward()` ran through that
     graph in between and another runs through this call's output. The state is followed through
     variables, tuples, helper functions and methods of the same file, nested loops (batches ×
-    epochs) and models of any kind (an `nn.LSTM`, a model class holding one, a model passed in),
+    epochs) and recurrent models of any kind (an `nn.LSTM`, a model class holding one, a model
+    passed in, a from-scratch RNN returning `(output, hidden)` or a cell fed `(x, h)`),
     also in loops a framework runs (state kept on a Lightning module between `training_step`
     calls, `accelerator.backward(loss)`).
 
     Not flagged: `hidden = hidden.detach()` (tuple-wise for an LSTM's `(h, c)`),
-    `repackage_hidden(hidden)`, `hidden.detach_()`, `Variable(hidden.data)`; state
+    `repackage_hidden(hidden)`, `hidden.detach_()` (or each element in place:
+    `for h in hidden: h.detach_()`, also when the model is a step function passed in), `Variable(hidden.data)`; state
     re-initialised each iteration (`hidden = model.init_hidden(bs)`, `hidden = None`); state
     passed from step to step within one sequence (an inner time loop) and reset per batch;
-    inference loops (no `backward()`).
+    inference loops (no `backward()`); a model that holds no recurrent layer applied again to its
+    own whole output as its only input (`feat = conv(feat)`: one layer stacked as several, depth
+    rather than time, as when measuring a stack's receptive field).
 
     ## Why is this bad?
     Truncated backpropagation through time splits a long sequence into chunks, carries the

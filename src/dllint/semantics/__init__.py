@@ -82,13 +82,15 @@ class FileSemantics:
     @cached_property
     def mentions_torch(self) -> bool:
         """Whether the file could hold anything the torch rules look at. A file written for
-        another framework (MXNet, TensorFlow, JAX…) and importing nothing of PyTorch's is not."""
+        another framework (MXNet, TensorFlow, JAX…) and importing nothing of PyTorch's is not; one
+        that imports nothing at all but works on gradients (``param.grad.zero_()``, a helper its
+        training scripts call) is."""
         imported = {name.split(".")[0] for name in self.info.imports}
         if imported & _TORCH_ECOSYSTEM:
             return True
         if imported & _OTHER_FRAMEWORKS:
             return False
-        return "torch" in self.text or "nn." in self.text or any(
+        return "torch" in self.text or "nn." in self.text or ".grad." in self.text or any(
             cls.bases and self.is_module_class(cls) for cls in self.info.classes
         )
 
@@ -859,14 +861,19 @@ _LOOP_METHODS = frozenset(
 
 
 def _does_loop_work(function: FunctionInfo) -> bool:
-    """Whether a function trains, evaluates or runs inference (judged from its own calls)."""
+    """Whether a function trains, evaluates or runs inference (judged from its own calls) — or
+    clears gradients (a from-scratch ``sgd(params, lr)`` doing ``param.grad.zero_()``: what it
+    does is part of its callers' training loops, in this file or another)."""
     from dllint.semantics.loops import INFERENCE_NAME
 
     from dllint.semantics.frameworks import drives_training
+    from dllint.semantics.library import clears_gradients
 
     if function.no_grad or INFERENCE_NAME.search(function.name):
         return True
-    return any(site.method in _LOOP_METHODS or site.no_grad for site in function.calls) or drives_training(function)
+    return any(
+        site.method in _LOOP_METHODS or site.no_grad or clears_gradients(site.node) for site in function.calls
+    ) or drives_training(function)
 
 
 def _builds_layers(function: FunctionInfo) -> bool:

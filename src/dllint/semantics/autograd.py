@@ -64,14 +64,20 @@ class Autograd:
         # Functions that detach, in place, a tensor the evaluator could not follow
         # (``for h in hidden: h.detach_()``, where ``h`` is one element of a tuple).
         self.unresolved_cuts: set[int] = set()
-        for site in sem.method_calls("detach_"):
-            receivers = [option for receiver, _, _ in sem.observed(site.node) for option in _options(receiver)]
+        sem.forward_graphs  # noqa: B018 - and every forward pass
+        receivers_at: dict[int, tuple[cst.CSTNode, list[Value]]] = {}
+        for node, receiver in sem.evaluator.detached_in_place:
+            receivers_at.setdefault(id(node), (node, []))[1].extend(_options(receiver))
+        for node, receivers in receivers_at.values():
             for receiver in receivers:
                 if isinstance(receiver, Tensor):
                     self._cut_in_place.add(id(receiver))
-                    if receiver.kind == "subscript":  # ``hidden[0].detach_()``: an element of the state tuple
+                    if receiver.kind == "subscript":  # ``hidden[0].detach_()``, ``for h in hidden: h.detach_()``
                         self._cut_in_place.update(id(source) for value in receiver.inputs for source in _options(value))
             if not any(isinstance(receiver, Tensor) for receiver in receivers):
+                self._unresolved(node)
+        for site in sem.method_calls("detach_"):
+            if id(site.node) not in receivers_at:  # never evaluated: what it detaches is unknown
                 self._unresolved(site.node)
         for trace in sem.traces:
             for event in trace.events:

@@ -99,6 +99,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self.frozen: set[tuple[int, str]] = set()
         # ids of the tensors computed while gradient recording was off (``torch.no_grad()``)
         self.no_grad_tensors: set[int] = set()
+        # Every ``x.detach_()`` evaluated, with its receiver (all evaluations, none left out).
+        self.detached_in_place: list[tuple[cst.CSTNode, Value]] = []
         self._stack: list[FunctionInfo] = []
         self._frames: list[Frame] = []
         self._choices: Optional[Choices] = None  # the arms the current root's run takes

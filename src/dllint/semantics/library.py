@@ -299,12 +299,14 @@ class LibraryMixin:
         if name == "step" and not _is_scheduler(receiver) and not _scheduler_named(node):
             self._event("step", node, receiver, args=args)
             return Constant(None)
-        if name == "zero_grad" or _clears_gradients(node):
+        if name == "zero_grad" or clears_gradients(node):
             self._event("zero_grad", node, receiver)
             return Constant(None)
         if name in _CLIP_METHODS:
             self._event("clip", node, receiver)
             return Unknown()
+        if name == "detach_":
+            self.detached_in_place.append((node, receiver))
         if name == "requires_grad_":
             self._event("requires_grad", node, receiver, args=(args[0] if args else kwargs.get("requires_grad", Constant(True)),))
         if name == "requires_grad_" and isinstance(receiver, AttributeOf) and args and _is_false(args[0]):
@@ -455,7 +457,7 @@ def _train_mode(args: tuple[Value, ...], kwargs: dict[str, Value]) -> str:
     return "unknown"
 
 
-def _clears_gradients(call: cst.Call) -> bool:
+def clears_gradients(call: cst.Call) -> bool:
     """``p.grad.zero_()``, ``p.grad.data.zero_()``, ``p.grad.fill_(0)``, ``self.optimizer_zero_grad()``:
     a call that clears gradients without being a plain ``zero_grad()``."""
     func = call.func

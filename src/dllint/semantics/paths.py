@@ -42,6 +42,7 @@ from dllint.semantics.values import (
     Unknown,
     Value,
     merge,
+    options_of,
 )
 
 if TYPE_CHECKING:
@@ -415,7 +416,7 @@ class PathsMixin:
             for index in range(count):
                 frame.iterations = saved + ((node, index),)
                 if isinstance(node, cst.For):
-                    element = elements[index] if elements is not None else _element_of(iterable, node.target)
+                    element = elements[index] if elements is not None else self._element_of(iterable, node.target, node.iter)
                     self._assign(node.target, element, state)
                 self._block(node.body, state)
                 if state.returned:
@@ -426,6 +427,16 @@ class PathsMixin:
                 self._partial_loops.discard(id(node))
         if node.orelse is not None:
             self._block(node.orelse.body, state)
+
+    def _element_of(self: "Evaluator", iterable: Value, target: cst.BaseAssignTargetExpression,
+                    node: cst.CSTNode) -> Value:
+        """What a loop variable holds when the elements are unknown: for ``model.parameters()``
+        (``for name, p in model.named_parameters()``), one of that model's parameters; for a
+        tensor (or a state the evaluator only knows as one: an element of an opaque model's
+        output), one element of it (``for h in hidden: h.detach_()`` detaches the state)."""
+        if any(isinstance(option, Tensor) for option in options_of(iterable)):
+            return self._tensor("subscript", None, (iterable,), node)
+        return _parameter_of(iterable, target)
 
     def _truncated(self: "Evaluator", node: cst.CSTNode, elements: list[Value]) -> bool:
         """Whether a loop over known elements visits fewer than it would really (a long
@@ -472,7 +483,8 @@ class PathsMixin:
         complete = elements is not None
         for index in range(count):
             inner = state.copy()
-            self._assign(first.target, elements[index] if elements is not None else Unknown(), inner)
+            element = elements[index] if elements is not None else self._element_of(iterable, first.target, first.iter)
+            self._assign(first.target, element, inner)
             if not self._comprehension_clauses(first, clauses[1:], inner):
                 continue
             items.append(self._value(expr.elt, inner))
@@ -725,9 +737,7 @@ def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-def _element_of(iterable: Value, target: cst.BaseAssignTargetExpression) -> Value:
-    """What a for-loop variable holds when the elements are unknown: for ``model.parameters()``
-    (``for name, p in model.named_parameters()``), one of that model's parameters."""
+def _parameter_of(iterable: Value, target: cst.BaseAssignTargetExpression) -> Value:
     if isinstance(iterable, Obj) and iterable.qualified == "parameters" and iterable.args:
         named = isinstance(iterable.node, cst.Call) and isinstance(iterable.node.func, cst.Attribute) and (
             iterable.node.func.attr.value == "named_parameters"

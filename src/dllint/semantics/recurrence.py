@@ -19,12 +19,14 @@ import libcst as cst
 
 from dllint.semantics.autograd import called_inside, produced
 from dllint.semantics.config_values import Record
-from dllint.semantics.loops import looks_like_model
+from dllint.semantics.loops import holds, looks_like_model
 from dllint.semantics.trace import Event, Trace
-from dllint.semantics.values import Container, Merge, Obj, Tensor, Value
+from dllint.semantics.values import Container, Merge, Obj, Tensor, Value, options_of
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
+
+_RECURRENT = frozenset({"recurrent"})
 
 
 class CarriedState:
@@ -74,7 +76,9 @@ def carried_states(sem: "FileSemantics") -> list[CarriedState]:
                     if loop is None:
                         continue
                     state = [t for t in produced(earlier) if id(t) in graph]
-                    if not state or not _carried_on_every_path(sem, value, {id(t) for t in state}):
+                    if not state or not _recurrent(sem, earlier, later, state):
+                        continue
+                    if not _carried_on_every_path(sem, value, {id(t) for t in state}):
                         continue
                     backward = _backward_through(sem, earlier, state, backwards, earlier_index, later_index, loop)
                     if backward is None or not _backpropagated_again(sem, later, backwards, later_index):
@@ -83,6 +87,22 @@ def carried_states(sem: "FileSemantics") -> list[CarriedState]:
                     found.append(CarriedState(trace, earlier, later, argument, loop, backward))
                     break
     return [carried for carried in found if not any(called_inside(sem, carried.later, other.later) for other in found)]
+
+
+def _recurrent(sem: "FileSemantics", producer: Event, consumer: Event, state: list[Tensor]) -> bool:
+    """Whether ``state``, which ``producer`` returned and ``consumer`` is fed, is a recurrent
+    state: the hidden state of an RNN/LSTM/GRU layer (applied directly or held by the model,
+    maybe: a model of unknown class), one of the several values a model's forward returns
+    (``output, hidden = model(x, hidden)``, a from-scratch RNN), or an output fed back with
+    new input (``h = cell(x, h)``). A model known to hold no recurrent layer whose whole output
+    is fed back as its only input (``feat = conv(feat)``: one layer stacked as several, depth
+    not time) carries no recurrent state."""
+    if producer.kind == "recurrent":
+        return True
+    if holds(sem, producer.target, _RECURRENT, unknown=True).holds is not False:
+        return True
+    outputs = {id(option) for option in options_of(producer.output)} if producer.output is not None else set()
+    return any(id(tensor) not in outputs for tensor in state) or len(consumer.args) > 1
 
 
 def _carried_on_every_path(sem: "FileSemantics", value: Value, state: set[int]) -> bool:
