@@ -19,6 +19,7 @@ from dllint.semantics import FileSemantics, Instance, Param
 from dllint.semantics.catalog import may_be_project_function
 from dllint.semantics.constants import UNKNOWN, fold
 from dllint.semantics.loops import (
+    fine_tuned_copy,
     holds,
     inference_function,
     looks_like_model,
@@ -40,9 +41,10 @@ class InferenceWithoutEval(Rule):
     ## What it does
     Flags a model that contains Dropout or BatchNorm — or whose class cannot be known (loaded
     with `torch.load`, built by a model zoo, passed in as a parameter) — called for inference
-    (inside `torch.no_grad()`/`torch.inference_mode()`, or in a function named like `predict`,
-    `infer`, `evaluate`, `validate` or `test`) with no `.eval()` on that model on the path
-    before it.
+    (with gradient recording off — inside `torch.no_grad()`/`torch.inference_mode()`, or after
+    `torch.set_grad_enabled(False)`, unless an inner `torch.enable_grad()` turns it back on — or
+    in a function named like `predict`, `infer`, `evaluate`, `validate` or `test`) with no
+    `.eval()` on that model on the path before it.
 
     Not flagged: `.eval()` earlier in the function, in a same-file helper it calls, or in every
     caller in the file; `model.train(False)`; `Model(...).eval()` chained; models from
@@ -54,8 +56,12 @@ class InferenceWithoutEval(Rule):
     their hooks, a Hugging Face `Trainer`'s `evaluate`/`predict` and a subclass's
     `prediction_step`); an object of an imported class that no file of the run defines and
     whose class name does not say it is a model (`Speech2Text`, a library's inference
-    wrapper). A model handed back by `accelerator.prepare`, `fabric.setup` or a wrapper
-    (`DataParallel`, FSDP, `torch.compile`) is the same model.
+    wrapper); a plain function of this file (`def net(X): ...`, a model written from scratch),
+    also when the callers pass it for a parameter named `net` — it has no `.eval()`; a copy of
+    a model (`copy.deepcopy`) that the same run fine-tunes first (backward, optimizer step: the
+    inner loop of MAML, test-time adaptation), whose train mode is deliberate. A model handed
+    back by `accelerator.prepare`, `fabric.setup` or a wrapper (`DataParallel`, FSDP,
+    `torch.compile`) is the same model.
 
     ## Why is this bad?
     `torch.no_grad()` only stops gradient tracking; it does not change how layers behave. A
@@ -123,6 +129,8 @@ class InferenceWithoutEval(Rule):
                     continue
                 why = _inference_context(sem, trace, event)
                 if why is None or _inside_training_step(event, backward_scopes) or recalibrates(trace.events, event):
+                    continue
+                if fine_tuned_copy(trace.events, event):
                     continue
                 if not looks_like_model(sem, event.target, event.node):
                     continue

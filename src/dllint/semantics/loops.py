@@ -18,11 +18,15 @@ import libcst as cst
 from dllint.semantics.modes import model_like_name
 from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import (
+    AttributeOf,
     Container,
+    FunctionRef,
     Instance,
     Layer,
+    Obj,
     Param,
     Tensor,
+    Unknown,
     Value,
     options_of,
 )
@@ -163,9 +167,15 @@ def _from_families(found: set[str], families: frozenset[str], unknown: bool) -> 
 def looks_like_model(sem: "FileSemantics", value: Value, call: cst.CSTNode) -> bool:
     """Whether a called value is plausibly a model (not an arbitrary callable): an nn.Module
     class of this file, a Sequential, a model from a zoo or a checkpoint, or an object of
-    unknown class whose name (``model``, ``net``, ``BertModel``…) says it is one."""
+    unknown class whose name (``model``, ``net``, ``BertModel``…) says it is one — never a
+    plain function (``def net(X): ...``), even one a caller passes for a parameter named
+    ``net``: it has no ``.eval()``."""
+    if calls_plain_function(sem, call):
+        return False
     called = _called_name(call)
     for option in options_of(value):
+        if isinstance(option, FunctionRef):
+            return False
         if isinstance(option, Instance):
             if option.cls is not None:
                 return sem.is_module_class(option.cls)
@@ -178,6 +188,24 @@ def looks_like_model(sem: "FileSemantics", value: Value, call: cst.CSTNode) -> b
             return option.op.kind in ("dropout", "norm")
     return model_like_name(called)
 
+
+
+def calls_plain_function(sem: "FileSemantics", call: cst.CSTNode) -> bool:
+    """Whether every run that reaches a call knowing its callee calls a plain function of this
+    file there, never a module: ``net(X)`` in ``evaluate_accuracy(data_iter, net)`` when the
+    callers in this file pass ``def net(X): ...`` (d2l's models written from scratch)."""
+    if not isinstance(call, cst.Call):
+        return False
+    known = [
+        option
+        for callee, _, _ in sem.observed(call)
+        for option in options_of(callee)
+        if not isinstance(option, (Param, AttributeOf, Unknown))
+    ]
+    return bool(known) and all(
+        isinstance(option, FunctionRef) and not (option.bound_self is not None and option.function.name == "forward")
+        for option in known
+    )
 
 
 def _called_name(call: cst.CSTNode) -> str:
@@ -308,6 +336,33 @@ def recalibrates(events: list[Event], forward: Event) -> bool:
             return False
         if event.kind in ("train", "eval") and any(a is b for a in options_of(event.target) for b in options_of(forward.target)):
             return event.kind == "train"
+    return False
+
+
+_COPIES = frozenset({"copy.deepcopy", "copy.copy"})
+
+
+def fine_tuned_copy(events: list[Event], forward: Event) -> bool:
+    """Whether a forward runs a copy of a model (``copy.deepcopy(model)``) that this run itself
+    trained before it — a forward of the copy whose loss a ``backward`` differentiated, then an
+    optimizer ``step``: MAML's inner loop or test-time adaptation fine-tunes a throw-away copy
+    in train mode on purpose, and what the copy then predicts belongs to that procedure."""
+    copies = {id(option) for option in options_of(forward.target) if isinstance(option, Obj) and option.qualified in _COPIES}
+    if not copies:
+        return False
+    outputs: set[int] = set()
+    differentiated = False
+    for event in events:
+        if event is forward:
+            return False
+        if event.kind == "forward" and not event.no_grad and event.output is not None and any(
+            id(option) in copies for option in options_of(event.target)
+        ):
+            outputs.update(id(option) for option in options_of(event.output))
+        elif event.kind == "backward" and outputs and any(id(tensor) in outputs for tensor in ancestors(event.target)):
+            differentiated = True
+        elif event.kind == "step" and differentiated:
+            return True
     return False
 
 
