@@ -278,10 +278,45 @@ def used_as_prediction(sem: "FileSemantics", trace: Trace, output: Optional[Valu
     computation — returned by a function, stored in a list, handed to a metric."""
     if output is None:
         return False
-    evaluator = sem.evaluator
+    escaped = sem.evaluator.escaped
+    return any(_decides(tensor) if derived else id(tensor) in escaped for tensor, derived in _uses(sem, trace, output))
+
+
+# A model's output scored: a class picked (argmax, max, topk) or compared with the labels.
+_SCORING_METHODS = frozenset({"argmax", "argmin", "max", "min", "topk", "round", "eq", "ne", "ge", "gt", "le", "lt"})
+_SCORING_FUNCTIONS = frozenset({"torch.argmax", "torch.argmin", "torch.max", "torch.min", "torch.topk", "torch.round", "torch.eq"})
+
+
+def scored_only(sem: "FileSemantics", trace: Trace, output: Optional[Value]) -> bool:
+    """Whether a forward's output is scored and nothing else in this run: what is computed from
+    it meets an argmax/max/topk or a comparison (accuracy against the labels), and never a loss
+    nor any ``backward`` — the model is tested, not trained, by that call."""
+    if output is None:
+        return False
+    backward_targets = {
+        id(option) for event in trace.events if event.kind == "backward" for option in options_of(event.target)
+    }
+    scored = False
+    visited = 0
+    for tensor, derived in _uses(sem, trace, output):
+        visited += not derived
+        if id(tensor) in backward_targets or (derived and tensor.module_op is not None and tensor.module_op.kind == "loss"):
+            return False
+        scored = scored or derived and (
+            tensor.kind == "compare"
+            or (tensor.kind == "method" and tensor.target in _SCORING_METHODS)
+            or (tensor.kind == "function" and tensor.target in _SCORING_FUNCTIONS)
+        )
+    return scored and visited < _MAX_USES  # every use seen
+
+
+def _uses(sem: "FileSemantics", trace: Trace, output: Value) -> Iterator[tuple[Tensor, bool]]:
+    """A walk over what this run computes from a forward's output, up to ``_MAX_USES``
+    tensors: each tensor reached (False: the output's own tensors first), and each consumer
+    of it as it is found (True)."""
     start, end = trace.span
     consumers: dict[int, list[Tensor]] = {}
-    for tensor in evaluator.tensors[start:end]:
+    for tensor in sem.evaluator.tensors[start:end]:
         for source in tensor.inputs:
             for option in options_of(source):
                 consumers.setdefault(id(option), []).append(tensor)
@@ -292,13 +327,10 @@ def used_as_prediction(sem: "FileSemantics", trace: Trace, output: Optional[Valu
         if id(tensor) in seen:
             continue
         seen.add(id(tensor))
-        if id(tensor) in evaluator.escaped:
-            return True
+        yield tensor, False
         for consumer in consumers.get(id(tensor), ()):
-            if _decides(consumer):
-                return True
+            yield consumer, True
             queue.append(consumer)
-    return False
 
 
 def _tensors_in(value: Value, depth: int = 0) -> Iterator[Tensor]:
@@ -344,19 +376,40 @@ _COPIES = frozenset({"copy.deepcopy", "copy.copy"})
 
 def fine_tuned_copy(events: list[Event], forward: Event) -> bool:
     """Whether a forward runs a copy of a model (``copy.deepcopy(model)``) that this run itself
-    trained before it — a forward of the copy whose loss a ``backward`` differentiated, then an
-    optimizer ``step``: MAML's inner loop or test-time adaptation fine-tunes a throw-away copy
+    trained before it: MAML's inner loop or test-time adaptation fine-tunes a throw-away copy
     in train mode on purpose, and what the copy then predicts belongs to that procedure."""
-    copies = {id(option) for option in options_of(forward.target) if isinstance(option, Obj) and option.qualified in _COPIES}
-    if not copies:
-        return False
+    copies = [option for option in options_of(forward.target) if isinstance(option, Obj) and option.qualified in _COPIES]
+    return bool(copies) and trained_before(events, forward)
+
+
+def part_of_training_step(events: list[Event], forward: Event) -> bool:
+    """Whether a forward belongs to a training step: a ``backward`` runs in the same loop
+    iteration (an action picked before the update, a batch's accuracy after it), or nested in
+    that iteration after the forward (it opens the loop that trains). A backward nested in it
+    *before* the forward is a training loop that has finished."""
+    depth = len(forward.iterations)
+    after = False
+    for event in events:
+        if event is forward:
+            after = True
+        elif event.kind == "backward" and (
+            event.iterations == forward.iterations or (after and event.iterations[:depth] == forward.iterations)
+        ):
+            return True
+    return False
+
+
+def trained_before(events: list[Event], forward: Event) -> bool:
+    """Whether the run trains the forward's model before that forward: a forward of it with
+    gradients on whose loss a ``backward`` differentiates, then an optimizer ``step``."""
+    models = {id(option) for option in options_of(forward.target)}
     outputs: set[int] = set()
     differentiated = False
     for event in events:
         if event is forward:
             return False
         if event.kind == "forward" and not event.no_grad and event.output is not None and any(
-            id(option) in copies for option in options_of(event.target)
+            id(option) in models for option in options_of(event.target)
         ):
             outputs.update(id(option) for option in options_of(event.output))
         elif event.kind == "backward" and outputs and any(id(tensor) in outputs for tensor in ancestors(event.target)):
