@@ -145,7 +145,7 @@ class InferenceWithoutEval(Rule):
                         continue
                 elif _inside_training_step(event, backward_scopes):
                     continue
-                if fine_tuned_copy(trace.events, event):
+                if fine_tuned_copy(sem, trace.events, event):
                     continue
                 if not looks_like_model(sem, event.target, event.node):
                     continue

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Iterator, Optional
 import libcst as cst
 
 from dllint.semantics.modes import model_like_name
+from dllint.semantics.optimizers import covers, optimizer_of, updated_models
 from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import (
+    MODEL_COPIES,
     AttributeOf,
     Container,
     FunctionRef,
@@ -371,15 +373,25 @@ def recalibrates(events: list[Event], forward: Event) -> bool:
     return False
 
 
-_COPIES = frozenset({"copy.deepcopy", "copy.copy"})
-
-
-def fine_tuned_copy(events: list[Event], forward: Event) -> bool:
-    """Whether a forward runs a copy of a model (``copy.deepcopy(model)``) that this run itself
-    trained before it: MAML's inner loop or test-time adaptation fine-tunes a throw-away copy
-    in train mode on purpose, and what the copy then predicts belongs to that procedure."""
-    copies = [option for option in options_of(forward.target) if isinstance(option, Obj) and option.qualified in _COPIES]
-    return bool(copies) and trained_before(events, forward)
+def fine_tuned_copy(sem: "FileSemantics", events: list[Event], forward: Event) -> bool:
+    """Whether a forward runs a copy of a model (``copy.deepcopy(model)``) that an optimizer of
+    its own has stepped (after a ``backward``) earlier in this run: MAML's inner loop or
+    test-time adaptation fine-tunes a throw-away copy in train mode on purpose, and what the
+    copy then predicts belongs to that procedure."""
+    copies = [option for option in options_of(forward.target) if isinstance(option, Obj) and option.qualified in MODEL_COPIES]
+    if not copies:
+        return False
+    differentiated = False
+    for event in events:
+        if event is forward:
+            return False
+        if event.kind == "backward":
+            differentiated = True
+        elif event.kind == "step" and differentiated:
+            updated = updated_models(sem, optimizer_of(event))
+            if updated is not None and any(covers(updated, copy) for copy in copies):
+                return True
+    return False
 
 
 def part_of_training_step(events: list[Event], forward: Event) -> bool:
