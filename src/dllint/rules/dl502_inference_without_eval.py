@@ -19,12 +19,16 @@ from dllint.semantics import FileSemantics, Instance, Param
 from dllint.semantics.catalog import may_be_project_function
 from dllint.semantics.constants import UNKNOWN, fold
 from dllint.semantics.loops import (
+    fine_tuned_copy,
     holds,
     inference_function,
     looks_like_model,
+    part_of_training_step,
     recalibrates,
     received_models,
+    scored_only,
     trained_after,
+    trained_before,
     used_as_prediction,
 )
 from dllint.semantics.modes import model_like_name
@@ -33,16 +37,21 @@ from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import Obj, Value, options_of
 
 _DROPOUT_OR_BN = frozenset({"dropout", "batch"})
+_SCORED_AFTER_TRAINING = "its output scored after training"
 
 
 class InferenceWithoutEval(Rule):
     """
     ## What it does
     Flags a model that contains Dropout or BatchNorm — or whose class cannot be known (loaded
-    with `torch.load`, built by a model zoo, passed in as a parameter) — called for inference
-    (inside `torch.no_grad()`/`torch.inference_mode()`, or in a function named like `predict`,
-    `infer`, `evaluate`, `validate` or `test`) with no `.eval()` on that model on the path
-    before it.
+    with `torch.load`, built by a model zoo, passed in as a parameter) called for inference
+    with no `.eval()` on that model on the path before it. A call is inference when it runs
+    with gradient recording off (inside `torch.no_grad()`/`torch.inference_mode()`, or after
+    `torch.set_grad_enabled(False)`, unless an inner `torch.enable_grad()` turns it back on);
+    when it runs in a function named like `predict`, `infer`, `evaluate`, `validate` or `test`
+    and its output is used as a prediction; or when the same run trained the model before and
+    the output now only meets an argmax/max or a comparison with the labels, never a loss or a
+    backward (a test-set accuracy computed next to the training loop).
 
     Not flagged: `.eval()` earlier in the function, in a same-file helper it calls, or in every
     caller in the file; `model.train(False)`; `Model(...).eval()` chained; models from
@@ -54,8 +63,14 @@ class InferenceWithoutEval(Rule):
     their hooks, a Hugging Face `Trainer`'s `evaluate`/`predict` and a subclass's
     `prediction_step`); an object of an imported class that no file of the run defines and
     whose class name does not say it is a model (`Speech2Text`, a library's inference
-    wrapper). A model handed back by `accelerator.prepare`, `fabric.setup` or a wrapper
-    (`DataParallel`, FSDP, `torch.compile`) is the same model.
+    wrapper); a plain function of this file (`def net(X): ...`, a model written from scratch),
+    also when the callers pass it for a parameter named `net` — it has no `.eval()`; a copy of
+    a model (`copy.deepcopy`) that the same run fine-tunes first (backward, optimizer step: the
+    inner loop of MAML, test-time adaptation), whose train mode is deliberate. A model handed
+    back by `accelerator.prepare`, `fabric.setup` or a wrapper (`DataParallel`, FSDP,
+    `torch.compile`) is the same model. A model scored after training is not flagged when
+    the scoring belongs to a training step (a batch's accuracy after its update, an action
+    picked in each step of the loop that trains the model).
 
     ## Why is this bad?
     `torch.no_grad()` only stops gradient tracking; it does not change how layers behave. A
@@ -90,10 +105,11 @@ class InferenceWithoutEval(Rule):
     The fix (`--unsafe-fixes`) inserts `model.eval()` before the inference block — the
     `with torch.no_grad():` (or `inference_mode()`) around the call, else the statement of the
     function that holds it — and, when the model is trained again afterwards (the next epoch
-    after a validation pass), `model.train()` after that block. There is no fix when the model is
-    not a plain name or attribute (`models[0](x)`), is rebound inside the block, or is trained
-    again afterwards but the block can leave early (a `return` inside it: a `train()` after it
-    would not run). It is unsafe because it changes the model's mode, which code that shares the
+    after a validation pass), `model.train()` after that block. There is no fix when the model
+    is scored after training in the same run (no `no_grad` block marks where the scoring
+    starts: the statement around it may be the training loop), is not a plain name or
+    attribute (`models[0](x)`), is rebound inside the block, or is trained again afterwards
+    but the block can leave early (a `return` inside it: a `train()` after it would not run). It is unsafe because it changes the model's mode, which code that shares the
     model may depend on.
 
     ## References
@@ -122,7 +138,14 @@ class InferenceWithoutEval(Rule):
                 if event.kind != "forward" or not event.mode:
                     continue
                 why = _inference_context(sem, trace, event)
-                if why is None or _inside_training_step(event, backward_scopes) or recalibrates(trace.events, event):
+                if why is None or recalibrates(trace.events, event):
+                    continue
+                if why == _SCORED_AFTER_TRAINING:
+                    if part_of_training_step(trace.events, event):
+                        continue
+                elif _inside_training_step(event, backward_scopes):
+                    continue
+                if fine_tuned_copy(sem, trace.events, event):
                     continue
                 if not looks_like_model(sem, event.target, event.node):
                     continue
@@ -134,8 +157,9 @@ class InferenceWithoutEval(Rule):
             verdict = holds(sem, event.target, _DROPOUT_OR_BN, unknown=True)
             if verdict.holds is False:
                 continue
-            edits, fix_message = _fix(sem, event)
             why = next(why for candidate, why in events if candidate is event)
+            # No no_grad block marks where scoring starts: the statement around it may be the training loop.
+            edits, fix_message = _fix(sem, event) if why != _SCORED_AFTER_TRAINING else ((), None)
             yield Report(
                 event.node,
                 f"this model is called for inference ({why}) without `.eval()` first: "
@@ -226,12 +250,15 @@ def _consequence(sem: FileSemantics, event: Event) -> str:
 def _inference_context(sem: FileSemantics, trace: Trace, event: Event) -> Optional[str]:
     """Why a forward is inference: it runs under ``no_grad``, or in a function that says it
     predicts/evaluates *and* its output is used as a prediction (a name alone never is: a
-    ``test()`` that prints the output's shape is a smoke test)."""
+    ``test()`` that prints the output's shape is a smoke test), or the run trained the model
+    before and now only scores its output (argmax, accuracy; never a loss or a backward)."""
     if event.no_grad:
         return "under `torch.no_grad()`"
     name = inference_function(event)
     if name and used_as_prediction(sem, trace, event.output):
         return f"in `{name}()`"
+    if trained_before(trace.events, event) and scored_only(sem, trace, event.output):
+        return _SCORED_AFTER_TRAINING
     return None
 
 

@@ -268,9 +268,6 @@ def function_op(qualified_name: Optional[str]) -> Optional[Op]:
     return FUNCTIONS.get(qualified_name) if qualified_name else None
 
 
-
-NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.set_grad_enabled"})
-
 # Base classes (besides torch.nn.Module) whose subclasses are nn.Modules.
 MODULE_BASES = frozenset(
     {

@@ -156,7 +156,7 @@ class ContextsMixin:
                 function.scope,
                 self_value,
                 [],
-                function.no_grad or (caller.no_grad if caller else False),
+                (caller.no_grad if caller else False) if function.no_grad is None else function.no_grad,
                 caller.iterations if caller else (),
                 caller.conditional if caller else 0,
             )

@@ -37,6 +37,7 @@ from dllint.semantics.contexts import (
     bind_positional,
 )
 from dllint.semantics.frameworks import ACCUMULATE, Driver, FrameworksMixin
+from dllint.semantics.grad_mode import grad_mode_statement, grad_switch
 from dllint.semantics.library import ExternalCall, LibraryMixin
 from dllint.semantics.modes import ModesMixin
 from dllint.semantics.naming import NamingMixin, string_operation
@@ -146,7 +147,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
             if self_value is not None and function.self_name:
                 state.env[function.self_name] = self_value
             under_no_grad = self._framework_entry(function, self_value, state)
-            frame = Frame(function, function.scope, self_value, [], function.no_grad or under_no_grad)
+            frame = Frame(function, function.scope, self_value, [], under_no_grad if function.no_grad is None else function.no_grad)
             return self._run_root(function, frame, function.node.body, state, choices)
 
         return self._explore(run, choosing=self._builds_models(function))
@@ -253,8 +254,9 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
             gated = 0  # ``with accelerator.accumulate(model):``: steps on accumulation boundaries only
             for item in node.items:
                 value = self._value(item.item, state)
-                if self._is_no_grad(item.item):
-                    frame.no_grad = True
+                switch = grad_switch(item.item, frame.scope)
+                if switch is not None:
+                    frame.no_grad = switch
                 if isinstance(value, Obj) and value.qualified == ACCUMULATE:
                     gated += 1
                 if item.asname is not None:
@@ -308,6 +310,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
             self._assign(node.target, result, state)
         elif node_type is cst.Expr:
             self._value(node.value, state)
+            self._switch_grad_mode(node)
         elif node_type is cst.Return:
             frame = self._frames[-1]
             value = self._value(node.value, state) if node.value is not None else Constant(None)
@@ -320,6 +323,16 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         elif node_type in (cst.Import, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
             for alias in node.names:
                 state.env.pop(alias.evaluated_alias or alias.evaluated_name.split(".")[0], None)
+
+    def _switch_grad_mode(self, statement: cst.Expr) -> None:
+        """``torch.set_grad_enabled(flag)`` alone on its line: the mode of the statements after
+        it (unless it sits under an ``if``: then only the statements after it in that branch,
+        which the static pass records on their call sites)."""
+        frame = self._frames[-1]
+        switch = grad_mode_statement(statement, frame.scope)
+        site = self.sem.site_of(statement.value) if switch is not None and isinstance(statement.value, cst.Call) else None
+        if site is not None and not site.guards:
+            frame.no_grad = switch
 
     def _assign(self, target: cst.CSTNode, value: Value, state: State) -> None:
         if isinstance(target, cst.Name):
@@ -801,14 +814,6 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self._trace.events.append(
             Event(kind, node, target, site, no_grad, frame.iterations, conditional, tuple(self._stack), **extra)
         )
-
-    def _is_no_grad(self, expr: cst.BaseExpression) -> bool:
-        if not isinstance(expr, cst.Call):
-            return False
-        qualified = self._frames[-1].scope.resolve(expr.func)
-        if qualified == "torch.set_grad_enabled":
-            return bool(expr.args) and isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value == "False"
-        return qualified in catalog.NO_GRAD_CONTEXTS
 
 
 

@@ -25,6 +25,7 @@ from dllint.semantics.paths import State
 from dllint.semantics.syntax import bind_arguments, keyword
 from dllint.semantics.config_values import user_choice
 from dllint.semantics.values import (
+    MODEL_COPIES,
     AttributeOf,
     Constant,
     Container,
@@ -333,6 +334,8 @@ class LibraryMixin:
             if name == "forward":
                 return self._forward_call(receiver, args, node, state)
             return Unknown()
+        if isinstance(receiver, Obj) and receiver.qualified in MODEL_COPIES and name in ("parameters", "named_parameters"):
+            return Obj("parameters", node, (receiver,))  # an optimizer for a copy (MAML's inner loop)
         if isinstance(receiver, (Instance, Container, Layer)) or (isinstance(receiver, Param) and model_like(receiver)):
             if name in _MODE_METHODS_RETURNING_SELF:
                 return receiver

@@ -16,13 +16,19 @@ from typing import TYPE_CHECKING, Iterator, Optional
 import libcst as cst
 
 from dllint.semantics.modes import model_like_name
+from dllint.semantics.optimizers import covers, optimizer_of, updated_models
 from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import (
+    MODEL_COPIES,
+    AttributeOf,
     Container,
+    FunctionRef,
     Instance,
     Layer,
+    Obj,
     Param,
     Tensor,
+    Unknown,
     Value,
     options_of,
 )
@@ -163,9 +169,15 @@ def _from_families(found: set[str], families: frozenset[str], unknown: bool) -> 
 def looks_like_model(sem: "FileSemantics", value: Value, call: cst.CSTNode) -> bool:
     """Whether a called value is plausibly a model (not an arbitrary callable): an nn.Module
     class of this file, a Sequential, a model from a zoo or a checkpoint, or an object of
-    unknown class whose name (``model``, ``net``, ``BertModel``…) says it is one."""
+    unknown class whose name (``model``, ``net``, ``BertModel``…) says it is one — never a
+    plain function (``def net(X): ...``), even one a caller passes for a parameter named
+    ``net``: it has no ``.eval()``."""
+    if calls_plain_function(sem, call):
+        return False
     called = _called_name(call)
     for option in options_of(value):
+        if isinstance(option, FunctionRef):
+            return False
         if isinstance(option, Instance):
             if option.cls is not None:
                 return sem.is_module_class(option.cls)
@@ -178,6 +190,24 @@ def looks_like_model(sem: "FileSemantics", value: Value, call: cst.CSTNode) -> b
             return option.op.kind in ("dropout", "norm")
     return model_like_name(called)
 
+
+
+def calls_plain_function(sem: "FileSemantics", call: cst.CSTNode) -> bool:
+    """Whether every run that reaches a call knowing its callee calls a plain function of this
+    file there, never a module: ``net(X)`` in ``evaluate_accuracy(data_iter, net)`` when the
+    callers in this file pass ``def net(X): ...`` (d2l's models written from scratch)."""
+    if not isinstance(call, cst.Call):
+        return False
+    known = [
+        option
+        for callee, _, _ in sem.observed(call)
+        for option in options_of(callee)
+        if not isinstance(option, (Param, AttributeOf, Unknown))
+    ]
+    return bool(known) and all(
+        isinstance(option, FunctionRef) and not (option.bound_self is not None and option.function.name == "forward")
+        for option in known
+    )
 
 
 def _called_name(call: cst.CSTNode) -> str:
@@ -250,10 +280,45 @@ def used_as_prediction(sem: "FileSemantics", trace: Trace, output: Optional[Valu
     computation — returned by a function, stored in a list, handed to a metric."""
     if output is None:
         return False
-    evaluator = sem.evaluator
+    escaped = sem.evaluator.escaped
+    return any(_decides(tensor) if derived else id(tensor) in escaped for tensor, derived in _uses(sem, trace, output))
+
+
+# A model's output scored: a class picked (argmax, max, topk) or compared with the labels.
+_SCORING_METHODS = frozenset({"argmax", "argmin", "max", "min", "topk", "round", "eq", "ne", "ge", "gt", "le", "lt"})
+_SCORING_FUNCTIONS = frozenset({"torch.argmax", "torch.argmin", "torch.max", "torch.min", "torch.topk", "torch.round", "torch.eq"})
+
+
+def scored_only(sem: "FileSemantics", trace: Trace, output: Optional[Value]) -> bool:
+    """Whether a forward's output is scored and nothing else in this run: what is computed from
+    it meets an argmax/max/topk or a comparison (accuracy against the labels), and never a loss
+    nor any ``backward`` — the model is tested, not trained, by that call."""
+    if output is None:
+        return False
+    backward_targets = {
+        id(option) for event in trace.events if event.kind == "backward" for option in options_of(event.target)
+    }
+    scored = False
+    visited = 0
+    for tensor, derived in _uses(sem, trace, output):
+        visited += not derived
+        if id(tensor) in backward_targets or (derived and tensor.module_op is not None and tensor.module_op.kind == "loss"):
+            return False
+        scored = scored or derived and (
+            tensor.kind == "compare"
+            or (tensor.kind == "method" and tensor.target in _SCORING_METHODS)
+            or (tensor.kind == "function" and tensor.target in _SCORING_FUNCTIONS)
+        )
+    return scored and visited < _MAX_USES  # every use seen
+
+
+def _uses(sem: "FileSemantics", trace: Trace, output: Value) -> Iterator[tuple[Tensor, bool]]:
+    """A walk over what this run computes from a forward's output, up to ``_MAX_USES``
+    tensors: each tensor reached (False: the output's own tensors first), and each consumer
+    of it as it is found (True)."""
     start, end = trace.span
     consumers: dict[int, list[Tensor]] = {}
-    for tensor in evaluator.tensors[start:end]:
+    for tensor in sem.evaluator.tensors[start:end]:
         for source in tensor.inputs:
             for option in options_of(source):
                 consumers.setdefault(id(option), []).append(tensor)
@@ -264,13 +329,10 @@ def used_as_prediction(sem: "FileSemantics", trace: Trace, output: Optional[Valu
         if id(tensor) in seen:
             continue
         seen.add(id(tensor))
-        if id(tensor) in evaluator.escaped:
-            return True
+        yield tensor, False
         for consumer in consumers.get(id(tensor), ()):
-            if _decides(consumer):
-                return True
+            yield consumer, True
             queue.append(consumer)
-    return False
 
 
 def _tensors_in(value: Value, depth: int = 0) -> Iterator[Tensor]:
@@ -308,6 +370,64 @@ def recalibrates(events: list[Event], forward: Event) -> bool:
             return False
         if event.kind in ("train", "eval") and any(a is b for a in options_of(event.target) for b in options_of(forward.target)):
             return event.kind == "train"
+    return False
+
+
+def fine_tuned_copy(sem: "FileSemantics", events: list[Event], forward: Event) -> bool:
+    """Whether a forward runs a copy of a model (``copy.deepcopy(model)``) that an optimizer of
+    its own has stepped (after a ``backward``) earlier in this run: MAML's inner loop or
+    test-time adaptation fine-tunes a throw-away copy in train mode on purpose, and what the
+    copy then predicts belongs to that procedure."""
+    copies = [option for option in options_of(forward.target) if isinstance(option, Obj) and option.qualified in MODEL_COPIES]
+    if not copies:
+        return False
+    differentiated = False
+    for event in events:
+        if event is forward:
+            return False
+        if event.kind == "backward":
+            differentiated = True
+        elif event.kind == "step" and differentiated:
+            updated = updated_models(sem, optimizer_of(event))
+            if updated is not None and any(covers(updated, copy) for copy in copies):
+                return True
+    return False
+
+
+def part_of_training_step(events: list[Event], forward: Event) -> bool:
+    """Whether a forward belongs to a training step: a ``backward`` runs in the same loop
+    iteration (an action picked before the update, a batch's accuracy after it), or nested in
+    that iteration after the forward (it opens the loop that trains). A backward nested in it
+    *before* the forward is a training loop that has finished."""
+    depth = len(forward.iterations)
+    after = False
+    for event in events:
+        if event is forward:
+            after = True
+        elif event.kind == "backward" and (
+            event.iterations == forward.iterations or (after and event.iterations[:depth] == forward.iterations)
+        ):
+            return True
+    return False
+
+
+def trained_before(events: list[Event], forward: Event) -> bool:
+    """Whether the run trains the forward's model before that forward: a forward of it with
+    gradients on whose loss a ``backward`` differentiates, then an optimizer ``step``."""
+    models = {id(option) for option in options_of(forward.target)}
+    outputs: set[int] = set()
+    differentiated = False
+    for event in events:
+        if event is forward:
+            return False
+        if event.kind == "forward" and not event.no_grad and event.output is not None and any(
+            id(option) in models for option in options_of(event.target)
+        ):
+            outputs.update(id(option) for option in options_of(event.output))
+        elif event.kind == "backward" and outputs and any(id(tensor) in outputs for tensor in ancestors(event.target)):
+            differentiated = True
+        elif event.kind == "step" and differentiated:
+            return True
     return False
 
 

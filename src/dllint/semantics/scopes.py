@@ -15,6 +15,7 @@ import libcst as cst
 
 from dllint.semantics import catalog
 from dllint.semantics.catalog import is_library_module
+from dllint.semantics.grad_mode import grad_mode_statement, grad_switch
 from dllint.semantics.syntax import children_of, dotted_name
 
 
@@ -167,7 +168,7 @@ class FunctionInfo:
         scope: Scope,
         cls: Optional["ClassInfo"],
         decorators: list[Optional[str]],
-        no_grad: bool = False,
+        no_grad: Optional[bool] = None,
         calls: Optional[list[CallSite]] = None,
     ) -> None:
         self.node = node
@@ -176,7 +177,7 @@ class FunctionInfo:
         self.scope = scope  # the function's own scope
         self.cls = cls
         self.decorators = decorators
-        self.no_grad = no_grad
+        self.no_grad = no_grad  # a grad-mode decorator: True under ``@torch.no_grad()``, False under ``@torch.enable_grad()``
         self.calls: list[CallSite] = [] if calls is None else calls
 
     def __repr__(self) -> str:
@@ -384,6 +385,11 @@ class Collector:
     def _body(self, statements, ctx: _Context) -> None:
         for statement in statements:
             self._statement(statement, ctx)
+            if type(statement) is cst.SimpleStatementLine:
+                for small in statement.body:
+                    switch = grad_mode_statement(small, ctx.scope)
+                    if switch is not None:
+                        ctx = ctx.replace(no_grad=switch)  # ``torch.set_grad_enabled(True)``: the statements after it
 
     def _statement(self, node: cst.CSTNode, ctx: _Context) -> None:
         node_type = type(node)  # exact types: isinstance on LibCST's ABC node classes is slow
@@ -416,8 +422,9 @@ class Collector:
             no_grad = ctx.no_grad
             for item in node.items:
                 self._expr(item.item, ctx)
-                if is_no_grad_context(item.item, ctx.scope):
-                    no_grad = True
+                switch = grad_switch(item.item, ctx.scope)
+                if switch is not None:
+                    no_grad = switch
                 if item.asname is not None:
                     self._bind_target(item.asname.name, None, node, ctx)
             self._block(node.body, ctx.replace(no_grad=no_grad))
@@ -532,10 +539,13 @@ class Collector:
     def _function(self, node: cst.FunctionDef, ctx: _Context) -> None:
         outer = ctx.scope
         decorators = []
+        grad: Optional[bool] = None  # the decorator nearest the ``def`` is entered last: it wins
         for decorator in node.decorators:
             self._expr(decorator.decorator, ctx)
             expr = decorator.decorator
             decorators.append(outer.resolve(expr.func if isinstance(expr, cst.Call) else expr))
+            switch = grad_switch(expr, outer)
+            grad = grad if switch is None else switch
         for param in _all_params(node.params):
             if param.default is not None:
                 self._expr(param.default, ctx)
@@ -549,7 +559,7 @@ class Collector:
             scope=scope,
             cls=cls,  # type: ignore[arg-type]
             decorators=decorators,
-            no_grad=any(d in catalog.NO_GRAD_CONTEXTS for d in decorators),
+            no_grad=grad,
         )
         scope.info = function
         outer.bind(node.name.value, Binding("def", node, qualified=f"{self.info.name}.{qualname}"))
@@ -558,7 +568,7 @@ class Collector:
         self.info.functions.append(function)
         for param in _all_params(node.params):
             scope.bind(param.name.value, Binding("param", param))
-        self._block(node.body, _Context(scope, function.no_grad))
+        self._block(node.body, _Context(scope, function.no_grad is True))
 
     def _class(self, node: cst.ClassDef, ctx: _Context) -> None:
         outer = ctx.scope
@@ -612,12 +622,3 @@ def _all_params(params: cst.Parameters) -> Iterator[cst.Param]:
         yield params.star_kwarg
 
 
-def is_no_grad_context(expr: cst.BaseExpression, scope: Scope) -> bool:
-    """Whether a ``with`` item turns gradients off (``torch.no_grad()``, ``torch.inference_mode()``,
-    ``torch.set_grad_enabled(False)``)."""
-    if isinstance(expr, cst.Call):
-        qualified = scope.resolve(expr.func)
-        if qualified == "torch.set_grad_enabled":
-            return bool(expr.args) and isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value == "False"
-        return qualified in catalog.NO_GRAD_CONTEXTS
-    return False

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator, Optional, Union
 
 import libcst as cst
 
-from dllint.semantics.scopes import is_no_grad_context
+from dllint.semantics.grad_mode import grad_switch
 from dllint.semantics.syntax import bind_arguments, children_of
 
 if TYPE_CHECKING:
@@ -68,13 +68,18 @@ class Structure:
 
     def no_grad_block(self, node: cst.CSTNode) -> Optional[cst.With]:
         """The innermost ``with torch.no_grad():`` (or ``inference_mode()``, ``set_grad_enabled(False)``)
-        around a node, within its function."""
+        around a node, within its function; None when a ``with torch.enable_grad():`` inside it
+        is nearer."""
         site_scope = None
         for current in self.enclosing(node, (cst.With,)):
             if site_scope is None:
                 site_scope = self._scope_at(node)
-            if site_scope is not None and any(is_no_grad_context(item.item, site_scope) for item in current.items):
-                return current  # type: ignore[return-value]
+            if site_scope is None:
+                return None
+            switches = [grad_switch(item.item, site_scope) for item in current.items]  # type: ignore[attr-defined]
+            switch = next((switch for switch in reversed(switches) if switch is not None), None)
+            if switch is not None:
+                return current if switch else None  # type: ignore[return-value]
         return None
 
     def top_statement(self, node: cst.CSTNode, within: cst.CSTNode) -> Optional[cst.BaseStatement]:

@@ -265,6 +265,10 @@ class AttributeOf(Value):
         return current, ""
 
 
+# ``copy.deepcopy(model)``: an object of its own, whose ``parameters()`` are the copy's.
+MODEL_COPIES = frozenset({"copy.deepcopy", "copy.copy"})
+
+
 class Obj(Value):
     """The result of calling something outside this file that is not a layer or a tensor op:
     an optimizer, a GradScaler, ``model.parameters()``, a Trainer."""
