@@ -166,18 +166,22 @@ def _from_families(found: set[str], families: frozenset[str], unknown: bool) -> 
 
 # --- models called in a loop ------------------------------------------------------------------
 
-def looks_like_model(sem: "FileSemantics", value: Value, call: cst.CSTNode) -> bool:
+def looks_like_model(sem: "FileSemantics", value: Value, call: cst.CSTNode, *, modules_only: bool = True) -> bool:
     """Whether a called value is plausibly a model (not an arbitrary callable): an nn.Module
     class of this file, a Sequential, a model from a zoo or a checkpoint, or an object of
     unknown class whose name (``model``, ``net``, ``BertModel``…) says it is one — never a
     plain function (``def net(X): ...``), even one a caller passes for a parameter named
-    ``net``: it has no ``.eval()``."""
-    if calls_plain_function(sem, call):
+    ``net``: it has no ``.eval()``. With ``modules_only=False`` such a function counts too
+    when its name says model (a from-scratch RNN ``rnn(X, state, params)`` computes like one:
+    what a question about gradients through its outputs needs)."""
+    if modules_only and calls_plain_function(sem, call):
         return False
     called = _called_name(call)
     for option in options_of(value):
         if isinstance(option, FunctionRef):
-            return False
+            if modules_only:
+                return False
+            continue
         if isinstance(option, Instance):
             if option.cls is not None:
                 return sem.is_module_class(option.cls)

@@ -55,7 +55,7 @@ def carried_states(sem: "FileSemantics") -> list[CarriedState]:
         forwards = [
             (index, e) for index, e in enumerate(events)
             if not e.no_grad and e.iterations and (
-                e.kind == "recurrent" or (e.kind == "forward" and looks_like_model(sem, e.target, e.node))
+                e.kind == "recurrent" or (e.kind == "forward" and looks_like_model(sem, e.target, e.node, modules_only=False))
             )
         ]
         backwards = [(index, e) for index, e in enumerate(events) if e.kind == "backward" and not e.no_grad]
