@@ -66,7 +66,9 @@ class InferenceWithoutEval(Rule):
     wrapper); a plain function of this file (`def net(X): ...`, a model written from scratch),
     also when the callers pass it for a parameter named `net` — it has no `.eval()`; a copy of
     a model (`copy.deepcopy`) that the same run fine-tunes first (backward, optimizer step: the
-    inner loop of MAML, test-time adaptation), whose train mode is deliberate. A model handed
+    inner loop of MAML, test-time adaptation), whose train mode is deliberate; a wrapper never put in eval mode itself whose every
+    Dropout/BatchNorm (and recurrent dropout between stacked layers) sits in a submodule that
+    was (`encoder.eval(); decoder.eval(); GreedySearchDecoder(encoder, decoder)`). A model handed
     back by `accelerator.prepare`, `fabric.setup` or a wrapper (`DataParallel`, FSDP,
     `torch.compile`) is the same model. A model scored after training is not flagged when
     the scoring belongs to a training step (a batch's accuracy after its update, an action

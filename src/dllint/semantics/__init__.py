@@ -1014,7 +1014,8 @@ def families_of(value: Value, seen: Optional[set[int]] = None, depth: int = 0) -
         op = value.op
         if op.kind == "recurrent":
             found.update({"recurrent", op.family})
-            if value.arg("dropout", 0) != 0:  # dropout between stacked layers (or unknown)
+            # dropout acts between stacked layers only: one layer ignores it (PyTorch warns)
+            if value.arg("dropout", 0) != 0 and value.arg("num_layers", 1) != 1:
                 found.add("dropout")
         elif op.kind == "dropout":
             found.add("dropout")

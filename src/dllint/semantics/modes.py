@@ -82,12 +82,36 @@ class ModesMixin:
         if isinstance(root, Param):
             return "caller"
         if isinstance(model, Instance):
-            return "eval" if model.origin == "pretrained" else "train"
+            if model.origin == "pretrained" or self._evaluated_through_submodules(model, state):
+                return "eval"
+            return "train"
         if isinstance(model, Obj) and may_be_project_function(model.qualified):
             return "train"  # built by a factory of another file: unless it calls eval() (asked of the index)
         if isinstance(model, (Container, Layer)):
             return "train"
         return "unknown"
+
+    def _evaluated_through_submodules(self: "Evaluator", model: Instance, state: "State") -> bool:
+        """A model never put in eval mode itself whose every layer that behaves differently in
+        eval mode is (``encoder.eval(); searcher = GreedySearchDecoder(encoder, decoder)``):
+        its forward runs as in eval mode. Not when a class in the tree uses functional
+        dropout or batch norm (``F.dropout(x, training=self.training)`` follows its own flag),
+        or holds modules of unknown contents."""
+        dependent = []
+        for option in (model, *submodules(model)):
+            if isinstance(option, Instance):
+                if option.cls is None or option.attrs is None or self.sem.functional_layers(option.cls):
+                    return False
+            elif isinstance(option, Layer) and _behaves_by_mode(option):
+                dependent.append(option)
+        return bool(dependent) and all(recorded_mode(layer, state) == "eval" for layer in dependent)
+
+
+def _behaves_by_mode(layer: Layer) -> bool:
+    op = layer.op
+    if op.kind == "recurrent":
+        return layer.arg("dropout", 0) != 0 and layer.arg("num_layers", 1) != 1
+    return op.kind == "dropout" or (op.kind == "norm" and op.family == "batch")
 
 
 def mode_key(value: Value) -> Hashable:
