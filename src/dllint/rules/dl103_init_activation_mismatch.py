@@ -65,7 +65,8 @@ class InitActivationMismatch(Rule):
 
     Not judged: files that publish trained weights for their models (a Hugging Face
     `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
-    downloaded by URL): their initialisation is the recipe those weights were trained with.
+    downloaded by URL, a pretrained zoo model's state dict loaded into the file's model):
+    their initialisation is the recipe those weights were trained with.
 
     ## Why is this bad?
     Both schemes pick the weight variance that keeps the activation variance constant from

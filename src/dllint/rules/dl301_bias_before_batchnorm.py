@@ -28,7 +28,8 @@ class BiasBeforeBatchNorm(Rule):
 
     Not judged: files that publish trained weights for their models (a Hugging Face
     `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
-    downloaded by URL): the checkpoints fix their architecture, and a change would break
+    downloaded by URL, a pretrained zoo model's state dict loaded into the file's model):
+    the checkpoints fix their architecture, and a change would break
     loading them.
 
     ## Why is this bad?

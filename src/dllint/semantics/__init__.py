@@ -98,8 +98,9 @@ class FileSemantics:
     def publishes_weights(self) -> bool:
         """Whether the file defines models whose trained weights are published — a Hugging Face
         ``PreTrainedModel`` family, models registered with pretrained configurations (timm's
-        ``@register_model``/``build_model_with_cfg``, torchvision's ``WeightsEnum``), or
-        weights downloaded by URL. Their architecture is fixed by the checkpoints: a change to
+        ``@register_model``/``build_model_with_cfg``, torchvision's ``WeightsEnum``),
+        weights downloaded by URL, or a pretrained zoo model's state dict loaded into a model
+        of the file. Their architecture is fixed by the checkpoints: a change to
         a layer (dropping a bias, an extra activation) breaks loading them, so the architecture
         rules do not judge these files."""
         for cls in self.info.classes:
@@ -109,8 +110,29 @@ class FileSemantics:
             if any((decorator or "").rsplit(".", 1)[-1] == "register_model" for decorator in function.decorators):
                 return True
         return any(
-            (site.qualified or site.method or "").rsplit(".", 1)[-1] in _WEIGHT_LOADERS for site in self.info.calls
+            (site.qualified or site.method or "").rsplit(".", 1)[-1] in _WEIGHT_LOADERS or self._loads_pretrained_zoo_weights(site)
+            for site in self.info.calls
         )
+
+    def _loads_pretrained_zoo_weights(self, site: CallSite) -> bool:
+        """``model.load_state_dict(pretrained.state_dict())`` with ``pretrained =
+        models.vgg11_bn(pretrained=True)`` (or ``weights=...``, ``timm.create_model(...,
+        pretrained=True)``): the file's model takes a published checkpoint's weights."""
+        if site.method != "load_state_dict" or not site.node.args:
+            return False
+        given = site.node.args[0].value
+        if not (isinstance(given, cst.Call) and isinstance(given.func, cst.Attribute) and given.func.attr.value == "state_dict"):
+            return False
+        built = _zoo_call(given.func.value, site.scope)
+        if built is None:
+            return False
+        for arg in built.args:
+            name = arg.keyword.value if arg.keyword is not None else None
+            if name == "pretrained" and fold(arg.value, site.scope) is True:
+                return True
+            if name == "weights" and not (isinstance(arg.value, cst.Name) and arg.value.value == "None"):
+                return True
+        return False
 
     def calls_to(self, *qualified: str) -> Iterator[CallSite]:
         """Every call whose callee resolves to one of the names (canonical, e.g. ``torch.nn.Conv2d``)."""
@@ -1038,6 +1060,29 @@ def families_of(value: Value, seen: Optional[set[int]] = None, depth: int = 0) -
         for option in value.options:
             found |= families_of(option, seen, depth + 1)
     return found
+
+
+def _zoo_call(expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> Optional[cst.Call]:
+    """The model-zoo call a value comes from (``models.vgg11_bn(pretrained=True)``), through
+    names bound once, attributes, slices and method calls (``.features[:8]``, ``.to(device)``)."""
+    while depth < 8:
+        depth += 1
+        if isinstance(expr, cst.Call):
+            if (scope.resolve(expr.func) or "").startswith(("torchvision.models.", "timm.create_model")):
+                return expr
+            if not isinstance(expr.func, cst.Attribute):
+                return None
+            expr = expr.func.value
+        elif isinstance(expr, (cst.Attribute, cst.Subscript)):
+            expr = expr.value
+        elif isinstance(expr, cst.Name):
+            bindings = scope.lookup(expr.value)
+            if not bindings or len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].value is None:
+                return None
+            expr = bindings[0].value
+        else:
+            return None
+    return None
 
 
 def module_name_for(filename: str) -> str:
