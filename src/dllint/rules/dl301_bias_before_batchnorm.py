@@ -24,7 +24,8 @@ class BiasBeforeBatchNorm(Rule):
 
     Not flagged: an activation or anything else between the two layers; `LayerNorm`,
     `GroupNorm` and other norms; a bias chosen by a wrapper or a variable (`bias=use_bias`,
-    `bias='auto'`); a bias that is frozen.
+    `bias='auto'`); a bias that is frozen (`requires_grad = False` on it, or on every parameter
+    of the model in a loop that always runs: a perceptual loss's feature extractor).
 
     Not judged: files that publish trained weights for their models (a Hugging Face
     `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights

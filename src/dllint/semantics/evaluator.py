@@ -39,7 +39,7 @@ from dllint.semantics.contexts import (
 from dllint.semantics.frameworks import ACCUMULATE, Driver, FrameworksMixin
 from dllint.semantics.grad_mode import grad_mode_statement, grad_switch
 from dllint.semantics.library import ExternalCall, LibraryMixin
-from dllint.semantics.modes import ModesMixin
+from dllint.semantics.modes import ModesMixin, submodules
 from dllint.semantics.naming import NamingMixin, string_operation
 from dllint.semantics.paths import MAX_LOOP_UNROLL, Choices, Frame, PathsMixin, State, truth
 from dllint.semantics.scopes import ClassInfo, FunctionInfo, Scope
@@ -55,6 +55,7 @@ from dllint.semantics.values import (
     Merge,
     Obj,
     Param,
+    ParameterOf,
     Reference,
     Starred,
     Tensor,
@@ -353,6 +354,11 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                 owner.fields[target.attr.value] = value
             elif isinstance(owner, AttributeOf) and target.attr.value == "requires_grad" and _is_false(value):
                 self._freeze(owner)
+            elif (
+                isinstance(owner, ParameterOf) and target.attr.value == "requires_grad" and _is_false(value)
+                and self._frames[-1].conditional == 0 and self._unconditional_in_loop(target)
+            ):
+                self._freeze_all(owner.model)
             if isinstance(owner, (Layer, AttributeOf, Tensor)) and target.attr.value != "grad":
                 self.clock += 1
                 self.tensor_assignments.append((owner, target.attr.value, value, target, self.clock))
@@ -796,6 +802,30 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
     def _freeze(self, parameter: AttributeOf) -> None:
         owner, name = parameter.path
         self.frozen.add((id(owner), name))
+
+    def _unconditional_in_loop(self, node: cst.CSTNode) -> bool:
+        """Whether a statement in a ``for`` loop (the loop over the parameters) runs for every
+        parameter, whenever its function runs: no ``if``/``try``/``while`` around it, inside
+        the loop or around the loop (each arm of a condition may be a path of its own, and
+        the objects built before it are shared by those paths)."""
+        in_loop = False
+        for ancestor in self.sem.structure.ancestors(node):
+            if isinstance(ancestor, (cst.FunctionDef, cst.Module)):
+                return in_loop
+            if isinstance(ancestor, cst.For):
+                in_loop = True
+            elif isinstance(ancestor, (cst.If, cst.Try, cst.While)):
+                return False
+        return in_loop
+
+    def _freeze_all(self, model: Value) -> None:
+        """``for p in model.parameters(): p.requires_grad = False`` (not under a condition of
+        its own): every layer of the model is frozen."""
+        for option in options_of(model):
+            for value in (option, *submodules(option)):
+                if isinstance(value, Layer):
+                    for name in ("weight", "bias"):
+                        self.frozen.add((id(value), name))
 
     def _tensor(self, kind: str, target: Any, inputs: tuple[Value, ...], node: Optional[cst.CSTNode], op: Optional[catalog.Op] = None) -> Tensor:
         tensor = Tensor(kind, target, inputs, node, op)

@@ -145,7 +145,8 @@ class LibraryMixin:
         if qualified.endswith(".from_pretrained"):
             return Instance(qualified.rsplit(".", 1)[0], node, origin="pretrained")
         if qualified in ("torch.load", "torch.jit.load", "torch.jit.script", "torch.compile", "torch.nn.DataParallel",
-                         "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.DataParallel"):
+                         "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.DataParallel",
+                         "torchvision.models.feature_extraction.create_feature_extractor"):
             if qualified != "torch.load" and qualified != "torch.jit.load" and args:
                 return args[0]  # wrappers return (a view of) the same model
             return Instance(None, node, origin="loaded")
