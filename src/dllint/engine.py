@@ -229,19 +229,8 @@ def analyze_sources(
                 task.data = None  # only skipped files may be read again (analysed fully)
         forced = modules_to_analyse_fully([r for r in results if r is not None])
         if forced:
-            again: list[int] = []
-            for position, task in enumerate(tasks):
-                previous = results[position]
-                if previous is not None and previous.skipped and previous.module in forced:
-                    task.mode = "forced"
-                    task.key = task.make_key(cache, rule_settings)
-                    cached = _load(cache, task.key)
-                    if cached is not None:
-                        results[position] = cached
-                    else:
-                        again.append(position)
-            for position, result in zip(again, runner.run([tasks[p] for p in again])):
-                results[position] = result
+            skipped = [p for p, r in enumerate(results) if r is not None and r.skipped and r.module in forced]
+            _rerun(skipped, tasks, results, runner, cache, rule_settings, mode="forced")
         _analyse_with_values(tasks, results, runner, cache, rule_settings)
     finally:
         runner.close()

@@ -22,6 +22,7 @@ from dllint.semantics.catalog import short_name
 from dllint.semantics.config_values import record_fields
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
 from dllint.semantics.evaluator import Evaluator
+from dllint.semantics.library import from_zoo
 from dllint.semantics.frameworks import class_traits
 from dllint.semantics.scopes import (
     CallSite,
@@ -41,6 +42,7 @@ from dllint.semantics.values import (
     Param,
     Tensor,
     Value,
+    drops_out,
     options_of,
     producer,
 )
@@ -1034,13 +1036,10 @@ def families_of(value: Value, seen: Optional[set[int]] = None, depth: int = 0) -
     seen.add(id(value))
     if isinstance(value, Layer):
         op = value.op
+        if drops_out(value):
+            found.add("dropout")
         if op.kind == "recurrent":
             found.update({"recurrent", op.family})
-            # dropout acts between stacked layers only: one layer ignores it (PyTorch warns)
-            if value.arg("dropout", 0) != 0 and value.arg("num_layers", 1) != 1:
-                found.add("dropout")
-        elif op.kind == "dropout":
-            found.add("dropout")
         elif op.kind == "norm":
             found.add(op.family)
         elif op.kind == "attention" and op.family == "transformer":
@@ -1068,7 +1067,7 @@ def _zoo_call(expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> Optiona
     while depth < 8:
         depth += 1
         if isinstance(expr, cst.Call):
-            if (scope.resolve(expr.func) or "").startswith(("torchvision.models.", "timm.create_model")):
+            if from_zoo(scope.resolve(expr.func) or ""):
                 return expr
             if not isinstance(expr.func, cst.Attribute):
                 return None

@@ -23,6 +23,7 @@ from dllint.semantics.values import (
     Obj,
     Param,
     Value,
+    drops_out,
     options_of,
 )
 
@@ -108,10 +109,7 @@ class ModesMixin:
 
 
 def _behaves_by_mode(layer: Layer) -> bool:
-    op = layer.op
-    if op.kind == "recurrent":
-        return layer.arg("dropout", 0) != 0 and layer.arg("num_layers", 1) != 1
-    return op.kind == "dropout" or (op.kind == "norm" and op.family == "batch")
+    return drops_out(layer) or (layer.op.kind == "norm" and layer.op.family == "batch")
 
 
 def mode_key(value: Value) -> Hashable:

@@ -342,3 +342,11 @@ def producer(tensor: Value, *, through: tuple[str, ...] = ()) -> Optional[Tensor
         current = current.inputs[0]
         seen += 1
     return current if isinstance(current, Tensor) else None
+
+
+def drops_out(layer: Layer) -> bool:
+    """Whether a layer applies dropout in train mode: a Dropout layer, or an RNN/LSTM/GRU with
+    ``dropout`` between stacked layers (one layer ignores it; PyTorch warns). Unknown counts."""
+    if layer.op.kind == "dropout":
+        return True
+    return layer.op.kind == "recurrent" and layer.arg("dropout", 0) != 0 and layer.arg("num_layers", 1) != 1
