@@ -361,17 +361,18 @@ class FileSemantics:
 
     @cached_property
     def sequential_chains(self) -> list["ForwardGraph"]:
-        """Every ``nn.Sequential`` built anywhere in the file (once per distinct content),
-        applied to an input on its own."""
+        """Every ``nn.Sequential`` built anywhere in the file (once per distinct content) that
+        no forward pass went all through already, applied to an input on its own."""
         self.traces  # noqa: B018 - evaluating every root constructs every container
         self.forward_graphs  # noqa: B018
         chains = []
         seen: set[tuple[int, ...]] = set()
         evaluator = self.evaluator
         distinct = []
+        applied = set(evaluator.applied_in_full)
         for container in list(evaluator.containers):
             key = (id(container.node), *(id(item) for item in container.items))
-            if container.kind != "sequential" or key in seen:
+            if container.kind != "sequential" or key in seen or id(container) in applied:
                 continue
             seen.add(key)
             distinct.append(container)

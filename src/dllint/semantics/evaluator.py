@@ -79,6 +79,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self.layers: list[Layer] = []
         self.arrays = Arrays()  # shapes of NumPy arrays built with constant sizes
         self.containers: list[Container] = []
+        self.applied_in_full: set[int] = set()  # ids of the Sequentials a forward pass went all through
         self.tensors: list[Tensor] = []
         self._instances: dict[tuple, Value] = {}
         self._module_values: dict[str, Value] = {}
@@ -219,6 +220,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                 current = self.apply(item, (current,), node)
             if not module.complete:
                 current = self._tensor("call", None, (current,), node)
+            self.applied_in_full.add(id(module))
             return current
         if isinstance(module, Instance) and module.cls is not None and len(self._stack) < MAX_INLINE_DEPTH:
             forward = self.sem.find_method(module.cls, "forward")
