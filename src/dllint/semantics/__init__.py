@@ -887,17 +887,20 @@ _LOOP_METHODS = frozenset(
 
 def _does_loop_work(function: FunctionInfo) -> bool:
     """Whether a function trains, evaluates or runs inference (judged from its own calls) — or
-    clears gradients (a from-scratch ``sgd(params, lr)`` doing ``param.grad.zero_()``: what it
-    does is part of its callers' training loops, in this file or another)."""
+    clears or clips gradients (a from-scratch ``sgd(params, lr)`` doing ``param.grad.zero_()``,
+    a ``clip_gradient(model, c)`` doing ``p.grad.data.clamp_(-c, c)``: what it does is part of
+    its callers' training loops, in this file or another)."""
     from dllint.semantics.loops import INFERENCE_NAME
 
     from dllint.semantics.frameworks import drives_training
+    from dllint.semantics.grad_clipping import clips_gradients
     from dllint.semantics.library import clears_gradients
 
     if function.no_grad or INFERENCE_NAME.search(function.name):
         return True
     return any(
-        site.method in _LOOP_METHODS or site.no_grad or clears_gradients(site.node) for site in function.calls
+        site.method in _LOOP_METHODS or site.no_grad or clears_gradients(site.node) or clips_gradients(site)
+        for site in function.calls
     ) or drives_training(function)
 
 
