@@ -7,7 +7,10 @@ from tests.semantics.helpers import cls, layer_names, semantics
 
 
 def sequentials(sem) -> list[list[str]]:
-    return sorted(layer_names(chain.container.items) for chain in sem.sequential_chains)
+    """The distinct Sequentials the evaluation built, by their layers."""
+    sem.traces, sem.forward_graphs  # noqa: B018 - the roots and every configuration build them
+    built = {(id(c.node), *map(id, c.items)): c for c in sem.evaluator.containers if c.kind == "sequential"}
+    return sorted(layer_names(container.items) for container in built.values())
 
 
 def test_a_list_appended_to_in_both_arms_holds_one_append_per_path():
