@@ -70,13 +70,18 @@ class ClassSummary:
 
 class ModelArgument:
     """What a call passes for one argument that is a model: the op families it is known to
-    hold (``external:<qualified>`` for classes of other files) and its train/eval mode then."""
+    hold (``external:<qualified>`` for classes of other files) and its train/eval mode then.
+    :data:`NOT_A_MODEL` stands for an argument that is surely no model (a function of the
+    calling file): it holds nothing and has no mode."""
 
     __slots__ = ("families", "mode")
 
     def __init__(self, families: frozenset[str], mode: str) -> None:
         self.families = families
-        self.mode = mode  # train | eval | unknown (…)
+        self.mode = mode  # train | eval | unknown (…) | none (not a model)
+
+
+NOT_A_MODEL = ModelArgument(frozenset(), "none")
 
 
 class CallSummary:
@@ -702,15 +707,22 @@ def _no_caller_passes(function: str, param: str, families: tuple[str, ...], inde
     return not any(index.holds(argument, family) for argument in index.arguments_passed(function, param) for family in families)
 
 
-def unless_callers_evaluate(function: str, param: str) -> Callable[[ProjectIndex], bool]:
+def unless_callers_run_it_safely(
+    function: str, param: str, families: tuple[str, ...], called_here: bool = False
+) -> Callable[[ProjectIndex], bool]:
     """For a report that a function runs a model it receives without ``.eval()``: dropped when
-    the calls of the run pass it in eval mode, every one of them."""
-    return partial(_callers_evaluate, function, param)
+    the calls of the run from other files all pass, for that parameter, something with which
+    that is harmless — a model in eval mode, a model known to hold none of ``families``, or no
+    model at all (a plain function: ``rnn(X, state, params)``). Some such call must exist,
+    unless ``called_here``: the function's callers in its own file were judged already."""
+    return partial(_callers_run_it_safely, function, param, families, called_here)
 
 
-def _callers_evaluate(function: str, param: str, index: ProjectIndex) -> bool:
+def _callers_run_it_safely(function: str, param: str, families: tuple[str, ...], called_here: bool, index: ProjectIndex) -> bool:
     passed = index.arguments_passed(function, param)
-    return bool(passed) and all(argument.mode == "eval" for argument in passed)
+    return (bool(passed) or called_here) and all(
+        argument.mode == "eval" or all(index.holds(argument, family) is False for family in families) for argument in passed
+    )
 
 
 def unless_callee_does(callees: tuple[str, ...], effect: str) -> Callable[[ProjectIndex], bool]:
