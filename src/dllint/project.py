@@ -323,6 +323,26 @@ class ProjectIndex:
             return True
         return None if "unknown" in argument.families or None in verdicts else False
 
+    def named_elsewhere(self, qualified: str) -> bool:
+        """Whether a file of the run other than the class's own binds a name to the class or to
+        its module (``from cvt import Block``, ``import cvt``, ``from cvt import *``), as
+        Python resolves those imports from that file."""
+        item = self.classes.get(qualified)
+        home = self._home.get(id(item)) if item is not None else None
+        if home is None:
+            return True  # the index does not hold it: nothing says who builds it
+        for summaries in self._modules.values():
+            for summary in summaries:
+                if summary is home:
+                    continue
+                origin = summary.filename
+                for target in (*(target for target in summary.names.values() if target), *summary.star_imports):
+                    if self._module(target, origin) is home or (
+                        target.rsplit(".", 1)[-1] == qualified.rsplit(".", 1)[-1] and self.lookup(target, origin) is item
+                    ):
+                        return True
+        return False
+
     def seen_from(self, filename: Optional[str]) -> "ProjectIndex":
         """The index as the file ``filename`` sees it: the names a report of that file holds are
         resolved from there."""
@@ -753,6 +773,18 @@ def unless_any(*predicates: Callable[[ProjectIndex], bool]) -> Callable[[Project
 
 def _any_of(predicates: tuple[Callable[[ProjectIndex], bool], ...], index: ProjectIndex) -> bool:
     return any(predicate(index) for predicate in predicates)
+
+
+def unless_named_only_in_its_file(classes: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For a report that holds only in the standalone defaults of classes that their own file
+    builds with arguments every time (internal helpers): dropped unless another file of the
+    run names one of them — imports it, star-imports or imports its module — and so may
+    build it with its defaults."""
+    return partial(_named_only_in_its_file, classes)
+
+
+def _named_only_in_its_file(classes: tuple[str, ...], index: ProjectIndex) -> bool:
+    return not any(index.named_elsewhere(name) for name in classes)
 
 
 def unless_lightning_handles_clipping(names: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:

@@ -115,6 +115,7 @@ class BiasBeforeBatchNorm(Rule):
                 fix_message="Pass `bias=False`" if occurrence.everywhere else None,
                 edits=_bias_false(layer) if occurrence.everywhere else (),
                 applicability=applicability,
+                unless=occurrence.unless,
             )
 
 

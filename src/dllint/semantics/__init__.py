@@ -350,7 +350,12 @@ class FileSemantics:
         configuration of the class (and per path of ``forward``)."""
         graphs = []
         evaluator = self.evaluator
-        for cls in self.module_classes():
+        classes = self.module_classes()
+        for cls in classes:
+            # Every class built first: the configurations a class's ``__init__`` builds of the
+            # classes before it in the file are among theirs.
+            self.configurations(cls)
+        for cls in classes:
             forward = cls.methods.get("forward")
             if forward is None:
                 continue
