@@ -117,6 +117,51 @@ for tokens, labels in torch.load("data.pt"):
     ]
 
 
+def test_a_helper_of_another_file_that_clips_by_hand_counts() -> None:
+    # Text-Classification-Pytorch's ``clip_gradient`` (a clamp of every gradient), and a
+    # hand-written clip by norm; the helpers' names say nothing about clipping. Clamping the
+    # weights instead (WGAN) clips no gradient.
+    utils = """
+import torch
+
+
+def bound(model, clip_value):
+    for p in model.parameters():
+        p.grad.data.clamp_(-clip_value, clip_value)
+
+
+def rescale(model, max_norm):
+    total_norm = sum(p.grad.norm(2).item() ** 2 for p in model.parameters()) ** 0.5
+    clip_coef = max_norm / (total_norm + 1e-6)
+    if clip_coef < 1:
+        for p in model.parameters():
+            p.grad.mul_(clip_coef)
+
+
+def bound_weights(model, clip_value):
+    for p in model.parameters():
+        p.data.clamp_(-clip_value, clip_value)
+"""
+    train = """
+import torch
+from models import TextRNN
+from utils import {helper}
+
+model = TextRNN()
+optimizer = torch.optim.Adam(model.parameters())
+for tokens, labels in torch.load("data.pt"):
+    optimizer.zero_grad()
+    torch.nn.functional.cross_entropy(model(tokens), labels).backward()
+    {helper}(model, 1.0)
+    optimizer.step()
+"""
+    for helper in ("bound", "rescale"):
+        assert _codes({"utils.py": utils, "models.py": MODELS, "train.py": train.format(helper=helper)}, ["DL501"]) == []
+    assert _codes({"utils.py": utils, "models.py": MODELS, "train.py": train.format(helper="bound_weights")}, ["DL501"]) == [
+        ("train.py", 12, "DL501")
+    ]
+
+
 def test_a_helper_of_another_file_that_clears_gradients_counts() -> None:
     utils = """
 import torch

@@ -27,7 +27,10 @@ class RnnWithoutGradClipping(Rule):
     that contains `nn.RNN`, `nn.LSTM`, `nn.GRU` or one of their cells, when nothing clips the
     gradients between the backward pass and the step (`torch.nn.utils.clip_grad_norm_`,
     `clip_grad_value_`, `accelerator.clip_grad_norm_`, `fabric.clip_gradients`, FSDP's
-    `model.clip_grad_norm_`, Lightning's `self.clip_gradients`). The model is found from the
+    `model.clip_grad_norm_`, Lightning's `self.clip_gradients`, or the same written by hand over
+    every parameter: `for p in model.parameters(): p.grad.data.clamp_(-c, c)`, or
+    `p.grad.mul_(clip_coef)` with a factor computed from the gradients' norm; clamping the
+    weights, `p.data.clamp_(...)`, clips no gradient). The model is found from the
     loss (what computed it) or from the optimizer (`Adam(model.parameters())`), through local
     variables, helper functions of the same file, and classes defined in other files of the run.
 

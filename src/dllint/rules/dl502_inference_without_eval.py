@@ -33,6 +33,7 @@ from dllint.semantics.loops import (
     used_as_prediction,
 )
 from dllint.semantics.modes import model_like_name
+from dllint.semantics.module_models import deciding_views
 from dllint.semantics.syntax import dotted_name
 from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import Obj, Value, options_of
@@ -57,7 +58,10 @@ class InferenceWithoutEval(Rule):
     Not flagged: `.eval()` earlier in the function, in a same-file helper it calls, or in every
     caller in the file; a model received as a parameter when every call of the run (in this
     file or others) passes there a model in eval mode, a model with neither Dropout nor
-    BatchNorm, or a plain function; `model.train(False)`; `Model(...).eval()` chained; models from
+    BatchNorm, or a plain function; `model.train(False)`; `Model(...).eval()` chained; a module-level model
+    put in eval mode (`detection.eval()`, or chained to its assignment) that a function reads,
+    when the module body calls that function after the `.eval()` (a script, notebook cells run
+    in order) — or at all, for the chained one; models from
     `from_pretrained` (already in eval mode); models whose class is known to have neither
     Dropout nor BatchNorm (InstanceNorm keeps no running statistics); `no_grad` forwards inside
     a training step (an EMA or momentum teacher); a model calling itself or its own submodules
@@ -132,7 +136,7 @@ class InferenceWithoutEval(Rule):
     fix_applicability = (UNSAFE,)
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
-        occurrences: dict[int, list[tuple[Event, str]]] = {}
+        occurrences: dict[int, list[tuple[Trace, Event, str]]] = {}
         for trace in sem.traces:
             backward_scopes = {
                 (event.iterations, event.stack[-1] if event.stack else None)
@@ -154,15 +158,15 @@ class InferenceWithoutEval(Rule):
                     continue
                 if not looks_like_model(sem, event.target, event.node):
                     continue
-                occurrences.setdefault(id(event.node), []).append((event, why))
-        for events in occurrences.values():
-            event = _deciding(sem, [event for event, _ in events])
+                occurrences.setdefault(id(event.node), []).append((trace, event, why))
+        for views in occurrences.values():
+            event = _deciding(sem, deciding_views([(trace, event) for trace, event, _ in views]))
             if event is None or (event.mode == "attr" and _owner_evaluates_it(sem, event)):
                 continue
             verdict = holds(sem, event.target, _DROPOUT_OR_BN, unknown=True)
             if verdict.holds is False:
                 continue
-            why = next(why for candidate, why in events if candidate is event)
+            why = next(why for _, candidate, why in views if candidate is event)
             # No no_grad block marks where scoring starts: the statement around it may be the training loop.
             edits, fix_message = _fix(sem, event) if why != _SCORED_AFTER_TRAINING else ((), None)
             yield Report(
@@ -172,7 +176,7 @@ class InferenceWithoutEval(Rule):
                 fix_message=fix_message,
                 edits=edits,
                 applicability=UNSAFE,
-                unless=_unless(sem, event, [seen for seen, _ in events], verdict),
+                unless=_unless(sem, event, [seen for _, seen, _ in views], verdict),
             )
 
 

@@ -367,17 +367,18 @@ class FileSemantics:
 
     @cached_property
     def sequential_chains(self) -> list["ForwardGraph"]:
-        """Every ``nn.Sequential`` built anywhere in the file (once per distinct content),
-        applied to an input on its own."""
+        """Every ``nn.Sequential`` built anywhere in the file (once per distinct content) that
+        no forward pass went all through already, applied to an input on its own."""
         self.traces  # noqa: B018 - evaluating every root constructs every container
         self.forward_graphs  # noqa: B018
         chains = []
         seen: set[tuple[int, ...]] = set()
         evaluator = self.evaluator
         distinct = []
+        applied = set(evaluator.applied_in_full)
         for container in list(evaluator.containers):
             key = (id(container.node), *(id(item) for item in container.items))
-            if container.kind != "sequential" or key in seen:
+            if container.kind != "sequential" or key in seen or id(container) in applied:
                 continue
             seen.add(key)
             distinct.append(container)
@@ -906,17 +907,20 @@ _LOOP_METHODS = frozenset(
 
 def _does_loop_work(function: FunctionInfo) -> bool:
     """Whether a function trains, evaluates or runs inference (judged from its own calls) — or
-    clears gradients (a from-scratch ``sgd(params, lr)`` doing ``param.grad.zero_()``: what it
-    does is part of its callers' training loops, in this file or another)."""
+    clears or clips gradients (a from-scratch ``sgd(params, lr)`` doing ``param.grad.zero_()``,
+    a ``clip_gradient(model, c)`` doing ``p.grad.data.clamp_(-c, c)``: what it does is part of
+    its callers' training loops, in this file or another)."""
     from dllint.semantics.loops import INFERENCE_NAME
 
     from dllint.semantics.frameworks import drives_training
+    from dllint.semantics.grad_clipping import clips_gradients
     from dllint.semantics.library import clears_gradients
 
     if function.no_grad or INFERENCE_NAME.search(function.name):
         return True
     return any(
-        site.method in _LOOP_METHODS or site.no_grad or clears_gradients(site.node) for site in function.calls
+        site.method in _LOOP_METHODS or site.no_grad or clears_gradients(site.node) or clips_gradients(site)
+        for site in function.calls
     ) or drives_training(function)
 
 

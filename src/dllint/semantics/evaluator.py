@@ -79,9 +79,11 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self.layers: list[Layer] = []
         self.arrays = Arrays()  # shapes of NumPy arrays built with constant sizes
         self.containers: list[Container] = []
+        self.applied_in_full: set[int] = set()  # ids of the Sequentials a forward pass went all through
         self.tensors: list[Tensor] = []
         self._instances: dict[tuple, Value] = {}
         self._module_values: dict[str, Value] = {}
+        self._module_value_modes: dict[str, dict] = {}  # the modes each module-level assignment set
         self._resolving_globals: set[str] = set()
         self._budget = STATEMENT_BUDGET
         self._trace: Optional[Trace] = None
@@ -227,6 +229,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                 current = self.apply(item, (current,), node)
             if not module.complete:
                 current = self._tensor("call", None, (current,), node)
+            self.applied_in_full.add(id(module))
             return current
         if isinstance(module, Instance) and module.cls is not None and len(self._stack) < MAX_INLINE_DEPTH:
             forward = self.sem.find_method(module.cls, "forward")
@@ -523,10 +526,12 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
             # A helper called from the module body sees the module's variables as they are
             # now (``def reset_grad(): d_optimizer.zero_grad()`` clears *that* optimizer).
             return module.env[name]
-        return self._global(name, scope)
+        return self._global(name, scope, state)
 
-    def _global(self, name: str, scope: Scope) -> Value:
-        """A name not bound by the code evaluated so far: an import, a class, a def, a module-level value."""
+    def _global(self, name: str, scope: Scope, state: Optional[State] = None) -> Value:
+        """A name not bound by the code evaluated so far: an import, a class, a def, a module-level value.
+        A module-level value comes with the mode its own assignment put it in
+        (``detection = maskrcnn_resnet50_fpn(weights=...).eval()``), recorded on ``state``."""
         bindings = scope.lookup(name)
         if bindings is None:
             qualified = scope.resolve(cst.Name(name))
@@ -545,22 +550,26 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
             return self._imported(catalog.canonical(binding.qualified)) if binding.qualified else Unknown()
         if binding.kind == "assign" and binding.value is not None:
             key = f"{id(binding)}"
-            if key in self._module_values:
-                return self._module_values[key]
-            if key in self._resolving_globals or not self._owned_by_module(scope, name):
-                return Unknown()
-            self._resolving_globals.add(key)
-            try:
-                frame = Frame(None, self.sem.info.scope, None, [], False)
-                self._frames.append(frame)
+            if key not in self._module_values:
+                if key in self._resolving_globals or not self._owned_by_module(scope, name):
+                    return Unknown()
+                self._resolving_globals.add(key)
+                assigned = State({})
                 try:
-                    value = self._value(binding.value, State({}))
+                    frame = Frame(None, self.sem.info.scope, None, [], False)
+                    self._frames.append(frame)
+                    try:
+                        value = self._value(binding.value, assigned)
+                    finally:
+                        self._frames.pop()
                 finally:
-                    self._frames.pop()
-            finally:
-                self._resolving_globals.discard(key)
-            self._module_values[key] = value
-            return value
+                    self._resolving_globals.discard(key)
+                self._module_values[key] = value
+                self._module_value_modes[key] = assigned.modes
+            if state is not None:
+                for model, stamp in self._module_value_modes[key].items():
+                    state.modes.setdefault(model, stamp)
+            return self._module_values[key]
         return Unknown()
 
     def _owned_by_module(self, scope: Scope, name: str) -> bool:

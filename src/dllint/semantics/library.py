@@ -24,6 +24,7 @@ from dllint.semantics.naming import as_string, string_method
 from dllint.semantics.paths import State
 from dllint.semantics.syntax import bind_arguments, keyword
 from dllint.semantics.config_values import user_choice
+from dllint.semantics.grad_clipping import clips_gradients
 from dllint.semantics.values import (
     MODEL_COPIES,
     AttributeOf,
@@ -307,7 +308,7 @@ class LibraryMixin:
         if name == "zero_grad" or clears_gradients(node):
             self._event("zero_grad", node, receiver)
             return Constant(None)
-        if name in _CLIP_METHODS:
+        if name in _CLIP_METHODS or clips_gradients(self.sem.site_of(node)):
             self._event("clip", node, receiver)
             return Unknown()
         if name == "detach_":
