@@ -70,13 +70,18 @@ class ClassSummary:
 
 class ModelArgument:
     """What a call passes for one argument that is a model: the op families it is known to
-    hold (``external:<qualified>`` for classes of other files) and its train/eval mode then."""
+    hold (``external:<qualified>`` for classes of other files) and its train/eval mode then.
+    :data:`NOT_A_MODEL` stands for an argument that is surely no model (a function of the
+    calling file): it holds nothing and has no mode."""
 
     __slots__ = ("families", "mode")
 
     def __init__(self, families: frozenset[str], mode: str) -> None:
         self.families = families
-        self.mode = mode  # train | eval | unknown (…)
+        self.mode = mode  # train | eval | unknown (…) | none (not a model)
+
+
+NOT_A_MODEL = ModelArgument(frozenset(), "none")
 
 
 class CallSummary:
@@ -317,6 +322,26 @@ class ProjectIndex:
         if any(verdicts):
             return True
         return None if "unknown" in argument.families or None in verdicts else False
+
+    def named_elsewhere(self, qualified: str) -> bool:
+        """Whether a file of the run other than the class's own binds a name to the class or to
+        its module (``from cvt import Block``, ``import cvt``, ``from cvt import *``), as
+        Python resolves those imports from that file."""
+        item = self.classes.get(qualified)
+        home = self._home.get(id(item)) if item is not None else None
+        if home is None:
+            return True  # the index does not hold it: nothing says who builds it
+        for summaries in self._modules.values():
+            for summary in summaries:
+                if summary is home:
+                    continue
+                origin = summary.filename
+                for target in (*(target for target in summary.names.values() if target), *summary.star_imports):
+                    if self._module(target, origin) is home or (
+                        target.rsplit(".", 1)[-1] == qualified.rsplit(".", 1)[-1] and self.lookup(target, origin) is item
+                    ):
+                        return True
+        return False
 
     def seen_from(self, filename: Optional[str]) -> "ProjectIndex":
         """The index as the file ``filename`` sees it: the names a report of that file holds are
@@ -702,15 +727,22 @@ def _no_caller_passes(function: str, param: str, families: tuple[str, ...], inde
     return not any(index.holds(argument, family) for argument in index.arguments_passed(function, param) for family in families)
 
 
-def unless_callers_evaluate(function: str, param: str) -> Callable[[ProjectIndex], bool]:
+def unless_callers_run_it_safely(
+    function: str, param: str, families: tuple[str, ...], called_here: bool = False
+) -> Callable[[ProjectIndex], bool]:
     """For a report that a function runs a model it receives without ``.eval()``: dropped when
-    the calls of the run pass it in eval mode, every one of them."""
-    return partial(_callers_evaluate, function, param)
+    the calls of the run from other files all pass, for that parameter, something with which
+    that is harmless — a model in eval mode, a model known to hold none of ``families``, or no
+    model at all (a plain function: ``rnn(X, state, params)``). Some such call must exist,
+    unless ``called_here``: the function's callers in its own file were judged already."""
+    return partial(_callers_run_it_safely, function, param, families, called_here)
 
 
-def _callers_evaluate(function: str, param: str, index: ProjectIndex) -> bool:
+def _callers_run_it_safely(function: str, param: str, families: tuple[str, ...], called_here: bool, index: ProjectIndex) -> bool:
     passed = index.arguments_passed(function, param)
-    return bool(passed) and all(argument.mode == "eval" for argument in passed)
+    return (bool(passed) or called_here) and all(
+        argument.mode == "eval" or all(index.holds(argument, family) is False for family in families) for argument in passed
+    )
 
 
 def unless_callee_does(callees: tuple[str, ...], effect: str) -> Callable[[ProjectIndex], bool]:
@@ -741,6 +773,18 @@ def unless_any(*predicates: Callable[[ProjectIndex], bool]) -> Callable[[Project
 
 def _any_of(predicates: tuple[Callable[[ProjectIndex], bool], ...], index: ProjectIndex) -> bool:
     return any(predicate(index) for predicate in predicates)
+
+
+def unless_named_only_in_its_file(classes: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:
+    """For a report that holds only in the standalone defaults of classes that their own file
+    builds with arguments every time (internal helpers): dropped unless another file of the
+    run names one of them — imports it, star-imports or imports its module — and so may
+    build it with its defaults."""
+    return partial(_named_only_in_its_file, classes)
+
+
+def _named_only_in_its_file(classes: tuple[str, ...], index: ProjectIndex) -> bool:
+    return not any(index.named_elsewhere(name) for name in classes)
 
 
 def unless_lightning_handles_clipping(names: tuple[str, ...]) -> Callable[[ProjectIndex], bool]:

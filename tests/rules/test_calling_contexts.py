@@ -249,3 +249,109 @@ with torch.no_grad():
     files = {"models.py": MODELS, "utils.py": utils}
     assert _codes({**files, "predict.py": predict.format(factory="load_model")}, ["DL502"]) == []
     assert _codes({**files, "predict.py": predict.format(factory="build_model")}, ["DL502"]) == [("predict.py", 7, "DL502")]
+
+
+HELPERS = """
+import torch
+from torch import nn
+
+
+class RNNModel(nn.Module):
+    def __init__(self, rnn_layer, vocab_size):
+        super().__init__()
+        self.rnn = rnn_layer
+        self.dense = nn.Linear(rnn_layer.hidden_size, vocab_size)
+
+    def forward(self, inputs, state):
+        Y, state = self.rnn(inputs, state)
+        return self.dense(Y.view(-1, Y.shape[-1])), state
+
+
+def predict_rnn(prefix, num_chars, rnn, params, state):
+    output = [prefix[0]]
+    for t in range(num_chars):
+        X = torch.tensor([[output[-1]]])
+        (Y, state) = rnn(X, state, params)
+        output.append(int(Y[0].argmax(dim=1).item()))
+    return output
+
+
+def predict_rnn_pytorch(prefix, num_chars, model):
+    state = None
+    output = [prefix[0]]
+    for t in range(num_chars):
+        X = torch.tensor([output[-1]]).view(1, 1)
+        (Y, state) = model(X, state)
+        output.append(int(Y.argmax(dim=1).item()))
+    return output
+
+
+def train_and_predict(model, data, optimizer):
+    for X, Y in data:
+        optimizer.zero_grad()
+        out, _ = model(X, None)
+        torch.nn.functional.cross_entropy(out, Y).backward()
+        optimizer.step()
+    return predict_rnn_pytorch([0], 10, model)
+"""
+
+
+def _caller(model: str, direct: bool = True) -> str:
+    predict = "print(predict_rnn_pytorch([0], 10, model))" if direct else ""
+    return f"""
+import torch
+from torch import nn
+from helpers import RNNModel, predict_rnn, predict_rnn_pytorch, train_and_predict
+
+
+def rnn(inputs, state, params):
+    W_xh, W_hh, b_h, W_hq, b_q = params
+    H, = state
+    H = torch.tanh(torch.matmul(inputs, W_xh) + torch.matmul(H, W_hh) + b_h)
+    return [torch.matmul(H, W_hq) + b_q], (H,)
+
+
+class Regularised(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(10, 256)
+        self.drop = nn.Dropout(0.5)
+        self.dense = nn.Linear(256, 10)
+
+    def forward(self, inputs, state):
+        Y, state = self.rnn(inputs, state)
+        return self.dense(self.drop(Y)), state
+
+
+params = [torch.randn(3, 3) * 0.01 for _ in range(5)]
+print(predict_rnn([0], 10, rnn, params, (torch.zeros(1, 3),)))
+
+model = {model}
+{predict}
+train_and_predict(model, torch.load("data.pt"), torch.optim.SGD(model.parameters(), lr=1.0))
+"""
+
+
+def test_a_helper_is_judged_with_what_its_callers_in_other_files_pass() -> None:
+    # A plain function for ``rnn``, a dropout-free wrapped GRU for ``model``: nothing to put in eval mode.
+    plain = {"helpers.py": HELPERS, "main.py": _caller("RNNModel(nn.GRU(input_size=10, hidden_size=256), 10)")}
+    assert _codes(plain, ["DL502"]) == []
+    # A model with Dropout passed from another file: the helpers (the one it calls directly, and
+    # the one a helper of its own file calls with the model it was given) run it in train mode.
+    dropout = {"helpers.py": HELPERS, "main.py": _caller("Regularised()")}
+    assert _codes(dropout, ["DL502"]) == [("helpers.py", 31, "DL502")]
+    # The recurrent layer it wraps, built by the caller, drops out between its stacked layers.
+    wrapped = {"helpers.py": HELPERS, "main.py": _caller("RNNModel(nn.GRU(10, 256, num_layers=2, dropout=0.5), 10)")}
+    assert _codes(wrapped, ["DL502"]) == [("helpers.py", 31, "DL502")]
+
+
+def test_a_model_passed_on_by_a_helper_of_the_same_file_is_judged_by_the_outer_callers() -> None:
+    # Only ``train_and_predict`` is called from another file; it hands its model to ``predict_rnn_pytorch``.
+    plain = {"helpers.py": HELPERS, "main.py": _caller("RNNModel(nn.GRU(10, 256), 10)", direct=False)}
+    assert _codes(plain, ["DL502"]) == []
+    dropout = {"helpers.py": HELPERS, "main.py": _caller("Regularised()", direct=False)}
+    assert _codes(dropout, ["DL502"]) == [("helpers.py", 31, "DL502")]
+
+
+def test_a_helper_nobody_in_the_run_calls_stays_flagged() -> None:
+    assert _codes({"helpers.py": HELPERS}, ["DL502"]) == [("helpers.py", 21, "DL502"), ("helpers.py", 31, "DL502")]

@@ -25,7 +25,10 @@ class BiasBeforeBatchNorm(Rule):
     Not flagged: an activation or anything else between the two layers; `LayerNorm`,
     `GroupNorm` and other norms; a bias chosen by a wrapper or a variable (`bias=use_bias`,
     `bias='auto'`); a bias that is frozen (`requires_grad = False` on it, or on every parameter
-    of the model in a loop that always runs: a perceptual loss's feature extractor).
+    of the model in a loop that always runs: a perceptual loss's feature extractor); a layer
+    that keeps its bias only in the defaults of a helper class that its file always builds
+    with the bias turned off (`DepthWiseConv2d(..., bias=False)`), when no other file of the
+    run imports the class.
 
     Not judged: files that publish trained weights for their models (a Hugging Face
     `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
@@ -115,6 +118,7 @@ class BiasBeforeBatchNorm(Rule):
                 fix_message="Pass `bias=False`" if occurrence.everywhere else None,
                 edits=_bias_false(layer) if occurrence.everywhere else (),
                 applicability=applicability,
+                unless=occurrence.unless,
             )
 
 

@@ -6,9 +6,10 @@ import libcst as cst
 
 from dllint.findings import UNSAFE
 from dllint.project import (
+    unless_all,
     unless_any,
     unless_callee_does,
-    unless_callers_evaluate,
+    unless_callers_run_it_safely,
     unless_checkpoints_hold_none,
     unless_none_hold_or_custom_call,
     unless_outside_the_run,
@@ -25,7 +26,7 @@ from dllint.semantics.loops import (
     looks_like_model,
     part_of_training_step,
     recalibrates,
-    received_models,
+    parameters_deciding,
     scored_only,
     trained_after,
     trained_before,
@@ -55,7 +56,9 @@ class InferenceWithoutEval(Rule):
     backward (a test-set accuracy computed next to the training loop).
 
     Not flagged: `.eval()` earlier in the function, in a same-file helper it calls, or in every
-    caller in the file; `model.train(False)`; `Model(...).eval()` chained; a module-level model
+    caller in the file; a model received as a parameter when every call of the run (in this
+    file or others) passes there a model in eval mode, a model with neither Dropout nor
+    BatchNorm, or a plain function; `model.train(False)`; `Model(...).eval()` chained; a module-level model
     put in eval mode (`detection.eval()`, or chained to its assignment) that a function reads,
     when the module body calls that function after the `.eval()` (a script, notebook cells run
     in order) — or at all, for the chained one; models from
@@ -173,14 +176,16 @@ class InferenceWithoutEval(Rule):
                 fix_message=fix_message,
                 edits=edits,
                 applicability=UNSAFE,
-                unless=_unless(sem, event, verdict),
+                unless=_unless(sem, event, [seen for _, seen, _ in views], verdict),
             )
 
 
-def _unless(sem: FileSemantics, event: Event, verdict) -> Optional[Callable]:
+def _unless(sem: FileSemantics, event: Event, events: list[Event], verdict) -> Optional[Callable]:
     """What can still drop the report once every file is read: the model's class (of another
-    file) holds neither Dropout nor BatchNorm; or the model came in as a parameter and every
-    call from another file passes it in eval mode."""
+    file) holds neither Dropout nor BatchNorm; or the model came in as a parameter (of this
+    function, or of its callers in this file that pass theirs on) and every call from another
+    file passes, there, a model in eval mode, one with neither Dropout nor BatchNorm, or no
+    model at all (a plain function)."""
     conditions = []
     if not verdict.holds:
         conditions.append(unless_none_hold_or_custom_call(verdict.deferred, ("dropout", "batch")))
@@ -189,8 +194,12 @@ def _unless(sem: FileSemantics, event: Event, verdict) -> Optional[Callable]:
     checkpoints = _checkpoints(sem, event.target)
     if checkpoints:
         conditions.append(unless_checkpoints_hold_none(checkpoints, ("dropout", "batch")))
-    if event.mode == "caller":
-        conditions.extend(unless_callers_evaluate(function, param) for function, param in received_models(sem, [event.target]))
+    contexts = parameters_deciding(sem, [seen for seen in events if seen.mode == "caller"]) if event.mode == "caller" else None
+    if contexts:
+        conditions.append(unless_all(*(
+            unless_callers_run_it_safely(function, param, tuple(sorted(_DROPOUT_OR_BN)), called_here)
+            for function, param, called_here in contexts
+        )))
     factories = tuple(
         option.qualified for option in options_of(event.target) if isinstance(option, Obj) and may_be_project_function(option.qualified)
     )

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Mapping, Optional
 import libcst as cst
 from libcst._position import CodeRange
 
-from dllint.project import LOGITS, CallSummary, ClassSummary, FunctionSummary, ModelArgument, ModuleSummary
+from dllint.project import LOGITS, NOT_A_MODEL, CallSummary, ClassSummary, FunctionSummary, ModelArgument, ModuleSummary
 from dllint.semantics import catalog
 from dllint.semantics.catalog import short_name
 from dllint.semantics.config_values import record_fields
@@ -36,6 +36,7 @@ from dllint.semantics.syntax import dotted_name
 from dllint.semantics.trace import Event, Trace
 from dllint.semantics.values import (
     Container,
+    FunctionRef,
     Instance,
     Layer,
     Merge,
@@ -349,7 +350,12 @@ class FileSemantics:
         configuration of the class (and per path of ``forward``)."""
         graphs = []
         evaluator = self.evaluator
-        for cls in self.module_classes():
+        classes = self.module_classes()
+        for cls in classes:
+            # Every class built first: the configurations a class's ``__init__`` builds of the
+            # classes before it in the file are among theirs.
+            self.configurations(cls)
+        for cls in classes:
             forward = cls.methods.get("forward")
             if forward is None:
                 continue
@@ -676,8 +682,8 @@ class FileSemantics:
                 )
         seen: set[tuple] = set()
         for call in self.evaluator.external_calls:
-            args = tuple(_model_argument(value, call.modes) for value in call.args)
-            kwargs = {name: argument for name, value in call.kwargs.items() if (argument := _model_argument(value, call.modes))}
+            args = tuple(self._model_argument(value, call.modes) for value in call.args)
+            kwargs = {name: argument for name, value in call.kwargs.items() if (argument := self._model_argument(value, call.modes))}
             if not any(args) and not kwargs:
                 continue
             key = (call.qualified, tuple((a.mode, tuple(sorted(a.families))) if a else None for a in args),
@@ -685,6 +691,30 @@ class FileSemantics:
             if key not in seen and len(seen) < MAX_SUMMARISED_CALLS:
                 seen.add(key)
                 summary.calls.append(CallSummary(call.qualified, args, kwargs))
+
+    def _model_argument(self, value: Value, modes: dict[int, str]) -> Optional[ModelArgument]:
+        """What a call passes for an argument, when it is a model — or surely is none: a plain
+        function (not a method bound to a model) of this file."""
+        mode = modes.get(id(value))
+        if mode is None:
+            options = options_of(value)
+            if options and all(
+                isinstance(option, FunctionRef) and option.bound_self is None and option.function.cls is None for option in options
+            ):
+                return NOT_A_MODEL
+            return None
+        families = families_of(value)
+        if not any(isinstance(option, (Instance, Container, Layer)) for option in options_of(value)):
+            families.add("unknown")  # a model this file itself receives from elsewhere
+        for option in options_of(value):
+            if isinstance(option, Instance) and option.cls is None and isinstance(option.node, cst.Call):
+                # A class of another file built here: the modules given to its constructor
+                # (``RNNModel(nn.LSTM(..., dropout=0.5))``) are what it wraps.
+                for _, args, kwargs in self.observed(option.node):
+                    for passed in (*args, *kwargs.values()):
+                        if any(isinstance(held, (Instance, Container, Layer)) for held in options_of(passed)):
+                            families |= families_of(passed)
+        return ModelArgument(frozenset(families), mode)
 
     # positions ------------------------------------------------------------------------------
 
@@ -862,16 +892,6 @@ _WEIGHT_LOADERS = frozenset({"build_model_with_cfg", "load_state_dict_from_url",
 MAX_SUMMARISED_CALLS = 200
 _CALLEE_EFFECTS = frozenset({"clip", "zero_grad", "eval", "train"})
 
-
-def _model_argument(value: Value, modes: dict[int, str]) -> Optional[ModelArgument]:
-    """What a call passes for an argument, when it is a model."""
-    mode = modes.get(id(value))
-    if mode is None:
-        return None
-    families = families_of(value)
-    if not any(isinstance(option, (Instance, Container, Layer)) for option in options_of(value)):
-        families.add("unknown")  # a model this file itself receives from elsewhere
-    return ModelArgument(frozenset(families), mode)
 
 _OTHER_FRAMEWORKS = frozenset({"mxnet", "tensorflow", "jax", "flax", "keras", "paddle", "mindspore", "oneflow", "chainer", "theano"})
 _TORCH_ECOSYSTEM = frozenset({

@@ -41,6 +41,10 @@ from dllint.semantics.values import (
 if TYPE_CHECKING:
     from dllint.semantics.evaluator import Evaluator
 
+# Where a configuration was built (``Evaluator.built_from``), besides the instance that built it.
+ROOT = "root"
+STANDALONE = "standalone"
+
 MAX_INLINE_DEPTH = 4
 MAX_CONFIGURATIONS = 8
 STATEMENT_BUDGET = 4000
@@ -71,6 +75,10 @@ class ContextsMixin:
         :class:`Instance`, or a :class:`Merge` of one per path of ``__init__``."""
         args = args or {}
         key = (id(cls), tuple(sorted((name, constant_key(value)) for name, value in args.items())))
+        context = STANDALONE if node is None else (self._building_instances[-1] if self._building_instances else ROOT)
+        contexts = self.built_from.setdefault(key, [])
+        if not any(context is seen for seen in contexts):
+            contexts.append(context)
         known = self._instances.get(key)
         if known is not None:
             return known
@@ -82,17 +90,19 @@ class ContextsMixin:
             attrs = self._fields_of(cls, args) if init is None else None  # a dataclass: its fields
             instance = Instance(cls.qualified, node or cls.node, cls=cls, attrs=attrs, init_args=args)
             self._instances[key] = instance
+            self.configuration_key[id(instance)] = key
             self._record_configuration(cls, instance)
             return instance
         self._instances[key] = Instance(cls.qualified, node or cls.node, cls=cls, attrs=None, init_args=args)
-        variants = self._explore(lambda choices: self._construct(cls, init, args, node, choices))
+        variants = self._explore(lambda choices: self._construct(cls, init, args, node, choices, key))
         result = variants[0] if len(variants) == 1 else Merge(tuple(variants))
         self._instances[key] = result
         return result
 
     def _construct(self: "Evaluator", cls: ClassInfo, init: FunctionInfo, args: dict[str, Value],
-                   node: Optional[cst.CSTNode], choices: Choices) -> Instance:
+                   node: Optional[cst.CSTNode], choices: Choices, key: tuple) -> Instance:
         instance = Instance(cls.qualified, node or cls.node, cls=cls, attrs={}, init_args=args)
+        self.configuration_key[id(instance)] = key
         saved = (self._trace, self._budget, self._stack, self._frames)
         self._trace = Trace(init)
         self._budget = STATEMENT_BUDGET
@@ -103,12 +113,14 @@ class ContextsMixin:
         if isinstance(node, cst.Call):
             self._call_nodes.append(node)
         self._building.append(cls)
+        self._building_instances.append(instance)
         try:
             self._inline(init, args, instance, Frame(init, init.scope, instance, [], False))
         except BudgetExceeded:
             pass
         finally:
             self._building.pop()
+            self._building_instances.pop()
             del self._call_nodes[calls:]
             if args and node is not None:
                 self._instance_sites.pop()

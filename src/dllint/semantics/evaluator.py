@@ -99,6 +99,14 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self._instance_sites: list[cst.CSTNode] = []
         self._call_nodes: list[cst.Call] = []  # the same-file calls being inlined, innermost last
         self._building: list[ClassInfo] = []  # classes whose __init__ is being evaluated
+        self._building_instances: list[Instance] = []  # the instances those evaluations build
+        # Where each configuration of a class was built (by its key): ``ROOT`` (code that runs:
+        # the module body, a function), ``STANDALONE`` (the class judged on its own, with its
+        # defaults) or the instance whose ``__init__`` built it; and the instance whose
+        # ``__init__`` built each layer (by id; absent: built by code that runs).
+        self.built_from: dict[tuple, list] = {}
+        self.configuration_key: dict[int, tuple] = {}
+        self.layer_builder: dict[int, Instance] = {}
         # (id of layer, parameter name) of parameters frozen with requires_grad = False
         self.frozen: set[tuple[int, str]] = set()
         # ids of the tensors computed while gradient recording was off (``torch.no_grad()``)

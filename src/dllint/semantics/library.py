@@ -96,6 +96,8 @@ class LibraryMixin:
             value = Layer(layer, qualified, node, scope, bound, env, instance_site=site, built_by=built_by,
                           given=constants_given(layer.params, args, kwargs), choices=self._choices)
             self.layers.append(value)
+            if self._building_instances:
+                self.layer_builder[id(value)] = self._building_instances[-1]
             return value
         made = self._config_call(qualified, args, kwargs, node)
         if made is not None:
@@ -140,17 +142,18 @@ class LibraryMixin:
             return self._dict_from(args, kwargs, node)
         if qualified == "torch.save" and len(args) >= 2:
             self._saved(args[0], args[1])
+        if qualified in ("torch.load", "torch.jit.load", "torch.jit.script", "torch.compile", "torch.nn.DataParallel",
+                         "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.DataParallel",
+                         "torchvision.models.feature_extraction.create_feature_extractor"):
+            # (before the zoo: torchvision's ``create_feature_extractor`` is no zoo model)
+            if qualified != "torch.load" and qualified != "torch.jit.load" and args:
+                return args[0]  # wrappers return (a view of) the same model
+            return Instance(None, node, origin="loaded")
         if from_zoo(qualified):
             # attrs records what the code puts on it (``model.fc = nn.Linear(512, 10)``: a new head)
             return Instance(qualified, node, origin="zoo", attrs={})
         if qualified.endswith(".from_pretrained"):
             return Instance(qualified.rsplit(".", 1)[0], node, origin="pretrained")
-        if qualified in ("torch.load", "torch.jit.load", "torch.jit.script", "torch.compile", "torch.nn.DataParallel",
-                         "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.DataParallel",
-                         "torchvision.models.feature_extraction.create_feature_extractor"):
-            if qualified != "torch.load" and qualified != "torch.jit.load" and args:
-                return args[0]  # wrappers return (a view of) the same model
-            return Instance(None, node, origin="loaded")
         if qualified in _TENSOR_CONSTRUCTORS or (qualified == "torch.normal" and not any(isinstance(a, Tensor) for a in args)):
             made = self._tensor("fresh", qualified, (), node)
             if qualified in FROM_ARRAY and args:

@@ -450,6 +450,36 @@ def received_models(sem: "FileSemantics", models: Iterator[Value]) -> list[tuple
     return found
 
 
+def parameters_deciding(sem: "FileSemantics", events: list[Event]) -> Optional[list[tuple[str, str, bool]]]:
+    """For one call seen in several evaluations, where the model is a parameter in each (its
+    own function's, and inlined into the callers of this file): (function, parameter, called
+    here) for each module-level function whose callers in other files say what the model is.
+    ``called here``: the function's callers in this file were evaluated too (the model they
+    pass is another of these parameters), so other files need not call it. None when a model
+    is the parameter of a method or nested function: no summary of other files speaks of it."""
+    found: list[tuple[str, str, bool]] = []
+    for event in events:
+        for option in options_of(event.target):
+            if not isinstance(option, Param):
+                continue
+            function = option.function
+            called_here = any(
+                function in other.stack and any(
+                    isinstance(passed, Param) and passed.function is not function for passed in options_of(other.target)
+                )
+                for other in events
+            )
+            received = received_models(sem, [option])
+            if not received:
+                if called_here:
+                    continue
+                return None
+            key = (*received[0], called_here)
+            if key not in found:
+                found.append(key)
+    return found
+
+
 def called_elsewhere(events: list[Event]) -> tuple[str, ...]:
     """The functions of other files (maybe) called among these events."""
     return tuple(dict.fromkeys(event.target.qualified for event in events if event.kind == "call"))

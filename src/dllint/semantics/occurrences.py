@@ -10,10 +10,12 @@ edits the line is safe), or only for some of them — and which, in words, for t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import libcst as cst
 
+from dllint.project import unless_named_only_in_its_file
+from dllint.semantics.constructions import REAL, reality
 from dllint.semantics.values import Instance, Layer
 
 if TYPE_CHECKING:
@@ -24,17 +26,21 @@ MAX_DESCRIBED = 2
 
 class Occurrence:
     """A flagged line: its first flagged layer, and whether the finding holds for every layer
-    the line builds (``everywhere``) or only where ``where`` says."""
+    the line builds (``everywhere``) or only where ``where`` says. ``unless``: what the report
+    carries when the finding holds only in the standalone defaults of internal helper classes
+    (``constructions.py``): it stands only if another file of the run names one of them."""
 
-    __slots__ = ("layer", "everywhere", "where", "by_default")
+    __slots__ = ("layer", "everywhere", "where", "by_default", "unless")
 
-    def __init__(self, layer: Layer, everywhere: bool, where: str, by_default: bool = False) -> None:
+    def __init__(self, layer: Layer, everywhere: bool, where: str, by_default: bool = False,
+                 unless: Optional[Callable] = None) -> None:
         self.layer = layer
         self.everywhere = everywhere
         self.where = where
         # it holds for every layer the line builds here, but the structure was decided by a
         # default the user can override (a command-line option)
         self.by_default = by_default
+        self.unless = unless
 
     def note(self) -> str:
         """What a message adds when the finding does not hold everywhere the line is used."""
@@ -63,6 +69,15 @@ class Occurrences:
     def __iter__(self) -> Iterator[Occurrence]:
         applied = self.sem.layers_applied
         for key, flagged in self._flagged.items():
+            unless = None
+            realities = [reality(self.sem, layer) for layer, _ in flagged]
+            if all(found is not REAL for found in realities):
+                # Built only by the defaults of classes that their file always builds with
+                # arguments: no path of this file; one of the run if another file names them.
+                classes = sorted(set().union(*realities))
+                if not classes:
+                    continue
+                unless = unless_named_only_in_its_file(tuple(classes))
             layers = {id(layer) for layer, _ in flagged}
             # A layer built where a default the user can override decided the structure holds
             # for that setting only: the other runs are not in view.
@@ -70,7 +85,7 @@ class Occurrences:
             by_default = any(_defaulted(layer) for layer, _ in flagged)
             everywhere = every_layer and not by_default
             where = "" if everywhere else self._describe(flagged)
-            yield Occurrence(flagged[0][0], everywhere, where, by_default=every_layer and by_default)
+            yield Occurrence(flagged[0][0], everywhere, where, by_default=every_layer and by_default, unless=unless)
 
     def _describe(self, flagged: list[tuple[Layer, Optional["ForwardGraph"]]]) -> str:
         descriptions: list[str] = []
