@@ -99,6 +99,7 @@ class ZeroWeightInit(Rule):
     code = "DL101"
     name = "zero-weight-init"
     summary = "Weights of a layer initialised to one constant"
+    judges_initialisation = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()

@@ -118,6 +118,7 @@ class UnscaledNormalInit(Rule):
     code = "DL102"
     name = "unscaled-normal-init"
     summary = "Weights drawn with standard deviation 1"
+    judges_initialisation = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()

@@ -117,6 +117,7 @@ class InitActivationMismatch(Rule):
     name = "init-activation-mismatch"
     summary = "Xavier init before ReLU layers, or He init before tanh/sigmoid layers"
     judges_architecture = True  # (an init recipe that published weights were trained with)
+    judges_initialisation = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         candidates = [(write, scheme) for write in sem.init_writes if (scheme := _scheme(write)) is not None]
