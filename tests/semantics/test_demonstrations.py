@@ -103,7 +103,7 @@ def test_handed_to_code_dllint_cannot_see_trains() -> None:
     for cell in (
         "d2l.train_ch5(net, train_iter, test_iter, 5, 0.9)",  # a helper of another module
         "trainer.fit(Block())",  # a method of an unknown object
-        "net.fit(data)",  # a method the network does not have here
+        "Block().fit(data)",  # a method the class does not define here
         "torch.save(net.state_dict(), 'net.pth')",
         "torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)",
     ):

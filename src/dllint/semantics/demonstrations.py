@@ -172,13 +172,15 @@ class Demonstrations:
         """Whether ``receiver.method(...)`` only builds, inspects or initialises."""
         options = receiver.options if isinstance(receiver, Merge) else (receiver,)
         for option in options:
+            if isinstance(option, (Layer, Container)):
+                # A torch layer's or container's methods build, inspect or run it; any other
+                # name is a submodule's (``net.conv(x)``, ``self.fc(x)``): a forward.
+                continue
             if _is_network(option):
-                cls = option.cls if isinstance(option, Instance) else None
-                if method in _MODULE_METHODS or self._graph.held_as(option, method) or (
-                    cls is not None and self.sem.find_method(cls, method) is not None
-                ):
-                    continue  # its own method, or ``self.fc(x)``: a forward of a submodule
-                return False
+                cls = option.cls  # type: ignore[union-attr]
+                if method in _MODULE_METHODS or self._graph.held_as(option, method) or self.sem.find_method(cls, method) is not None:
+                    continue  # its own method, or ``self.encoder(x)``: a forward of a submodule
+                return False  # ``net.fit(...)``: a method dllint does not see
             if isinstance(option, Instance) and option.cls is not None and self.sem.find_method(option.cls, method) is not None:
                 continue  # a method of a class of this file: followed
             if isinstance(option, (Tensor, AttributeOf, ParameterOf)) or type(option).__name__ in ("Constant", "Param"):

@@ -18,6 +18,7 @@ x = torch.rand(1, 3, 4, 4)
 output = net1(x)
 output = net2(x)
 output = net2[2](net2[1](net2[0](x)))
+output = net1.batchnorm(net1.conv(x))
 
 
 # %%
