@@ -21,8 +21,8 @@ built there — every object holding it or held by it counts with it) is trained
 
 Calls that only look (``print``, ``id``, ``isinstance``, torch functions other than the ones
 above, ``nn.init``, a model's own methods such as ``parameters()``, ``apply``, ``to``,
-``state_dict``) do not train. A class that is never constructed is demonstrated only when its
-name is not used anywhere (but as the base of another class of the notebook).
+``state_dict``) do not train. A class the notebook never builds is not a demonstration: it
+may be the first cell of a notebook still being written.
 
 The fact holds only for ``.ipynb`` files whose every root was evaluated to the end, that do not
 export code (nbdev's ``#| export`` cells are a library's source), and where nothing is saved
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
 
@@ -251,7 +251,7 @@ class Demonstrations:
             node for member in family for _, _, node in evaluator.constructions.get(id(member), ())
         ]
         if not built:
-            return self._named_elsewhere(cls)
+            return True  # never built here: not a demonstration (a notebook still being written)
         structure = self.sem.structure
         if any(
             isinstance(outer, cst.FunctionDef) and id(outer) in self._escaped_functions
@@ -262,21 +262,6 @@ class Demonstrations:
             id(instance) in self._trained
             for member in family for instance in evaluator.configurations(member)
         )
-
-    def _named_elsewhere(self, cls: "ClassInfo") -> bool:
-        """Whether a class nobody constructs is named anywhere but in its own body and as the
-        base of another class (a factory, a registry, a string evaluated later: maybe trained)."""
-        structure = self.sem.structure
-        for name in self._graph.names(cls.name):
-            if name is cls.node.name:
-                continue
-            outer = list(structure.ancestors(name))
-            if cls.node in outer:
-                continue
-            if len(outer) > 1 and isinstance(outer[0], cst.Arg) and isinstance(outer[1], cst.ClassDef) and outer[0] in outer[1].bases:
-                continue  # ``class Big(VeryBigModule):``
-            return True
-        return False
 
     def _subjects(self, node: cst.CSTNode) -> Iterator[Value]:
         sem = self.sem
@@ -313,7 +298,6 @@ class _ObjectGraph:
         for tensor in evaluator.tensors:
             if tensor.kind in ("parameter", "fresh") and tensor.node is not None:
                 self._built_at.setdefault(id(tensor.node), []).append(tensor)
-        self._names: Optional[dict[str, list[cst.Name]]] = None
 
     def _link(self, value: Value) -> None:
         if id(value) in self._children:
@@ -378,17 +362,6 @@ class _ObjectGraph:
                     family.append(other)
                     changed = True
         return family
-
-    def names(self, name: str) -> list[cst.Name]:
-        if self._names is None:
-            self._names = {}
-            stack: list[cst.CSTNode] = [self.sem.module]
-            while stack:
-                current = stack.pop()
-                if isinstance(current, cst.Name):
-                    self._names.setdefault(current.value, []).append(current)
-                stack.extend(child for child in current.children if isinstance(child, cst.CSTNode))
-        return self._names.get(name, [])
 
 
 def _applies(sem: "FileSemantics") -> bool:

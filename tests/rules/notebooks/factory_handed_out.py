@@ -21,7 +21,7 @@ class Small(nn.Module):
         return self.body(x)
 
 
-MODELS = {"small": Small}  # (built by name elsewhere: never seen built here)
+MODELS = {"small": Small}  # (built by name elsewhere: never built here)
 
 # %%
 d2l.train_regression(get_net, epochs=3)

@@ -25,14 +25,3 @@ def init_42(m):
 block1 = nn.Sequential(nn.Linear(2, 5), nn.Linear(5, 5))
 block1.apply(init_42)
 print(block1[0].weight.data[0], block1.state_dict())
-
-# %%
-# A module too big for one GPU, to show model parallelism; never even built.
-class VeryBigModule(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.param1 = nn.Parameter(torch.randn(1000, 1000))
-        self.param2 = nn.Parameter(torch.randn(1000, 1000))
-
-    def forward(self, x):
-        return x.mm(self.param1).relu().mm(self.param2)
