@@ -861,6 +861,8 @@ def _check_tree(
             raise
         except Exception:  # noqa: BLE001 - one broken rule must not lose the other findings
             result.internal_errors.append(_internal_error(rule.code, source.filename))
+    if reports and source.is_notebook:
+        reports = _without_demonstrations(result, sem, active, reports)
     result.wanted = sem.wanted_values
     result.reads = tuple((path, _digest_of(path)) for path in dict.fromkeys(sem.read_paths))
     if reports:
@@ -896,6 +898,22 @@ def _parse_out_of_collectors_sight(text: str) -> Any:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+def _without_demonstrations(result: FileResult, sem: Any, active: list[Any], reports: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """A notebook's findings less those of the architecture and initialisation rules about
+    networks it only demonstrates and never trains (``FileSemantics.demonstrations``)."""
+    moot = {rule.code for rule in active if rule.judges_architecture or rule.judges_initialisation}
+    if not any(code in moot for code, _ in reports):
+        return reports
+    try:
+        demonstrations = sem.demonstrations
+        return [(code, report) for code, report in reports if code not in moot or not demonstrations.only_demonstrated(report.node)]
+    except (RecursionError, MemoryError):
+        raise
+    except Exception:  # noqa: BLE001 - a bug in this fact must not lose the findings
+        result.internal_errors.append(_internal_error("demonstrations", result.filename))
+        return reports
 
 
 def _too_complex(result: FileResult, source: Source, error: BaseException) -> FileResult:

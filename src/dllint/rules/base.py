@@ -161,6 +161,11 @@ class Rule:
     # that publish trained weights for their models (``FileSemantics.publishes_weights``),
     # whose architecture the checkpoints fix.
     judges_architecture: ClassVar[bool] = False
+    # Rules about a network's initial weights (how they are drawn or set).
+    judges_initialisation: ClassVar[bool] = False
+    # Both kinds judge how well a network trains: in a notebook, their findings about networks
+    # it only demonstrates (builds, prints, runs forward, never trains:
+    # ``FileSemantics.demonstrations``) are not reported.
 
     def __init__(self, settings: Optional[Mapping[str, Any]] = None) -> None:
         merged = {name: option.default for name, option in self.options.items()}

@@ -37,6 +37,12 @@ class ZeroWeightInit(Rule):
     `reset_parameters()` called after it — is not flagged; a zero written after a random init
     is.
 
+    Not judged, in a notebook: networks it only demonstrates — builds, prints, runs
+    forward, initialises or inspects, but never trains (no optimizer gets their parameters, no
+    training loop runs them, they are not saved, and they are not handed to code dllint cannot
+    see into, such as a book's training helper). A notebook cannot be imported, so nobody else
+    trains them either.
+
     ## Why is this bad?
     If every weight of a layer starts at the same value, every unit of that layer computes
     the same output and receives the same gradient, so after any number of steps the units
@@ -99,6 +105,7 @@ class ZeroWeightInit(Rule):
     code = "DL101"
     name = "zero-weight-init"
     summary = "Weights of a layer initialised to one constant"
+    judges_initialisation = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()

@@ -64,6 +64,12 @@ class UnscaledNormalInit(Rule):
     Gumbel-softmax or argmax codebook selection, where the scale only acts as a temperature —
     wav2vec 2.0's quantizer uses std 1 on purpose) rather than flowing into further layers.
 
+    Not judged, in a notebook: networks it only demonstrates — builds, prints, runs
+    forward, initialises or inspects, but never trains (no optimizer gets their parameters, no
+    training loop runs them, they are not saved, and they are not handed to code dllint cannot
+    see into, such as a book's training helper). A notebook cannot be imported, so nobody else
+    trains them either.
+
     ## Why is this bad?
     A unit of a layer with fan-in `n` sums `n` products `w·x`. With `w ~ N(0, 1)` the sum has
     a standard deviation about `√n` times that of its inputs — 16× for 256 inputs, 28× for
@@ -118,6 +124,7 @@ class UnscaledNormalInit(Rule):
     code = "DL102"
     name = "unscaled-normal-init"
     summary = "Weights drawn with standard deviation 1"
+    judges_initialisation = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         reported: set[int] = set()

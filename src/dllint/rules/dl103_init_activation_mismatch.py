@@ -68,6 +68,12 @@ class InitActivationMismatch(Rule):
     downloaded by URL, a pretrained zoo model's state dict loaded into the file's model):
     their initialisation is the recipe those weights were trained with.
 
+    Not judged either, in a notebook: networks it only demonstrates — builds, prints, runs
+    forward, initialises or inspects, but never trains (no optimizer gets their parameters, no
+    training loop runs them, they are not saved, and they are not handed to code dllint cannot
+    see into, such as a book's training helper). A notebook cannot be imported, so nobody else
+    trains them either.
+
     ## Why is this bad?
     Both schemes pick the weight variance that keeps the activation variance constant from
     layer to layer — but for different activations. Xavier (Glorot & Bengio, 2010) assumes an activation
@@ -117,6 +123,7 @@ class InitActivationMismatch(Rule):
     name = "init-activation-mismatch"
     summary = "Xavier init before ReLU layers, or He init before tanh/sigmoid layers"
     judges_architecture = True  # (an init recipe that published weights were trained with)
+    judges_initialisation = True
 
     def check(self, sem: FileSemantics) -> Iterator[Report]:
         candidates = [(write, scheme) for write in sem.init_writes if (scheme := _scheme(write)) is not None]

@@ -30,6 +30,12 @@ class SaturatingActivationStack(Rule):
     the checkpoints fix their architecture, and a change would break
     loading them.
 
+    Not judged either, in a notebook: networks it only demonstrates — builds, prints, runs
+    forward, initialises or inspects, but never trains (no optimizer gets their parameters, no
+    training loop runs them, they are not saved, and they are not handed to code dllint cannot
+    see into, such as a book's training helper). A notebook cannot be imported, so nobody else
+    trains them either.
+
     ## Why is this bad?
     Backpropagation multiplies the local derivative of every activation on the path. The
     sigmoid's derivative is at most 0.25 and tanh's at most 1, and both are almost 0 once the

@@ -115,6 +115,12 @@ class LinearCollapse(Rule):
     the checkpoints fix their architecture, and a change would break
     loading them.
 
+    Not judged either, in a notebook: networks it only demonstrates — builds, prints, runs
+    forward, initialises or inspects, but never trains (no optimizer gets their parameters, no
+    training loop runs them, they are not saved, and they are not handed to code dllint cannot
+    see into, such as a book's training helper). A notebook cannot be imported, so nobody else
+    trains them either.
+
     ## Why is this bad?
     A composition of affine maps is one affine map: `W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1
     + b2)`. Without a non-linearity between them the two layers can represent nothing a single

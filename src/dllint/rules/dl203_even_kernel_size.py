@@ -37,6 +37,12 @@ class EvenKernelSize(Rule):
     the checkpoints fix their architecture, and a change would break
     loading them.
 
+    Not judged either, in a notebook: networks it only demonstrates — builds, prints, runs
+    forward, initialises or inspects, but never trains (no optimizer gets their parameters, no
+    training loop runs them, they are not saved, and they are not handed to code dllint cannot
+    see into, such as a book's training helper). A notebook cannot be imported, so nobody else
+    trains them either.
+
     ## Why is this bad?
     A kernel of odd size k has a centre, and `padding=(k - 1) / 2` pads both sides equally, so
     the output has the input's size and each output pixel is centred on its input pixel

@@ -51,6 +51,12 @@ class LargeKernel(Rule):
     the checkpoints fix their architecture, and a change would break
     loading them.
 
+    Not judged either, in a notebook: networks it only demonstrates — builds, prints, runs
+    forward, initialises or inspects, but never trains (no optimizer gets their parameters, no
+    training loop runs them, they are not saved, and they are not handed to code dllint cannot
+    see into, such as a book's training helper). A notebook cannot be imported, so nobody else
+    trains them either.
+
     ## Why is this bad?
     Two stacked 3×3 convolutions see a 5×5 window, and three see a 7×7 one (Simonyan &
     Zisserman, 2015, §2.3; Szegedy et al., 2016, §3.1): the same receptive field with fewer parameters and less compute

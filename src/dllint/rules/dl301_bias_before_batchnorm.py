@@ -36,6 +36,12 @@ class BiasBeforeBatchNorm(Rule):
     the checkpoints fix their architecture, and a change would break
     loading them.
 
+    Not judged either, in a notebook: networks it only demonstrates — builds, prints, runs
+    forward, initialises or inspects, but never trains (no optimizer gets their parameters, no
+    training loop runs them, they are not saved, and they are not handed to code dllint cannot
+    see into, such as a book's training helper). A notebook cannot be imported, so nobody else
+    trains them either.
+
     ## Why is this bad?
     Batch normalisation subtracts the per-channel mean over the batch, so a constant added to
     every output of a channel — the bias — is removed again, and BatchNorm's own shift (β)

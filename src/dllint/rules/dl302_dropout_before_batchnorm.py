@@ -35,6 +35,12 @@ class DropoutBeforeBatchNorm(Rule):
     the checkpoints fix their architecture, and a change would break
     loading them.
 
+    Not judged either, in a notebook: networks it only demonstrates — builds, prints, runs
+    forward, initialises or inspects, but never trains (no optimizer gets their parameters, no
+    training loop runs them, they are not saved, and they are not handed to code dllint cannot
+    see into, such as a book's training helper). A notebook cannot be imported, so nobody else
+    trains them either.
+
     ## Why is this bad?
     During training, dropout zeroes units and scales the survivors by 1/(1−p): the mean is
     unchanged but the variance of each unit is inflated. BatchNorm right after it learns its

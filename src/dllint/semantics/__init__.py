@@ -729,6 +729,14 @@ class FileSemantics:
         return table
 
     @cached_property
+    def demonstrations(self) -> "Demonstrations":
+        """Which networks of a notebook are trained, and which it only demonstrates (builds,
+        prints, runs forward, initialises) — ``semantics/demonstrations.py``."""
+        from dllint.semantics.demonstrations import Demonstrations
+
+        return Demonstrations(self)
+
+    @cached_property
     def structure(self) -> "Structure":
         """Where nodes sit: parents, statements, blocks, indentation, uses of a local name
         (``semantics/structure.py``; what fixes need to edit the right place)."""
@@ -1133,3 +1141,4 @@ from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules im
 from dllint.semantics.losses import LossApplication  # noqa: E402
 from dllint.semantics.recurrence import CarriedState  # noqa: E402
 from dllint.semantics.structure import Structure  # noqa: E402
+from dllint.semantics.demonstrations import Demonstrations  # noqa: E402

@@ -142,7 +142,12 @@ class ContextsMixin:
 
     def _call_function(self: "Evaluator", function: FunctionInfo, args: tuple[Value, ...], kwargs: dict[str, Value],
                        self_value: Optional[Value], node: Optional[cst.CSTNode], state: Optional[State]) -> Value:
-        if len(self._stack) >= MAX_INLINE_DEPTH or function in self._stack:
+        if len(self._stack) >= MAX_INLINE_DEPTH:
+            # What this call does with its arguments goes unseen (``demonstrations``: a model
+            # handed to it may be trained there).
+            self.not_inlined.append((*args, *kwargs.values(), *((self_value,) if self_value is not None else ())))
+            return Unknown()
+        if function in self._stack:
             return Unknown()
         bound = bind_call(function, args, kwargs, skip_self=self_value is not None)
         if isinstance(node, cst.Call):

@@ -131,6 +131,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self._loop_iterables: dict[int, Value] = {}  # per loop node: what it iterates over (this pass)
         self.saved: list[tuple[str, str]] = []  # (checkpoint path, model class) of torch.save(model, path)
         self.external_calls: list[ExternalCall] = []  # calls of functions that other files may define
+        self.not_inlined: list[tuple[Value, ...]] = []  # the arguments of same-file calls not followed (too deep)
         self._config = ConfigState()  # argparse parsers and class attributes (config_values.py)
 
     def run_module(self) -> list[Trace]:
