@@ -347,23 +347,47 @@ class FileSemantics:
     @cached_property
     def forward_graphs(self) -> list["ForwardGraph"]:
         """The dataflow of each model class's ``forward``, submodules expanded: one graph per
-        configuration of the class (and per path of ``forward``)."""
-        graphs = []
+        configuration of the class (and per path of ``forward``) — except a configuration that
+        only other classes' ``__init__`` build, when their forward passes already went all
+        through it (its layers are in their graphs, in context)."""
         evaluator = self.evaluator
         classes = self.module_classes()
         for cls in classes:
             # Every class built first: the configurations a class's ``__init__`` builds of the
             # classes before it in the file are among theirs.
             self.configurations(cls)
-        for cls in classes:
-            forward = cls.methods.get("forward")
-            if forward is None:
-                continue
-            for instance in self.configurations(cls):
-                for trace in evaluator.run_function(forward, instance):
-                    start, end = trace.span
-                    graphs.append(ForwardGraph(cls, evaluator.tensors[start:end], trace.returns, instance=instance))
-        return graphs
+        runs = [
+            (cls, forward, instance)
+            for cls in classes
+            if (forward := cls.methods.get("forward")) is not None
+            for instance in self.configurations(cls)
+        ]
+        nested = {id(instance) for _, _, instance in runs if self._built_only_inside_other_classes(instance)}
+        by_instance: dict[int, list[ForwardGraph]] = {}
+
+        def run(cls: ClassInfo, forward: FunctionInfo, instance: Instance) -> None:
+            graphs = by_instance.setdefault(id(instance), [])
+            evaluator.recording_applications = True
+            try:
+                traces = evaluator.run_function(forward, instance)
+            finally:
+                evaluator.recording_applications = False
+            for trace in traces:
+                start, end = trace.span
+                graphs.append(ForwardGraph(cls, evaluator.tensors[start:end], trace.returns, instance=instance))
+
+        for cls, forward, instance in runs:
+            if id(instance) not in nested:
+                run(cls, forward, instance)
+        for cls, forward, instance in reversed(runs):  # the outer classes, defined later, first
+            if id(instance) in nested and id(instance) not in evaluator.applied_in_full:
+                run(cls, forward, instance)
+        return [graph for _, _, instance in runs for graph in by_instance.get(id(instance), ())]
+
+    def _built_only_inside_other_classes(self, instance: Instance) -> bool:
+        key = self.evaluator.configuration_key.get(id(instance))
+        contexts = self.evaluator.built_from.get(key, ()) if key is not None else ()
+        return bool(contexts) and all(isinstance(context, Instance) and context.cls is not instance.cls for context in contexts)
 
     @cached_property
     def sequential_chains(self) -> list["ForwardGraph"]:

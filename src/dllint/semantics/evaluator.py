@@ -79,7 +79,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self.layers: list[Layer] = []
         self.arrays = Arrays()  # shapes of NumPy arrays built with constant sizes
         self.containers: list[Container] = []
-        self.applied_in_full: set[int] = set()  # ids of the Sequentials a forward pass went all through
+        # Ids of the Sequentials and instances that a model's forward graph went all through
+        # (recorded while ``FileSemantics.forward_graphs`` builds them, not in other roots).
+        self.applied_in_full: set[int] = set()
+        self.recording_applications = False
         self.tensors: list[Tensor] = []
         self._instances: dict[tuple, Value] = {}
         self._module_values: dict[str, Value] = {}
@@ -230,7 +233,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                 current = self.apply(item, (current,), node)
             if not module.complete:
                 current = self._tensor("call", None, (current,), node)
-            self.applied_in_full.add(id(module))
+            if self.recording_applications:
+                self.applied_in_full.add(id(module))
             return current
         if isinstance(module, Instance) and module.cls is not None and len(self._stack) < MAX_INLINE_DEPTH:
             forward = self.sem.find_method(module.cls, "forward")
@@ -240,6 +244,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                 args = bind_positional(forward, inputs)
                 result = self._inline(forward, args, module, None)
                 if result is not None:
+                    if self.recording_applications:
+                        self.applied_in_full.add(id(module))
                     return result
         return self._tensor("module", module, inputs, node)
 
