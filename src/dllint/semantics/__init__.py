@@ -452,10 +452,12 @@ class FileSemantics:
 
     @cached_property
     def frozen_parameters(self) -> set[tuple[int, str]]:
-        """(id of layer, parameter name) for parameters set to ``requires_grad = False``."""
+        """(id of layer, parameter name) for parameters set to ``requires_grad = False`` and
+        never set trainable again."""
         self.traces  # noqa: B018
         self.forward_graphs  # noqa: B018
-        return self.evaluator.frozen
+        thawed = self.evaluator.thawed
+        return {frozen for frozen in self.evaluator.frozen if frozen[0] not in thawed}
 
     @cached_property
     def layers(self) -> list[Layer]:

@@ -20,7 +20,7 @@ a huge file costs linear time and never hangs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 import libcst as cst
 
@@ -37,6 +37,7 @@ from dllint.semantics.contexts import (
     bind_positional,
 )
 from dllint.semantics.frameworks import ACCUMULATE, Driver, FrameworksMixin
+from dllint.semantics.grad_clipping import rescales_gradients
 from dllint.semantics.grad_mode import grad_mode_statement, grad_switch
 from dllint.semantics.library import ExternalCall, LibraryMixin
 from dllint.semantics.modes import ModesMixin, submodules
@@ -112,6 +113,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self.layer_builder: dict[int, Instance] = {}
         # (id of layer, parameter name) of parameters frozen with requires_grad = False
         self.frozen: set[tuple[int, str]] = set()
+        self.thawed: set[int] = set()  # ids of layers whose parameters some code sets trainable again
         # ids of the tensors computed while gradient recording was off (``torch.no_grad()``)
         self.no_grad_tensors: set[int] = set()
         # Every ``x.detach_()`` evaluated, with its receiver (all evaluations, none left out).
@@ -327,6 +329,8 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
             else:
                 result = self._binary(type(node.operator).__name__.replace("Assign", ""), left, right, node)
             self._assign(node.target, result, state)
+            if rescales_gradients(node, self._frames[-1].scope, self._enclosing_loops(node)):
+                self._event("clip", node, left)
         elif node_type is cst.Expr:
             self._value(node.value, state)
             self._switch_grad_mode(node)
@@ -377,6 +381,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                 and self._frames[-1].conditional == 0 and self._unconditional_in_loop(target)
             ):
                 self._freeze_all(owner.model)
+            elif isinstance(owner, ParameterOf) and target.attr.value == "requires_grad" and not _is_false(value):
+                # ``p.requires_grad = True`` over a model's parameters (a GAN's discriminator,
+                # frozen for the generator's step and thawed for its own): it is trained.
+                self.thawed.update(id(layer) for layer in self._layers_of(owner.model))
             if isinstance(owner, (Layer, AttributeOf, Tensor)) and target.attr.value != "grad":
                 self.clock += 1
                 self.tensor_assignments.append((owner, target.attr.value, value, target, self.clock))
@@ -842,14 +850,28 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                 return False
         return in_loop
 
+    def _enclosing_loops(self, node: cst.CSTNode) -> list[cst.CSTNode]:
+        loops = []
+        for ancestor in self.sem.structure.ancestors(node):
+            if isinstance(ancestor, (cst.FunctionDef, cst.Module)):
+                break
+            if isinstance(ancestor, cst.For):
+                loops.append(ancestor)
+        return loops
+
     def _freeze_all(self, model: Value) -> None:
         """``for p in model.parameters(): p.requires_grad = False`` (not under a condition of
         its own): every layer of the model is frozen."""
+        for layer in self._layers_of(model):
+            for name in ("weight", "bias"):
+                self.frozen.add((id(layer), name))
+
+    @staticmethod
+    def _layers_of(model: Value) -> Iterator[Layer]:
         for option in options_of(model):
             for value in (option, *submodules(option)):
                 if isinstance(value, Layer):
-                    for name in ("weight", "bias"):
-                        self.frozen.add((id(value), name))
+                    yield value
 
     def _tensor(self, kind: str, target: Any, inputs: tuple[Value, ...], node: Optional[cst.CSTNode], op: Optional[catalog.Op] = None) -> Tensor:
         tensor = Tensor(kind, target, inputs, node, op)

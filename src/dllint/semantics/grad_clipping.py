@@ -5,9 +5,10 @@ with what those functions do inside, on each parameter of a ``for`` loop:
 
 - by value: ``for p in model.parameters(): p.grad.data.clamp_(-clip, clip)`` (also
   ``p.grad.clamp_(min=-c, max=c)``, ``clip_``);
-- by norm: ``p.grad.data.mul_(clip_coef)`` (or ``div_``) where the factor is computed from a norm
-  of the gradients — ``total_norm = ...; clip_coef = max_norm / (total_norm + 1e-6)``, d2l's
-  ``param.grad.data.mul_(theta / norm)``.
+- by norm: ``p.grad.data.mul_(clip_coef)`` (or ``div_``, or ``p.grad.data *= clip_coef``) where
+  the factor is computed from a norm of the gradients — ``total_norm = ...; clip_coef =
+  max_norm / (total_norm + 1e-6)``, d2l's ``param.grad.data.mul_(theta / norm)`` and
+  ``param.grad.data *= (theta / norm)``.
 
 A rescale by a factor that is no norm (``p.grad.mul_(1.0 / accumulation_steps)``) is not
 clipping, nor is a clamp of the weights (``p.data.clamp_(-0.01, 0.01)``, WGAN's weight
@@ -17,7 +18,7 @@ be the gradient of the loop's own variable.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 import libcst as cst
 
@@ -46,6 +47,17 @@ def clips_gradients(site: Optional["CallSite"]) -> bool:
         return True
     factor = next((arg.value for arg in site.node.args if arg.keyword is None and not arg.star), None)
     return factor is not None and _from_norm(factor, site.scope)
+
+
+def rescales_gradients(node: cst.AugAssign, scope: "Scope", loops: Iterable[cst.CSTNode]) -> bool:
+    """Whether ``p.grad.data *= factor`` (or ``/=``) clips, by norm, the gradient of every
+    parameter one of the enclosing ``loops`` goes over."""
+    if type(node.operator) not in (cst.MultiplyAssign, cst.DivideAssign):
+        return False
+    parameter = _gradient_of(node.target)
+    return (
+        parameter is not None and any(_loop_binds(loop, parameter) for loop in loops) and _from_norm(node.value, scope)
+    )
 
 
 def _gradient_of(receiver: cst.BaseExpression) -> Optional[str]:
