@@ -501,9 +501,11 @@ class _Runner:
             self.local_ready = True
         import gc
 
-        # Syntax trees are many objects and few cycles: collect rarely while analysing.
+        # Syntax trees are many objects and few cycles: collect rarely while analysing, and
+        # never walk what the caller holds (see _parse_out_of_collectors_sight).
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], _GC_THRESHOLD), *thresholds[1:])
+        gc.freeze()
         try:
             return [_run_task(task.payload())[0] for task in tasks]
         finally:
@@ -881,15 +883,15 @@ def _parse_out_of_collectors_sight(text: str) -> Any:
     without a cycle, which the collector would otherwise scan again and again while the file
     is analysed (a third of the analysis time on large model files). Refcounting still frees
     the tree when the file is done. Collecting first keeps the previous file's cyclic garbage
-    from being frozen with it (before the first freeze there is little garbage, and a full
-    collection would cost a small run more than it saves); the in-process runner unfreezes
-    when it finishes."""
+    from being frozen with it; it is cheap, because what the process held before (imported
+    code, earlier trees) is frozen already: workers freeze what they inherit, and the in-process
+    runner freezes on starting and unfreezes when it finishes. (``gc.get_freeze_count()`` is no
+    cheaper test: it walks every frozen object.)"""
     import gc
 
     from dllint.parsing import parse_module
 
-    if gc.get_freeze_count():
-        gc.collect()
+    gc.collect()
     was_enabled = gc.isenabled()
     gc.disable()
     try:

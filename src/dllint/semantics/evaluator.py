@@ -850,14 +850,14 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                 return False
         return in_loop
 
-    def _enclosing_loops(self, node: cst.CSTNode) -> list[cst.CSTNode]:
-        loops = []
+    def _enclosing_loops(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        """The ``for`` loops around a node within its function, innermost first; lazily, since
+        the first one asked for builds the module's parent map."""
         for ancestor in self.sem.structure.ancestors(node):
             if isinstance(ancestor, (cst.FunctionDef, cst.Module)):
-                break
+                return
             if isinstance(ancestor, cst.For):
-                loops.append(ancestor)
-        return loops
+                yield ancestor
 
     def _freeze_all(self, model: Value) -> None:
         """``for p in model.parameters(): p.requires_grad = False`` (not under a condition of

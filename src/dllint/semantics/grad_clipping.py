@@ -51,7 +51,8 @@ def clips_gradients(site: Optional["CallSite"]) -> bool:
 
 def rescales_gradients(node: cst.AugAssign, scope: "Scope", loops: Iterable[cst.CSTNode]) -> bool:
     """Whether ``p.grad.data *= factor`` (or ``/=``) clips, by norm, the gradient of every
-    parameter one of the enclosing ``loops`` goes over."""
+    parameter one of the enclosing ``loops`` goes over. ``loops`` is only iterated once the
+    statement is seen to rescale a gradient (finding the loops is the costly part)."""
     if type(node.operator) not in (cst.MultiplyAssign, cst.DivideAssign):
         return False
     parameter = _gradient_of(node.target)
