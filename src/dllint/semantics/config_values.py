@@ -443,7 +443,7 @@ def class_defaults(cls: ClassInfo, *, annotated: bool = False) -> dict[str, Opti
     found: dict[str, Optional[cst.BaseExpression]] = {}
     body = cls.node.body.body if isinstance(cls.node.body, cst.IndentedBlock) else ()
     for statement in body:
-        if not isinstance(statement, cst.SimpleStatementLine):
+        if type(statement) is not cst.SimpleStatementLine:
             continue
         for small in statement.body:
             if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
@@ -478,7 +478,7 @@ def literal_of(expr: Optional[cst.BaseExpression]) -> Any:
 
 def _field_default(value: Optional[cst.BaseExpression]) -> Optional[cst.BaseExpression]:
     """``field(default=0.9)`` → ``0.9``; ``field(default_factory=list)`` → None."""
-    if isinstance(value, cst.Call) and isinstance(value.func, (cst.Name, cst.Attribute)):
+    if type(value) is cst.Call and type(value.func) in (cst.Name, cst.Attribute):
         callee = value.func.attr.value if isinstance(value.func, cst.Attribute) else value.func.value
         if callee in ("field", "Field", "ib", "attrib"):
             for arg in value.args:

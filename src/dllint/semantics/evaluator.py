@@ -305,7 +305,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
                 self._conditional(self._block, case.body, branch)
 
     def _block(self, block: cst.BaseSuite, state: State) -> None:
-        if isinstance(block, cst.SimpleStatementSuite):
+        if type(block) is cst.SimpleStatementSuite:
             for small in block.body:
                 self._small(small, state)
         else:
@@ -358,15 +358,15 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
             frame.no_grad = switch
 
     def _assign(self, target: cst.CSTNode, value: Value, state: State) -> None:
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             state.env[target.value] = value
-        elif isinstance(target, (cst.Tuple, cst.List)):
+        elif type(target) in (cst.Tuple, cst.List):
             elements = target.elements
             items = value.items if isinstance(value, Container) and value.complete and len(value.items) == len(elements) else None
             for index, element in enumerate(elements):
                 item = items[index] if items is not None else self._unpack(value, index)
                 self._assign(element.value, item, state)
-        elif isinstance(target, cst.StarredElement):
+        elif type(target) is cst.StarredElement:
             self._assign(target.value, Unknown(), state)
         elif isinstance(target, cst.Attribute):
             owner = self._value(target.value, state)
@@ -456,7 +456,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
             container = Container("list", [], expr)
             for element in expr.elements:
                 value = self._value(element.value, state)
-                if isinstance(element, cst.StarredElement):
+                if type(element) is cst.StarredElement:
                     self._extend(container, value)
                 else:
                     container.items.append(value)
@@ -734,7 +734,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
 
     def _call(self, node: cst.Call, state: State) -> Value:
         func = node.func
-        if isinstance(func, cst.Attribute):
+        if type(func) is cst.Attribute:
             receiver = self._value(func.value, state)
             name = func.attr.value
             held = any(
@@ -823,12 +823,14 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
     def _forward_call(self, model: Value, args: tuple[Value, ...], node: Optional[cst.CSTNode], state: State) -> Value:
         """A module object (or something used like one) applied to inputs."""
         inputs = tuple(a for a in args if not isinstance(a, Starred))
-        mode = self._mode(model, state)
+        if isinstance(model, Layer):
+            output = self.apply(model, inputs, node)
+            if model.op.kind == "recurrent":
+                self._event("recurrent", node, model, output=output, args=inputs)
+            return output
+        mode = self._mode(model, state)  # (before the call, which may change it)
         output = self.apply(model, inputs, node)
-        if not isinstance(model, Layer):
-            self._event("forward", node, model, mode=mode, output=output, args=inputs)
-        elif model.op.kind == "recurrent":
-            self._event("recurrent", node, model, output=output, args=inputs)
+        self._event("forward", node, model, mode=mode, output=output, args=inputs)
         return output
 
     def _freeze(self, parameter: AttributeOf) -> None:

@@ -47,7 +47,7 @@ def grad_switch(expr: cst.BaseExpression, scope: "Scope") -> Optional[bool]:
 def grad_mode_statement(statement: cst.BaseSmallStatement, scope: "Scope") -> Optional[bool]:
     """The switch a plain ``torch.set_grad_enabled(flag)`` statement makes for the statements
     after it (a ``torch.no_grad()`` called alone does nothing)."""
-    if not isinstance(statement, cst.Expr) or not isinstance(statement.value, cst.Call):
+    if type(statement) is not cst.Expr or type(statement.value) is not cst.Call:
         return None
     call = statement.value
     return grad_switch(call, scope) if scope.resolve(call.func) in _SET else None

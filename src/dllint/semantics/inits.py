@@ -149,7 +149,7 @@ class InitWrite:
         """The attribute names after the root: ``("fc1", "weight")`` for ``self.fc1.weight``."""
         names = []
         expr = self.target
-        while isinstance(expr, cst.Attribute):
+        while type(expr) is cst.Attribute:
             names.append(expr.attr.value)
             expr = expr.value
         return tuple(reversed(names))
@@ -158,7 +158,7 @@ class InitWrite:
     def root(self) -> Optional[str]:
         """``self`` for ``self.fc1.weight``; None when the chain does not start at a name."""
         expr = self.target
-        while isinstance(expr, cst.Attribute):
+        while type(expr) is cst.Attribute:
             expr = expr.value
         return expr.value if isinstance(expr, cst.Name) else None
 
@@ -792,9 +792,9 @@ def filled_by_assignment(sem: "FileSemantics") -> set[str]:
     names: set[str] = set()
     for node in iter_statements(sem.module):  # assignments are statements: no need to walk expressions
         targets: list[cst.BaseExpression] = []
-        if isinstance(node, cst.Assign):
+        if type(node) is cst.Assign:
             targets = [t.target for t in node.targets]
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+        elif type(node) in (cst.AugAssign, cst.AnnAssign):
             targets = [node.target]
         for target in targets:
             if isinstance(target, cst.Subscript):

@@ -469,7 +469,7 @@ def clears_gradients(call: cst.Call) -> bool:
     """``p.grad.zero_()``, ``p.grad.data.zero_()``, ``p.grad.fill_(0)``, ``self.optimizer_zero_grad()``:
     a call that clears gradients without being a plain ``zero_grad()``."""
     func = call.func
-    if not isinstance(func, cst.Attribute):
+    if type(func) is not cst.Attribute:
         return False
     if "zero_grad" in func.attr.value:
         return True

@@ -381,13 +381,13 @@ def _may_call_loss(site) -> bool:
     if op is not None and op.kind == "loss":
         return True
     func = site.node.func
-    if isinstance(func, cst.Call):  # nn.CrossEntropyLoss()(out, y)
+    if type(func) is cst.Call:  # nn.CrossEntropyLoss()(out, y)
         return _may_call_loss_name(func.func)
     return _may_call_loss_name(func)
 
 
 def _may_call_loss_name(func: cst.BaseExpression) -> bool:
-    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    name = func.attr.value if type(func) is cst.Attribute else func.value if type(func) is cst.Name else ""
     lowered = name.lower()
     return any(word in lowered for word in _LOSS_WORDS)
 

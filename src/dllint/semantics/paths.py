@@ -315,7 +315,7 @@ class PathsMixin:
         then_state = state.copy()
         self._conditional(self._block, body, then_state)
         else_state = state.copy()
-        if isinstance(orelse, cst.If):
+        if type(orelse) is cst.If:
             self._conditional(self._statement, orelse, else_state)
         elif isinstance(orelse, cst.Else):
             self._conditional(self._block, orelse.body, else_state)
@@ -661,7 +661,7 @@ def referenced_names(expr: cst.BaseExpression) -> set[str]:
     stack: list[cst.CSTNode] = [expr]
     while stack:
         current = stack.pop()
-        dotted = dotted_name(current) if isinstance(current, (cst.Name, cst.Attribute)) else None
+        dotted = dotted_name(current) if type(current) in (cst.Name, cst.Attribute) else None
         if dotted is not None:
             found.add(dotted)
             continue

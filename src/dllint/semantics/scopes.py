@@ -448,7 +448,7 @@ class Collector:
             self._block(node, ctx)
 
     def _block(self, block: cst.BaseSuite, ctx: _Context) -> None:
-        if isinstance(block, cst.SimpleStatementSuite):
+        if type(block) is cst.SimpleStatementSuite:
             for small in block.body:
                 self._small(small, ctx)
         else:
@@ -519,7 +519,7 @@ class Collector:
 
     def _bind_target(self, target: cst.CSTNode, value, node: cst.CSTNode, ctx: _Context) -> None:
         scope = ctx.scope
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             scope.bind(target.value, Binding("assign" if value is not None else "other", node, value=value))
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
@@ -615,7 +615,7 @@ class Collector:
 def _all_params(params: cst.Parameters) -> Iterator[cst.Param]:
     yield from params.posonly_params
     yield from params.params
-    if isinstance(params.star_arg, cst.Param):
+    if type(params.star_arg) is cst.Param:
         yield params.star_arg
     yield from params.kwonly_params
     if params.star_kwarg is not None:

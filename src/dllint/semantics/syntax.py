@@ -119,7 +119,7 @@ def iter_statements(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 def dotted_name(expr: cst.BaseExpression) -> Optional[str]:
     """``torch.nn.Conv2d`` for a Name/Attribute chain, else None."""
     parts = []
-    while isinstance(expr, cst.Attribute):
+    while type(expr) is cst.Attribute:
         parts.append(expr.attr.value)
         expr = expr.value
     if not isinstance(expr, cst.Name):
