@@ -549,10 +549,10 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         (``detection = maskrcnn_resnet50_fpn(weights=...).eval()``), recorded on ``state``."""
         bindings = scope.lookup(name)
         if bindings is None:
-            qualified = scope.resolve(cst.Name(name))
+            qualified = scope.module.resolve_name(name, scope)
             return Reference(qualified) if qualified else Unknown()
         if len(bindings) != 1:
-            qualified = scope.resolve(cst.Name(name))
+            qualified = scope.module.resolve_name(name, scope)
             return Reference(qualified) if qualified else Unknown()
         binding = bindings[0]
         if binding.kind == "class":

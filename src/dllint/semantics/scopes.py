@@ -599,6 +599,8 @@ class Collector:
                 calls.append(current)
             elif current_type is named_type and type(current.target) is name_type:
                 ctx.scope.bind(current.target.value, Binding("assign", current, value=current.value))
+            elif current_type in _LEAVES:
+                continue
             children = children_of(current)
             if children:
                 children.reverse()
@@ -610,6 +612,9 @@ class Collector:
             self.info.calls.append(site)
             if function is not None:
                 function.calls.append(site)
+
+
+_LEAVES = frozenset((cst.Name, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.Ellipsis))
 
 
 def _all_params(params: cst.Parameters) -> Iterator[cst.Param]:
