@@ -23,11 +23,14 @@ class SigmoidIntoBce(Rule):
 
     The value is followed like DL401 follows it: through variables, reshapes, indexing,
     clamping (`probs.clamp(eps, 1 - eps)` is still a sigmoid output), same-file helpers,
-    criterion objects in variables or attributes, model classes of other files of the run, and
-    the elements of a model's output record (`out["prob"]`, `out.logits`, `prob, aux = model(x)`).
+    criterion objects in variables or attributes, model classes of other files of the run,
+    the elements of a model's output record (`out["prob"]`, `out.logits`, `prob, aux = model(x)`),
+    and a model restored with `torch.load(path)` from the pickle the file writes with
+    `torch.save(model, path)` (`try: decoder = torch.load(path)` is still that decoder).
 
     Not flagged: `BCELoss` on probabilities that do not come from a sigmoid in the same model or
-    file (a softmax column, a model loaded from elsewhere, an average of probabilities); a
+    file (a softmax column, a model loaded from a checkpoint the file does not write, an average
+    of probabilities); a
     sigmoid used only for metrics or thresholding while the loss gets the logits (also a model that
     returns both, `{"logits": z, "probs": z.sigmoid()}`, with the logits going to the loss); a
     model that applies the sigmoid only in eval mode.

@@ -46,7 +46,8 @@ class InferenceWithoutEval(Rule):
     """
     ## What it does
     Flags a model that contains Dropout or BatchNorm — or whose class cannot be known (loaded
-    with `torch.load`, built by a model zoo, passed in as a parameter) called for inference
+    with `torch.load` from a checkpoint this file does not pickle itself, built by a model zoo,
+    passed in as a parameter) called for inference
     with no `.eval()` on that model on the path before it. A call is inference when it runs
     with gradient recording off (inside `torch.no_grad()`/`torch.inference_mode()`, or after
     `torch.set_grad_enabled(False)`, unless an inner `torch.enable_grad()` turns it back on);
@@ -77,7 +78,10 @@ class InferenceWithoutEval(Rule):
     Dropout/BatchNorm (and recurrent dropout between stacked layers) sits in a submodule that
     was (`encoder.eval(); decoder.eval(); GreedySearchDecoder(encoder, decoder)`). A model handed
     back by `accelerator.prepare`, `fabric.setup` or a wrapper (`DataParallel`, FSDP,
-    `torch.compile`) is the same model. A model scored after training is not flagged when
+    `torch.compile`) is the same model, and so is a model restored with `torch.load(path)` from
+    the pickle the file writes with `torch.save(model, path)` (the same path, or paths that
+    cannot be compared while every model the file pickles whole is of one class): a restored CNN
+    with neither Dropout nor BatchNorm is not flagged. A model scored after training is not flagged when
     the scoring belongs to a training step (a batch's accuracy after its update, an action
     picked in each step of the loop that trains the model).
 

@@ -28,6 +28,7 @@ from dllint.semantics import catalog
 from dllint.semantics.arrays import Arrays
 from dllint.semantics.config_values import ConfigMixin, ConfigState, Record, derived_constant, output_field, user_choice
 from dllint.semantics.candidates import CandidatesMixin
+from dllint.semantics.checkpoints import Checkpoints
 from dllint.semantics.constants import UNKNOWN, arithmetic, fold
 from dllint.semantics.contexts import (
     MAX_INLINE_DEPTH,
@@ -135,6 +136,7 @@ class Evaluator(PathsMixin, ContextsMixin, LibraryMixin, FrameworksMixin, ModesM
         self._partial_loops: set[int] = set()  # loops being unrolled for fewer iterations than they run
         self._loop_iterables: dict[int, Value] = {}  # per loop node: what it iterates over (this pass)
         self.saved: list[tuple[str, str]] = []  # (checkpoint path, model class) of torch.save(model, path)
+        self.checkpoints = Checkpoints(self)  # what torch.load gives back (checkpoints.py)
         self.external_calls: list[ExternalCall] = []  # calls of functions that other files may define
         self.not_inlined: list[tuple[Value, ...]] = []  # the arguments of same-file calls not followed (too deep)
         self._config = ConfigState()  # argparse parsers and class attributes (config_values.py)

@@ -148,7 +148,8 @@ class LibraryMixin:
             # (before the zoo: torchvision's ``create_feature_extractor`` is no zoo model)
             if qualified != "torch.load" and qualified != "torch.jit.load" and args:
                 return args[0]  # wrappers return (a view of) the same model
-            return Instance(None, node, origin="loaded")
+            restored = self.checkpoints.restored(node, args[0] if args else None, state) if qualified == "torch.load" else None
+            return restored if restored is not None else Instance(None, node, origin="loaded")
         if from_zoo(qualified):
             # attrs records what the code puts on it (``model.fc = nn.Linear(512, 10)``: a new head)
             return Instance(qualified, node, origin="zoo", attrs={})
