@@ -81,7 +81,9 @@ class InferenceWithoutEval(Rule):
     `torch.compile`) is the same model, and so is a model restored with `torch.load(path)` from
     the pickle the file writes with `torch.save(model, path)` (the same path, or paths that
     cannot be compared while every model the file pickles whole is of one class): a restored CNN
-    with neither Dropout nor BatchNorm is not flagged. A model scored after training is not flagged when
+    with neither Dropout nor BatchNorm is not flagged. A torchvision weights preset's
+    `transforms()` (`ResNet50_Weights.DEFAULT.transforms()`) is a preprocessing transform, not
+    a model: calling it is not inference. A model scored after training is not flagged when
     the scoring belongs to a training step (a batch's accuracy after its update, an action
     picked in each step of the loop that trains the model).
 

@@ -300,6 +300,36 @@ def short_name(qualified: str) -> str:
     return qualified
 
 
+# torchvision's pretrained weights are enums (``ResNet50_Weights``, ``WeightsEnum``) whose members
+# (``.DEFAULT``, ``.IMAGENET1K_V1``, ``get_weight("ResNet50_Weights.IMAGENET1K_V2")``) describe
+# a checkpoint; none is a model. A member's ``transforms()`` builds the preprocessing preset the
+# weights were trained with (``torchvision.transforms._presets.ImageClassification``,
+# ``ObjectDetection``…: resize, crop, normalise): a transform with no Dropout, no BatchNorm and no
+# train/eval behaviour, so calling it is no forward pass of a network.
+WEIGHTS_MEMBER = "torchvision.models.WeightsEnum"
+WEIGHTS_PRESET = "torchvision.transforms._presets"
+_WEIGHTS_LOOKUPS = frozenset({"torchvision.models.get_weight", "torchvision.models.get_model_weights"})
+
+
+def weights_call(qualified: str) -> Optional[str]:
+    """What a call of a torchvision weights name gives: ``"member"`` (``get_weight(...)``,
+    ``ResNet50_Weights("IMAGENET1K_V1")``, ``.verify(...)``: a weights enum or member),
+    ``"preset"`` (``ResNet50_Weights.DEFAULT.transforms()``: a preprocessing transform),
+    ``"other"`` (``.get_state_dict()``: no model either), or None for any other name."""
+    if not qualified.startswith("torchvision.models."):
+        return None
+    if qualified in _WEIGHTS_LOOKUPS:
+        return "member"
+    parts = qualified.split(".")
+    for index, part in enumerate(parts):
+        if part.endswith("_Weights") or part == "WeightsEnum":
+            rest = parts[index + 1:]
+            if not rest or rest[-1] == "verify":
+                return "member"
+            return "preset" if rest[-1] == "transforms" else "other"
+    return None
+
+
 # Top-level packages that are never files of a project's run: the standard library and
 # well-known packages (the torch ecosystem, the scientific stack, experiment tooling). A star
 # import of anything else may come from the run (``from models import *``, ``from .layers import *``),

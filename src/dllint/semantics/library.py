@@ -150,6 +150,11 @@ class LibraryMixin:
                 return args[0]  # wrappers return (a view of) the same model
             restored = self.checkpoints.restored(node, args[0] if args else None, state) if qualified == "torch.load" else None
             return restored if restored is not None else Instance(None, node, origin="loaded")
+        weights = catalog.weights_call(qualified)
+        if weights == "member":
+            return Reference(catalog.WEIGHTS_MEMBER)  # (its ``.transforms()`` is a preset, below)
+        if weights is not None:
+            return Obj(catalog.WEIGHTS_PRESET if weights == "preset" else qualified, node, args, kwargs)
         if from_zoo(qualified):
             # attrs records what the code puts on it (``model.fc = nn.Linear(512, 10)``: a new head)
             return Instance(qualified, node, origin="zoo", attrs={})
