@@ -186,3 +186,34 @@ def test_a_saved_name_assigned_by_a_helper_that_loads_stays_unknown() -> None:
     torch.save(model, "cnn.pkl")
     """
     assert _called(body) == {"loaded"}
+
+
+def test_the_same_name_must_be_the_same_variable() -> None:
+    handles = """
+    cnn = CNN()
+    mlp = MLP()
+    with open("cnn.pkl", "wb") as f:
+        torch.save(cnn, f)
+    with open("mlp.pkl", "wb") as f:
+        torch.save(mlp, f)
+    with open(args.restore, "rb") as f:
+        model = torch.load(f)
+    model(x)
+    """
+    assert _called(handles) == {"loaded"}
+    parameters = """
+    def save_cnn(path):
+        torch.save(cnn, path)
+
+    def save_mlp(path):
+        torch.save(mlp, path)
+
+    def load(path):
+        return torch.load(path)
+
+    cnn = CNN()
+    mlp = MLP()
+    model = load(args.checkpoint)
+    model(x)
+    """
+    assert _called(parameters) == {"loaded"}

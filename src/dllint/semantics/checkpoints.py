@@ -6,7 +6,8 @@ model = torch.load(PATH)`` (or ``if resume:``) and saves it with ``torch.save(mo
 holds a CNN on both paths, not a CNN or a model of unknown class.
 
 A load gives back the models of the whole-model saves of this file whose path it matches —
-equal constant paths after folding, or the same name (``PATH``, ``args.checkpoint``) — and,
+equal constant paths after folding, or the same variable (``PATH``, ``args.checkpoint``; not
+a file handle or a parameter of two functions) — and,
 where a save's path cannot be compared with the load's (an f-string, a path built at run
 time), only if every whole-model save of the file is of the same class (or the same tuple of
 classes: ``torch.save([G, D], path)``). Otherwise the load stays a model of unknown class: a
@@ -201,9 +202,16 @@ def _compare(load_path: cst.BaseExpression, load_scope: Scope, load_value: Optio
     if isinstance(loaded, str) and isinstance(saved, str):
         return _SAME if os.path.normpath(loaded) == os.path.normpath(saved) else _DIFFERENT
     name = dotted_name(load_path)
-    if name is not None and name == dotted_name(save.path):
+    if name is not None and name == dotted_name(save.path) and _same_variable(name.split(".")[0], load_scope, save.site.scope):
         return _SAME
     return _UNCLEAR
+
+
+def _same_variable(name: str, one: Scope, other: Scope) -> bool:
+    """Whether a name is the same variable in both scopes, and one assigned a value (not the
+    file handle of a ``with open(...) as f`` or a loop variable, rebound in between)."""
+    bindings = one.lookup(name)
+    return bindings is not None and bindings is other.lookup(name) and all(binding.kind != "other" for binding in bindings)
 
 
 def _only_models(value: Optional[Value]) -> Optional[Value]:
