@@ -407,7 +407,7 @@ class _Task:
 
         if self.source is not None:
             source = self.source
-            described = repr((source.error, source.cell_starts, source.cell_numbers)).encode()
+            described = repr((source.error, source.cell_starts, source.cell_numbers, source.stripped_indents)).encode()
             self.digest = content_digest((source.text or "").encode("utf-8", "surrogatepass") + b"\0" + described)
         else:
             from dllint.files import read_bytes
@@ -1197,15 +1197,15 @@ def _make_finding(
     source: Source, lines: Sequence[str], code: str, message: str, row: int, column: int, end_row: int, end_column: int,
     fix: Any = None, severity: str = "warning",
 ) -> Finding:
-    line = lines[row - 1] if 0 < row <= len(lines) else ""
-    cell, cell_row = source.to_cell(row)
-    _, cell_end_row = source.to_cell(end_row)
+    line = source.original_line(row, lines[row - 1]) if 0 < row <= len(lines) else ""
+    cell, cell_row, cell_column = source.to_cell_position(row, column)
+    _, cell_end_row, cell_end_column = source.to_cell_position(end_row, end_column)
     return Finding(
         code=code,
         message=message,
         filename=source.filename,
-        location=Location(cell_row, column),
-        end_location=Location(cell_end_row, end_column),
+        location=Location(cell_row, cell_column),
+        end_location=Location(cell_end_row, cell_end_column),
         fix=fix,
         severity=severity,
         cell=cell,

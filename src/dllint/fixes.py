@@ -199,7 +199,7 @@ class Document:
         return [fixable[i] for i in applied]
 
     def _apply_notebook(self, fixable: Sequence[Finding]) -> list[Finding]:
-        from dllint.notebooks import parse_notebook
+        from dllint.notebooks import parse_notebook, restore_indent
 
         notebook = self.notebook
         assert notebook is not None
@@ -214,18 +214,25 @@ class Document:
             position = cells.pop()
             cell = notebook.code_cells[position]
             first, last = min(rows) - cell.start_row, max(rows) - cell.start_row
+            dedented = cell.dedented
             if last >= len(cell.lines) or any(
-                cell.python[r] != cell.lines[r] for r in range(first, last + 1)
+                cell.python[r] != dedented[r] for r in range(first, last + 1)
             ):
                 continue  # the edit touches a magic line (or runs past the cell)
             per_cell.setdefault(position, []).append(finding)
         done: list[Finding] = []
         for position, findings in per_cell.items():
             cell = notebook.code_cells[position]
-            text = "".join(line + "\n" for line in cell.lines)
+            # Edits are positioned in the cell as IPython runs it (dedented, columns included).
+            text = "".join(line + "\n" for line in cell.dedented)
             new_text, applied = apply_fixes(text, [f.fix for f in findings], row_offset=cell.start_row - 1)
             if applied and new_text != text:
-                notebook.set_cell_lines(cell, _NEWLINE.split(new_text.rstrip("\n")) if new_text.strip("\n") else [])
+                new_lines = _NEWLINE.split(new_text.rstrip("\n")) if new_text.strip("\n") else []
+                if cell.indent:
+                    new_lines = restore_indent(cell, new_lines)
+                    if new_lines is None:
+                        continue
+                notebook.set_cell_lines(cell, new_lines)
                 done.extend(findings[i] for i in applied)
         if not done:
             return []

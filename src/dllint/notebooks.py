@@ -4,7 +4,15 @@ The notebook is read with the standard library's :mod:`json`, the way ruff reads
 with ``nbformat``: a linter needs the cells' sources and nothing else, and nbformat would
 add jsonschema, traitlets and jupyter_core to every run for a validation we do not need.
 
-IPython syntax is neutralised line for line, so the rows of the joined text map straight
+A cell whose first non-blank line is indented is dedented first, as IPython does before it
+runs a cell (``IPython.core.inputtransformer2.leading_indent`` in IPython 7 and 8): that
+indent is removed from every line that starts with it, other lines are left as they are
+(IPython 9 removes the lines' common margin instead, which agrees wherever every non-blank
+line starts with the first one's indent). The rows stay the same; a finding's column on a
+dedented line is moved back by the indent (:attr:`Source.stripped_indents`), and a fix's
+lines get the indent back (:func:`restore_indent`).
+
+IPython syntax is then neutralised line for line, so the rows of the joined text map straight
 back to cell rows:
 
 * line magics and shell escapes (``%timeit f()``, ``!pip install x``) become ``pass  # magic``
@@ -22,10 +30,11 @@ ruff reports them (``notebook.ipynb:cell 3:2:5``).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 from dllint.sources import Source, SourceError
 
@@ -36,6 +45,7 @@ PYTHON_CELL_MAGICS = frozenset(
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _ASSIGNMENT_MAGIC = re.compile(r"^(\s*[\w.,\s\[\]()*]+?\s*=\s*)[%!]")
 _LINE_MAGIC = re.compile(r"^\s*(?:%|!|\?)")
+_LEADING_INDENT = re.compile(r"^[ \t]+")
 
 
 class NotebookError(ValueError):
@@ -48,9 +58,20 @@ class NotebookError(ValueError):
 class CodeCell:
     index: int  # 0-based index among all cells
     lines: list[str]  # the cell's original lines, without line endings
-    python: list[str]  # the same lines with IPython syntax neutralised
+    python: list[str]  # the same lines dedented and with IPython syntax neutralised
     start_row: int = 0  # 1-based row of its first line in the joined text
     trailing_newline: bool = False
+    indent: str = ""  # the leading indent IPython removes from the cell's lines ("" if none)
+
+    @property
+    def dedented(self) -> list[str]:
+        """The cell's lines as IPython runs them, before its magics are neutralised."""
+        return dedent(self.lines, self.indent)
+
+    def stripped_rows(self) -> Iterator[int]:
+        """The 0-based rows that lose :attr:`indent` when the cell is dedented."""
+        if self.indent:
+            yield from (row for row, line in enumerate(self.lines) if line.startswith(self.indent))
 
 
 @dataclass
@@ -71,6 +92,9 @@ class Notebook:
             self.text,
             cell_starts=tuple(cell.start_row for cell in self.code_cells),
             cell_numbers=tuple(cell.index + 1 for cell in self.code_cells),
+            stripped_indents={
+                cell.start_row + row: cell.indent for cell in self.code_cells for row in cell.stripped_rows()
+            } or None,
         )
 
     def set_cell_lines(self, cell: CodeCell, lines: list[str]) -> None:
@@ -148,10 +172,13 @@ def code_cells(texts: Sequence[Optional[str]]) -> list[CodeCell]:
         if source is None:
             continue
         lines = _split_lines(source)
-        python = neutralise(lines)
+        indent = leading_indent(lines)
+        python = neutralise(dedent(lines, indent))
         if python is None or not lines:
             continue
-        found.append(CodeCell(index, lines, python, start_row=row, trailing_newline=source.endswith(("\n", "\r"))))
+        found.append(CodeCell(
+            index, lines, python, start_row=row, trailing_newline=source.endswith(("\n", "\r")), indent=indent
+        ))
         row += len(lines)
     return found
 
@@ -193,6 +220,40 @@ def _split_lines(text: str) -> list[str]:
 def _detect_indent(original: str) -> Optional[int]:
     match = re.search(r"\n( +)\"", original)
     return len(match.group(1)) if match else (None if "\n" not in original.strip() else 1)
+
+
+# --- IPython's leading indent -----------------------------------------------------------------
+
+def leading_indent(lines: Sequence[str]) -> str:
+    """The indent IPython removes from a cell: its first non-blank line's leading spaces and tabs."""
+    for line in lines:
+        if line and not line.isspace():
+            match = _LEADING_INDENT.match(line)
+            return match.group(0) if match else ""
+    return ""
+
+
+def dedent(lines: Sequence[str], indent: str) -> list[str]:
+    """``lines`` less ``indent`` where they start with it (IPython's ``leading_indent``)."""
+    if not indent:
+        return list(lines)
+    return [line[len(indent):] if line.startswith(indent) else line for line in lines]
+
+
+def restore_indent(cell: CodeCell, new_dedented: Sequence[str]) -> Optional[list[str]]:
+    """A dedented cell's lines after a fix (``new_dedented``, an edit of :attr:`CodeCell.dedented`)
+    as the cell's own lines: the lines the fix kept keep their original text, the lines it changed
+    or added get the cell's indent back. None when IPython would not dedent the result back to
+    ``new_dedented`` (a fix that changes which indent the cell starts with)."""
+    old_dedented = cell.dedented
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, old_dedented, list(new_dedented), autojunk=False)
+    for tag, old_start, old_end, new_start, new_end in matcher.get_opcodes():
+        if tag == "equal":
+            out.extend(cell.lines[old_start:old_end])
+        else:
+            out.extend(cell.indent + line if line else line for line in new_dedented[new_start:new_end])
+    return out if dedent(out, leading_indent(out)) == list(new_dedented) else None
 
 
 # --- IPython syntax ---------------------------------------------------------------------------

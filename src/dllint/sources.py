@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from typing import Optional
+from typing import Mapping, Optional
 
 
 class SourceError:
@@ -21,7 +21,7 @@ class SourceError:
 
 
 class Source:
-    __slots__ = ("filename", "text", "error", "cell_starts", "cell_numbers")
+    __slots__ = ("filename", "text", "error", "cell_starts", "cell_numbers", "stripped_indents")
 
     def __init__(
         self,
@@ -30,6 +30,7 @@ class Source:
         error: Optional[SourceError] = None,
         cell_starts: Optional[tuple[int, ...]] = None,
         cell_numbers: Optional[tuple[int, ...]] = None,
+        stripped_indents: Optional[Mapping[int, str]] = None,
     ) -> None:
         self.filename = filename
         self.text = text
@@ -39,6 +40,9 @@ class Source:
         self.cell_starts = cell_starts
         # Notebooks: the 1-based cell number (counting every cell, as Jupyter shows it) of each code cell.
         self.cell_numbers = cell_numbers
+        # Notebooks: the indent removed from a row of ``text`` (a row of a cell that IPython
+        # dedents before running it), by row; None when no row lost one.
+        self.stripped_indents = stripped_indents
 
     @property
     def is_notebook(self) -> bool:
@@ -51,3 +55,14 @@ class Source:
         index = max(bisect.bisect_right(self.cell_starts, row) - 1, 0)
         numbers = self.cell_numbers or tuple(range(1, len(self.cell_starts) + 1))
         return numbers[index], row - self.cell_starts[index] + 1
+
+    def to_cell_position(self, row: int, column: int) -> tuple[Optional[int], int, int]:
+        """Map a 1-based (row, column) of ``text`` to (cell number, row, column) in the cell's own text."""
+        cell, cell_row = self.to_cell(row)
+        if self.stripped_indents:
+            column += len(self.stripped_indents.get(row, ""))
+        return cell, cell_row, column
+
+    def original_line(self, row: int, line: str) -> str:
+        """``line``, row ``row`` of ``text``, as its cell has it (with the indent IPython removes)."""
+        return self.stripped_indents.get(row, "") + line if self.stripped_indents else line

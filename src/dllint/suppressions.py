@@ -199,27 +199,28 @@ def scan(text: str, source: Source) -> FileSuppressions:
             selectors = [selector.upper() for selector in _SELECTOR.findall(match.group("codes"))]
             codes = {selector: _expand(selector) for selector in selectors}
             disabled.update(code for expanded in codes.values() for code in expanded)
-            cell, cell_row = source.to_cell(row)
+            cell, cell_row, start = source.to_cell_position(row, column + match.start() + 1)
+            _, _, end = source.to_cell_position(row, column + match.end() + 1)
             result.disables.append(DisableDirective(
-                location=Location(cell_row, column + match.start() + 1),
-                end_location=Location(cell_row, column + match.end() + 1),
+                location=Location(cell_row, start),
+                end_location=Location(cell_row, end),
                 cell=cell,
-                line=lines[row - 1] if row <= len(lines) else "",
+                line=source.original_line(row, lines[row - 1]) if row <= len(lines) else "",
                 text=match.group(0).strip(),
                 unknown=tuple(selector for selector, expanded in codes.items() if not expanded),
             ))
         match = NOQA.search(comment)
         if match:
             codes = match.group("codes")
-            start = column + match.start()
-            cell, cell_row = source.to_cell(row)
+            cell, cell_row, start = source.to_cell_position(row, column + match.start() + 1)
+            _, _, end = source.to_cell_position(row, column + match.end() + 1)
             result.directives[row] = NoqaDirective(
                 row=row,
                 codes=frozenset(code.upper() for code in CODE.findall(codes)) if codes else None,
-                location=Location(cell_row, start + 1),
-                end_location=Location(cell_row, column + match.end() + 1),
+                location=Location(cell_row, start),
+                end_location=Location(cell_row, end),
                 cell=cell,
-                line=lines[row - 1] if row <= len(lines) else "",
+                line=source.original_line(row, lines[row - 1]) if row <= len(lines) else "",
             )
     result.disabled_codes = frozenset(disabled)
     return result

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from dllint.files import load_source
-from dllint.notebooks import neutralise, parse_notebook
+from dllint.notebooks import neutralise, parse_notebook, restore_indent
 from tests.cli.conftest import invoke, notebook, write
 
 
@@ -132,3 +132,91 @@ def test_unsafe_fix_that_adds_a_line_after_a_cells_last_statement(project: Path)
         "    model.eval()\n    with torch.no_grad():\n        total = model(xs).sum()\n    model.train()\n"
     )
     assert "".join(cells[1]["source"]) == loop
+
+
+def test_cell_with_a_uniform_leading_indent_is_dedented_as_ipython_does(project: Path, test_rules) -> None:
+    # IPython removes the first line's indent from every line that starts with it before running
+    # a cell; findings stay at the cell's own columns.
+    write(project, "nb.ipynb", notebook(
+        ("code", " import torch\n bad_name = 1\n\n if True:\n     print(bad_name)\n"),
+        ("code", "\n  x = 1\nbad_name = 2\n"),  # the first non-blank line decides; a line without it stays
+        ("code", "\tbad_name = 3  # noqa: DL992\n"),
+    ))
+    data = findings("--extend-select", "DL002", "nb.ipynb")
+    got = [(d["code"], d["cell"], d["location"]["row"], d["location"]["column"], d["end_location"]["column"])
+           for d in data]
+    assert got == [
+        ("DL990", 1, 2, 2, 10),
+        ("DL992", 1, 5, 6, 11),
+        ("DL990", 1, 5, 12, 20),
+        ("DL990", 2, 3, 1, 9),
+        ("DL990", 3, 1, 2, 10),
+        ("DL002", 3, 1, 16, 29),
+    ]
+    full = invoke(["--select", "DL990", "nb.ipynb"]).stdout
+    assert "nb.ipynb:cell 1:2:2: DL990 [*] `bad_name` is a bad name\n  |\n2 |  bad_name = 1\n  |  ^^^^^^^^" in full
+
+
+def test_indentation_error_in_a_dedented_cell_is_at_its_own_column(project: Path) -> None:
+    write(project, "nb.ipynb", notebook(("code", "  x = 1\n y = 2\n")))
+    data = findings("nb.ipynb")
+    assert [(d["code"], d["cell"], d["location"]["row"]) for d in data] == [("DL001", 1, 2)]
+
+
+def test_dedented_cell_code() -> None:
+    source = notebook(("code", "  a = 1\n\n  if a:\n      %time f()\n b = 2\n"), ("code", "c = 3\n  d = 4\n"))
+    first, second = parse_notebook(source).code_cells
+    assert first.indent == "  " and second.indent == ""
+    assert first.python == ["a = 1", "", "if a:", "    pass  # magic", " b = 2"]
+    assert second.python == second.lines
+
+
+def test_fix_in_a_dedented_cell_writes_the_cells_indent_back(project: Path, test_rules) -> None:
+    original = notebook(("code", " bad_name = 1\n\n if True:\n     bad_name = 2\n"))
+    path = write(project, "nb.ipynb", original)
+    result = invoke(["--fix", "--select", "DL990", "nb.ipynb"])
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(path.read_text())["cells"][0]["source"] == [
+        " good_name = 1\n", "\n", " if True:\n", "     good_name = 2\n"]
+
+
+def test_fix_that_adds_lines_in_a_dedented_cell_indents_them(project: Path) -> None:
+    training = (
+        " import torch\n import torch.nn as nn\n import torch.nn.functional as F\n"
+        " model = nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.5))\n"
+        " def evaluate(model, xs):\n"
+        "     total = 0\n"
+        "     with torch.no_grad():\n"
+        "         total = model(xs).sum()\n"
+    )
+    loop = (
+        "for epoch in range(3):\n"
+        "    for x, y in loader:\n"
+        "        F.cross_entropy(model(x), y).backward()\n"
+        "    evaluate(model, val)"
+    )
+    path = write(project, "nb.ipynb", notebook(("code", training), ("code", loop)))
+    result = invoke(["--fix", "--unsafe-fixes", "--select", "DL502", "nb.ipynb"])
+    assert result.exit_code == 0, result.stdout
+    cells = json.loads(path.read_text())["cells"]
+    assert "".join(cells[0]["source"]).endswith(
+        "     model.eval()\n     with torch.no_grad():\n         total = model(xs).sum()\n     model.train()\n"
+    )
+    assert "".join(cells[1]["source"]) == loop
+    assert "DL001" not in invoke(["--select", "DL001", "nb.ipynb"]).stdout
+
+
+def test_add_noqa_in_a_dedented_cell(project: Path, test_rules) -> None:
+    path = write(project, "nb.ipynb", notebook(("code", " x = 1\n bad_name = 2\n")))
+    result = invoke(["--add-noqa", "--select", "DL990", "nb.ipynb"])
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(path.read_text())["cells"][0]["source"] == [" x = 1\n", " bad_name = 2  # noqa: DL990\n"]
+    assert findings("--select", "DL990", "nb.ipynb") == []
+
+
+def test_restore_indent_refuses_a_fix_that_changes_the_cells_leading_indent() -> None:
+    cell = parse_notebook(notebook(("code", "  a = 1\nb = 2\n  c = 3\n"))).code_cells[0]
+    assert cell.dedented == ["a = 1", "b = 2", "c = 3"]
+    assert restore_indent(cell, ["a = 1", "b = 2", "d = 4", "c = 3"]) == ["  a = 1", "b = 2", "  d = 4", "  c = 3"]
+    # Without its first line the cell would start unindented and IPython would not dedent `c = 3`.
+    assert restore_indent(cell, ["b = 2", "c = 3"]) is None

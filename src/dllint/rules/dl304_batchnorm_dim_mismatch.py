@@ -8,9 +8,6 @@ from dllint.semantics import FileSemantics, Tensor, describe, short_name
 # Operations that keep the rank of their input: the dimensionality seen by the BatchNorm is
 # that of the layer before them.
 _RANK_PRESERVING = ("activation", "dropout", "identity", "pad")
-# Layers whose output has a known number of spatial dimensions.
-_DIMENSIONED = ("conv", "conv_transpose", "batch", "instance", "maxpool", "avgpool", "lppool", "fractionalmaxpool",
-                "adaptive", "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool")
 
 
 class BatchNormDimMismatch(Rule):
@@ -19,14 +16,17 @@ class BatchNormDimMismatch(Rule):
     Flags a `BatchNorm1d`/`BatchNorm2d`/`BatchNorm3d` fed directly — in an `nn.Sequential` or
     through `forward`'s dataflow, looking through activations, dropout, padding and
     `nn.Identity` — by a layer of another dimensionality: a `Conv3d` (or 3-D pooling, 3-D
-    norm) into `BatchNorm2d`, a `Conv2d` into `BatchNorm1d`, a `Conv1d` into `BatchNorm2d` —
-    and, the other way round, a BatchNorm whose output feeds only a layer of another
+    norm) into `BatchNorm2d`, a `Conv2d` into `BatchNorm1d`, a `Conv1d` into `BatchNorm2d`, a
+    `Linear` (whose output is `(N, features)`) into `BatchNorm2d` or `BatchNorm3d` — and, the
+    other way round, a BatchNorm whose output feeds only a layer of another spatial
     dimensionality (an input normaliser `BatchNorm2d` in front of a `Conv3d`). The fix renames
     the norm to the matching dimensionality.
 
-    Not flagged: a reshape between them (`flatten`, `view`, `nn.Flatten`, `permute`), which
-    changes the rank on purpose; `Linear → BatchNorm1d` and `Conv1d → BatchNorm1d` (both
-    correct: `BatchNorm1d` takes `(N, C)` and `(N, C, L)`); `SyncBatchNorm` (any rank).
+    Not flagged: a reshape between them (`flatten`, `view`, `nn.Flatten`, `nn.Unflatten`,
+    `permute`), which changes the rank on purpose; `Linear → BatchNorm1d` and
+    `Conv1d → BatchNorm1d` (both correct: `BatchNorm1d` takes `(N, C)` and `(N, C, L)`); a
+    BatchNorm in front of a `Linear`, which applies to the last axis of any rank;
+    `SyncBatchNorm` (any rank).
 
     ## Why is this bad?
     Batch normalisation computes one mean and variance *per channel* over every other axis
@@ -43,6 +43,7 @@ class BatchNormDimMismatch(Rule):
     import torch.nn as nn
 
     block = nn.Sequential(nn.Conv3d(1, 16, kernel_size=3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+    head = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 100), nn.BatchNorm2d(100), nn.ReLU())
     ```
 
     ## Use instead
@@ -50,6 +51,7 @@ class BatchNormDimMismatch(Rule):
     import torch.nn as nn
 
     block = nn.Sequential(nn.Conv3d(1, 16, kernel_size=3, padding=1), nn.BatchNorm3d(16), nn.ReLU())
+    head = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 100), nn.BatchNorm1d(100), nn.ReLU())
     ```
 
     ## References
@@ -75,16 +77,18 @@ class BatchNormDimMismatch(Rule):
                 neighbour = source or fed
                 if neighbour is None:
                     continue
-                dims = neighbour.module_op.dims  # type: ignore[union-attr]
+                op = neighbour.module_op
+                dims = op.dims  # type: ignore[union-attr]
                 if dims is None or dims == norm.op.dims or id(norm.node) in reported:
                     continue
                 reported.add(id(norm.node))
                 wanted = norm.qualified[:-2] + f"{dims}d"
                 relation = f"is fed by {describe(neighbour)}, whose output" if source else f"feeds {describe(neighbour)}, whose input"
+                spatial = op.spatial_dims  # type: ignore[union-attr]
                 yield Report(
                     norm.node,
-                    f"`{short_name(norm.qualified)}` {relation} has {dims} spatial "
-                    f"dimension{'s' if dims != 1 else ''}: it fails on that rank (or normalises over the wrong axis) — "
+                    f"`{short_name(norm.qualified)}` {relation} has {spatial or 'no'} spatial "
+                    f"dimension{'s' if spatial != 1 else ''}: it fails on that rank (or normalises over the wrong axis) — "
                     f"use `{short_name(wanted)}`",
                     fix_message=f"Use `{short_name(wanted)}`",
                     edits=_rename(norm.node.func, dims),
@@ -101,7 +105,7 @@ def _dimensioned_source(value) -> Optional[Tensor]:
         op = current.module_op
         if op is None:
             return None
-        if op.family in _DIMENSIONED and op.kind in ("affine", "norm", "pool") and op.dims is not None:
+        if op.kind in ("affine", "norm", "pool") and op.dims is not None:
             return current
         if op.kind not in _RANK_PRESERVING or not current.inputs:
             return None
@@ -110,9 +114,9 @@ def _dimensioned_source(value) -> Optional[Tensor]:
 
 
 def _dimensioned_consumer(graph, norm_application: Tensor) -> Optional[Tensor]:
-    """The first layer with a known dimensionality that the norm's output reaches through
+    """The first layer with spatial dimensions that the norm's output reaches through
     rank-preserving operations, when it goes nowhere else (an input normaliser ``BatchNorm2d``
-    in front of a ``Conv3d``); None otherwise."""
+    in front of a ``Conv3d``); None otherwise (a ``Linear`` takes any rank)."""
     current = norm_application
     for _ in range(50):
         consumers = graph.consumers.get(id(current), [])
@@ -122,7 +126,7 @@ def _dimensioned_consumer(graph, norm_application: Tensor) -> Optional[Tensor]:
         op = current.module_op
         if op is None:
             return None
-        if op.family in _DIMENSIONED and op.kind in ("affine", "pool") and op.dims is not None:
+        if op.kind in ("affine", "pool") and op.spatial_dims:
             return current
         if op.kind not in _RANK_PRESERVING:
             return None

@@ -28,6 +28,7 @@ from dllint.semantics.loops import (
     recalibrates,
     parameters_deciding,
     scored_only,
+    top_level_prediction,
     trained_after,
     trained_before,
     used_as_prediction,
@@ -54,7 +55,9 @@ class InferenceWithoutEval(Rule):
     when it runs in a function named like `predict`, `infer`, `evaluate`, `validate` or `test`
     and its output is used as a prediction; or when the same run trained the model before and
     the output now only meets an argmax/max or a comparison with the labels, never a loss or a
-    backward (a test-set accuracy computed next to the training loop).
+    backward (a test-set accuracy computed next to the training loop); or when a script's or
+    notebook's top level calls a model that the file never trains and only scores its output
+    that way (`_, pred = torch.max(vgg16(x).data, 1)`).
 
     Not flagged: `.eval()` earlier in the function, in a same-file helper it calls, or in every
     caller in the file; a model received as a parameter when every call of the run (in this
@@ -280,6 +283,8 @@ def _inference_context(sem: FileSemantics, trace: Trace, event: Event) -> Option
         return f"in `{name}()`"
     if trained_before(trace.events, event) and scored_only(sem, trace, event.output):
         return _SCORED_AFTER_TRAINING
+    if top_level_prediction(sem, trace, event):
+        return "its output read as a prediction at the top level, and this file never trains it"
     return None
 
 

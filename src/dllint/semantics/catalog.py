@@ -17,7 +17,10 @@ class Op:
     kind: affine | recurrent | norm | dropout | activation | pool | reshape | identity | pad |
           attention | container | loss | other
     family: a finer name inside the kind (``sigmoid``, ``relu``, ``batch``, ``cross_entropy`` …)
-    dims: the spatial dimensionality of conv / batch-norm / pool layers, when it has one
+    dims: the ``1d``/``2d``/``3d`` dimensionality of the tensors a layer works on: the spatial
+          dimensionality of conv / norm / pool layers, and 1 for ``Linear``, whose features are
+          on the last axis and whose input is usually ``(N, features)`` (the 2-D input
+          ``BatchNorm1d`` takes, which ``BatchNorm2d``/``3d`` reject); None when it has none
     params: the constructor's (or function's) positional parameter names, in order
     """
 
@@ -31,6 +34,14 @@ class Op:
 
     def __repr__(self) -> str:
         return f"Op({self.kind!r}, {self.family!r}, {self.dims!r})"
+
+    @property
+    def spatial_dims(self) -> Optional[int]:
+        """How many spatial axes follow ``(N, C)`` in the tensors it works on: ``dims``, or 0 for
+        a ``Linear`` (which applies to the last axis of an input of any rank)."""
+        if self.dims is None:
+            return None
+        return 0 if self.family == "linear" else self.dims
 
     @property
     def trainable(self) -> bool:
@@ -83,8 +94,8 @@ for _d in (1, 2, 3):
         _layer(f"{_pad}{_d}d", Op("pad", _pad.lower(), _d, ("padding",)))
     _layer(f"MaxUnpool{_d}d", Op("other", "unpool", _d))
 
-_layer("Linear", Op("affine", "linear", None, ("in_features", "out_features", "bias")))
-_layer("LazyLinear", Op("affine", "linear", None, ("out_features", "bias")))
+_layer("Linear", Op("affine", "linear", 1, ("in_features", "out_features", "bias")))
+_layer("LazyLinear", Op("affine", "linear", 1, ("out_features", "bias")))
 _layer("Bilinear", Op("affine", "bilinear", None, ("in1_features", "in2_features", "out_features", "bias")))
 _layer("Embedding", Op("affine", "embedding", None, ("num_embeddings", "embedding_dim", "padding_idx")))
 _layer("EmbeddingBag", Op("affine", "embedding", None, ("num_embeddings", "embedding_dim")))

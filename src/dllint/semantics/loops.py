@@ -435,6 +435,31 @@ def trained_before(events: list[Event], forward: Event) -> bool:
     return False
 
 
+def trained_in_file(sem: "FileSemantics", model: Value) -> bool:
+    """Whether some run of this file differentiates an output of ``model``: a ``backward``
+    reaches what one of its forwards with gradients on computed (it is being trained, or
+    fine-tuned, here)."""
+    models = {id(option) for option in options_of(model)}
+    for trace in sem.traces:
+        outputs: set[int] = set()
+        for event in trace.events:
+            if event.kind == "forward" and not event.no_grad and event.output is not None and any(
+                id(option) in models for option in options_of(event.target)
+            ):
+                outputs.update(id(option) for option in options_of(event.output))
+            elif event.kind == "backward" and outputs and any(id(tensor) in outputs for tensor in ancestors(event.target)):
+                return True
+    return False
+
+
+def top_level_prediction(sem: "FileSemantics", trace: Trace, forward: Event) -> bool:
+    """Whether a forward at a script's or notebook's top level (no function on its stack) is a
+    prediction: its output is scored (argmax, max, a comparison) and nothing else, and the file
+    never trains that model. The top level is the body of the run, as a ``predict()`` is that
+    of a function: what the output is used for says it is inference, with no name to go by."""
+    return not forward.stack and scored_only(sem, trace, forward.output) and not trained_in_file(sem, forward.target)
+
+
 # --- calling contexts across files -------------------------------------------------------------
 
 def received_models(sem: "FileSemantics", models: Iterator[Value]) -> list[tuple[str, str]]:
