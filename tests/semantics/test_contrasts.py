@@ -26,7 +26,7 @@ def semantics(*cells: str, notebook: bool = True) -> FileSemantics:
 
 
 def second_linear(sem: FileSemantics) -> cst.Call:
-    return list(site.node for site in sem.calls_to("torch.nn.Linear"))[1]
+    return [site.node for site in sem.calls_to("torch.nn.Linear")][1]
 
 
 def test_a_linear_network_next_to_its_repair_is_contrasted() -> None:
