@@ -865,6 +865,7 @@ def _check_tree(
             result.internal_errors.append(_internal_error(rule.code, source.filename))
     if reports and source.is_notebook:
         reports = _without_demonstrations(result, sem, active, reports)
+        reports = _without_contrasted(result, sem, active, reports)
     result.wanted = sem.wanted_values
     result.reads = tuple((path, _digest_of(path)) for path in dict.fromkeys(sem.read_paths))
     if reports:
@@ -915,6 +916,23 @@ def _without_demonstrations(result: FileResult, sem: Any, active: list[Any], rep
         raise
     except Exception:  # noqa: BLE001 - a bug in this fact must not lose the findings
         result.internal_errors.append(_internal_error("demonstrations", result.filename))
+        return reports
+
+
+def _without_contrasted(result: FileResult, sem: Any, active: list[Any], reports: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """A notebook's findings less the missing activations it leaves out on purpose: a purely
+    linear network it contrasts with its repair, or an activation commented out
+    (``FileSemantics.contrasts``)."""
+    judged = {rule.code for rule in active if rule.finds_missing_activation}
+    if not any(code in judged for code, _ in reports):
+        return reports
+    try:
+        contrasts = sem.contrasts
+        return [(code, report) for code, report in reports if code not in judged or not contrasts.contrasted(report.node)]
+    except (RecursionError, MemoryError):
+        raise
+    except Exception:  # noqa: BLE001 - a bug in this fact must not lose the findings
+        result.internal_errors.append(_internal_error("contrasts", result.filename))
         return reports
 
 

@@ -166,6 +166,11 @@ class Rule:
     # Both kinds judge how well a network trains: in a notebook, their findings about networks
     # it only demonstrates (builds, prints, runs forward, never trains:
     # ``FileSemantics.demonstrations``) are not reported.
+    # Rules that find an activation missing between two weight layers: in a notebook, their
+    # findings about a purely linear network it contrasts with its repair (the same widths,
+    # at least as many weight layers, activations between them), or between two layers whose
+    # activation is commented out, are not reported (``FileSemantics.contrasts``).
+    finds_missing_activation: ClassVar[bool] = False
 
     def __init__(self, settings: Optional[Mapping[str, Any]] = None) -> None:
         merged = {name: option.default for name, option in self.options.items()}

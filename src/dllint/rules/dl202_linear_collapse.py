@@ -121,6 +121,21 @@ class LinearCollapse(Rule):
     see into, such as a book's training helper). A notebook cannot be imported, so nobody else
     trains them either.
 
+    Nor, in a notebook, a purely linear network it contrasts with its repair: a course that
+    trains `nn.Sequential(nn.Linear(2, 5), nn.Linear(5, 1))` to show that it cannot fit the
+    data, and then the same network with an activation between its layers. The finding is not
+    reported when every whole network it sits in (a model class as the notebook builds it, or
+    an `nn.Sequential` no other network holds) has no activation between any of its weight
+    layers, and the notebook also builds another network from the same input width to the
+    same output width (constants, or the same module-level name such as `D`, `H`), through at
+    least as many weight layers, with an activation between every two. A repair of another
+    shape, other widths or widths dllint cannot tell (a class parameter it could not fold)
+    does not count, and neither does a linear chain inside a larger network. Nor is it
+    reported, in a notebook, when the activation between the two layers is commented out
+    (`# nn.ReLU(),` alone on a line between them in the same `nn.Sequential` or `forward`,
+    with no commented-out layer next to it): the author took it out, as an exercise for the
+    reader. Scripts (`.py`) are always judged: their networks are imported and used elsewhere.
+
     ## Why is this bad?
     A composition of affine maps is one affine map: `W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1
     + b2)`. Without a non-linearity between them the two layers can represent nothing a single
@@ -177,6 +192,7 @@ class LinearCollapse(Rule):
     name = "linear-collapse"
     summary = "Two affine layers with nothing non-linear between them"
     judges_architecture = True
+    finds_missing_activation = True
     options = {
         "scope": Option("straight-line", 'Where to look: "straight-line" (Sequentials and single-use forward chains) or "all"'),
         "allow-low-rank": Option(True, "Do not flag pairs that are deliberate low-rank or factorised layers"),

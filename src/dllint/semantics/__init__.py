@@ -763,6 +763,14 @@ class FileSemantics:
         return Demonstrations(self)
 
     @cached_property
+    def contrasts(self) -> "Contrasts":
+        """Which collapses of a notebook are deliberate: a purely linear network it contrasts
+        with its repair, or an activation commented out — ``semantics/contrasts.py``."""
+        from dllint.semantics.contrasts import Contrasts
+
+        return Contrasts(self)
+
+    @cached_property
     def structure(self) -> "Structure":
         """Where nodes sit: parents, statements, blocks, indentation, uses of a local name
         (``semantics/structure.py``; what fixes need to edit the right place)."""
@@ -824,6 +832,11 @@ class FileSemantics:
             if row in comments:
                 found.append(comments[row][0])
         return found
+
+    def comment_alone_on(self, row: int) -> Optional[str]:
+        """The comment on a line that holds nothing else (``# nn.ReLU(),``), if there is one."""
+        comment = self._comments_by_line.get(row)
+        return comment[0] if comment is not None and comment[1] else None
 
     @cached_property
     def _all_positions(self) -> Mapping[cst.CSTNode, CodeRange]:
@@ -1167,4 +1180,5 @@ from dllint.semantics.loops import TrainingStep  # noqa: E402  (these modules im
 from dllint.semantics.losses import LossApplication  # noqa: E402
 from dllint.semantics.recurrence import CarriedState  # noqa: E402
 from dllint.semantics.structure import Structure  # noqa: E402
+from dllint.semantics.contrasts import Contrasts  # noqa: E402
 from dllint.semantics.demonstrations import Demonstrations  # noqa: E402

@@ -365,9 +365,14 @@ class _ObjectGraph:
 
 
 def _applies(sem: "FileSemantics") -> bool:
-    if not sem.source.is_notebook or _EXPORTS.search(sem.text):
+    if not sem.source.is_notebook or exports_code(sem):
         return False
     return all(trace.complete for trace in sem.traces)
+
+
+def exports_code(sem: "FileSemantics") -> bool:
+    """Whether a notebook exports its cells into a package (nbdev): then they are a library's source."""
+    return bool(_EXPORTS.search(sem.text))
 
 
 def _shows(qualified: str) -> bool:
