@@ -135,3 +135,35 @@ def test_many_sequentials_that_inline_forwards_give_no_internal_error() -> None:
     )
     result = lint_sources([Source("blocks.py", text)], Settings(use_cache=False), jobs=1)
     assert result.internal_errors == []
+
+
+def test_an_optimizers_methods_are_not_evaluated_as_loops_of_their_own() -> None:
+    # ``step`` runs under no_grad, like an inference function, but it updates parameters from
+    # their gradients: the loops that call it are evaluated, not the optimizer itself. A
+    # trainer class with the same shape of method is still a root.
+    sem = semantics(
+        """
+        import torch
+        from torch.optim import Optimizer
+
+        class Clipped(Optimizer):
+            @torch.no_grad()
+            def step(self, closure=None):
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        p.add_(p.grad, alpha=-group["lr"])
+
+        class Momentum(Clipped):
+            @torch.no_grad()
+            def step(self, closure=None):
+                super().step(closure)
+
+        class Trainer:
+            @torch.no_grad()
+            def evaluate(self, loader):
+                for x, y in loader:
+                    self.model(x).argmax(1)
+        """
+    )
+    roots = {trace.root.qualname for trace in sem.traces if trace.root is not None}
+    assert roots == {"Trainer.evaluate"}

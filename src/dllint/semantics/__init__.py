@@ -330,8 +330,25 @@ class FileSemantics:
                 continue
             if function.cls is not None and self.is_module_class(function.cls) and function.name in ("__init__", "forward"):
                 continue
+            if function.cls is not None and self._updates_parameters(function.cls):
+                continue  # an optimizer's ``step`` (``@torch.no_grad()``) is not a loop: its callers are
             roots.append(function)
         return roots
+
+    def _updates_parameters(self, cls: ClassInfo) -> bool:
+        """Whether a class is an optimizer or a learning-rate scheduler (its own bases, or a
+        class of this file it derives from, are torch's)."""
+        seen: set[int] = set()
+        pending = [cls]
+        while pending:
+            current = pending.pop()
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+            if any(base in catalog.PARAMETER_UPDATER_BASES for base in current.bases):
+                return True
+            pending.extend(self.local_bases(current))
+        return False
 
     def generic_instance(self, cls: ClassInfo) -> Value:
         """The instance a class's own methods see: ``__init__`` run with its defaults (one

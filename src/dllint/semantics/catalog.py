@@ -280,6 +280,17 @@ def function_op(qualified_name: Optional[str]) -> Optional[Op]:
 
 
 # Base classes (besides torch.nn.Module) whose subclasses are nn.Modules.
+# Optimizers and learning-rate schedulers: their methods update parameters from gradients (or
+# a learning rate); they neither train nor run a model themselves.
+PARAMETER_UPDATER_BASES = frozenset(
+    {
+        "torch.optim.Optimizer",
+        "torch.optim.optimizer.Optimizer",
+        "torch.optim.lr_scheduler.LRScheduler",
+        "torch.optim.lr_scheduler._LRScheduler",
+    }
+)
+
 MODULE_BASES = frozenset(
     {
         "torch.nn.Module",

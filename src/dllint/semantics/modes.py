@@ -9,6 +9,7 @@ identity through ``.to()``/``.cuda()``/``.half()``, ``DataParallel``/``Distribut
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Hashable, Iterator, Optional
 
@@ -202,6 +203,7 @@ def held_by(owner: Value, value: Value) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=4096)  # (parameter names repeat: it is asked at every inlined call)
 def model_like_name(name: str) -> bool:
     """``model``, ``ema_model``, ``self.net``, ``resnet``, ``text_encoder`` — but not
     ``datamodule_cls`` or ``netloc``: whole words of a snake_case/camelCase name."""
