@@ -864,8 +864,16 @@ def _check_tree(
         except Exception:  # noqa: BLE001 - one broken rule must not lose the other findings
             result.internal_errors.append(_internal_error(rule.code, source.filename))
     if reports and source.is_notebook:
-        reports = _without_demonstrations(result, sem, active, reports)
-        reports = _without_contrasted(result, sem, active, reports)
+        # Networks it only demonstrates and never trains (FileSemantics.demonstrations), and
+        # purely linear networks it contrasts with their repair (FileSemantics.contrasts).
+        reports = _without_moot(
+            result, reports, {rule.code for rule in active if rule.judges_architecture or rule.judges_initialisation},
+            "demonstrations", lambda: sem.demonstrations.only_demonstrated,
+        )
+        reports = _without_moot(
+            result, reports, {rule.code for rule in active if rule.finds_missing_activation},
+            "contrasts", lambda: sem.contrasts.contrasted,
+        )
     result.wanted = sem.wanted_values
     result.reads = tuple((path, _digest_of(path)) for path in dict.fromkeys(sem.read_paths))
     if reports:
@@ -903,36 +911,21 @@ def _parse_out_of_collectors_sight(text: str) -> Any:
             gc.enable()
 
 
-def _without_demonstrations(result: FileResult, sem: Any, active: list[Any], reports: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """A notebook's findings less those of the architecture and initialisation rules about
-    networks it only demonstrates and never trains (``FileSemantics.demonstrations``)."""
-    moot = {rule.code for rule in active if rule.judges_architecture or rule.judges_initialisation}
-    if not any(code in moot for code, _ in reports):
-        return reports
-    try:
-        demonstrations = sem.demonstrations
-        return [(code, report) for code, report in reports if code not in moot or not demonstrations.only_demonstrated(report.node)]
-    except (RecursionError, MemoryError):
-        raise
-    except Exception:  # noqa: BLE001 - a bug in this fact must not lose the findings
-        result.internal_errors.append(_internal_error("demonstrations", result.filename))
-        return reports
-
-
-def _without_contrasted(result: FileResult, sem: Any, active: list[Any], reports: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """A notebook's findings less the missing activations it leaves out on purpose: a purely
-    linear network it contrasts with its repair, or an activation commented out
-    (``FileSemantics.contrasts``)."""
-    judged = {rule.code for rule in active if rule.finds_missing_activation}
+def _without_moot(
+    result: FileResult, reports: list[tuple[str, Any]], judged: set[str], fact: str, moot: Callable[[], Callable[[Any], bool]],
+) -> list[tuple[str, Any]]:
+    """A notebook's findings less those of the ``judged`` rules that a fact of the notebook
+    makes moot (``moot()`` gives the predicate on a reported node; it is only built when one
+    of those rules reported). A bug in the fact keeps the findings and records an internal error."""
     if not any(code in judged for code, _ in reports):
         return reports
     try:
-        contrasts = sem.contrasts
-        return [(code, report) for code, report in reports if code not in judged or not contrasts.contrasted(report.node)]
+        is_moot = moot()
+        return [(code, report) for code, report in reports if code not in judged or not is_moot(report.node)]
     except (RecursionError, MemoryError):
         raise
     except Exception:  # noqa: BLE001 - a bug in this fact must not lose the findings
-        result.internal_errors.append(_internal_error("contrasts", result.filename))
+        result.internal_errors.append(_internal_error(fact, result.filename))
         return reports
 
 

@@ -220,3 +220,23 @@ def test_restore_indent_refuses_a_fix_that_changes_the_cells_leading_indent() ->
     assert restore_indent(cell, ["a = 1", "b = 2", "d = 4", "c = 3"]) == ["  a = 1", "b = 2", "  d = 4", "  c = 3"]
     # Without its first line the cell would start unindented and IPython would not dedent `c = 3`.
     assert restore_indent(cell, ["b = 2", "c = 3"]) is None
+
+
+def test_a_bug_in_a_notebook_fact_keeps_the_findings_it_would_have_dropped(project: Path, monkeypatch) -> None:
+    # The two notebook facts (networks only demonstrated, linear networks contrasted with their
+    # repair) only ever remove findings: when one fails, the findings stay and the failure is
+    # reported, rather than the notebook passing silently.
+    from dllint.semantics import FileSemantics
+
+    collapse = "import torch\nfrom torch import nn\nnet = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2))\nnet(torch.rand(1, 4))\n"
+    write(project, "demo.ipynb", notebook(("code", collapse)))
+    assert findings("--no-cache", "--select", "DL202", "demo.ipynb") == []  # only demonstrated: moot
+
+    def broken(self):
+        raise RuntimeError("a bug in the fact")
+
+    for fact in ("demonstrations", "contrasts"):
+        monkeypatch.setattr(FileSemantics, fact, property(broken))
+    result = invoke(["--output-format", "json", "--no-cache", "--select", "DL202", "demo.ipynb"])
+    assert [d["code"] for d in json.loads(result.stdout)] == ["DL202"]
+    assert "demonstrations" in result.stderr
