@@ -21,6 +21,7 @@ from dllint.semantics import catalog
 from dllint.semantics.catalog import short_name
 from dllint.semantics.config_values import record_fields
 from dllint.semantics.constants import UNKNOWN, as_int_tuple, fold
+from dllint.semantics.downloads import loads_downloaded_checkpoint
 from dllint.semantics.evaluator import Evaluator
 from dllint.semantics.library import from_zoo
 from dllint.semantics.frameworks import class_traits
@@ -102,10 +103,12 @@ class FileSemantics:
         """Whether the file defines models whose trained weights are published — a Hugging Face
         ``PreTrainedModel`` family, models registered with pretrained configurations (timm's
         ``@register_model``/``build_model_with_cfg``, torchvision's ``WeightsEnum``),
-        weights downloaded by URL, or a pretrained zoo model's state dict loaded into a model
-        of the file. Their architecture is fixed by the checkpoints: a change to
-        a layer (dropping a bias, an extra activation) breaks loading them, so the architecture
-        rules do not judge these files."""
+        weights downloaded by URL (``load_state_dict_from_url``), a pretrained zoo model's state
+        dict loaded into a model of the file, or checkpoints the file downloads and then loads
+        (:mod:`~dllint.semantics.downloads`: ``urlretrieve(url, os.path.join(CKPT_DIR, name))``
+        and ``Model.load_from_checkpoint(os.path.join(CKPT_DIR, name))``). Their architecture
+        is fixed by the checkpoints: a change to a layer (dropping a bias, an extra activation)
+        breaks loading them, so the architecture rules do not judge these files."""
         for cls in self.info.classes:
             if any((base or "").rsplit(".", 1)[-1].endswith(_PUBLISHED_BASES) for base in cls.bases):
                 return True
@@ -115,7 +118,7 @@ class FileSemantics:
         return any(
             (site.qualified or site.method or "").rsplit(".", 1)[-1] in _WEIGHT_LOADERS or self._loads_pretrained_zoo_weights(site)
             for site in self.info.calls
-        )
+        ) or loads_downloaded_checkpoint(self)
 
     def _loads_pretrained_zoo_weights(self, site: CallSite) -> bool:
         """``model.load_state_dict(pretrained.state_dict())`` with ``pretrained =
