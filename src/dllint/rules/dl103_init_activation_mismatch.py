@@ -65,7 +65,10 @@ class InitActivationMismatch(Rule):
 
     Not judged: files that publish trained weights for their models (a Hugging Face
     `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
-    downloaded by URL, a pretrained zoo model's state dict loaded into the file's model):
+    downloaded by URL, a pretrained zoo model's state dict loaded into the file's model,
+    checkpoints the file downloads and then loads from the same path or directory:
+    `urlretrieve(url, os.path.join(CKPT_DIR, name))` then
+    `Model.load_from_checkpoint(os.path.join(CKPT_DIR, name))`):
     their initialisation is the recipe those weights were trained with.
 
     Not judged either, in a notebook: networks it only demonstrates — builds, prints, runs

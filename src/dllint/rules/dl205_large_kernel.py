@@ -47,7 +47,10 @@ class LargeKernel(Rule):
 
     Not judged: files that publish trained weights for their models (a Hugging Face
     `PreTrainedModel` family, timm's `@register_model`, torchvision's `WeightsEnum`, weights
-    downloaded by URL, a pretrained zoo model's state dict loaded into the file's model):
+    downloaded by URL, a pretrained zoo model's state dict loaded into the file's model,
+    checkpoints the file downloads and then loads from the same path or directory:
+    `urlretrieve(url, os.path.join(CKPT_DIR, name))` then
+    `Model.load_from_checkpoint(os.path.join(CKPT_DIR, name))`):
     the checkpoints fix their architecture, and a change would break
     loading them.
 
