@@ -211,7 +211,7 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"only this corpus or group (repeatable): {', '.join(names)}")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--mirror-dir", type=Path, default=None,
-                        help="clone the GitHub corpora from bare mirrors here (OWNER+NAME or OWNER+NAME/repo) "
+                        help="clone the GitHub corpora from mirrors here (OWNER+NAME, OWNER+NAME/repo: bare, or a clone) "
                              "instead of the network; default: $DLLINT_BENCH_MIRRORS")
     parser.add_argument("-j", "--jobs", type=int, default=None)
 
@@ -255,10 +255,10 @@ def _mirrors_from_env() -> Path | None:
 def _mirror(corpus: GitCorpus, mirrors: Path | None) -> Path | None:
     if mirrors is None:
         return None
-    for candidate in (mirrors / corpus.mirror_name / "repo", mirrors / corpus.mirror_name):
+    for candidate in (mirrors / corpus.mirror_name / "repo", mirrors / corpus.mirror_name, mirrors / corpus.mirror_name / "repo" / ".git"):
         if (candidate / "HEAD").is_file():
             return candidate
-    raise SystemExit(f"{corpus.name}: no bare repository {corpus.mirror_name} (or {corpus.mirror_name}/repo) in {mirrors}")
+    raise SystemExit(f"{corpus.name}: no repository {corpus.mirror_name} (or {corpus.mirror_name}/repo) in {mirrors}")
 
 
 def _fetch_git(corpus: GitCorpus, cache: Path, mirrors: Path | None) -> Path:
