@@ -428,10 +428,14 @@ class _Task:
             digest=self.digest, mode=self.mode, extra=repr(sorted(self.externals.items())) if self.externals else "",
         )
 
-    def payload(self) -> tuple:
-        """What crosses to a worker (the source itself when we have it, else the path)."""
-        return (self.filename, self.source, self.data, self.enabled, self.module, self.mode, self.key, self.cached,
-                self.externals)
+    def payload(self, *, to_worker: bool = False) -> tuple:
+        """What the analysis of the file needs: the source itself when we have it, else the path
+        and the bytes read for the cache key with their digest. A worker process is sent the
+        digest, not the bytes: it reads the file itself (piping a project's bytes to busy workers
+        costs more than the read), and caches its result only when what it read has that digest."""
+        data = None if to_worker else self.data
+        return (self.filename, self.source, data, self.digest if self.source is None else None, self.enabled,
+                self.module, self.mode, self.key, self.cached, self.externals)
 
 
 def _unreadable(task: _Task) -> FileResult:
@@ -463,13 +467,17 @@ def _load(cache: Any, key: Optional[str]) -> Optional[FileResult]:
 
 
 def _digest_of(path: str) -> Optional[str]:
-    from dllint.cache import content_digest
-
     try:
         with open(path, "rb") as handle:
-            return content_digest(handle.read())
+            return _content_digest(handle.read())
     except OSError:
         return None
+
+
+def _content_digest(data: bytes) -> str:
+    from dllint.cache import content_digest
+
+    return content_digest(data)
 
 
 # --- running phase 1 --------------------------------------------------------------------------
@@ -519,7 +527,7 @@ class _Runner:
                 self.unsafe_fixes,
             )
         outputs = self.pool.run(
-            [task.payload() for task in tasks], _chunks(sizes, self.jobs),
+            [task.payload(to_worker=True) for task in tasks], _chunks(sizes, self.jobs),
             lambda i: _hard_limit(sizes[i]) + _KILL_GRACE_SECONDS,
         )
         return [_decode(outputs[i], task, sizes[i]) for i, task in enumerate(tasks)]
@@ -652,13 +660,15 @@ def _run_in_worker(payload: tuple) -> Union[FileResult, bytes]:
 def _run_task(payload: tuple) -> tuple[FileResult, Optional[bytes]]:
     """Analyse one file (and fix it in place, in fix mode) and store its result in the cache:
     (result, its pickle or None)."""
-    filename, source, data, enabled, module, mode, key, cached, externals = payload
+    filename, source, data, digest, enabled, module, mode, key, cached, externals = payload
     on_disk = source is None
     if source is None:
         from dllint.files import read_bytes, source_from_bytes
 
         if data is None:
             data = read_bytes(Path(filename))
+            if key is not None and not (isinstance(data, bytes) and digest is not None and _content_digest(data) == digest):
+                key = None  # changed since its key was made: the result is not that content's
         source = source_from_bytes(data, filename) if isinstance(data, bytes) else Source(filename, None, error=data)
     result = cached if cached is not None else _guarded_analysis(source, enabled, module, mode, externals)
     if _worker_fix and on_disk and isinstance(data, bytes) and not (result.internal_errors or result.incomplete):

@@ -143,7 +143,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     real = engine._run_task
 
     def run_task(payload):
-        recorder.calls.append((payload[0], payload[5]))
+        recorder.calls.append((payload[0], payload[6]))  # (filename, mode)
         return real(payload)
 
     monkeypatch.setattr(engine, "_run_task", run_task)

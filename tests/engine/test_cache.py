@@ -270,3 +270,28 @@ def test_a_config_file_the_verdict_read_invalidates_the_entry(tmp_path: Path, sp
     assert spy.files() == []  # unchanged: the entry holds
     (tmp_path / "ds_config.json").write_text('{"train_batch_size": 8, "gradient_clipping": 1.0}')
     assert codes() == []
+
+
+def test_a_worker_reads_the_file_itself_and_caches_only_the_content_its_key_was_made_for(tmp_path: Path, monkeypatch) -> None:
+    # Workers are sent the digest the cache key was made from, not the bytes; a file edited
+    # between the key and the worker's read is analysed as it now is, and not cached under
+    # the old content's key.
+    from dllint.cache import ResultCache, content_digest
+
+    path = tmp_path / "model.py"
+    path.write_text("import torch\n")
+    task = engine._Task(str(path), engine._PathSource(str(path)), frozenset({"DL301"}))
+    cache = ResultCache(tmp_path / "cache")
+    task.prepare(cache, {"DL301": {}})
+    assert task.digest == content_digest(path.read_bytes())
+    payload = task.payload(to_worker=True)
+    assert payload[2] is None and payload[3] == task.digest
+    stored = []
+    monkeypatch.setattr(engine, "_worker_cache", cache)
+    monkeypatch.setattr(cache, "store", lambda key, data: stored.append(key))
+    engine._run_task(payload)
+    assert stored == [task.key]
+    path.write_text("import torch\nfrom torch import nn\n")
+    result, encoded = engine._run_task(payload)
+    assert stored == [task.key] and encoded is None
+    assert result.imports == ("torch", "torch.nn")
