@@ -31,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from corpora import DEFAULT_CACHE, GitCorpus, LintRun, fetch, source_files  # noqa: E402
-from precision import Key, load_triage, print_table, read_table  # noqa: E402
+from precision import Key, load_triage, print_keys, print_table, read_table  # noqa: E402
 
 REPOS = HERE / "heldout_repos.csv"
 TRIAGE = HERE / "heldout_triage.csv"
@@ -96,18 +96,13 @@ def main() -> int:
     fixed = [key for key, row in triage.items() if key[0] in names and key not in seen and row["verdict"] == "false-positive"]
     lost = [key for key, row in triage.items() if key[0] in names and key not in seen and row["verdict"] == "real"]
     found = [key for key in misses if key[0] in names and key in seen]
-    for title, keys in (("false positive(s) FIXED (no longer reported)", fixed), ("miss(es) now FOUND", found)):
-        print(f"\n{len(keys)} {title}")
-        for key in keys:
-            print(f"  {key[0]}: {key[1]}:{key[2]} {key[3]}")
+    print_keys("false positive(s) FIXED (no longer reported)", fixed)
+    print_keys("miss(es) now FOUND", found)
     if lost:
-        print(f"\n{len(lost)} true positive(s) LOST (triaged real, no longer reported):")
-        for key in lost:
-            print(f"  {key[0]}: {key[1]}:{key[2]} {key[3]}  {triage[key]['reason'][:110]}")
+        print_keys("true positive(s) LOST (triaged real, no longer reported):", lost,
+                   {key: row["reason"] for key, row in triage.items()})
     if untriaged:
-        print(f"\n{len(untriaged)} finding(s) not in {TRIAGE.name} (triage them):")
-        for key, message in untriaged:
-            print(f"  {key[0]}: {key[1]}:{key[2]} {key[3]}  {message[:100]}")
+        print_keys(f"finding(s) not in {TRIAGE.name} (triage them):", [key for key, _ in untriaged], dict(untriaged))
     return 1 if lost or untriaged else 0
 
 

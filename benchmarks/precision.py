@@ -63,6 +63,14 @@ def load_triage(path: Path) -> dict[Key, dict[str, str]]:
     return triage
 
 
+def print_keys(title: str, keys: list[Key], note: dict[Key, str] | None = None) -> None:
+    """A titled list of table keys (``corpus: file:line CODE``), each with its note when given."""
+    print(f"\n{len(keys)} {title}")
+    for key in keys:
+        tail = f"  {note[key][:110]}" if note and key in note else ""
+        print(f"  {key[0]}: {key[1]}:{key[2]} {key[3]}{tail}")
+
+
 def precision(real: int, false: int) -> str:
     return f"{real / (real + false):.3f}" if real + false else "-"
 
@@ -130,22 +138,17 @@ def main() -> int:
     gone = [key for key in triage if key[0] in names and key not in seen]
     lost = [key for key in gone if triage[key]["verdict"] == "real"]
     fixed = [key for key in gone if triage[key]["verdict"] == "false-positive"]
+    reasons = {key: row["reason"] for key, row in triage.items()}
     if still_false:
-        print(f"\n{len(still_false)} finding(s) triaged as false positives are still reported:")
-        for key in still_false:
-            print(f"  {key[0]}: {key[1]}:{key[2]} {key[3]}  {triage[key]['reason'][:110]}")
+        print_keys("finding(s) triaged as false positives are still reported:", still_false, reasons)
     if untriaged:
-        print(f"\n{len(untriaged)} finding(s) not in {args.triage.name} (triage them):")
-        for row in untriaged:
-            print(f"  {row['corpus']}: {row['file']}:{row['line']} {row['code']}  {row['reason'][:100]}")
+        print_keys(f"finding(s) not in {args.triage.name} (triage them):",
+                   [(row["corpus"], row["file"], row["line"], row["code"]) for row in untriaged],
+                   {(row["corpus"], row["file"], row["line"], row["code"]): row["reason"] for row in untriaged})
     if fixed:
-        print(f"\n{len(fixed)} false positive(s) FIXED (triaged false-positive, no longer reported):")
-        for key in fixed:
-            print(f"  {key[0]}: {key[1]}:{key[2]} {key[3]}")
+        print_keys("false positive(s) FIXED (triaged false-positive, no longer reported):", fixed)
     if lost:
-        print(f"\n{len(lost)} true positive(s) LOST (triaged real, no longer reported; or the code moved):")
-        for key in lost:
-            print(f"  {key[0]}: {key[1]}:{key[2]} {key[3]}  {triage[key]['reason'][:110]}")
+        print_keys("true positive(s) LOST (triaged real, no longer reported; or the code moved):", lost, reasons)
     if args.write_untriaged and untriaged:
         with args.write_untriaged.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=["corpus", "file", "line", "code", "verdict", "reason"])

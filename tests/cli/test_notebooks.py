@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from dllint.files import load_source
 from dllint.notebooks import neutralise, parse_notebook, restore_indent
 from tests.cli.conftest import invoke, notebook, write
@@ -109,15 +111,14 @@ def test_fix_in_notebook_edits_the_cell_and_keeps_magics(project: Path, test_rul
     assert parse_notebook(path.read_bytes()).code_cells[0].lines == ["%matplotlib inline", "good_name = 1"]
 
 
-def test_unsafe_fix_that_adds_a_line_after_a_cells_last_statement(project: Path) -> None:
-    training = (
-        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
-        "model = nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.5))\n"
-        "def evaluate(model, xs):\n"
-        "    total = 0\n"
-        "    with torch.no_grad():\n"
-        "        total = model(xs).sum()\n"
-    )
+@pytest.mark.parametrize("indent", ["", " "], ids=["plain cell", "cell dedented as IPython does"])
+def test_unsafe_fix_that_adds_lines_around_a_cells_last_statement(project: Path, indent: str) -> None:
+    # In a cell whose every line carries one leading space, the lines the fix adds get it too.
+    training = "".join(indent + line + "\n" for line in (
+        "import torch", "import torch.nn as nn", "import torch.nn.functional as F",
+        "model = nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.5))",
+        "def evaluate(model, xs):", "    total = 0", "    with torch.no_grad():", "        total = model(xs).sum()",
+    ))
     loop = (
         "for epoch in range(3):\n"
         "    for x, y in loader:\n"
@@ -128,10 +129,10 @@ def test_unsafe_fix_that_adds_a_line_after_a_cells_last_statement(project: Path)
     result = invoke(["--fix", "--unsafe-fixes", "--select", "DL502", "nb.ipynb"])
     assert result.exit_code == 0, result.stdout
     cells = json.loads(path.read_text())["cells"]
-    assert "".join(cells[0]["source"]).endswith(
-        "    model.eval()\n    with torch.no_grad():\n        total = model(xs).sum()\n    model.train()\n"
-    )
+    added = ("    model.eval()", "    with torch.no_grad():", "        total = model(xs).sum()", "    model.train()")
+    assert "".join(cells[0]["source"]).endswith("".join(indent + line + "\n" for line in added))
     assert "".join(cells[1]["source"]) == loop
+    assert "DL001" not in invoke(["--select", "DL001", "nb.ipynb"]).stdout
 
 
 def test_cell_with_a_uniform_leading_indent_is_dedented_as_ipython_does(project: Path, test_rules) -> None:
@@ -178,32 +179,6 @@ def test_fix_in_a_dedented_cell_writes_the_cells_indent_back(project: Path, test
     assert result.exit_code == 0, result.stdout
     assert json.loads(path.read_text())["cells"][0]["source"] == [
         " good_name = 1\n", "\n", " if True:\n", "     good_name = 2\n"]
-
-
-def test_fix_that_adds_lines_in_a_dedented_cell_indents_them(project: Path) -> None:
-    training = (
-        " import torch\n import torch.nn as nn\n import torch.nn.functional as F\n"
-        " model = nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.5))\n"
-        " def evaluate(model, xs):\n"
-        "     total = 0\n"
-        "     with torch.no_grad():\n"
-        "         total = model(xs).sum()\n"
-    )
-    loop = (
-        "for epoch in range(3):\n"
-        "    for x, y in loader:\n"
-        "        F.cross_entropy(model(x), y).backward()\n"
-        "    evaluate(model, val)"
-    )
-    path = write(project, "nb.ipynb", notebook(("code", training), ("code", loop)))
-    result = invoke(["--fix", "--unsafe-fixes", "--select", "DL502", "nb.ipynb"])
-    assert result.exit_code == 0, result.stdout
-    cells = json.loads(path.read_text())["cells"]
-    assert "".join(cells[0]["source"]).endswith(
-        "     model.eval()\n     with torch.no_grad():\n         total = model(xs).sum()\n     model.train()\n"
-    )
-    assert "".join(cells[1]["source"]) == loop
-    assert "DL001" not in invoke(["--select", "DL001", "nb.ipynb"]).stdout
 
 
 def test_add_noqa_in_a_dedented_cell(project: Path, test_rules) -> None:
