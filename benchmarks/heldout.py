@@ -23,7 +23,6 @@ positive that is still reported is expected here, and does not fail the run.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path

@@ -34,7 +34,7 @@ import libcst as cst
 from dllint.semantics.constants import fold
 from dllint.semantics.paths import Frame, State
 from dllint.semantics.scopes import Binding, CallSite, Scope
-from dllint.semantics.syntax import dotted_name, keyword
+from dllint.semantics.syntax import argument, dotted_name, iter_tree
 from dllint.semantics.values import Constant, Container, Instance, Value, merge, options_of
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class Checkpoints:
         if not saves or self._loads_state_dict(node):
             return None
         load_site = self._evaluator.sem.site_of(node)
-        load_path = _path_argument(node, 0)
+        load_path = argument(node, 0, "f")
         if load_site is None or load_path is None:
             return None
         comparisons = [_compare(load_path, load_site.scope, path, save) for save in saves]
@@ -102,10 +102,10 @@ class Checkpoints:
                 func = site.node.func
                 if type(func) is not cst.Attribute or func.attr.value != "save" or site.qualified != "torch.save":
                     continue
-                obj = _path_argument(site.node, 0, "obj")
+                obj = argument(site.node, 0, "obj")
                 if obj is None or _state_dict_or_dict(obj):
                     continue
-                self._saves.append(_Save(site, obj, _path_argument(site.node, 1)))
+                self._saves.append(_Save(site, obj, argument(site.node, 1, "f")))
         return self._saves
 
     def _loads_state_dict(self, node: cst.Call) -> bool:
@@ -172,14 +172,6 @@ class Checkpoints:
         return value
 
 
-def _path_argument(call: cst.Call, position: int, name: str = "f") -> Optional[cst.BaseExpression]:
-    written = keyword(call, name)
-    if written is not None:
-        return written
-    positional = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
-    return positional[position] if position < len(positional) else None
-
-
 def _state_dict_or_dict(obj: cst.BaseExpression) -> bool:
     """``model.state_dict()``, ``{"model": model.state_dict(), ...}``, ``dict(...)``."""
     if type(obj) in (cst.Dict, cst.DictComp):
@@ -240,28 +232,13 @@ def _classes(value: Value) -> tuple:
 
 
 def _calls_load(expr: cst.BaseExpression, evaluator: "Evaluator") -> bool:
-    found = False
-
-    class _Loads(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> Optional[bool]:
-            nonlocal found
+    for node in iter_tree(expr):
+        if type(node) is cst.Call:
             site = evaluator.sem.site_of(node)
             if site is not None and site.qualified == "torch.load":
-                found = True
-            return not found
-
-    expr.visit(_Loads())
-    return found
+                return True
+    return False
 
 
 def _mentions(expr: cst.BaseExpression, name: str) -> bool:
-    found = False
-
-    class _Names(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            nonlocal found
-            found = found or node.value == name
-
-    expr.visit(_Names())
-    return found
-
+    return any(type(node) is cst.Name and node.value == name for node in iter_tree(expr))

@@ -33,7 +33,7 @@ import libcst as cst
 
 from dllint.semantics.constants import fold
 from dllint.semantics.scopes import CallSite, Scope
-from dllint.semantics.syntax import keyword
+from dllint.semantics.syntax import argument, iter_tree, keyword
 
 if TYPE_CHECKING:
     from dllint.semantics import FileSemantics
@@ -79,14 +79,14 @@ def _download_destination(site: CallSite) -> Optional[cst.BaseExpression]:
     where = _DOWNLOADERS.get(site.qualified or "")
     if where is None:
         return None
-    return _argument(site.node, *where)
+    return argument(site.node, *where)
 
 
 def _checkpoint_path(site: CallSite, state_dict_loads: list[CallSite]) -> Optional[cst.BaseExpression]:
     if site.qualified == "torch.load":
-        return _argument(site.node, 0, "f") if _feeds_load_state_dict(site, state_dict_loads) else None
+        return argument(site.node, 0, "f") if _feeds_load_state_dict(site, state_dict_loads) else None
     if site.method == "load_from_checkpoint":
-        return _argument(site.node, 0, "checkpoint_path")
+        return argument(site.node, 0, "checkpoint_path")
     if site.method in _LIGHTNING_LOADS:
         return keyword(site.node, "ckpt_path")
     return None
@@ -111,27 +111,25 @@ def _responses_written(module: cst.Module, site_of) -> list[tuple[cst.BaseExpres
     """The paths of files opened for writing (``with open(path, "wb") as f``) that are
     written a ``requests.get`` response's content, each with the scope of its ``open``."""
     found: list[tuple[cst.BaseExpression, Scope]] = []
-
-    class _Writes(cst.CSTVisitor):
-        def visit_With(self, node: cst.With) -> None:
-            for item in node.items:
-                call = item.item
-                site = site_of(call) if isinstance(call, cst.Call) else None
-                if site is None or site.qualified != "builtins.open" or not isinstance(item.asname, cst.AsName):
-                    continue
-                handle = item.asname.name
-                path = _argument(call, 0, "file")
-                if path is None or not isinstance(handle, cst.Name) or not _opened_for_writing(call, site.scope):
-                    continue
-                if _writes_response(node.body, handle.value, site.scope, site_of):
-                    found.append((path, site.scope))
-
-    module.visit(_Writes())
+    for node in iter_tree(module):
+        if type(node) is not cst.With:
+            continue
+        for item in node.items:
+            call = item.item
+            site = site_of(call) if type(call) is cst.Call else None
+            if site is None or site.qualified != "builtins.open" or type(item.asname) is not cst.AsName:
+                continue
+            handle = item.asname.name
+            path = argument(call, 0, "file")
+            if path is None or type(handle) is not cst.Name or not _opened_for_writing(call, site.scope):
+                continue
+            if _writes_response(node.body, handle.value, site.scope, site_of):
+                found.append((path, site.scope))
     return found
 
 
 def _opened_for_writing(call: cst.Call, scope: Scope) -> bool:
-    mode = fold(_argument(call, 1, "mode"), scope)
+    mode = fold(argument(call, 1, "mode"), scope)
     return isinstance(mode, str) and any(letter in mode for letter in "wxa")
 
 
@@ -173,16 +171,12 @@ def _from_response(expr: cst.BaseExpression, scope: Scope, site_of) -> bool:
 
 
 def _calls_http_get(expr: cst.BaseExpression, site_of) -> bool:
-    found = False
-
-    class _Gets(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal found
+    for node in iter_tree(expr):
+        if type(node) is cst.Call:
             site = site_of(node)
-            found = found or (site is not None and site.qualified in _HTTP_GETS)
-
-    expr.visit(_Gets())
-    return found
+            if site is not None and site.qualified in _HTTP_GETS:
+                return True
+    return False
 
 
 def _places(expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> _Places:
@@ -269,14 +263,6 @@ def _scope_of(scope: Scope, name: str) -> Scope:
     return scope
 
 
-def _argument(call: cst.Call, position: int, name: str) -> Optional[cst.BaseExpression]:
-    written = keyword(call, name)
-    if written is not None:
-        return written
-    positional = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
-    return positional[position] if position < len(positional) else None
-
-
 def _inner(expr: cst.BaseExpression) -> cst.BaseExpression:
     """What a value is taken from: ``ckpt`` of ``ckpt["model"]`` or ``ckpt.get("state_dict")``."""
     for _ in range(_MAX_DEPTH):
@@ -290,11 +276,4 @@ def _inner(expr: cst.BaseExpression) -> cst.BaseExpression:
 
 
 def _names_in(expr: cst.CSTNode) -> set[str]:
-    names: set[str] = set()
-
-    class _Names(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            names.add(node.value)
-
-    expr.visit(_Names())
-    return names
+    return {node.value for node in iter_tree(expr) if type(node) is cst.Name}

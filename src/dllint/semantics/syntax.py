@@ -161,6 +161,16 @@ def keyword(call: cst.Call, name: str) -> Optional[cst.BaseExpression]:
     return None
 
 
+def argument(call: cst.Call, position: int, name: str) -> Optional[cst.BaseExpression]:
+    """What a call gives a parameter: by keyword, else at its position (None when absent, or
+    when a star-argument comes first)."""
+    given = keyword(call, name)
+    if given is not None:
+        return given
+    values = positional(call)
+    return values[position] if position < len(values) else None
+
+
 def positional(call: cst.Call) -> list[cst.BaseExpression]:
     """The positional arguments before any star-argument."""
     values = []
